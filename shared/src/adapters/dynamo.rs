@@ -1,0 +1,267 @@
+//! The ledger on DynamoDB: one table, conditional writes, and a transaction where it
+//! saves a round trip. Item layout (the README documents it):
+//! - prediction: `pk = PRED#<id>`, `sk = PRED`; `status`, `rank`, `updated_at`,
+//!   `registered_at`, and while unfinished `open_pk`/`open_since` (sparse index `open`);
+//! - event: `pk = PRED#<id>`, `sk = EVENT#<status>`; `received_at`, `expires_at` (TTL),
+//!   and for events that need work `enqueue` (`pending`/`sent`) and maybe `payload`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{Error, Result};
+use crate::ports::{Enqueue, Ledger, NewEvent, Recorded};
+use crate::prediction::{PredictionId, Status};
+
+pub const OPEN_INDEX: &str = "open";
+const OPEN_PARTITION: &str = "OPEN";
+const PREDICTION_SK: &str = "PRED";
+/// A transaction that collides with another on the same prediction is tried this often.
+const TRANSACTION_ATTEMPTS: usize = 3;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(config), table)
+    }
+}
+
+pub fn prediction_pk(id: PredictionId) -> String {
+    format!("PRED#{id}")
+}
+
+pub fn event_sk(status: &Status) -> String {
+    format!("EVENT#{status}")
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    // Formatting a valid OffsetDateTime as RFC 3339 only fails for years past 9999.
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn enqueue_state(old: Option<&Item>) -> Enqueue {
+    match old.and_then(|item| item.get("enqueue")).and_then(|v| v.as_s().ok()).map(String::as_str) {
+        Some("pending") => Enqueue::Pending,
+        Some("sent") => Enqueue::Sent,
+        _ => Enqueue::NotNeeded,
+    }
+}
+
+fn is_condition_failure(reason: &CancellationReason) -> bool {
+    reason.code() == Some("ConditionalCheckFailed")
+}
+
+impl DynamoLedger {
+    fn event_item(&self, event: &NewEvent<'_>, with_work: bool) -> Item {
+        let mut item = Item::from([
+            ("pk".into(), s(prediction_pk(event.id))),
+            ("sk".into(), s(event_sk(event.status))),
+            ("status".into(), s(event.status.as_str())),
+            ("received_at".into(), s(rfc3339(event.received_at))),
+            ("expires_at".into(), n(event.expires_at.unix_timestamp())),
+        ]);
+        if let Some(updated_at) = event.updated_at {
+            item.insert("updated_at".into(), s(updated_at));
+        }
+        if with_work {
+            item.insert("enqueue".into(), s("pending"));
+            if let Some(payload) = event.payload {
+                item.insert("payload".into(), s(payload));
+            }
+        }
+        item
+    }
+
+    fn put_new(&self, item: Item) -> Result<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| Error::store("TransactWriteItems", e))
+    }
+
+    fn advance(&self, event: &NewEvent<'_>, rank: u8) -> Result<Update> {
+        let mut expression = "SET #status = :status, #rank = :rank, last_event_at = :now".to_owned();
+        let mut values = HashMap::from([
+            (":status".to_owned(), s(event.status.as_str())),
+            (":rank".to_owned(), n(rank)),
+            (":now".to_owned(), s(rfc3339(event.received_at))),
+        ]);
+        if let Some(updated_at) = event.updated_at {
+            expression.push_str(", updated_at = :updated_at");
+            values.insert(":updated_at".into(), s(updated_at));
+        }
+        if event.status.is_terminal() {
+            // Leaving the sparse index: the reconciler stops looking at it.
+            expression.push_str(" REMOVE open_pk, open_since");
+        }
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(event.id)))
+            .key("sk", s(PREDICTION_SK))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rank", "rank")
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| Error::store("TransactWriteItems", e))
+    }
+
+    fn exists(&self, id: PredictionId) -> Result<ConditionCheck> {
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(PREDICTION_SK))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| Error::store("TransactWriteItems", e))
+    }
+
+    /// Runs a two-item transaction. `Ok(None)` when it committed, `Ok(Some(reasons))`
+    /// when a condition failed; collisions with concurrent writers are tried again.
+    async fn transact(&self, id: PredictionId, items: [TransactWriteItem; 2]) -> Result<Option<Vec<CancellationReason>>> {
+        for _ in 0..TRANSACTION_ATTEMPTS {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.to_vec())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(err) => err,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+                return Err(Error::store("TransactWriteItems", err));
+            };
+            let reasons = cancelled.cancellation_reasons().to_vec();
+            if reasons.iter().any(is_condition_failure) {
+                return Ok(Some(reasons));
+            }
+            tracing::debug!(?reasons, "transaction collided; trying again");
+        }
+        Err(Error::Contended(id))
+    }
+
+    /// The out-of-order case: the event alone, kept as seen.
+    async fn put_event_only(&self, event: &NewEvent<'_>) -> Result<Recorded> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.event_item(event, false)))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::New { advanced: false }),
+            Err(err) => match err.as_service_error().filter(|e| e.is_conditional_check_failed_exception()) {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e)) => {
+                    Ok(Recorded::Duplicate { enqueue: enqueue_state(e.item()) })
+                }
+                _ => Err(Error::store("PutItem", err)),
+            },
+        }
+    }
+}
+
+impl Ledger for DynamoLedger {
+    async fn register(&self, id: PredictionId, at: OffsetDateTime) -> Result<bool> {
+        let at = rfc3339(at);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(prediction_pk(id)))
+            .item("sk", s(PREDICTION_SK))
+            .item("id", s(id.to_string()))
+            .item("registered_at", s(&at))
+            .item("open_pk", s(OPEN_PARTITION))
+            .item("open_since", s(at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(Error::store("PutItem", err)),
+        }
+    }
+
+    async fn record(&self, event: &NewEvent<'_>) -> Result<Recorded> {
+        let Some(rank) = event.status.rank() else {
+            // An unknown status is kept as seen and never moves the prediction.
+            let items = [
+                TransactWriteItem::builder().condition_check(self.exists(event.id)?).build(),
+                TransactWriteItem::builder().put(self.put_new(self.event_item(event, false))?).build(),
+            ];
+            return Ok(match self.transact(event.id, items).await?.as_deref() {
+                None => Recorded::New { advanced: false },
+                Some([known, _]) if is_condition_failure(known) => Recorded::UnknownPrediction,
+                Some([_, old]) => Recorded::Duplicate { enqueue: enqueue_state(old.item()) },
+                Some(_) => return Err(corrupt_reasons(event.id)),
+            });
+        };
+        let items = [
+            TransactWriteItem::builder().update(self.advance(event, rank)?).build(),
+            TransactWriteItem::builder().put(self.put_new(self.event_item(event, event.needs_work))?).build(),
+        ];
+        match self.transact(event.id, items).await?.as_deref() {
+            None => Ok(Recorded::New { advanced: true }),
+            Some([_, old]) if is_condition_failure(old) => Ok(Recorded::Duplicate { enqueue: enqueue_state(old.item()) }),
+            // The prediction failed its condition: absent, or already further along.
+            Some([prediction, _]) if prediction.item().is_none() => Ok(Recorded::UnknownPrediction),
+            Some(_) => self.put_event_only(event).await,
+        }
+    }
+
+    async fn mark_enqueued(&self, id: PredictionId, status: &Status) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(event_sk(status)))
+            .update_expression("SET enqueue = :sent")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":sent", s("sent"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The event expired meanwhile: nothing left to confirm.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(Error::store("UpdateItem", err)),
+        }
+    }
+}
+
+fn corrupt_reasons(id: PredictionId) -> Error {
+    Error::Corrupt { key: prediction_pk(id), reason: "transaction cancelled with an unexpected reason list" }
+}

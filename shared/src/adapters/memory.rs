@@ -1,0 +1,137 @@
+//! In-memory twins of the ports, for unit tests of the services. They keep the same
+//! atomicity as the AWS adapters (one lock per call) and can be told to fail.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::ports::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
+use crate::prediction::{PredictionId, Status};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PredictionRow {
+    pub status: Option<Status>,
+    pub registered_at: OffsetDateTime,
+    /// Present while the prediction is unfinished (the sparse index's marker).
+    pub open: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    pub enqueue: Enqueue,
+    pub payload: Option<String>,
+}
+
+#[derive(Default)]
+pub struct MemoryLedger {
+    state: Mutex<State>,
+    /// Makes the next N `register`/`record` calls fail as an unreachable DynamoDB would.
+    pub fail_next: AtomicUsize,
+    /// Makes the next N `mark_enqueued` calls fail.
+    pub fail_next_mark: AtomicUsize,
+}
+
+#[derive(Default)]
+struct State {
+    predictions: BTreeMap<PredictionId, PredictionRow>,
+    events: BTreeMap<(PredictionId, String), EventRow>,
+}
+
+impl MemoryLedger {
+    pub fn prediction(&self, id: PredictionId) -> Option<PredictionRow> {
+        self.lock().predictions.get(&id).cloned()
+    }
+
+    pub fn event(&self, id: PredictionId, status: &str) -> Option<EventRow> {
+        self.lock().events.get(&(id, status.to_owned())).cloned()
+    }
+
+    pub fn item_count(&self) -> usize {
+        let state = self.lock();
+        state.predictions.len() + state.events.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn injected_fault(counter: &AtomicUsize, op: &'static str) -> Result<()> {
+        take_one(counter).map_or(Ok(()), |()| Err(Error::store(op, "injected fault")))
+    }
+}
+
+fn take_one(counter: &AtomicUsize) -> Option<()> {
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).ok().map(|_| ())
+}
+
+impl Ledger for MemoryLedger {
+    async fn register(&self, id: PredictionId, at: OffsetDateTime) -> Result<bool> {
+        Self::injected_fault(&self.fail_next, "PutItem")?;
+        let mut state = self.lock();
+        if state.predictions.contains_key(&id) {
+            return Ok(false);
+        }
+        state.predictions.insert(id, PredictionRow { status: None, registered_at: at, open: true });
+        Ok(true)
+    }
+
+    async fn record(&self, event: &NewEvent<'_>) -> Result<Recorded> {
+        Self::injected_fault(&self.fail_next, "TransactWriteItems")?;
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(prediction) = state.predictions.get_mut(&event.id) else {
+            return Ok(Recorded::UnknownPrediction);
+        };
+        let key = (event.id, event.status.to_string());
+        if let Some(existing) = state.events.get(&key) {
+            return Ok(Recorded::Duplicate { enqueue: existing.enqueue });
+        }
+        let current = prediction.status.as_ref().and_then(Status::rank);
+        let advanced = match event.status.rank() {
+            Some(rank) => current.is_none_or(|current| rank > current),
+            None => false,
+        };
+        if advanced {
+            prediction.status = Some(event.status.clone());
+            prediction.open = !event.status.is_terminal();
+        }
+        let enqueue = if advanced && event.needs_work { Enqueue::Pending } else { Enqueue::NotNeeded };
+        let payload = event.payload.filter(|_| enqueue == Enqueue::Pending).map(str::to_owned);
+        state.events.insert(key, EventRow { enqueue, payload });
+        Ok(Recorded::New { advanced })
+    }
+
+    async fn mark_enqueued(&self, id: PredictionId, status: &Status) -> Result<()> {
+        Self::injected_fault(&self.fail_next_mark, "UpdateItem")?;
+        if let Some(event) = self.lock().events.get_mut(&(id, status.to_string())) {
+            event.enqueue = Enqueue::Sent;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryQueue {
+    messages: Mutex<Vec<String>>,
+    /// Makes the next N sends fail as an unreachable SQS would.
+    pub fail_next: AtomicUsize,
+}
+
+impl MemoryQueue {
+    pub fn messages(&self) -> Vec<String> {
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl WorkQueue for MemoryQueue {
+    async fn send(&self, body: String) -> Result<()> {
+        if take_one(&self.fail_next).is_some() {
+            return Err(Error::queue("SendMessage", "injected fault"));
+        }
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! Configuration, read once at cold start into typed values. Missing or malformed
+//! settings fail the start, naming the variable.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::prediction::Status;
+use crate::webhook::{DEFAULT_MAX_BODY_BYTES, Limits};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process env.
+pub struct Env<F>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+        (self.0)(var).ok_or(ConfigError::Missing(var))
+    }
+
+    pub fn optional(&self, var: &'static str) -> Option<String> {
+        (self.0)(var)
+    }
+
+    pub fn parsed<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match (self.0)(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid { var, reason: e.to_string() }),
+        }
+    }
+}
+
+/// Which statuses the worker acts on, and so which events the receiver enqueues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActOn(BTreeSet<String>);
+
+impl ActOn {
+    pub fn terminal() -> Self {
+        Self(Status::KNOWN.iter().filter(|s| s.is_terminal()).map(|s| s.to_string()).collect())
+    }
+
+    /// An unknown status is never acted on, whatever the list says.
+    pub fn includes(&self, status: &Status) -> bool {
+        !matches!(status, Status::Unknown(_)) && self.0.contains(status.as_str())
+    }
+}
+
+impl FromStr for ActOn {
+    type Err = String;
+
+    fn from_str(list: &str) -> Result<Self, String> {
+        let mut set = BTreeSet::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match Status::parse(name) {
+                Ok(Status::Unknown(_)) | Err(_) => return Err(format!("{name:?} is not a WriftAI status")),
+                Ok(s) => set.insert(s.to_string()),
+            };
+        }
+        if set.is_empty() {
+            return Err("lists no status".into());
+        }
+        Ok(Self(set))
+    }
+}
+
+/// What the record-and-enqueue path needs: shared by the receiver and the reconciler.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    pub table_name: String,
+    pub queue_url: String,
+    pub act_on: ActOn,
+    /// How long event records are kept (DynamoDB TTL); the duplicate check looks back
+    /// this far.
+    pub event_ttl: Duration,
+}
+
+impl IngestConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let ttl_days: u64 = env.parsed("EVENT_TTL_DAYS", 30)?;
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            queue_url: env.required("QUEUE_URL")?,
+            act_on: env.parsed("ACT_ON_STATUSES", ActOn::terminal())?,
+            event_ttl: Duration::from_secs(ttl_days * 86_400),
+        })
+    }
+}
+
+/// The receiver's settings: the shared path plus the checks on each request.
+#[derive(Clone, Debug)]
+pub struct ReceiverConfig {
+    pub ingest: IngestConfig,
+    pub limits: Limits,
+}
+
+impl ReceiverConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let path = env.optional("WEBHOOK_PATH").unwrap_or_else(|| "/".into());
+        if !path.starts_with('/') {
+            return Err(ConfigError::Invalid { var: "WEBHOOK_PATH", reason: "must start with '/'".into() });
+        }
+        Ok(Self {
+            ingest: IngestConfig::from_env(env)?,
+            limits: Limits { max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?, path },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn a_missing_table_name_is_named_in_the_error() {
+        let err = IngestConfig::from_env(&env(&[("QUEUE_URL", "q")])).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable TABLE_NAME is required");
+    }
+
+    #[test]
+    fn defaults_act_on_terminal_statuses_only() {
+        let cfg = IngestConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")])).unwrap();
+        assert!(cfg.act_on.includes(&Status::Succeeded));
+        assert!(cfg.act_on.includes(&Status::Abandoned));
+        assert!(!cfg.act_on.includes(&Status::Started));
+        assert_eq!(cfg.event_ttl, Duration::from_secs(30 * 86_400));
+    }
+
+    #[test]
+    fn act_on_statuses_is_configurable_and_checked() {
+        let cfg = IngestConfig::from_env(&env(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("ACT_ON_STATUSES", "started, succeeded"),
+        ]))
+        .unwrap();
+        assert!(cfg.act_on.includes(&Status::Started));
+        assert!(!cfg.act_on.includes(&Status::Failed));
+
+        let err = IngestConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("ACT_ON_STATUSES", "done")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("ACT_ON_STATUSES"), "{err}");
+    }
+}

@@ -1,0 +1,52 @@
+//! The crate's error type. Each error says whether trying again can help; the receiver
+//! maps that to a status code and the worker to a batch item failure.
+
+use crate::prediction::PredictionId;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A DynamoDB call failed: throttled, timed out, unreachable or refused.
+    #[error("DynamoDB {op} failed")]
+    Store {
+        op: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// An SQS call failed.
+    #[error("SQS {op} failed")]
+    Queue {
+        op: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// Concurrent writes to one prediction kept colliding; a later attempt will pass.
+    #[error("prediction {0} is being written concurrently")]
+    Contended(PredictionId),
+    /// An item in the table does not have the shape this code writes.
+    #[error("stored item {key} is malformed: {reason}")]
+    Corrupt { key: String, reason: &'static str },
+}
+
+impl Error {
+    pub fn store(op: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Store { op, source: source.into() }
+    }
+
+    pub fn queue(op: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Queue { op, source: source.into() }
+    }
+
+    /// Whether the same call may succeed later. Backend failures are treated as
+    /// transient: the SDK already retried the ones it knows to be, and giving up on a
+    /// webhook loses it for good.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store { .. } | Self::Queue { .. } | Self::Contended(_) => true,
+            Self::Corrupt { .. } => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,108 @@
+//! Record, then enqueue: the one path every prediction update takes, whether a webhook
+//! brought it (receiver) or a `GET` did (reconciler).
+//!
+//! Round trips to AWS per case (the README explains why a new event that needs work
+//! costs three):
+//! - unknown prediction, plain repeat, new event the worker ignores: 1;
+//! - out-of-order event: 2 (the failed advance, then the event alone);
+//! - new event that needs work, or a repeat whose earlier enqueue was never confirmed:
+//!   record, send, confirm.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::config::ActOn;
+use crate::error::Result;
+use crate::message::{TABLE_INLINE_LIMIT, WorkMessage};
+use crate::ports::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
+use crate::prediction::Prediction;
+
+/// What happened to one update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ingested {
+    /// First delivery of this status, and it moved the prediction forward.
+    Recorded { enqueued: bool },
+    /// First delivery of this status, but a later one was recorded before: kept as
+    /// seen, the prediction stays where it is, nothing enqueued.
+    OutOfOrder,
+    /// Seen before. `enqueued` when an earlier attempt had stopped short of the send and
+    /// this one made it.
+    Duplicate { enqueued: bool },
+    /// Not a prediction of ours: nothing written, nothing enqueued.
+    UnknownPrediction,
+}
+
+impl Ingested {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Recorded { .. } => "recorded",
+            Self::OutOfOrder => "out_of_order",
+            Self::Duplicate { .. } => "duplicate",
+            Self::UnknownPrediction => "unknown_prediction",
+        }
+    }
+}
+
+pub struct Ingest<L, Q> {
+    ledger: L,
+    queue: Q,
+    act_on: ActOn,
+    event_ttl: Duration,
+}
+
+impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
+    pub fn new(ledger: L, queue: Q, act_on: ActOn, event_ttl: Duration) -> Self {
+        Self { ledger, queue, act_on, event_ttl }
+    }
+
+    pub fn ledger(&self) -> &L {
+        &self.ledger
+    }
+
+    /// Records `prediction` (whose exact JSON text is `raw`) and enqueues its work when
+    /// the worker acts on its status. An error means nothing is known to be done and
+    /// the caller should have the update delivered again; a repeat then finishes the
+    /// job exactly once.
+    pub async fn ingest(&self, prediction: &Prediction, raw: &str, now: OffsetDateTime) -> Result<Ingested> {
+        let needs_work = self.act_on.includes(&prediction.status);
+        let event = NewEvent {
+            id: prediction.id,
+            status: &prediction.status,
+            updated_at: prediction.updated_at.as_deref(),
+            received_at: now,
+            expires_at: now + self.event_ttl,
+            needs_work,
+            payload: (needs_work && raw.len() <= TABLE_INLINE_LIMIT).then_some(raw),
+        };
+        Ok(match self.ledger.record(&event).await? {
+            Recorded::UnknownPrediction => Ingested::UnknownPrediction,
+            Recorded::New { advanced: false } => Ingested::OutOfOrder,
+            Recorded::New { advanced: true } => {
+                if needs_work {
+                    self.enqueue(prediction, raw).await?;
+                }
+                Ingested::Recorded { enqueued: needs_work }
+            }
+            Recorded::Duplicate { enqueue: Enqueue::Pending } => {
+                self.enqueue(prediction, raw).await?;
+                Ingested::Duplicate { enqueued: true }
+            }
+            Recorded::Duplicate { enqueue: Enqueue::Sent | Enqueue::NotNeeded } => {
+                Ingested::Duplicate { enqueued: false }
+            }
+        })
+    }
+
+    async fn enqueue(&self, prediction: &Prediction, raw: &str) -> Result<()> {
+        let body = WorkMessage::encode(prediction.id, &prediction.status, raw);
+        self.queue.send(body).await?;
+        // The message is out: losing the confirmation only risks a second message on a
+        // later repeat, which the worker's claim absorbs. Failing here would make
+        // WriftAI deliver again for nothing.
+        if let Err(err) = self.ledger.mark_enqueued(prediction.id, &prediction.status).await {
+            tracing::warn!(error = &err as &dyn std::error::Error, "work sent but not confirmed in the ledger");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! The logic of the WriftAI webhook functions, apart from any Lambda event type.
+//!
+//! - [`prediction`]: the prediction object and its statuses, parsed once at the edge.
+//! - [`webhook`]: checks one HTTP delivery (method, path, content type, size, JSON).
+//! - [`ingest`]: record, then enqueue; the path every update takes.
+//! - [`message`]: the work message on the queue.
+//! - [`ports`]: what the services need from outside; [`adapters`] provide it on AWS
+//!   and in memory.
+//! - [`config`], [`error`]: settings read once, and errors that know if a retry helps.
+
+pub mod adapters;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod message;
+pub mod ports;
+pub mod prediction;
+pub mod webhook;
+
+pub use error::{Error, Result};

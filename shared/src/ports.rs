@@ -1,0 +1,89 @@
+//! Ports: what the services need from the outside world, as small traits. Each has an
+//! AWS adapter and an in-memory twin (`adapters`).
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use crate::error::Result;
+use crate::prediction::{PredictionId, Status};
+
+/// One delivery of one status of one prediction, as the ledger records it.
+#[derive(Clone, Debug)]
+pub struct NewEvent<'a> {
+    pub id: PredictionId,
+    pub status: &'a Status,
+    /// WriftAI's `updated_at`, kept for operators; ordering uses the status, not clocks.
+    pub updated_at: Option<&'a str>,
+    pub received_at: OffsetDateTime,
+    /// When the event record may be deleted (DynamoDB TTL).
+    pub expires_at: OffsetDateTime,
+    /// The worker acts on this status: if the event moves the prediction forward it is
+    /// recorded as awaiting its enqueue, so a repeat can finish a cut-short attempt.
+    pub needs_work: bool,
+    /// The raw payload, kept with an event that needs work when it fits in an item, so
+    /// recovery does not depend on WriftAI still having the prediction.
+    pub payload: Option<&'a str>,
+}
+
+/// What recording an event found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// First delivery of this status. `advanced` when it moved the prediction forward;
+    /// otherwise a later status was already recorded and this one is only kept as seen.
+    New { advanced: bool },
+    /// This status was recorded before; nothing was written now.
+    Duplicate { enqueue: Enqueue },
+    /// No prediction of ours has this ID; nothing was written.
+    UnknownPrediction,
+}
+
+/// Where an event stands with respect to the work queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueue {
+    /// The worker has nothing to do for this event.
+    NotNeeded,
+    /// Recorded as needing work, but no send was confirmed yet.
+    Pending,
+    /// The send was confirmed.
+    Sent,
+}
+
+/// The table of our predictions and the events received for them.
+pub trait Ledger: Send + Sync {
+    /// Adds a prediction we created. Returns false when it was already there.
+    fn register(&self, id: PredictionId, at: OffsetDateTime) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Records an event atomically: nothing at all for an unknown prediction; nothing
+    /// new for a repeat; otherwise the event, and the prediction's status moved forward
+    /// when the event's status ranks above it (never backwards).
+    fn record(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<Recorded>> + Send;
+
+    /// Notes that an event's work message was sent.
+    fn mark_enqueued(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The queue the worker reads.
+pub trait WorkQueue: Send + Sync {
+    fn send(&self, body: String) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl<T: Ledger + ?Sized> Ledger for &T {
+    fn register(&self, id: PredictionId, at: OffsetDateTime) -> impl Future<Output = Result<bool>> + Send {
+        (**self).register(id, at)
+    }
+
+    fn record(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<Recorded>> + Send {
+        (**self).record(event)
+    }
+
+    fn mark_enqueued(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<()>> + Send {
+        (**self).mark_enqueued(id, status)
+    }
+}
+
+impl<T: WorkQueue + ?Sized> WorkQueue for &T {
+    fn send(&self, body: String) -> impl Future<Output = Result<()>> + Send {
+        (**self).send(body)
+    }
+}
