@@ -43,7 +43,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             Some(raw) => raw
                 .trim()
                 .parse()
-                .map_err(|e: T::Err| ConfigError::Invalid { var, reason: e.to_string() }),
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    var,
+                    reason: e.to_string(),
+                }),
         }
     }
 }
@@ -54,7 +57,13 @@ pub struct ActOn(BTreeSet<String>);
 
 impl ActOn {
     pub fn terminal() -> Self {
-        Self(Status::KNOWN.iter().filter(|s| s.is_terminal()).map(|s| s.to_string()).collect())
+        Self(
+            Status::KNOWN
+                .iter()
+                .filter(|s| s.is_terminal())
+                .map(|s| s.to_string())
+                .collect(),
+        )
     }
 
     /// An unknown status is never acted on, whatever the list says.
@@ -70,7 +79,9 @@ impl FromStr for ActOn {
         let mut set = BTreeSet::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match Status::parse(name) {
-                Ok(Status::Unknown(_)) | Err(_) => return Err(format!("{name:?} is not a WriftAI status")),
+                Ok(Status::Unknown(_)) | Err(_) => {
+                    return Err(format!("{name:?} is not a WriftAI status"));
+                }
                 Ok(s) => set.insert(s.to_string()),
             };
         }
@@ -115,11 +126,17 @@ impl ReceiverConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let path = env.optional("WEBHOOK_PATH").unwrap_or_else(|| "/".into());
         if !path.starts_with('/') {
-            return Err(ConfigError::Invalid { var: "WEBHOOK_PATH", reason: "must start with '/'".into() });
+            return Err(ConfigError::Invalid {
+                var: "WEBHOOK_PATH",
+                reason: "must start with '/'".into(),
+            });
         }
         Ok(Self {
             ingest: IngestConfig::from_env(env)?,
-            limits: Limits { max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?, path },
+            limits: Limits {
+                max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+                path,
+            },
         })
     }
 }
@@ -129,13 +146,21 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        Env(move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
     fn a_missing_table_name_is_named_in_the_error() {
         let err = IngestConfig::from_env(&env(&[("QUEUE_URL", "q")])).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable TABLE_NAME is required");
+        assert_eq!(
+            err.to_string(),
+            "environment variable TABLE_NAME is required"
+        );
     }
 
     #[test]
@@ -158,8 +183,12 @@ mod tests {
         assert!(cfg.act_on.includes(&Status::Started));
         assert!(!cfg.act_on.includes(&Status::Failed));
 
-        let err = IngestConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("ACT_ON_STATUSES", "done")]))
-            .unwrap_err();
+        let err = IngestConfig::from_env(&env(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("ACT_ON_STATUSES", "done"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("ACT_ON_STATUSES"), "{err}");
     }
 }

@@ -31,11 +31,17 @@ pub enum Error {
 
 impl Error {
     pub fn store(op: &'static str, source: impl Into<BoxError>) -> Self {
-        Self::Store { op, source: source.into() }
+        Self::Store {
+            op,
+            source: source.into(),
+        }
     }
 
     pub fn queue(op: &'static str, source: impl Into<BoxError>) -> Self {
-        Self::Queue { op, source: source.into() }
+        Self::Queue {
+            op,
+            source: source.into(),
+        }
     }
 
     /// Whether the same call may succeed later. Backend failures are treated as

@@ -82,7 +82,11 @@ impl Status {
             "cancelled" => Self::Cancelled,
             "abandoned" => Self::Abandoned,
             other if other.is_empty() || other.len() > MAX_STATUS_LEN => return Err(InvalidStatus),
-            other if !other.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {
+            other
+                if !other
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
                 return Err(InvalidStatus);
             }
             other => Self::Unknown(other.to_owned()),
@@ -249,7 +253,13 @@ mod tests {
 
     #[test]
     fn ids_that_are_not_hyphenated_uuids_are_refused() {
-        for raw in ["", "42", "a1b2c3d45678-9abc-def0-1234567890ab", &ID.replace('-', ""), "{a1b2c3d4-5678-9abc-def0-1234567890ab}"] {
+        for raw in [
+            "",
+            "42",
+            "a1b2c3d45678-9abc-def0-1234567890ab",
+            &ID.replace('-', ""),
+            "{a1b2c3d4-5678-9abc-def0-1234567890ab}",
+        ] {
             assert!(PredictionId::parse(raw).is_err(), "{raw:?}");
         }
     }
@@ -258,8 +268,12 @@ mod tests {
     fn missing_id_or_status_is_an_error() {
         assert!(Prediction::from_json(br#"{"status":"pending"}"#).is_err());
         assert!(Prediction::from_json(format!(r#"{{"id":"{ID}"}}"#).as_bytes()).is_err());
-        assert!(Prediction::from_json(format!(r#"{{"id":"{ID}","status":null}}"#).as_bytes()).is_err());
-        assert!(Prediction::from_json(format!(r#"{{"id":"{ID}","status":3}}"#).as_bytes()).is_err());
+        assert!(
+            Prediction::from_json(format!(r#"{{"id":"{ID}","status":null}}"#).as_bytes()).is_err()
+        );
+        assert!(
+            Prediction::from_json(format!(r#"{{"id":"{ID}","status":3}}"#).as_bytes()).is_err()
+        );
     }
 
     #[test]
@@ -272,7 +286,13 @@ mod tests {
 
     #[test]
     fn status_strings_that_could_be_hostile_keys_are_refused() {
-        for raw in ["", "a#b", "EVENT#x", &"x".repeat(MAX_STATUS_LEN + 1), "spa ce"] {
+        for raw in [
+            "",
+            "a#b",
+            "EVENT#x",
+            &"x".repeat(MAX_STATUS_LEN + 1),
+            "spa ce",
+        ] {
             assert!(Status::parse(raw).is_err(), "{raw:?}");
         }
     }
@@ -281,6 +301,10 @@ mod tests {
     fn statuses_are_ordered_and_terminal_ones_share_a_rank() {
         let ranks: Vec<_> = Status::KNOWN.iter().map(|s| s.rank().unwrap()).collect();
         assert_eq!(ranks, [0, 1, 2, 3, 3, 3, 3]);
-        assert!(Status::KNOWN.iter().all(|s| Status::parse(s.as_str()).unwrap() == *s));
+        assert!(
+            Status::KNOWN
+                .iter()
+                .all(|s| Status::parse(s.as_str()).unwrap() == *s)
+        );
     }
 }

@@ -17,7 +17,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: DEFAULT_MAX_BODY_BYTES, path: "/".into() }
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            path: "/".into(),
+        }
     }
 }
 
@@ -92,13 +95,16 @@ pub fn check(request: Request<'_>, limits: &Limits) -> Result<Delivery, Rejectio
         return Err(Rejection::UnsupportedMediaType);
     }
     if request.body.len() > limits.max_body_bytes {
-        return Err(Rejection::TooLarge { limit: limits.max_body_bytes });
+        return Err(Rejection::TooLarge {
+            limit: limits.max_body_bytes,
+        });
     }
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Err(Rejection::Empty);
     }
     let raw = String::from_utf8(request.body).map_err(|_| Rejection::NotUtf8)?;
-    let prediction = Prediction::from_json(raw.as_bytes()).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    let prediction =
+        Prediction::from_json(raw.as_bytes()).map_err(|e| Rejection::Malformed(e.to_string()))?;
     Ok(Delivery { prediction, raw })
 }
 
@@ -111,17 +117,30 @@ fn same_path(got: &str, want: &str) -> bool {
 /// `application/json`, any case, parameters (`; charset=utf-8`) allowed.
 fn is_json(header: &[u8]) -> bool {
     let essence = header.split(|&b| b == b';').next().unwrap_or_default();
-    essence.trim_ascii().eq_ignore_ascii_case(b"application/json")
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/json")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const BODY: &str = r#"{"id":"a1b2c3d4-5678-9abc-def0-1234567890ab","status":"succeeded","output":"ok"}"#;
+    const BODY: &str =
+        r#"{"id":"a1b2c3d4-5678-9abc-def0-1234567890ab","status":"succeeded","output":"ok"}"#;
 
-    fn request(method: &'static str, path: &'static str, ct: Option<&'static str>, body: &str) -> Request<'static> {
-        Request { method, path, content_type: ct.map(str::as_bytes), body: body.as_bytes().to_vec() }
+    fn request(
+        method: &'static str,
+        path: &'static str,
+        ct: Option<&'static str>,
+        body: &str,
+    ) -> Request<'static> {
+        Request {
+            method,
+            path,
+            content_type: ct.map(str::as_bytes),
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     fn rejection(r: Request<'_>) -> Rejection {
@@ -130,53 +149,104 @@ mod tests {
 
     #[test]
     fn a_valid_delivery_keeps_its_exact_text() {
-        let d = check(request("POST", "/", Some("application/json"), BODY), &Limits::default()).unwrap();
+        let d = check(
+            request("POST", "/", Some("application/json"), BODY),
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(d.raw, BODY);
         assert_eq!(d.prediction.status.as_str(), "succeeded");
     }
 
     #[test]
     fn content_type_parameters_and_case_are_accepted() {
-        for ct in ["application/json; charset=utf-8", "Application/JSON", " application/json "] {
-            assert!(check(request("POST", "", Some(ct), BODY), &Limits::default()).is_ok(), "{ct}");
+        for ct in [
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            " application/json ",
+        ] {
+            assert!(
+                check(request("POST", "", Some(ct), BODY), &Limits::default()).is_ok(),
+                "{ct}"
+            );
         }
     }
 
     #[test]
     fn other_content_types_are_415() {
-        for ct in [None, Some("text/plain"), Some("application/jsonx"), Some("application/x-www-form-urlencoded")] {
-            assert_eq!(rejection(request("POST", "/", ct, BODY)), Rejection::UnsupportedMediaType, "{ct:?}");
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/jsonx"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            assert_eq!(
+                rejection(request("POST", "/", ct, BODY)),
+                Rejection::UnsupportedMediaType,
+                "{ct:?}"
+            );
         }
     }
 
     #[test]
     fn methods_other_than_post_are_405() {
         for m in ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "post"] {
-            assert_eq!(rejection(request(m, "/", Some("application/json"), BODY)), Rejection::MethodNotAllowed);
+            assert_eq!(
+                rejection(request(m, "/", Some("application/json"), BODY)),
+                Rejection::MethodNotAllowed
+            );
         }
     }
 
     #[test]
     fn other_paths_are_404() {
-        assert_eq!(rejection(request("POST", "/admin", Some("application/json"), BODY)), Rejection::NotFound);
-        let limits = Limits { path: "/webhooks/wriftai".into(), ..Limits::default() };
-        assert!(check(request("POST", "/webhooks/wriftai/", Some("application/json"), BODY), &limits).is_ok());
+        assert_eq!(
+            rejection(request("POST", "/admin", Some("application/json"), BODY)),
+            Rejection::NotFound
+        );
+        let limits = Limits {
+            path: "/webhooks/wriftai".into(),
+            ..Limits::default()
+        };
+        assert!(
+            check(
+                request("POST", "/webhooks/wriftai/", Some("application/json"), BODY),
+                &limits
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn a_body_over_the_limit_is_413() {
-        let limits = Limits { max_body_bytes: BODY.len() - 1, ..Limits::default() };
-        let err = check(request("POST", "/", Some("application/json"), BODY), &limits).unwrap_err();
+        let limits = Limits {
+            max_body_bytes: BODY.len() - 1,
+            ..Limits::default()
+        };
+        let err = check(
+            request("POST", "/", Some("application/json"), BODY),
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(err.status(), 413);
     }
 
     #[test]
     fn empty_non_utf8_and_malformed_bodies_are_400() {
-        assert_eq!(rejection(request("POST", "/", Some("application/json"), "  \n")), Rejection::Empty);
+        assert_eq!(
+            rejection(request("POST", "/", Some("application/json"), "  \n")),
+            Rejection::Empty
+        );
         let mut r = request("POST", "/", Some("application/json"), "");
         r.body = b"{\"id\":\"\xff\"}".to_vec();
         assert_eq!(rejection(r), Rejection::NotUtf8);
-        for body in ["{", "[]", "null", r#"{"id":"x","status":"pending"}"#, &BODY[..BODY.len() - 1]] {
+        for body in [
+            "{",
+            "[]",
+            "null",
+            r#"{"id":"x","status":"pending"}"#,
+            &BODY[..BODY.len() - 1],
+        ] {
             let err = rejection(request("POST", "/", Some("application/json"), body));
             assert_eq!(err.status(), 400, "{body}");
             assert_eq!(err.code(), "invalid_prediction", "{body}");

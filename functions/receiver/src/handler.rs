@@ -32,7 +32,10 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
         webhook::Request {
             method: parts.method.as_str(),
             path: parts.uri.path(),
-            content_type: parts.headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()),
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
             body,
         },
         limits,
@@ -47,40 +50,71 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
 
     let prediction = &delivery.prediction;
     let span = tracing::info_span!("delivery", prediction_id = %prediction.id, status = %prediction.status);
-    let outcome = ingest.ingest(prediction, &delivery.raw, OffsetDateTime::now_utc()).instrument(span.clone()).await;
+    let outcome = ingest
+        .ingest(prediction, &delivery.raw, OffsetDateTime::now_utc())
+        .instrument(span.clone())
+        .await;
     let _entered = span.enter();
     Ok(match outcome {
         Ok(Ingested::UnknownPrediction) => {
             // 429, not 404: WriftAI retries only 429 and 5xx, and a genuine event can
             // beat our own record of the prediction it belongs to. Forged IDs cost a
             // failed condition and write nothing. See README, "Unknown IDs".
-            tracing::warn!(outcome = "unknown_prediction", "delivery for a prediction we did not create");
+            tracing::warn!(
+                outcome = "unknown_prediction",
+                "delivery for a prediction we did not create"
+            );
             let mut response = json_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 json!({"error": "unknown_prediction", "message": "no prediction with this id was created here"}),
             );
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static(UNKNOWN_RETRY_AFTER_SECS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(UNKNOWN_RETRY_AFTER_SECS),
+            );
             response
         }
         Ok(outcome) => {
-            let enqueued = matches!(outcome, Ingested::Recorded { enqueued: true } | Ingested::Duplicate { enqueued: true });
+            let enqueued = matches!(
+                outcome,
+                Ingested::Recorded { enqueued: true } | Ingested::Duplicate { enqueued: true }
+            );
             tracing::info!(outcome = outcome.as_str(), enqueued, "delivery accepted");
-            json_response(StatusCode::OK, json!({"outcome": outcome.as_str(), "enqueued": enqueued}))
+            json_response(
+                StatusCode::OK,
+                json!({"outcome": outcome.as_str(), "enqueued": enqueued}),
+            )
         }
         Err(err) => {
             // 5xx so WriftAI delivers again; the repeat finishes the job exactly once.
-            tracing::error!(error = &err as &dyn std::error::Error, retryable = err.is_retryable(), "delivery not recorded");
-            let status = if err.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
-            json_response(status, json!({"error": "unavailable", "message": "try again later"}))
+            tracing::error!(
+                error = &err as &dyn std::error::Error,
+                retryable = err.is_retryable(),
+                "delivery not recorded"
+            );
+            let status = if err.is_retryable() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            json_response(
+                status,
+                json!({"error": "unavailable", "message": "try again later"}),
+            )
         }
     })
 }
 
 fn refused(rejection: &Rejection) -> Response<Body> {
     let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = json_response(status, json!({"error": rejection.code(), "message": rejection.to_string()}));
+    let mut response = json_response(
+        status,
+        json!({"error": rejection.code(), "message": rejection.to_string()}),
+    );
     if *rejection == Rejection::MethodNotAllowed {
-        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
     }
     response
 }
@@ -88,6 +122,75 @@ fn refused(rejection: &Rejection) -> Response<Body> {
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use lambda_http::http;
+    use shared::adapters::memory::{MemoryLedger, MemoryQueue};
+    use shared::config::ActOn;
+    use shared::ports::Ledger;
+    use shared::prediction::PredictionId;
+
+    use super::*;
+
+    async fn answer(ingest: &Ingest<&MemoryLedger, &MemoryQueue>, body: Body) -> (u16, serde_json::Value) {
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("https://example.lambda-url.us-east-1.on.aws/")
+            .header("content-type", "application/json")
+            .body(body)
+            .unwrap();
+        let response = handle(ingest, &Limits::default(), request).await.unwrap();
+        let status = response.status().as_u16();
+        let json = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("expected a JSON text body, got {other:?}"),
+        };
+        (status, json)
+    }
+
+    fn body(id: PredictionId, status: &str) -> String {
+        format!(r#"{{"id":"{id}","status":"{status}"}}"#)
+    }
+
+    #[tokio::test]
+    async fn a_binary_body_is_read_like_a_text_one() {
+        let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+        let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
+        let id = PredictionId::random();
+        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        let (status, json) = answer(&ingest, Body::Binary(body(id, "failed").into_bytes())).await;
+        assert_eq!((status, &json["outcome"]), (200, &"recorded".into()));
+        assert_eq!(queue.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_backend_failure_is_a_503_without_details() {
+        let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+        let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
+        let id = PredictionId::random();
+        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        queue.fail_next.store(1, Ordering::SeqCst);
+        let (status, json) = answer(&ingest, Body::Text(body(id, "succeeded"))).await;
+        assert_eq!(status, 503);
+        assert_eq!(json, serde_json::json!({"error": "unavailable", "message": "try again later"}));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_prediction_is_a_429() {
+        let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+        let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
+        let (status, json) = answer(&ingest, Body::Text(body(PredictionId::random(), "succeeded"))).await;
+        assert_eq!((status, &json["error"]), (429, &"unknown_prediction".into()));
+        assert_eq!(ledger.item_count(), 0);
+    }
 }

@@ -20,5 +20,8 @@ async fn main() -> Result<(), Error> {
         config.ingest.event_ttl,
     );
     let (ingest, limits) = (&ingest, &config.limits);
-    run(service_fn(move |request| handler::handle(ingest, limits, request))).await
+    run(service_fn(move |request| {
+        handler::handle(ingest, limits, request)
+    }))
+    .await
 }

@@ -16,7 +16,12 @@ const USAGE: &str = "usage: hooks register <prediction-id>";
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["register", id] => register(id).await,
         _ => Err(USAGE.into()),
     };
@@ -34,9 +39,14 @@ async fn main() -> ExitCode {
 
 async fn register(id: &str) -> Result<serde_json::Value, String> {
     let id = PredictionId::parse(id).map_err(|e| format!("{id:?}: {e}"))?;
-    let table = Env::process().required("TABLE_NAME").map_err(|e| e.to_string())?;
+    let table = Env::process()
+        .required("TABLE_NAME")
+        .map_err(|e| e.to_string())?;
     let ledger = DynamoLedger::from_config(&aws_config().await, table);
-    let new = ledger.register(id, OffsetDateTime::now_utc()).await.map_err(|e| error_chain(&e))?;
+    let new = ledger
+        .register(id, OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| error_chain(&e))?;
     Ok(serde_json::json!({"id": id, "registered": new}))
 }
 

@@ -1,0 +1,174 @@
+//! What the end-to-end tests share: the running local stack's endpoints (from the
+//! environment `make test` exports out of `.local/stack.env`) and ways to look at it.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use shared::adapters::aws_config;
+use shared::adapters::dynamo::{DynamoLedger, prediction_pk};
+use shared::message::WorkMessage;
+use shared::ports::Ledger;
+use shared::prediction::PredictionId;
+use time::OffsetDateTime;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub struct Stack {
+    pub receiver_url: String,
+    pub table: String,
+    pub queue_url: String,
+    pub aws: aws_config::SdkConfig,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub http: reqwest::Client,
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: these tests need the local stack (run `make test`)")
+    })
+}
+
+/// Work messages taken off the queue so far, by prediction: tests run in parallel on
+/// one queue, so whoever drains it files every message for the others to find.
+static RECEIVED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
+
+impl Stack {
+    pub async fn from_env() -> Self {
+        let aws = aws_config().await;
+        Self {
+            receiver_url: var("RECEIVER_URL"),
+            table: var("TABLE_NAME"),
+            queue_url: var("QUEUE_URL"),
+            dynamodb: aws_sdk_dynamodb::Client::new(&aws),
+            sqs: aws_sdk_sqs::Client::new(&aws),
+            http: reqwest::Client::new(),
+            aws,
+        }
+    }
+
+    pub fn ledger(&self) -> DynamoLedger {
+        DynamoLedger::new(self.dynamodb.clone(), &self.table)
+    }
+
+    /// A fresh prediction registered as ours.
+    pub async fn registered(&self) -> PredictionId {
+        let id = PredictionId::random();
+        assert!(
+            self.ledger()
+                .register(id, OffsetDateTime::now_utc())
+                .await
+                .unwrap()
+        );
+        id
+    }
+
+    /// POSTs `body` as JSON to the receiver; returns the status and the JSON answer.
+    pub async fn post(&self, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
+        self.send(
+            self.http
+                .post(&self.receiver_url)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let response = request.send().await.expect("receiver reachable");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("answer is not JSON: {text:?}"));
+        (status, json)
+    }
+
+    /// Every item stored for a prediction, by sort key.
+    pub async fn items(&self, id: PredictionId) -> HashMap<String, Item> {
+        let out = self
+            .dynamodb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(prediction_pk(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        out.items()
+            .iter()
+            .map(|item| (item["sk"].as_s().unwrap().clone(), item.clone()))
+            .collect()
+    }
+
+    /// The work messages for one prediction that have reached the queue.
+    pub async fn messages_for(&self, id: PredictionId) -> Vec<WorkMessage> {
+        self.drain().await;
+        let received = RECEIVED.get_or_init(Default::default).lock().unwrap();
+        received
+            .get(&id.to_string())
+            .into_iter()
+            .flatten()
+            .map(|body| WorkMessage::decode(body).unwrap())
+            .collect()
+    }
+
+    async fn drain(&self) {
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            if out.messages().is_empty() {
+                return;
+            }
+            for message in out.messages() {
+                let body = message.body().unwrap().to_owned();
+                let id = WorkMessage::decode(&body)
+                    .map(|m| m.prediction_id.to_string())
+                    .unwrap_or_default();
+                RECEIVED
+                    .get_or_init(Default::default)
+                    .lock()
+                    .unwrap()
+                    .entry(id)
+                    .or_default()
+                    .push(body);
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// A webhook body for `id` at `status`, with an output of `output_bytes` characters.
+pub fn payload(id: PredictionId, status: &str, output_bytes: usize) -> String {
+    let output = if status == "succeeded" {
+        format!("\"{}\"", "o".repeat(output_bytes))
+    } else {
+        "null".into()
+    };
+    format!(
+        r#"{{"id":"{id}","status":"{status}","created_at":"2026-11-26T10:00:00Z","updated_at":"2026-11-26T10:00:05Z",
+"model":{{"owner":"acme","name":"echo","version_number":1}},"input":{{"prompt":"hi"}},"output":{output},
+"error":null,"metrics":null,"setup_time":null,"execution_time":null,"stream":false}}"#
+    )
+}
+
+pub fn status_of(item: &Item) -> &str {
+    item.get("status")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .unwrap_or("")
+}

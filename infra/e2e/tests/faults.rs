@@ -1,0 +1,95 @@
+//! The receiver when DynamoDB or SQS stops answering: a 5xx, so WriftAI delivers
+//! again, and the repeat finishes the job: recorded once, work enqueued. The emulator is frozen with
+//! SIGSTOP (a hung backend, the worst case: the SDK must time out), so these tests run
+//! one at a time in their own binary.
+
+use std::process::Command;
+
+use e2e::{Stack, payload, status_of};
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Freezes one part of the local stack until dropped.
+struct Frozen(String);
+
+impl Frozen {
+    fn new(part: &str) -> Self {
+        let file = format!(
+            "{}/../../.local/pids/{part}.pid",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let pid =
+            std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{file}: is the stack up?"));
+        let group = format!("-{}", pid.trim());
+        assert!(
+            Command::new("kill")
+                .args(["-STOP", "--", &group])
+                .status()
+                .unwrap()
+                .success()
+        );
+        Self(group)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", "--", &self.0]).status();
+    }
+}
+
+#[tokio::test]
+async fn sqs_hanging_is_a_503_and_the_repeat_enqueues_the_work() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let stack = Stack::from_env().await;
+    let id = stack.registered().await;
+    let body = payload(id, "succeeded", 3);
+    {
+        let _frozen = Frozen::new("sqs");
+        let (status, answer) = stack.post(body.clone()).await;
+        assert_eq!((status, &answer["error"]), (503, &"unavailable".into()));
+    }
+    assert_eq!(
+        stack.items(id).await["EVENT#succeeded"]["enqueue"]
+            .as_s()
+            .unwrap(),
+        "pending"
+    );
+    let (status, answer) = stack.post(body.clone()).await;
+    assert_eq!(
+        (status, &answer["enqueued"]),
+        (200, &true.into()),
+        "{answer}"
+    );
+    assert_eq!(stack.post(body).await.1["enqueued"], false);
+    // A send that timed out may still land: the frozen emulator takes the SDK's
+    // attempts when it wakes. Work is never lost; extra copies are the same
+    // (prediction, status) and the worker's claim runs it once.
+    let messages = stack.messages_for(id).await;
+    assert!(!messages.is_empty());
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.prediction_id == id && m.status.as_str() == "succeeded")
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_hanging_is_a_503_and_the_repeat_completes_exactly_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let stack = Stack::from_env().await;
+    let id = stack.registered().await;
+    let body = payload(id, "succeeded", 3);
+    {
+        let _frozen = Frozen::new("dynamodb");
+        let (status, _) = stack.post(body.clone()).await;
+        assert_eq!(status, 503);
+    }
+    // The frozen emulator may still apply the write it had buffered: either way the
+    // repeat must leave the prediction done and exactly one message.
+    let (status, _) = stack.post(body.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(stack.post(body).await.0, 200);
+    assert_eq!(status_of(&stack.items(id).await["PRED"]), "succeeded");
+    assert_eq!(stack.messages_for(id).await.len(), 1);
+}

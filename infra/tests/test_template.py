@@ -1,0 +1,67 @@
+"""template.yaml must describe the same table and queues as infra/resources.json, the
+definition the local stack is built from."""
+
+import json
+import pathlib
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !GetAtt, ...) as plain values."""
+
+
+def _tag(loader, _suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+CloudFormationLoader.add_multi_constructor("!", _tag)
+
+LOCAL = json.loads((ROOT / "infra" / "resources.json").read_text())
+TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+RESOURCES = TEMPLATE["Resources"]
+
+
+def by_name(items, key):
+    return {item[key]: item for item in items}
+
+
+def test_table_keys_and_indexes_agree():
+    local, deployed = LOCAL["table"], RESOURCES["Table"]["Properties"]
+    assert deployed["BillingMode"] == local["BillingMode"]
+    assert deployed["KeySchema"] == local["KeySchema"]
+    assert by_name(deployed["AttributeDefinitions"], "AttributeName") == by_name(
+        local["AttributeDefinitions"], "AttributeName"
+    )
+    assert by_name(deployed["GlobalSecondaryIndexes"], "IndexName") == by_name(
+        local["GlobalSecondaryIndexes"], "IndexName"
+    )
+    assert deployed["TimeToLiveSpecification"] == {
+        "AttributeName": local["TimeToLiveAttribute"],
+        "Enabled": True,
+    }
+
+
+def test_queues_and_redrive_agree():
+    queue = RESOURCES["WorkQueue"]["Properties"]
+    for name, value in LOCAL["queue"]["Attributes"].items():
+        assert str(queue[name]) == value, name
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == LOCAL["redrive"]["maxReceiveCount"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == "WorkDeadLetterQueue.Arn"
+    dlq = RESOURCES["WorkDeadLetterQueue"]["Properties"]
+    for name, value in LOCAL["dlq"]["Attributes"].items():
+        assert str(dlq[name]) == value, name
+
+
+def test_every_table_and_queue_is_known_to_both_sides():
+    kinds = {"AWS::DynamoDB::Table": "table", "AWS::SQS::Queue": "queue"}
+    deployed = sorted(kinds[r["Type"]] for r in RESOURCES.values() if r["Type"] in kinds)
+    local_kinds = {"table": "table", "queue": "queue", "dlq": "queue"}
+    local = sorted(local_kinds[key] for key in LOCAL if key in local_kinds)
+    assert deployed == local
