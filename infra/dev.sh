@@ -14,7 +14,7 @@ id=$(cat /proc/sys/kernel/random/uuid)
 echo
 echo "== register prediction $id"
 target/debug/hooks register "$id"
-for status in pending started succeeded succeeded started; do
+for status in pending succeeded started succeeded; do
   body="{\"id\":\"$id\",\"status\":\"$status\",\"model\":{\"owner\":\"acme\",\"name\":\"echo\"},\"input\":{\"prompt\":\"hi\"},\"output\":$([ $status = succeeded ] && echo '"hello"' || echo null)}"
   printf '== POST %-9s -> ' "$status"
   curl -s -w ' (%{http_code})\n' -X POST "$RECEIVER_URL" -H 'content-type: application/json' -d "$body"

@@ -5,7 +5,7 @@ import os
 
 import boto3
 
-sqs = boto3.client("sqs")
+sqs = boto3.client("sqs", region_name=os.environ["AWS_REGION"])
 while True:
     out = sqs.receive_message(QueueUrl=os.environ["QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1)
     if not out.get("Messages"):
