@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .local/venv/bin
 
-.PHONY: dev test unit e2e install up down register lint
+.PHONY: dev test unit e2e install up down register create lint
 
 dev: ## Run the local stack in the foreground and show a prediction's events flowing.
 	infra/dev.sh
@@ -15,7 +15,7 @@ install: ## Local tooling into .local/ (virtualenv, DynamoDB Local).
 
 unit:
 	cargo test --workspace --exclude e2e
-	$(VENV)/python -m pytest -q infra/tests
+	$(VENV)/python -m pytest -q infra/tests --ignore=infra/tests/stack
 
 e2e: ## End-to-end tests; starts and stops the local stack itself.
 	infra/e2e.sh
@@ -29,6 +29,10 @@ down: ## Stop what `make up` started.
 register: ## Register a prediction as ours: make register ID=<prediction-id>
 	@test -n "$(ID)" || { echo "usage: make register ID=<prediction-id>" >&2; exit 2; }
 	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- register "$(ID)"
+
+create: ## Create a prediction through WriftAI (the simulator locally): make create MODEL=owner/name INPUT='{...}'
+	@test -n "$(MODEL)" || { echo "usage: make create MODEL=owner/name INPUT='{...}'" >&2; exit 2; }
+	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- create --model "$(MODEL)" --input '$(or $(INPUT),{})'
 
 lint:
 	cargo fmt --check

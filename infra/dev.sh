@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-#! `make dev`: the local stack in the foreground. Shows one registered prediction's
-#! webhooks going in and its work message coming out, then follows the logs until
-#! Ctrl-C, which stops everything.
+#! `make dev`: the local stack in the foreground. Creates one prediction through the
+#! simulator, shows its signed webhooks going in, what was recorded, and its work
+#! message coming out, then follows the logs until Ctrl-C, which stops everything.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,17 +10,18 @@ infra/up.sh --persist
 set -a; . .local/stack.env; set +a
 export PATH="$root/.local/venv/bin:$PATH"
 
-id=$(cat /proc/sys/kernel/random/uuid)
 echo
-echo "== register prediction $id"
-target/debug/hooks register "$id"
-for status in pending succeeded started succeeded; do
-  body="{\"id\":\"$id\",\"status\":\"$status\",\"model\":{\"owner\":\"acme\",\"name\":\"echo\"},\"input\":{\"prompt\":\"hi\"},\"output\":$([ $status = succeeded ] && echo '"hello"' || echo null)}"
-  printf '== POST %-9s -> ' "$status"
-  curl -s -w ' (%{http_code})\n' -X POST "$RECEIVER_URL" -H 'content-type: application/json' -d "$body"
-done
-echo "== queue"
-python infra/peek.py
+echo "== create a prediction through our client (WriftAI simulator, signed webhooks)"
+prediction=$(target/debug/hooks create --model acme/echo --input '{"prompt": "hello from make dev"}')
+echo "  $prediction"
+id=$(python -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$prediction")
+echo "== what WriftAI delivered to the receiver"
+python infra/peek.py deliveries "$id"
+echo "== what the receiver recorded"
+python infra/peek.py table "$id"
+echo "== the work message on the queue"
+python infra/peek.py queue
 echo
-echo "Receiver: $RECEIVER_URL   (endpoints in .local/stack.env; Ctrl-C stops the stack)"
-tail -n 0 -F .local/logs/lambda.log
+echo "Receiver: $RECEIVER_URL   WriftAI: $WRIFTAI_API_BASE_URL"
+echo "More: make create MODEL=acme/echo INPUT='{\"prompt\":\"hi\"}'   (endpoints in .local/stack.env; Ctrl-C stops all)"
+tail -n 0 -F .local/logs/lambda.log .local/logs/wriftai-sim.log

@@ -8,3 +8,5 @@ trap 'infra/down.sh' EXIT
 infra/up.sh
 set -a; . .local/stack.env; set +a
 cargo test -p e2e "$@"
+# The official WriftAI Python client against the simulator.
+.local/venv/bin/python -m pytest -q infra/tests/stack

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-#! Starts the local stack in the background: DynamoDB Local, moto (SQS) and the
-#! functions under `cargo lambda watch`, all on 127.0.0.1. Waits until each answers,
-#! creates the resources, and writes the endpoints to .local/stack.env.
+#! Starts the local stack in the background: DynamoDB Local, moto (SQS), the WriftAI
+#! simulator and the functions under `cargo lambda watch`, all on 127.0.0.1. Waits
+#! until each answers, creates the resources, and writes the endpoints (and a fresh
+#! local token and webhook secret) to .local/stack.env.
 #! Usage: infra/up.sh [--persist]   (--persist keeps DynamoDB data in .local/dynamodb-data)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +13,7 @@ logs="$local_dir/logs"
 DDB_PORT=${DDB_PORT:-8766}
 SQS_PORT=${SQS_PORT:-8767}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}
+SIM_PORT=${SIM_PORT:-8768}
 
 if compgen -G "$pids/*.pid" >/dev/null; then
   echo "up: a stack is already running (infra/down.sh stops it)" >&2
@@ -60,6 +62,9 @@ AWS_ACCESS_KEY_ID=local
 AWS_SECRET_ACCESS_KEY=local
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DDB_PORT
 AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$SQS_PORT
+WRIFTAI_API_BASE_URL=http://127.0.0.1:$SIM_PORT/v1
+WRIFTAI_ACCESS_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+WRIFTAI_WEBHOOK_SECRET=whsec_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ENV
 set -a; . "$env_file.tmp"; set +a
 
@@ -67,10 +72,14 @@ wait_for dynamodb 60 curl -s -o /dev/null "http://127.0.0.1:$DDB_PORT"
 wait_for sqs 60 curl -sf -o /dev/null "http://127.0.0.1:$SQS_PORT/moto-api/"
 python infra/stack.py >>"$env_file.tmp"
 echo "RECEIVER_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
+# The webhook URL our create path gives WriftAI: the receiver.
+echo "WRIFTAI_WEBHOOK_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
 set -a; . "$env_file.tmp"; set +a
 
-# Built before watch starts, so the first request does not wait for a compile.
-cargo build --quiet --bins
+# Built before anything starts, so no request waits for a compile.
+cargo build --quiet --bins --workspace --exclude e2e
+start wriftai-sim target/debug/wriftai-sim --port "$SIM_PORT"
+wait_for wriftai-sim 30 curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/health"
 start lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes
 # The receiver answers an empty POST with its own JSON 415: then it is really up.
 wait_for lambda 300 sh -c "curl -s -X POST '$RECEIVER_URL' | grep -q unsupported_media_type"

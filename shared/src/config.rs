@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::prediction::Status;
+use crate::signature::DEFAULT_TOLERANCE;
 use crate::webhook::{DEFAULT_MAX_BODY_BYTES, Limits};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,13 +41,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     {
         match (self.0)(var) {
             None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|e: T::Err| ConfigError::Invalid {
-                    var,
-                    reason: e.to_string(),
-                }),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { var, reason: e.to_string() }),
         }
     }
 }
@@ -57,13 +52,7 @@ pub struct ActOn(BTreeSet<String>);
 
 impl ActOn {
     pub fn terminal() -> Self {
-        Self(
-            Status::KNOWN
-                .iter()
-                .filter(|s| s.is_terminal())
-                .map(|s| s.to_string())
-                .collect(),
-        )
+        Self(Status::KNOWN.iter().filter(|s| s.is_terminal()).map(|s| s.to_string()).collect())
     }
 
     /// An unknown status is never acted on, whatever the list says.
@@ -120,25 +109,35 @@ impl IngestConfig {
 pub struct ReceiverConfig {
     pub ingest: IngestConfig,
     pub limits: Limits,
+    /// Webhook secrets, current first, then the one being rotated out: plain values,
+    /// or Secrets Manager ARNs resolved at cold start. None: signatures not checked.
+    pub secrets: Vec<String>,
+    pub tolerance: Duration,
 }
 
 impl ReceiverConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let path = env.optional("WEBHOOK_PATH").unwrap_or_else(|| "/".into());
         if !path.starts_with('/') {
-            return Err(ConfigError::Invalid {
-                var: "WEBHOOK_PATH",
-                reason: "must start with '/'".into(),
-            });
+            return Err(ConfigError::Invalid { var: "WEBHOOK_PATH", reason: "must start with '/'".into() });
         }
         Ok(Self {
             ingest: IngestConfig::from_env(env)?,
-            limits: Limits {
-                max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
-                path,
-            },
+            limits: Limits { max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?, path },
+            secrets: ["WRIFTAI_WEBHOOK_SECRET", "WRIFTAI_WEBHOOK_PREVIOUS_SECRET"]
+                .into_iter()
+                .filter_map(|var| env.optional(var))
+                .collect(),
+            tolerance: Duration::from_secs(env.parsed("WEBHOOK_TOLERANCE_SECS", DEFAULT_TOLERANCE.as_secs())?),
         })
     }
+}
+
+/// The webhook our create path gives WriftAI: `WRIFTAI_WEBHOOK_URL` (the receiver's
+/// Function URL) and the secret WriftAI signs with. No URL: no webhooks, and the
+/// reconciler alone brings each prediction to its end.
+pub fn webhook_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Option<(String, Option<String>)> {
+    env.optional("WRIFTAI_WEBHOOK_URL").map(|url| (url, env.optional("WRIFTAI_WEBHOOK_SECRET")))
 }
 
 #[cfg(test)]
@@ -146,21 +145,13 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        Env(move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
+        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
     }
 
     #[test]
     fn a_missing_table_name_is_named_in_the_error() {
         let err = IngestConfig::from_env(&env(&[("QUEUE_URL", "q")])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "environment variable TABLE_NAME is required"
-        );
+        assert_eq!(err.to_string(), "environment variable TABLE_NAME is required");
     }
 
     #[test]
@@ -183,12 +174,8 @@ mod tests {
         assert!(cfg.act_on.includes(&Status::Started));
         assert!(!cfg.act_on.includes(&Status::Failed));
 
-        let err = IngestConfig::from_env(&env(&[
-            ("TABLE_NAME", "t"),
-            ("QUEUE_URL", "q"),
-            ("ACT_ON_STATUSES", "done"),
-        ]))
-        .unwrap_err();
+        let err = IngestConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("ACT_ON_STATUSES", "done")]))
+            .unwrap_err();
         assert!(err.to_string().contains("ACT_ON_STATUSES"), "{err}");
     }
 }

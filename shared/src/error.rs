@@ -21,6 +21,13 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A webhook secret named by ARN could not be read from Secrets Manager.
+    #[error("reading secret {arn} from Secrets Manager failed")]
+    Secret {
+        arn: String,
+        #[source]
+        source: BoxError,
+    },
     /// Concurrent writes to one prediction kept colliding; a later attempt will pass.
     #[error("prediction {0} is being written concurrently")]
     Contended(PredictionId),
@@ -31,17 +38,11 @@ pub enum Error {
 
 impl Error {
     pub fn store(op: &'static str, source: impl Into<BoxError>) -> Self {
-        Self::Store {
-            op,
-            source: source.into(),
-        }
+        Self::Store { op, source: source.into() }
     }
 
     pub fn queue(op: &'static str, source: impl Into<BoxError>) -> Self {
-        Self::Queue {
-            op,
-            source: source.into(),
-        }
+        Self::Queue { op, source: source.into() }
     }
 
     /// Whether the same call may succeed later. Backend failures are treated as
@@ -49,7 +50,7 @@ impl Error {
     /// webhook loses it for good.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Store { .. } | Self::Queue { .. } | Self::Contended(_) => true,
+            Self::Store { .. } | Self::Queue { .. } | Self::Contended(_) | Self::Secret { .. } => true,
             Self::Corrupt { .. } => false,
         }
     }

@@ -53,12 +53,7 @@ pub struct Ingest<L, Q> {
 
 impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     pub fn new(ledger: L, queue: Q, act_on: ActOn, event_ttl: Duration) -> Self {
-        Self {
-            ledger,
-            queue,
-            act_on,
-            event_ttl,
-        }
+        Self { ledger, queue, act_on, event_ttl }
     }
 
     pub fn ledger(&self) -> &L {
@@ -69,12 +64,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     /// the worker acts on its status. An error means nothing is known to be done and
     /// the caller should have the update delivered again; a repeat then finishes the
     /// job exactly once.
-    pub async fn ingest(
-        &self,
-        prediction: &Prediction,
-        raw: &str,
-        now: OffsetDateTime,
-    ) -> Result<Ingested> {
+    pub async fn ingest(&self, prediction: &Prediction, raw: &str, now: OffsetDateTime) -> Result<Ingested> {
         let needs_work = self.act_on.includes(&prediction.status);
         let event = NewEvent {
             id: prediction.id,
@@ -92,19 +82,15 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
                 if needs_work {
                     self.enqueue(prediction, raw).await?;
                 }
-                Ingested::Recorded {
-                    enqueued: needs_work,
-                }
+                Ingested::Recorded { enqueued: needs_work }
             }
-            Recorded::Duplicate {
-                enqueue: Enqueue::Pending,
-            } => {
+            Recorded::Duplicate { enqueue: Enqueue::Pending } => {
                 self.enqueue(prediction, raw).await?;
                 Ingested::Duplicate { enqueued: true }
             }
-            Recorded::Duplicate {
-                enqueue: Enqueue::Sent | Enqueue::NotNeeded,
-            } => Ingested::Duplicate { enqueued: false },
+            Recorded::Duplicate { enqueue: Enqueue::Sent | Enqueue::NotNeeded } => {
+                Ingested::Duplicate { enqueued: false }
+            }
         })
     }
 
@@ -114,15 +100,8 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         // The message is out: losing the confirmation only risks a second message on a
         // later repeat, which the worker's claim absorbs. Failing here would make
         // WriftAI deliver again for nothing.
-        if let Err(err) = self
-            .ledger
-            .mark_enqueued(prediction.id, &prediction.status)
-            .await
-        {
-            tracing::warn!(
-                error = &err as &dyn std::error::Error,
-                "work sent but not confirmed in the ledger"
-            );
+        if let Err(err) = self.ledger.mark_enqueued(prediction.id, &prediction.status).await {
+            tracing::warn!(error = &err as &dyn std::error::Error, "work sent but not confirmed in the ledger");
         }
         Ok(())
     }

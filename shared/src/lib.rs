@@ -4,17 +4,23 @@
 //! - [`webhook`]: checks one HTTP delivery (method, path, content type, size, JSON).
 //! - [`ingest`]: record, then enqueue; the path every update takes.
 //! - [`message`]: the work message on the queue.
+//! - [`signature`]: webhook signatures (scheme v1), verified and made.
+//! - [`wriftai`]: the WriftAI API client; [`create`] creates a prediction and records
+//!   it as ours.
 //! - [`ports`]: what the services need from outside; [`adapters`] provide it on AWS
 //!   and in memory.
 //! - [`config`], [`error`]: settings read once, and errors that know if a retry helps.
 
 pub mod adapters;
 pub mod config;
+pub mod create;
 pub mod error;
 pub mod ingest;
 pub mod message;
 pub mod ports;
 pub mod prediction;
+pub mod signature;
 pub mod webhook;
+pub mod wriftai;
 
 pub use error::{Error, Result};

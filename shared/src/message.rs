@@ -26,11 +26,7 @@ impl WorkMessage {
     /// Builds the message body around the raw payload without re-serialising it: the
     /// payload was parsed as JSON already, and the ID and status are plain tokens.
     pub fn encode(id: PredictionId, status: &Status, payload: &str) -> String {
-        let payload = if payload.len() <= QUEUE_INLINE_LIMIT && sqs_accepts(payload) {
-            payload
-        } else {
-            "null"
-        };
+        let payload = if payload.len() <= QUEUE_INLINE_LIMIT && sqs_accepts(payload) { payload } else { "null" };
         format!(r#"{{"prediction_id":"{id}","status":"{status}","payload":{payload}}}"#)
     }
 
@@ -55,8 +51,7 @@ mod tests {
     fn a_message_round_trips_with_its_payload_untouched() {
         let id = PredictionId::parse(ID).unwrap();
         let payload = r#"{"id":"a1b2c3d4-5678-9abc-def0-1234567890ab", "status":"succeeded","output":[1, 2.50]}"#;
-        let msg =
-            WorkMessage::decode(&WorkMessage::encode(id, &Status::Succeeded, payload)).unwrap();
+        let msg = WorkMessage::decode(&WorkMessage::encode(id, &Status::Succeeded, payload)).unwrap();
         assert_eq!(msg.prediction_id, id);
         assert_eq!(msg.status, Status::Succeeded);
         assert_eq!(msg.payload.unwrap().get(), payload);

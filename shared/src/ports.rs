@@ -52,11 +52,7 @@ pub enum Enqueue {
 /// The table of our predictions and the events received for them.
 pub trait Ledger: Send + Sync {
     /// Adds a prediction we created. Returns false when it was already there.
-    fn register(
-        &self,
-        id: PredictionId,
-        at: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool>> + Send;
+    fn register(&self, id: PredictionId, at: OffsetDateTime) -> impl Future<Output = Result<bool>> + Send;
 
     /// Records an event atomically: nothing at all for an unknown prediction; nothing
     /// new for a repeat; otherwise the event, and the prediction's status moved forward
@@ -64,11 +60,7 @@ pub trait Ledger: Send + Sync {
     fn record(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<Recorded>> + Send;
 
     /// Notes that an event's work message was sent.
-    fn mark_enqueued(
-        &self,
-        id: PredictionId,
-        status: &Status,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn mark_enqueued(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The queue the worker reads.
@@ -77,11 +69,7 @@ pub trait WorkQueue: Send + Sync {
 }
 
 impl<T: Ledger + ?Sized> Ledger for &T {
-    fn register(
-        &self,
-        id: PredictionId,
-        at: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool>> + Send {
+    fn register(&self, id: PredictionId, at: OffsetDateTime) -> impl Future<Output = Result<bool>> + Send {
         (**self).register(id, at)
     }
 
@@ -89,11 +77,7 @@ impl<T: Ledger + ?Sized> Ledger for &T {
         (**self).record(event)
     }
 
-    fn mark_enqueued(
-        &self,
-        id: PredictionId,
-        status: &Status,
-    ) -> impl Future<Output = Result<()>> + Send {
+    fn mark_enqueued(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<()>> + Send {
         (**self).mark_enqueued(id, status)
     }
 }

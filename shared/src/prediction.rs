@@ -82,11 +82,7 @@ impl Status {
             "cancelled" => Self::Cancelled,
             "abandoned" => Self::Abandoned,
             other if other.is_empty() || other.len() > MAX_STATUS_LEN => return Err(InvalidStatus),
-            other
-                if !other
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-            {
+            other if !other.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {
                 return Err(InvalidStatus);
             }
             other => Self::Unknown(other.to_owned()),
@@ -124,15 +120,8 @@ impl Status {
     }
 
     /// The statuses WriftAI documents, in order.
-    pub const KNOWN: [Status; 7] = [
-        Self::Pending,
-        Self::Starting,
-        Self::Started,
-        Self::Succeeded,
-        Self::Failed,
-        Self::Cancelled,
-        Self::Abandoned,
-    ];
+    pub const KNOWN: [Status; 7] =
+        [Self::Pending, Self::Starting, Self::Started, Self::Succeeded, Self::Failed, Self::Cancelled, Self::Abandoned];
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,12 +257,8 @@ mod tests {
     fn missing_id_or_status_is_an_error() {
         assert!(Prediction::from_json(br#"{"status":"pending"}"#).is_err());
         assert!(Prediction::from_json(format!(r#"{{"id":"{ID}"}}"#).as_bytes()).is_err());
-        assert!(
-            Prediction::from_json(format!(r#"{{"id":"{ID}","status":null}}"#).as_bytes()).is_err()
-        );
-        assert!(
-            Prediction::from_json(format!(r#"{{"id":"{ID}","status":3}}"#).as_bytes()).is_err()
-        );
+        assert!(Prediction::from_json(format!(r#"{{"id":"{ID}","status":null}}"#).as_bytes()).is_err());
+        assert!(Prediction::from_json(format!(r#"{{"id":"{ID}","status":3}}"#).as_bytes()).is_err());
     }
 
     #[test]
@@ -286,13 +271,7 @@ mod tests {
 
     #[test]
     fn status_strings_that_could_be_hostile_keys_are_refused() {
-        for raw in [
-            "",
-            "a#b",
-            "EVENT#x",
-            &"x".repeat(MAX_STATUS_LEN + 1),
-            "spa ce",
-        ] {
+        for raw in ["", "a#b", "EVENT#x", &"x".repeat(MAX_STATUS_LEN + 1), "spa ce"] {
             assert!(Status::parse(raw).is_err(), "{raw:?}");
         }
     }
@@ -301,10 +280,6 @@ mod tests {
     fn statuses_are_ordered_and_terminal_ones_share_a_rank() {
         let ranks: Vec<_> = Status::KNOWN.iter().map(|s| s.rank().unwrap()).collect();
         assert_eq!(ranks, [0, 1, 2, 3, 3, 3, 3]);
-        assert!(
-            Status::KNOWN
-                .iter()
-                .all(|s| Status::parse(s.as_str()).unwrap() == *s)
-        );
+        assert!(Status::KNOWN.iter().all(|s| Status::parse(s.as_str()).unwrap() == *s));
     }
 }

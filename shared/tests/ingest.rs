@@ -18,20 +18,12 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        Self {
-            ledger: MemoryLedger::default(),
-            queue: MemoryQueue::default(),
-        }
+        Self { ledger: MemoryLedger::default(), queue: MemoryQueue::default() }
     }
 
     async fn known(&self) -> PredictionId {
         let id = PredictionId::random();
-        assert!(
-            self.ledger
-                .register(id, OffsetDateTime::now_utc())
-                .await
-                .unwrap()
-        );
+        assert!(self.ledger.register(id, OffsetDateTime::now_utc()).await.unwrap());
         id
     }
 
@@ -39,26 +31,15 @@ impl World {
         self.deliver_with(id, status, ActOn::terminal()).await
     }
 
-    async fn deliver_with(
-        &self,
-        id: PredictionId,
-        status: &str,
-        act_on: ActOn,
-    ) -> shared::Result<Ingested> {
+    async fn deliver_with(&self, id: PredictionId, status: &str, act_on: ActOn) -> shared::Result<Ingested> {
         let raw = format!(r#"{{"id":"{id}","status":"{status}","output":{{"n":1}}}}"#);
         let prediction = Prediction::from_json(raw.as_bytes()).unwrap();
         let ingest = Ingest::new(&self.ledger, &self.queue, act_on, Duration::from_secs(60));
-        ingest
-            .ingest(&prediction, &raw, OffsetDateTime::now_utc())
-            .await
+        ingest.ingest(&prediction, &raw, OffsetDateTime::now_utc()).await
     }
 
     fn status(&self, id: PredictionId) -> Option<String> {
-        self.ledger
-            .prediction(id)
-            .unwrap()
-            .status
-            .map(|s| s.to_string())
+        self.ledger.prediction(id).unwrap().status.map(|s| s.to_string())
     }
 }
 
@@ -66,34 +47,22 @@ impl World {
 async fn a_new_terminal_event_is_recorded_and_enqueued_once() {
     let w = World::new();
     let id = w.known().await;
-    assert_eq!(
-        w.deliver(id, "succeeded").await.unwrap(),
-        Ingested::Recorded { enqueued: true }
-    );
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Recorded { enqueued: true });
     let messages = w.queue.messages();
     assert_eq!(messages.len(), 1);
     let msg = WorkMessage::decode(&messages[0]).unwrap();
     assert_eq!((msg.prediction_id, msg.status.as_str()), (id, "succeeded"));
     assert!(msg.payload.unwrap().get().contains(r#""output":{"n":1}"#));
     assert_eq!(w.status(id).as_deref(), Some("succeeded"));
-    assert!(
-        !w.ledger.prediction(id).unwrap().open,
-        "a terminal prediction leaves the open index"
-    );
-    assert_eq!(
-        w.ledger.event(id, "succeeded").unwrap().enqueue,
-        Enqueue::Sent
-    );
+    assert!(!w.ledger.prediction(id).unwrap().open, "a terminal prediction leaves the open index");
+    assert_eq!(w.ledger.event(id, "succeeded").unwrap().enqueue, Enqueue::Sent);
 }
 
 #[tokio::test]
 async fn a_non_terminal_event_is_recorded_but_not_enqueued() {
     let w = World::new();
     let id = w.known().await;
-    assert_eq!(
-        w.deliver(id, "started").await.unwrap(),
-        Ingested::Recorded { enqueued: false }
-    );
+    assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::Recorded { enqueued: false });
     assert!(w.queue.messages().is_empty());
     assert_eq!(w.status(id).as_deref(), Some("started"));
     assert!(w.ledger.prediction(id).unwrap().open);
@@ -104,14 +73,8 @@ async fn the_statuses_acted_on_are_configurable() {
     let w = World::new();
     let id = w.known().await;
     let act_on: ActOn = "started".parse().unwrap();
-    assert_eq!(
-        w.deliver_with(id, "started", act_on.clone()).await.unwrap(),
-        Ingested::Recorded { enqueued: true }
-    );
-    assert_eq!(
-        w.deliver_with(id, "succeeded", act_on).await.unwrap(),
-        Ingested::Recorded { enqueued: false }
-    );
+    assert_eq!(w.deliver_with(id, "started", act_on.clone()).await.unwrap(), Ingested::Recorded { enqueued: true });
+    assert_eq!(w.deliver_with(id, "succeeded", act_on).await.unwrap(), Ingested::Recorded { enqueued: false });
     assert_eq!(w.queue.messages().len(), 1);
 }
 
@@ -121,10 +84,7 @@ async fn a_duplicate_delivery_writes_and_enqueues_nothing() {
     let id = w.known().await;
     w.deliver(id, "succeeded").await.unwrap();
     let items = w.ledger.item_count();
-    assert_eq!(
-        w.deliver(id, "succeeded").await.unwrap(),
-        Ingested::Duplicate { enqueued: false }
-    );
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: false });
     assert_eq!(w.ledger.item_count(), items);
     assert_eq!(w.queue.messages().len(), 1);
 }
@@ -134,14 +94,8 @@ async fn an_older_status_after_a_newer_one_does_not_move_the_prediction_back() {
     let w = World::new();
     let id = w.known().await;
     w.deliver(id, "succeeded").await.unwrap();
-    assert_eq!(
-        w.deliver(id, "started").await.unwrap(),
-        Ingested::OutOfOrder
-    );
-    assert_eq!(
-        w.deliver(id, "pending").await.unwrap(),
-        Ingested::OutOfOrder
-    );
+    assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::OutOfOrder);
+    assert_eq!(w.deliver(id, "pending").await.unwrap(), Ingested::OutOfOrder);
     assert_eq!(w.status(id).as_deref(), Some("succeeded"));
     assert!(w.ledger.event(id, "started").is_some(), "kept as seen");
     assert_eq!(w.queue.messages().len(), 1);
@@ -154,10 +108,7 @@ async fn the_first_terminal_status_absorbs_later_ones() {
     w.deliver(id, "succeeded").await.unwrap();
     assert_eq!(w.deliver(id, "failed").await.unwrap(), Ingested::OutOfOrder);
     assert_eq!(w.status(id).as_deref(), Some("succeeded"));
-    assert_eq!(
-        w.ledger.event(id, "failed").unwrap().enqueue,
-        Enqueue::NotNeeded
-    );
+    assert_eq!(w.ledger.event(id, "failed").unwrap().enqueue, Enqueue::NotNeeded);
     assert_eq!(w.queue.messages().len(), 1);
 }
 
@@ -165,18 +116,8 @@ async fn the_first_terminal_status_absorbs_later_ones() {
 async fn an_unknown_prediction_id_writes_and_enqueues_nothing() {
     let w = World::new();
     let before = w.ledger.item_count();
-    assert_eq!(
-        w.deliver(PredictionId::random(), "succeeded")
-            .await
-            .unwrap(),
-        Ingested::UnknownPrediction
-    );
-    assert_eq!(
-        w.deliver(PredictionId::random(), "brand_new")
-            .await
-            .unwrap(),
-        Ingested::UnknownPrediction
-    );
+    assert_eq!(w.deliver(PredictionId::random(), "succeeded").await.unwrap(), Ingested::UnknownPrediction);
+    assert_eq!(w.deliver(PredictionId::random(), "brand_new").await.unwrap(), Ingested::UnknownPrediction);
     assert_eq!(w.ledger.item_count(), before);
     assert!(w.queue.messages().is_empty());
 }
@@ -186,10 +127,7 @@ async fn an_unknown_status_is_recorded_but_never_acted_on() {
     let w = World::new();
     let id = w.known().await;
     w.deliver(id, "started").await.unwrap();
-    assert_eq!(
-        w.deliver(id, "paused_for_gpu").await.unwrap(),
-        Ingested::OutOfOrder
-    );
+    assert_eq!(w.deliver(id, "paused_for_gpu").await.unwrap(), Ingested::OutOfOrder);
     assert!(w.ledger.event(id, "paused_for_gpu").is_some());
     assert_eq!(w.status(id).as_deref(), Some("started"));
     assert!(w.queue.messages().is_empty());
@@ -201,20 +139,11 @@ async fn a_failed_send_is_retried_by_the_next_delivery_exactly_once() {
     let id = w.known().await;
     w.queue.fail_next.store(1, Ordering::SeqCst);
     assert!(w.deliver(id, "succeeded").await.unwrap_err().is_retryable());
-    assert_eq!(
-        w.ledger.event(id, "succeeded").unwrap().enqueue,
-        Enqueue::Pending
-    );
+    assert_eq!(w.ledger.event(id, "succeeded").unwrap().enqueue, Enqueue::Pending);
     assert!(w.queue.messages().is_empty());
 
-    assert_eq!(
-        w.deliver(id, "succeeded").await.unwrap(),
-        Ingested::Duplicate { enqueued: true }
-    );
-    assert_eq!(
-        w.deliver(id, "succeeded").await.unwrap(),
-        Ingested::Duplicate { enqueued: false }
-    );
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: true });
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: false });
     assert_eq!(w.queue.messages().len(), 1);
 }
 
@@ -226,10 +155,7 @@ async fn a_failed_record_writes_nothing_and_the_retry_completes() {
     w.ledger.fail_next.store(1, Ordering::SeqCst);
     assert!(w.deliver(id, "succeeded").await.unwrap_err().is_retryable());
     assert_eq!(w.ledger.item_count(), items);
-    assert_eq!(
-        w.deliver(id, "succeeded").await.unwrap(),
-        Ingested::Recorded { enqueued: true }
-    );
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Recorded { enqueued: true });
     assert_eq!(w.queue.messages().len(), 1);
 }
 
@@ -238,14 +164,8 @@ async fn a_lost_confirmation_still_answers_success_and_leaves_the_event_pending(
     let w = World::new();
     let id = w.known().await;
     w.ledger.fail_next_mark.store(1, Ordering::SeqCst);
-    assert_eq!(
-        w.deliver(id, "succeeded").await.unwrap(),
-        Ingested::Recorded { enqueued: true }
-    );
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Recorded { enqueued: true });
     assert_eq!(w.queue.messages().len(), 1);
     // Unconfirmed: a repeat sends again rather than risk losing the work.
-    assert_eq!(
-        w.ledger.event(id, "succeeded").unwrap().enqueue,
-        Enqueue::Pending
-    );
+    assert_eq!(w.ledger.event(id, "succeeded").unwrap().enqueue, Enqueue::Pending);
 }

@@ -8,7 +8,8 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::ingest::{Ingest, Ingested};
 use shared::ports::{Ledger, WorkQueue};
-use shared::webhook::{self, Limits, Rejection};
+use shared::signature;
+use shared::webhook::{self, Checks, Rejection};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -17,7 +18,7 @@ const UNKNOWN_RETRY_AFTER_SECS: &str = "30";
 
 pub async fn handle<L: Ledger, Q: WorkQueue>(
     ingest: &Ingest<L, Q>,
-    limits: &Limits,
+    checks: &Checks,
     request: Request,
 ) -> Result<Response<Body>, Infallible> {
     let (parts, body) = request.into_parts();
@@ -28,17 +29,17 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
         Body::Binary(bytes) => bytes,
         _ => Vec::new(),
     };
+    let now = OffsetDateTime::now_utc();
     let checked = webhook::check(
         webhook::Request {
             method: parts.method.as_str(),
             path: parts.uri.path(),
-            content_type: parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .map(|v| v.as_bytes()),
+            content_type: parts.headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()),
+            signature: parts.headers.get(signature::HEADER).map(|v| v.as_bytes()),
             body,
         },
-        limits,
+        checks,
+        now.unix_timestamp(),
     );
     let delivery = match checked {
         Ok(delivery) => delivery,
@@ -50,40 +51,28 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
 
     let prediction = &delivery.prediction;
     let span = tracing::info_span!("delivery", prediction_id = %prediction.id, status = %prediction.status);
-    let outcome = ingest
-        .ingest(prediction, &delivery.raw, OffsetDateTime::now_utc())
-        .instrument(span.clone())
-        .await;
+    let outcome = ingest.ingest(prediction, &delivery.raw, now).instrument(span.clone()).await;
     let _entered = span.enter();
     Ok(match outcome {
         Ok(Ingested::UnknownPrediction) => {
             // 429, not 404: WriftAI retries only 429 and 5xx, and a genuine event can
             // beat our own record of the prediction it belongs to. Forged IDs cost a
             // failed condition and write nothing. See README, "Unknown IDs".
-            tracing::warn!(
-                outcome = "unknown_prediction",
-                "delivery for a prediction we did not create"
-            );
+            tracing::warn!(outcome = "unknown_prediction", "delivery for a prediction we did not create");
             let mut response = json_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 json!({"error": "unknown_prediction", "message": "no prediction with this id was created here"}),
             );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from_static(UNKNOWN_RETRY_AFTER_SECS),
-            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static(UNKNOWN_RETRY_AFTER_SECS));
             response
         }
         Ok(outcome) => {
-            let enqueued = matches!(
-                outcome,
-                Ingested::Recorded { enqueued: true } | Ingested::Duplicate { enqueued: true }
-            );
+            let enqueued =
+                matches!(outcome, Ingested::Recorded { enqueued: true } | Ingested::Duplicate { enqueued: true });
             tracing::info!(outcome = outcome.as_str(), enqueued, "delivery accepted");
-            json_response(
-                StatusCode::OK,
-                json!({"outcome": outcome.as_str(), "enqueued": enqueued}),
-            )
+            json_response(StatusCode::OK, json!({"outcome": outcome.as_str(), "enqueued": enqueued}))
         }
         Err(err) => {
             // 5xx so WriftAI delivers again; the repeat finishes the job exactly once.
@@ -92,29 +81,18 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
                 retryable = err.is_retryable(),
                 "delivery not recorded"
             );
-            let status = if err.is_retryable() {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            json_response(
-                status,
-                json!({"error": "unavailable", "message": "try again later"}),
-            )
+            let status =
+                if err.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+            json_response(status, json!({"error": "unavailable", "message": "try again later"}))
         }
     })
 }
 
 fn refused(rejection: &Rejection) -> Response<Body> {
     let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = json_response(
-        status,
-        json!({"error": rejection.code(), "message": rejection.to_string()}),
-    );
+    let mut response = json_response(status, json!({"error": rejection.code(), "message": rejection.to_string()}));
     if *rejection == Rejection::MethodNotAllowed {
-        response
-            .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
     }
     response
 }
@@ -122,10 +100,7 @@ fn refused(rejection: &Rejection) -> Response<Body> {
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -149,7 +124,7 @@ mod tests {
             .header("content-type", "application/json")
             .body(body)
             .unwrap();
-        let response = handle(ingest, &Limits::default(), request).await.unwrap();
+        let response = handle(ingest, &Checks::default(), request).await.unwrap();
         let status = response.status().as_u16();
         let json = match response.body() {
             Body::Text(text) => serde_json::from_str(text).unwrap(),

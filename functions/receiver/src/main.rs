@@ -1,27 +1,35 @@
-//! Receiver Lambda: wiring only. Reads the configuration, builds the AWS clients once,
-//! and serves Function URL requests with [`handler::handle`].
+//! Receiver Lambda: wiring only. Reads the configuration, builds the AWS clients and
+//! resolves the webhook secrets once, and serves Function URL requests with
+//! [`handler::handle`].
 
 mod handler;
 
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::{aws_config, dynamo::DynamoLedger, sqs::SqsQueue};
+use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
 use shared::config::{Env, ReceiverConfig};
 use shared::ingest::Ingest;
+use shared::signature::Verifier;
+use shared::webhook::Checks;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ReceiverConfig::from_env(&Env::process())?;
     let aws = aws_config().await;
+    let mut keys = Vec::with_capacity(config.secrets.len());
+    for secret in &config.secrets {
+        keys.push(secrets::resolve(&aws, secret).await?);
+    }
+    let checks = Checks { limits: config.limits, verifier: Verifier::new(keys, config.tolerance) };
+    if checks.verifier.is_none() {
+        tracing::warn!("no WRIFTAI_WEBHOOK_SECRET: signatures are not checked, only prediction IDs");
+    }
     let ingest = Ingest::new(
         DynamoLedger::from_config(&aws, &config.ingest.table_name),
         SqsQueue::from_config(&aws, &config.ingest.queue_url),
         config.ingest.act_on,
         config.ingest.event_ttl,
     );
-    let (ingest, limits) = (&ingest, &config.limits);
-    run(service_fn(move |request| {
-        handler::handle(ingest, limits, request)
-    }))
-    .await
+    let (ingest, checks) = (&ingest, &checks);
+    run(service_fn(move |request| handler::handle(ingest, checks, request))).await
 }

@@ -10,6 +10,7 @@ use shared::adapters::dynamo::{DynamoLedger, prediction_pk};
 use shared::message::WorkMessage;
 use shared::ports::Ledger;
 use shared::prediction::PredictionId;
+use shared::signature;
 use time::OffsetDateTime;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -18,6 +19,8 @@ pub struct Stack {
     pub receiver_url: String,
     pub table: String,
     pub queue_url: String,
+    /// The receiver's webhook secret; deliveries are signed with it when set.
+    pub secret: Option<String>,
     pub aws: aws_config::SdkConfig,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -25,9 +28,8 @@ pub struct Stack {
 }
 
 fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: these tests need the local stack (run `make test`)")
-    })
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: these tests need the local stack (run `make test`)"))
 }
 
 /// Work messages taken off the queue so far, by prediction: tests run in parallel on
@@ -41,6 +43,7 @@ impl Stack {
             receiver_url: var("RECEIVER_URL"),
             table: var("TABLE_NAME"),
             queue_url: var("QUEUE_URL"),
+            secret: std::env::var("WRIFTAI_WEBHOOK_SECRET").ok().filter(|s| !s.is_empty()),
             dynamodb: aws_sdk_dynamodb::Client::new(&aws),
             sqs: aws_sdk_sqs::Client::new(&aws),
             http: reqwest::Client::new(),
@@ -55,32 +58,39 @@ impl Stack {
     /// A fresh prediction registered as ours.
     pub async fn registered(&self) -> PredictionId {
         let id = PredictionId::random();
-        assert!(
-            self.ledger()
-                .register(id, OffsetDateTime::now_utc())
-                .await
-                .unwrap()
-        );
+        assert!(self.ledger().register(id, OffsetDateTime::now_utc()).await.unwrap());
         id
     }
 
-    /// POSTs `body` as JSON to the receiver; returns the status and the JSON answer.
-    pub async fn post(&self, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
-        self.send(
-            self.http
-                .post(&self.receiver_url)
-                .header("content-type", "application/json")
-                .body(body),
-        )
-        .await
+    /// POSTs `body` as JSON to the receiver, signed as WriftAI would; returns the
+    /// status and the JSON answer.
+    pub async fn post(&self, body: impl Into<String>) -> (u16, serde_json::Value) {
+        self.send(self.json(body.into())).await
+    }
+
+    /// A signed JSON POST to the receiver, ready to send.
+    pub fn json(&self, body: String) -> reqwest::RequestBuilder {
+        let request = self.http.post(&self.receiver_url).header("content-type", "application/json");
+        self.signed(request, &body).body(body)
+    }
+
+    /// Adds the signature header WriftAI would send for `body`, when a secret is set.
+    pub fn signed(&self, request: reqwest::RequestBuilder, body: &str) -> reqwest::RequestBuilder {
+        match &self.secret {
+            Some(secret) => request.header(signature::HEADER, self.signature(secret, body)),
+            None => request,
+        }
+    }
+
+    pub fn signature(&self, secret: &str, body: &str) -> String {
+        signature::sign(secret, OffsetDateTime::now_utc().unix_timestamp(), body.as_bytes())
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
         let response = request.send().await.expect("receiver reachable");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        let json =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("answer is not JSON: {text:?}"));
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("answer is not JSON: {text:?}"));
         (status, json)
     }
 
@@ -96,22 +106,14 @@ impl Stack {
             .send()
             .await
             .unwrap();
-        out.items()
-            .iter()
-            .map(|item| (item["sk"].as_s().unwrap().clone(), item.clone()))
-            .collect()
+        out.items().iter().map(|item| (item["sk"].as_s().unwrap().clone(), item.clone())).collect()
     }
 
     /// The work messages for one prediction that have reached the queue.
     pub async fn messages_for(&self, id: PredictionId) -> Vec<WorkMessage> {
         self.drain().await;
         let received = RECEIVED.get_or_init(Default::default).lock().unwrap();
-        received
-            .get(&id.to_string())
-            .into_iter()
-            .flatten()
-            .map(|body| WorkMessage::decode(body).unwrap())
-            .collect()
+        received.get(&id.to_string()).into_iter().flatten().map(|body| WorkMessage::decode(body).unwrap()).collect()
     }
 
     async fn drain(&self) {
@@ -130,16 +132,8 @@ impl Stack {
             }
             for message in out.messages() {
                 let body = message.body().unwrap().to_owned();
-                let id = WorkMessage::decode(&body)
-                    .map(|m| m.prediction_id.to_string())
-                    .unwrap_or_default();
-                RECEIVED
-                    .get_or_init(Default::default)
-                    .lock()
-                    .unwrap()
-                    .entry(id)
-                    .or_default()
-                    .push(body);
+                let id = WorkMessage::decode(&body).map(|m| m.prediction_id.to_string()).unwrap_or_default();
+                RECEIVED.get_or_init(Default::default).lock().unwrap().entry(id).or_default().push(body);
                 self.sqs
                     .delete_message()
                     .queue_url(&self.queue_url)
@@ -154,11 +148,7 @@ impl Stack {
 
 /// A webhook body for `id` at `status`, with an output of `output_bytes` characters.
 pub fn payload(id: PredictionId, status: &str, output_bytes: usize) -> String {
-    let output = if status == "succeeded" {
-        format!("\"{}\"", "o".repeat(output_bytes))
-    } else {
-        "null".into()
-    };
+    let output = if status == "succeeded" { format!("\"{}\"", "o".repeat(output_bytes)) } else { "null".into() };
     format!(
         r#"{{"id":"{id}","status":"{status}","created_at":"2026-11-26T10:00:00Z","updated_at":"2026-11-26T10:00:05Z",
 "model":{{"owner":"acme","name":"echo","version_number":1}},"input":{{"prompt":"hi"}},"output":{output},
@@ -167,8 +157,5 @@ pub fn payload(id: PredictionId, status: &str, output_bytes: usize) -> String {
 }
 
 pub fn status_of(item: &Item) -> &str {
-    item.get("status")
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .unwrap_or("")
+    item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("")
 }

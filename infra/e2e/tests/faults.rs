@@ -14,20 +14,10 @@ struct Frozen(String);
 
 impl Frozen {
     fn new(part: &str) -> Self {
-        let file = format!(
-            "{}/../../.local/pids/{part}.pid",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let pid =
-            std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{file}: is the stack up?"));
+        let file = format!("{}/../../.local/pids/{part}.pid", env!("CARGO_MANIFEST_DIR"));
+        let pid = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{file}: is the stack up?"));
         let group = format!("-{}", pid.trim());
-        assert!(
-            Command::new("kill")
-                .args(["-STOP", "--", &group])
-                .status()
-                .unwrap()
-                .success()
-        );
+        assert!(Command::new("kill").args(["-STOP", "--", &group]).status().unwrap().success());
         Self(group)
     }
 }
@@ -49,29 +39,16 @@ async fn sqs_hanging_is_a_503_and_the_repeat_enqueues_the_work() {
         let (status, answer) = stack.post(body.clone()).await;
         assert_eq!((status, &answer["error"]), (503, &"unavailable".into()));
     }
-    assert_eq!(
-        stack.items(id).await["EVENT#succeeded"]["enqueue"]
-            .as_s()
-            .unwrap(),
-        "pending"
-    );
+    assert_eq!(stack.items(id).await["EVENT#succeeded"]["enqueue"].as_s().unwrap(), "pending");
     let (status, answer) = stack.post(body.clone()).await;
-    assert_eq!(
-        (status, &answer["enqueued"]),
-        (200, &true.into()),
-        "{answer}"
-    );
+    assert_eq!((status, &answer["enqueued"]), (200, &true.into()), "{answer}");
     assert_eq!(stack.post(body).await.1["enqueued"], false);
     // A send that timed out may still land: the frozen emulator takes the SDK's
     // attempts when it wakes. Work is never lost; extra copies are the same
     // (prediction, status) and the worker's claim runs it once.
     let messages = stack.messages_for(id).await;
     assert!(!messages.is_empty());
-    assert!(
-        messages
-            .iter()
-            .all(|m| m.prediction_id == id && m.status.as_str() == "succeeded")
-    );
+    assert!(messages.iter().all(|m| m.prediction_id == id && m.status.as_str() == "succeeded"));
 }
 
 #[tokio::test]

@@ -45,12 +45,8 @@ struct Counted {
 impl Counted {
     async fn new(stack: &Stack) -> Self {
         let trips = Counter::default();
-        let ddb = aws_sdk_dynamodb::config::Builder::from(&stack.aws)
-            .interceptor(trips.clone())
-            .build();
-        let sqs = aws_sdk_sqs::config::Builder::from(&stack.aws)
-            .interceptor(trips.clone())
-            .build();
+        let ddb = aws_sdk_dynamodb::config::Builder::from(&stack.aws).interceptor(trips.clone()).build();
+        let sqs = aws_sdk_sqs::config::Builder::from(&stack.aws).interceptor(trips.clone()).build();
         let ingest = Ingest::new(
             DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(ddb), &stack.table),
             SqsQueue::new(aws_sdk_sqs::Client::from_conf(sqs), &stack.queue_url),
@@ -64,11 +60,7 @@ impl Counted {
     async fn trips(&self, raw: &str) -> (Ingested, usize) {
         let prediction = Prediction::from_json(raw.as_bytes()).unwrap();
         let before = self.trips.0.load(Ordering::SeqCst);
-        let outcome = self
-            .ingest
-            .ingest(&prediction, raw, OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+        let outcome = self.ingest.ingest(&prediction, raw, OffsetDateTime::now_utc()).await.unwrap();
         (outcome, self.trips.0.load(Ordering::SeqCst) - before)
     }
 }
@@ -79,39 +71,15 @@ async fn each_path_takes_the_documented_number_of_round_trips() {
     let counted = Counted::new(&stack).await;
     let id = stack.registered().await;
 
-    assert_eq!(
-        counted.trips(&payload(id, "started", 0)).await,
-        (Ingested::Recorded { enqueued: false }, 1)
-    );
-    assert_eq!(
-        counted.trips(&payload(id, "started", 0)).await,
-        (Ingested::Duplicate { enqueued: false }, 1)
-    );
+    assert_eq!(counted.trips(&payload(id, "started", 0)).await, (Ingested::Recorded { enqueued: false }, 1));
+    assert_eq!(counted.trips(&payload(id, "started", 0)).await, (Ingested::Duplicate { enqueued: false }, 1));
     // record + send + confirm: the README shows why no two-trip design keeps the work.
-    assert_eq!(
-        counted.trips(&payload(id, "succeeded", 3)).await,
-        (Ingested::Recorded { enqueued: true }, 3)
-    );
-    assert_eq!(
-        counted.trips(&payload(id, "succeeded", 3)).await,
-        (Ingested::Duplicate { enqueued: false }, 1)
-    );
-    assert_eq!(
-        counted.trips(&payload(id, "pending", 0)).await,
-        (Ingested::OutOfOrder, 2)
-    );
-    assert_eq!(
-        counted.trips(&payload(id, "mystery", 0)).await,
-        (Ingested::OutOfOrder, 1)
-    );
+    assert_eq!(counted.trips(&payload(id, "succeeded", 3)).await, (Ingested::Recorded { enqueued: true }, 3));
+    assert_eq!(counted.trips(&payload(id, "succeeded", 3)).await, (Ingested::Duplicate { enqueued: false }, 1));
+    assert_eq!(counted.trips(&payload(id, "pending", 0)).await, (Ingested::OutOfOrder, 2));
+    assert_eq!(counted.trips(&payload(id, "mystery", 0)).await, (Ingested::OutOfOrder, 1));
 
     let stranger = shared::prediction::PredictionId::random();
-    assert_eq!(
-        counted.trips(&payload(stranger, "succeeded", 3)).await,
-        (Ingested::UnknownPrediction, 1)
-    );
-    assert_eq!(
-        counted.trips(&payload(stranger, "mystery", 3)).await,
-        (Ingested::UnknownPrediction, 1)
-    );
+    assert_eq!(counted.trips(&payload(stranger, "succeeded", 3)).await, (Ingested::UnknownPrediction, 1));
+    assert_eq!(counted.trips(&payload(stranger, "mystery", 3)).await, (Ingested::UnknownPrediction, 1));
 }

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -36,10 +36,7 @@ pub struct DynamoLedger {
 
 impl DynamoLedger {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
@@ -57,8 +54,7 @@ pub fn event_sk(status: &Status) -> String {
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
     // Formatting a valid OffsetDateTime as RFC 3339 only fails for years past 9999.
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -70,11 +66,7 @@ fn n(v: impl ToString) -> AttributeValue {
 }
 
 fn enqueue_state(old: Option<&Item>) -> Enqueue {
-    match old
-        .and_then(|item| item.get("enqueue"))
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-    {
+    match old.and_then(|item| item.get("enqueue")).and_then(|v| v.as_s().ok()).map(String::as_str) {
         Some("pending") => Enqueue::Pending,
         Some("sent") => Enqueue::Sent,
         _ => Enqueue::NotNeeded,
@@ -117,8 +109,7 @@ impl DynamoLedger {
     }
 
     fn advance(&self, event: &NewEvent<'_>, rank: u8) -> Result<Update> {
-        let mut expression =
-            "SET #status = :status, #rank = :rank, last_event_at = :now".to_owned();
+        let mut expression = "SET #status = :status, #rank = :rank, last_event_at = :now".to_owned();
         let mut values = HashMap::from([
             (":status".to_owned(), s(event.status.as_str())),
             (":rank".to_owned(), n(rank)),
@@ -137,9 +128,7 @@ impl DynamoLedger {
             .key("pk", s(prediction_pk(event.id)))
             .key("sk", s(PREDICTION_SK))
             .update_expression(expression)
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)",
-            )
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#rank", "rank")
             .set_expression_attribute_values(Some(values))
@@ -166,19 +155,12 @@ impl DynamoLedger {
         items: [TransactWriteItem; 2],
     ) -> Result<Option<Vec<CancellationReason>>> {
         for _ in 0..TRANSACTION_ATTEMPTS {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.to_vec()))
-                .send()
-                .await;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.to_vec())).send().await;
             let err = match result {
                 Ok(_) => return Ok(None),
                 Err(err) => err,
             };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                err.as_service_error()
-            else {
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
                 return Err(Error::store("TransactWriteItems", err));
             };
             let reasons = cancelled.cancellation_reasons().to_vec();
@@ -231,13 +213,7 @@ impl Ledger for DynamoLedger {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(err) => Err(Error::store("PutItem", err)),
         }
     }
@@ -246,35 +222,25 @@ impl Ledger for DynamoLedger {
         let Some(rank) = event.status.rank() else {
             // An unknown status is kept as seen and never moves the prediction.
             let items = [
-                TransactWriteItem::builder()
-                    .condition_check(self.exists(event.id)?)
-                    .build(),
-                TransactWriteItem::builder()
-                    .put(self.put_new(self.event_item(event, false))?)
-                    .build(),
+                TransactWriteItem::builder().condition_check(self.exists(event.id)?).build(),
+                TransactWriteItem::builder().put(self.put_new(self.event_item(event, false))?).build(),
             ];
             return Ok(match self.transact(event.id, items).await?.as_deref() {
                 None => Recorded::New { advanced: false },
                 Some([known, _]) if is_condition_failure(known) => Recorded::UnknownPrediction,
-                Some([_, old]) => Recorded::Duplicate {
-                    enqueue: enqueue_state(old.item()),
-                },
+                Some([_, old]) => Recorded::Duplicate { enqueue: enqueue_state(old.item()) },
                 Some(_) => return Err(corrupt_reasons(event.id)),
             });
         };
         let items = [
-            TransactWriteItem::builder()
-                .update(self.advance(event, rank)?)
-                .build(),
-            TransactWriteItem::builder()
-                .put(self.put_new(self.event_item(event, event.needs_work))?)
-                .build(),
+            TransactWriteItem::builder().update(self.advance(event, rank)?).build(),
+            TransactWriteItem::builder().put(self.put_new(self.event_item(event, event.needs_work))?).build(),
         ];
         match self.transact(event.id, items).await?.as_deref() {
             None => Ok(Recorded::New { advanced: true }),
-            Some([_, old]) if is_condition_failure(old) => Ok(Recorded::Duplicate {
-                enqueue: enqueue_state(old.item()),
-            }),
+            Some([_, old]) if is_condition_failure(old) => {
+                Ok(Recorded::Duplicate { enqueue: enqueue_state(old.item()) })
+            }
             // The prediction failed its condition: absent, or already further along.
             Some([prediction, _]) if prediction.item().is_none() => Ok(Recorded::UnknownPrediction),
             Some(_) => self.put_event_only(event).await,
@@ -296,21 +262,12 @@ impl Ledger for DynamoLedger {
         match result {
             Ok(_) => Ok(()),
             // The event expired meanwhile: nothing left to confirm.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(err) => Err(Error::store("UpdateItem", err)),
         }
     }
 }
 
 fn corrupt_reasons(id: PredictionId) -> Error {
-    Error::Corrupt {
-        key: prediction_pk(id),
-        reason: "transaction cancelled with an unexpected reason list",
-    }
+    Error::Corrupt { key: prediction_pk(id), reason: "transaction cancelled with an unexpected reason list" }
 }

@@ -55,9 +55,7 @@ impl MemoryLedger {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn injected_fault(counter: &AtomicUsize, op: &'static str) -> Result<()> {
@@ -66,10 +64,7 @@ impl MemoryLedger {
 }
 
 fn take_one(counter: &AtomicUsize) -> Option<()> {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .ok()
-        .map(|_| ())
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).ok().map(|_| ())
 }
 
 impl Ledger for MemoryLedger {
@@ -79,14 +74,7 @@ impl Ledger for MemoryLedger {
         if state.predictions.contains_key(&id) {
             return Ok(false);
         }
-        state.predictions.insert(
-            id,
-            PredictionRow {
-                status: None,
-                registered_at: at,
-                open: true,
-            },
-        );
+        state.predictions.insert(id, PredictionRow { status: None, registered_at: at, open: true });
         Ok(true)
     }
 
@@ -99,9 +87,7 @@ impl Ledger for MemoryLedger {
         };
         let key = (event.id, event.status.to_string());
         if let Some(existing) = state.events.get(&key) {
-            return Ok(Recorded::Duplicate {
-                enqueue: existing.enqueue,
-            });
+            return Ok(Recorded::Duplicate { enqueue: existing.enqueue });
         }
         let current = prediction.status.as_ref().and_then(Status::rank);
         let advanced = match event.status.rank() {
@@ -112,15 +98,8 @@ impl Ledger for MemoryLedger {
             prediction.status = Some(event.status.clone());
             prediction.open = !event.status.is_terminal();
         }
-        let enqueue = if advanced && event.needs_work {
-            Enqueue::Pending
-        } else {
-            Enqueue::NotNeeded
-        };
-        let payload = event
-            .payload
-            .filter(|_| enqueue == Enqueue::Pending)
-            .map(str::to_owned);
+        let enqueue = if advanced && event.needs_work { Enqueue::Pending } else { Enqueue::NotNeeded };
+        let payload = event.payload.filter(|_| enqueue == Enqueue::Pending).map(str::to_owned);
         state.events.insert(key, EventRow { enqueue, payload });
         Ok(Recorded::New { advanced })
     }
@@ -143,10 +122,7 @@ pub struct MemoryQueue {
 
 impl MemoryQueue {
     pub fn messages(&self) -> Vec<String> {
-        self.messages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -155,10 +131,7 @@ impl WorkQueue for MemoryQueue {
         if take_one(&self.fail_next).is_some() {
             return Err(Error::queue("SendMessage", "injected fault"));
         }
-        self.messages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(body);
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).push(body);
         Ok(())
     }
 }

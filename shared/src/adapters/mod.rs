@@ -2,6 +2,7 @@
 
 pub mod dynamo;
 pub mod memory;
+pub mod secrets;
 pub mod sqs;
 
 use std::time::Duration;

@@ -1,0 +1,53 @@
+//! `/_sim/*`, unauthenticated: health, chaos settings, the delivery log, counters, and
+//! the files that `output_url` predictions point at.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Shared;
+use crate::chaos::{ChaosPatch, ChaosSettings};
+use crate::error::ApiError;
+use crate::log::{Attempt, StatsView};
+
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn get_chaos(State(state): State<Shared>) -> Json<ChaosSettings> {
+    Json(state.chaos.settings())
+}
+
+/// Any subset of the settings; answers all of them. Parsed by hand so a bad body gets
+/// the same JSON error shape as the API.
+pub async fn put_chaos(State(state): State<Shared>, body: Bytes) -> Result<Json<ChaosSettings>, ApiError> {
+    let patch: ChaosPatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("not a chaos settings object: {e}")))?;
+    let settings = state.chaos.apply(patch).map_err(ApiError::unprocessable)?;
+    tracing::info!(?settings, "chaos settings changed");
+    Ok(Json(settings))
+}
+
+#[derive(Deserialize)]
+pub struct DeliveryFilter {
+    prediction_id: Option<String>,
+}
+
+pub async fn deliveries(State(state): State<Shared>, Query(filter): Query<DeliveryFilter>) -> Json<Vec<Attempt>> {
+    Json(state.log.list(filter.prediction_id.as_deref()))
+}
+
+pub async fn stats(State(state): State<Shared>) -> Json<StatsView> {
+    Json(state.stats.view())
+}
+
+/// Deterministic content for `output_url` predictions, gone when the prediction's data
+/// expires, like a real signed output URL.
+pub async fn file(State(state): State<Shared>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let content = state.store.file(&id).ok_or_else(|| ApiError::not_found("file"))?;
+    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], content))
+}

@@ -1,0 +1,52 @@
+//! Creating a prediction: ask WriftAI, record the ID as ours, and feed the answer
+//! through the record-and-enqueue path (with `Prefer: wait` it may already be
+//! finished, and its webhooks may have been refused while the ID was unknown).
+
+use time::OffsetDateTime;
+
+use crate::ingest::Ingest;
+use crate::ports::{Ledger, WorkQueue};
+use crate::prediction::PredictionId;
+use crate::wriftai::{ApiError, CreatePrediction, Fetched, WriftAi};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// WriftAI created the prediction but we could not record it: its webhooks will be
+    /// refused until `hooks register <id>` is run.
+    #[error("prediction {id} was created but not recorded")]
+    NotRecorded {
+        id: PredictionId,
+        #[source]
+        source: crate::Error,
+    },
+}
+
+impl CreateError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api(e) => e.is_retryable(),
+            // Creating again would make a second prediction; registering again is safe.
+            Self::NotRecorded { .. } => false,
+        }
+    }
+}
+
+pub async fn create<L: Ledger, Q: WorkQueue>(
+    api: &WriftAi,
+    ingest: &Ingest<L, Q>,
+    request: &CreatePrediction,
+) -> Result<Fetched, CreateError> {
+    let fetched = api.create(request).await?;
+    let id = fetched.prediction.id;
+    let now = OffsetDateTime::now_utc();
+    let recorded = async {
+        ingest.ledger().register(id, now).await?;
+        ingest.ingest(&fetched.prediction, &fetched.raw, now).await
+    };
+    match recorded.await {
+        Ok(_) => Ok(fetched),
+        Err(source) => Err(CreateError::NotRecorded { id, source }),
+    }
+}

@@ -1,0 +1,260 @@
+//! The WriftAI API client: create, get, list, cancel. Retries as the official client
+//! does: on 429 (until `x-ratelimit-reset`) and on 5xx (exponential backoff from 0.5 s,
+//! capped at 8 s, up to 25% jitter), twice by default.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{ConfigError, Env};
+use crate::prediction::{Prediction, PredictionId, Status};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.wrift.ai/v1";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_START: Duration = Duration::from_millis(500);
+const BACKOFF_CAP: Duration = Duration::from_secs(8);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("WriftAI answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("WriftAI's rate limit holds until unix time {reset:?}")]
+    RateLimited { reset: Option<i64> },
+    #[error("WriftAI request failed")]
+    Transport(#[source] reqwest::Error),
+    #[error("WriftAI's answer is not what the API documents")]
+    Decode(#[source] serde_json::Error),
+}
+
+impl ApiError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => *status >= 500,
+            Self::RateLimited { .. } => true,
+            Self::Transport(e) => e.is_timeout() || e.is_connect() || e.is_request(),
+            Self::Decode(_) => false,
+        }
+    }
+}
+
+/// A prediction as the API returned it, with its exact JSON text.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub prediction: Prediction,
+    pub raw: String,
+}
+
+impl Fetched {
+    fn parse(raw: String) -> Result<Self, ApiError> {
+        let prediction = Prediction::from_json(raw.as_bytes()).map_err(ApiError::Decode)?;
+        Ok(Self { prediction, raw })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Webhook {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CreatePrediction {
+    /// `owner/name` or `owner/name:version-number`.
+    pub model: String,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+    /// Hold the answer until the prediction finishes, at most this long (`Prefer: wait`).
+    #[serde(skip)]
+    pub wait: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    pub items: Vec<Prediction>,
+    pub next_cursor: Option<String>,
+    pub previous_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub base_url: String,
+    pub token: String,
+    /// Whole-request timeout; a `Prefer: wait` create may hold the answer this long.
+    pub timeout: Duration,
+    pub max_retries: u32,
+    /// Longest a 429 is waited out before giving up with `RateLimited`.
+    pub max_rate_limit_wait: Duration,
+}
+
+impl ApiConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let base_url = env.optional("WRIFTAI_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
+        Ok(Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: env.required("WRIFTAI_ACCESS_TOKEN")?,
+            timeout: Duration::from_secs(env.parsed("WRIFTAI_TIMEOUT_SECS", 70)?),
+            max_retries: env.parsed("WRIFTAI_MAX_RETRIES", 2)?,
+            max_rate_limit_wait: Duration::from_secs(env.parsed("WRIFTAI_MAX_RATE_LIMIT_WAIT_SECS", 60)?),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct WriftAi {
+    http: reqwest::Client,
+    config: ApiConfig,
+}
+
+impl WriftAi {
+    pub fn new(config: ApiConfig) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(config.timeout)
+            .build()
+            .map_err(ApiError::Transport)?;
+        Ok(Self { http, config })
+    }
+
+    pub async fn create(&self, request: &CreatePrediction) -> Result<Fetched, ApiError> {
+        let body = serde_json::to_vec(request).map_err(ApiError::Decode)?;
+        let wait = request.wait.map(|w| format!("wait={}", w.as_secs()));
+        let text = self
+            .call(Method::POST, "/predictions", &[], Some(body), wait.as_deref())
+            .await?
+            .ok_or(ApiError::Status { status: 404, body: "model not found".into() })?;
+        Fetched::parse(text)
+    }
+
+    /// `None` when WriftAI does not know the ID (never created, or its data expired).
+    pub async fn get(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
+        match self.call(Method::GET, &format!("/predictions/{id}"), &[], None, None).await? {
+            Some(text) => Fetched::parse(text).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list(&self, statuses: &[Status], cursor: Option<&str>, page_size: u32) -> Result<Page, ApiError> {
+        let mut query: Vec<(&str, String)> = statuses.iter().map(|s| ("statuses", s.to_string())).collect();
+        query.push(("page_size", page_size.to_string()));
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_owned()));
+        }
+        let text = self.call(Method::GET, "/predictions", &query, None, None).await?.unwrap_or_default();
+        serde_json::from_str(&text).map_err(ApiError::Decode)
+    }
+
+    /// Asks for cancellation; WriftAI cancels asynchronously.
+    pub async fn cancel(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
+        match self.call(Method::POST, &format!("/predictions/{id}/cancel"), &[], None, None).await? {
+            Some(text) => Fetched::parse(text).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// One API call with the official client's retries. `Ok(None)` for a 404.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+        prefer: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        let url = format!("{}{path}", self.config.base_url);
+        let mut attempt = 0;
+        loop {
+            let mut request = self.http.request(method.clone(), &url).bearer_auth(&self.config.token).query(query);
+            if let Some(body) = &body {
+                request = request.header("content-type", "application/json").body(body.clone());
+            }
+            if let Some(prefer) = prefer {
+                request = request.header("prefer", prefer);
+            }
+            let response = request.send().await.map_err(ApiError::Transport)?;
+            let status = response.status();
+            let reset = header_i64(&response, "x-ratelimit-reset");
+            if status.is_success() {
+                return response.text().await.map(Some).map_err(ApiError::Transport);
+            }
+            if status == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let retry_in = match status {
+                StatusCode::TOO_MANY_REQUESTS => {
+                    rate_limit_wait(reset).filter(|w| *w <= self.config.max_rate_limit_wait)
+                }
+                s if s.is_server_error() => Some(backoff(attempt)),
+                _ => None,
+            };
+            match retry_in {
+                Some(wait) if attempt < self.config.max_retries => {
+                    tracing::debug!(%status, attempt, wait_ms = wait.as_millis() as u64, "retrying WriftAI call");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ if status == StatusCode::TOO_MANY_REQUESTS => return Err(ApiError::RateLimited { reset }),
+                _ => {
+                    let body = response.text().await.unwrap_or_default();
+                    return Err(ApiError::Status { status: status.as_u16(), body: truncate(body) });
+                }
+            }
+        }
+    }
+}
+
+fn header_i64(response: &reqwest::Response, name: &str) -> Option<i64> {
+    response.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Until the reset time (a unix timestamp); no header means "soon", as a backoff.
+fn rate_limit_wait(reset: Option<i64>) -> Option<Duration> {
+    let Some(reset) = reset else { return Some(BACKOFF_START) };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Some(Duration::from_secs(u64::try_from(reset - now).unwrap_or(0)).max(Duration::from_millis(100)))
+}
+
+/// 0.5 s, 1 s, 2 s, ... capped at 8 s, plus up to 25% jitter.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = BACKOFF_START.saturating_mul(1 << attempt.min(5)).min(BACKOFF_CAP);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}
+
+fn truncate(mut body: String) -> String {
+    if body.len() > 512 {
+        let cut = (0..=512).rev().find(|i| body.is_char_boundary(*i)).unwrap_or(0);
+        body.truncate(cut);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_from_half_a_second_and_stops_at_eight_with_at_most_a_quarter_jitter() {
+        for (attempt, base) in [(0, 500), (1, 1000), (2, 2000), (3, 4000), (4, 8000), (9, 8000)] {
+            let wait = backoff(attempt).as_millis();
+            assert!((base..=base * 5 / 4).contains(&wait), "attempt {attempt}: {wait} ms");
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_in_the_past_waits_briefly_and_one_ahead_waits_until_then() {
+        assert_eq!(rate_limit_wait(Some(0)), Some(Duration::from_millis(100)));
+        let ahead = time::OffsetDateTime::now_utc().unix_timestamp() + 5;
+        assert!(rate_limit_wait(Some(ahead)).unwrap() >= Duration::from_secs(4));
+    }
+
+    #[test]
+    fn only_transient_failures_are_retryable() {
+        assert!(ApiError::Status { status: 503, body: String::new() }.is_retryable());
+        assert!(ApiError::RateLimited { reset: None }.is_retryable());
+        assert!(!ApiError::Status { status: 400, body: String::new() }.is_retryable());
+    }
+}
