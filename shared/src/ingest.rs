@@ -16,7 +16,7 @@ use crate::config::ActOn;
 use crate::error::Result;
 use crate::message::{TABLE_INLINE_LIMIT, WorkMessage};
 use crate::ports::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
-use crate::prediction::Prediction;
+use crate::prediction::{Prediction, PredictionId, Status};
 
 /// What happened to one update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,13 +94,22 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         })
     }
 
+    /// Enqueues an event's work again (the reconciler's recovery), from its stored
+    /// payload, or by reference when none was kept.
+    pub async fn resend(&self, id: PredictionId, status: &Status, payload: Option<&str>) -> Result<()> {
+        self.send(id, status, payload.unwrap_or("null")).await
+    }
+
     async fn enqueue(&self, prediction: &Prediction, raw: &str) -> Result<()> {
-        let body = WorkMessage::encode(prediction.id, &prediction.status, raw);
-        self.queue.send(body).await?;
+        self.send(prediction.id, &prediction.status, raw).await
+    }
+
+    async fn send(&self, id: PredictionId, status: &Status, raw: &str) -> Result<()> {
+        self.queue.send(WorkMessage::encode(id, status, raw)).await?;
         // The message is out: losing the confirmation only risks a second message on a
         // later repeat, which the worker's claim absorbs. Failing here would make
         // WriftAI deliver again for nothing.
-        if let Err(err) = self.ledger.mark_enqueued(prediction.id, &prediction.status).await {
+        if let Err(err) = self.ledger.mark_enqueued(id, status).await {
             tracing::warn!(error = &err as &dyn std::error::Error, "work sent but not confirmed in the ledger");
         }
         Ok(())

@@ -3,7 +3,8 @@
 //! - [`prediction`]: the prediction object and its statuses, parsed once at the edge.
 //! - [`webhook`]: checks one HTTP delivery (method, path, content type, size, JSON).
 //! - [`ingest`]: record, then enqueue; the path every update takes.
-//! - [`message`]: the work message on the queue.
+//! - [`reconcile`]: asks WriftAI about what webhooks left unfinished.
+//! - [`message`]: the work message on the queue; [`work`] runs one, once.
 //! - [`signature`]: webhook signatures (scheme v1), verified and made.
 //! - [`wriftai`]: the WriftAI API client; [`create`] creates a prediction and records
 //!   it as ours.
@@ -19,8 +20,10 @@ pub mod ingest;
 pub mod message;
 pub mod ports;
 pub mod prediction;
+pub mod reconcile;
 pub mod signature;
 pub mod webhook;
+pub mod work;
 pub mod wriftai;
 
 pub use error::{Error, Result};

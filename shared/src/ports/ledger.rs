@@ -1,5 +1,4 @@
-//! Ports: what the services need from the outside world, as small traits. Each has an
-//! AWS adapter and an in-memory twin (`adapters`).
+//! The ledger and the work queue: what the record-and-enqueue path needs.
 
 use std::future::Future;
 

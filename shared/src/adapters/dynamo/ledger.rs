@@ -1,69 +1,25 @@
-//! The ledger on DynamoDB: one table, conditional writes, and a transaction where it
-//! saves a round trip. Item layout (the README documents it):
-//! - prediction: `pk = PRED#<id>`, `sk = PRED`; `status`, `rank`, `updated_at`,
-//!   `registered_at`, and while unfinished `open_pk`/`open_since` (sparse index `open`);
-//! - event: `pk = PRED#<id>`, `sk = EVENT#<status>`; `received_at`, `expires_at` (TTL),
-//!   and for events that need work `enqueue` (`pending`/`sent`) and maybe `payload`.
+//! The ledger on DynamoDB: one conditional transaction records an event, detects a
+//! repeat and refuses an unknown ID in a single round trip.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use super::{
+    DynamoLedger, Item, OPEN_PARTITION, PREDICTION_SK, WORK_PARTITION, event_sk, is_condition_failed, n, prediction_pk,
+    rfc3339, s,
+};
 use crate::error::{Error, Result};
 use crate::ports::{Enqueue, Ledger, NewEvent, Recorded};
 use crate::prediction::{PredictionId, Status};
 
-pub const OPEN_INDEX: &str = "open";
-const OPEN_PARTITION: &str = "OPEN";
-const PREDICTION_SK: &str = "PRED";
 /// A transaction that collides with another on the same prediction is tried this often.
 const TRANSACTION_ATTEMPTS: usize = 3;
-
-type Item = HashMap<String, AttributeValue>;
-
-#[derive(Clone)]
-pub struct DynamoLedger {
-    client: Client,
-    table: String,
-}
-
-impl DynamoLedger {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
-    }
-
-    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(config), table)
-    }
-}
-
-pub fn prediction_pk(id: PredictionId) -> String {
-    format!("PRED#{id}")
-}
-
-pub fn event_sk(status: &Status) -> String {
-    format!("EVENT#{status}")
-}
-
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    // Formatting a valid OffsetDateTime as RFC 3339 only fails for years past 9999.
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
 
 fn enqueue_state(old: Option<&Item>) -> Enqueue {
     match old.and_then(|item| item.get("enqueue")).and_then(|v| v.as_s().ok()).map(String::as_str) {
@@ -91,6 +47,9 @@ impl DynamoLedger {
         }
         if with_work {
             item.insert("enqueue".into(), s("pending"));
+            // Sparse index `work`: present until the worker has run it.
+            item.insert("work_pk".into(), s(WORK_PARTITION));
+            item.insert("work_since".into(), s(rfc3339(event.received_at)));
             if let Some(payload) = event.payload {
                 item.insert("payload".into(), s(payload));
             }
@@ -186,7 +145,7 @@ impl DynamoLedger {
         match result {
             Ok(_) => Ok(Recorded::New { advanced: false }),
             Err(err) => match err.as_service_error().filter(|e| e.is_conditional_check_failed_exception()) {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e)) => {
+                Some(PutItemError::ConditionalCheckFailedException(e)) => {
                     Ok(Recorded::Duplicate { enqueue: enqueue_state(e.item()) })
                 }
                 _ => Err(Error::store("PutItem", err)),
@@ -213,7 +172,7 @@ impl Ledger for DynamoLedger {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) if is_condition_failed(&err) => Ok(false),
             Err(err) => Err(Error::store("PutItem", err)),
         }
     }
@@ -262,7 +221,7 @@ impl Ledger for DynamoLedger {
         match result {
             Ok(_) => Ok(()),
             // The event expired meanwhile: nothing left to confirm.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) if is_condition_failed(&err) => Ok(()),
             Err(err) => Err(Error::store("UpdateItem", err)),
         }
     }

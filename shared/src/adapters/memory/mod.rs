@@ -1,6 +1,9 @@
 //! In-memory twins of the ports, for unit tests of the services. They keep the same
 //! atomicity as the AWS adapters (one lock per call) and can be told to fail.
 
+mod reconcile;
+mod work;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,18 +14,33 @@ use crate::error::{Error, Result};
 use crate::ports::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
 
+pub use work::MemorySource;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct PredictionRow {
     pub status: Option<Status>,
     pub registered_at: OffsetDateTime,
     /// Present while the prediction is unfinished (the sparse index's marker).
     pub open: bool,
+    /// Why the reconciler gave up on it.
+    pub closed: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
     pub enqueue: Enqueue,
     pub payload: Option<String>,
+    pub work: Work,
+    pub attempts: u32,
+    /// In the `work` index since then, until the work is done.
+    pub work_since: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Work {
+    None,
+    InProgress { token: String, until: OffsetDateTime },
+    Done(serde_json::Value),
 }
 
 #[derive(Default)]
@@ -38,6 +56,9 @@ pub struct MemoryLedger {
 struct State {
     predictions: BTreeMap<PredictionId, PredictionRow>,
     events: BTreeMap<(PredictionId, String), EventRow>,
+    /// The example work's outputs, with how many times each was written.
+    outputs: BTreeMap<PredictionId, (serde_json::Value, u32)>,
+    cursors: BTreeMap<String, String>,
 }
 
 impl MemoryLedger {
@@ -47,6 +68,10 @@ impl MemoryLedger {
 
     pub fn event(&self, id: PredictionId, status: &str) -> Option<EventRow> {
         self.lock().events.get(&(id, status.to_owned())).cloned()
+    }
+
+    pub fn output(&self, id: PredictionId) -> Option<(serde_json::Value, u32)> {
+        self.lock().outputs.get(&id).cloned()
     }
 
     pub fn item_count(&self) -> usize {
@@ -74,7 +99,7 @@ impl Ledger for MemoryLedger {
         if state.predictions.contains_key(&id) {
             return Ok(false);
         }
-        state.predictions.insert(id, PredictionRow { status: None, registered_at: at, open: true });
+        state.predictions.insert(id, PredictionRow { status: None, registered_at: at, open: true, closed: None });
         Ok(true)
     }
 
@@ -100,7 +125,8 @@ impl Ledger for MemoryLedger {
         }
         let enqueue = if advanced && event.needs_work { Enqueue::Pending } else { Enqueue::NotNeeded };
         let payload = event.payload.filter(|_| enqueue == Enqueue::Pending).map(str::to_owned);
-        state.events.insert(key, EventRow { enqueue, payload });
+        let work_since = (enqueue == Enqueue::Pending).then_some(event.received_at);
+        state.events.insert(key, EventRow { enqueue, payload, work: Work::None, attempts: 0, work_since });
         Ok(Recorded::New { advanced })
     }
 

@@ -1,0 +1,51 @@
+//! Reconciler Lambda: wiring only. Invoked on a schedule; walks what webhooks left
+//! unfinished (see `shared::reconcile`), stops before its own timeout, and logs and
+//! returns one summary line.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::Value;
+use shared::adapters::{aws_config, dynamo::DynamoLedger, sqs::SqsQueue};
+use shared::config::{Env, IngestConfig};
+use shared::ingest::Ingest;
+use shared::reconcile::{ReconcileConfig, Reconciler, Summary};
+use shared::wriftai::{ApiConfig, WriftAi};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let env = Env::process();
+    let ingest_config = IngestConfig::from_env(&env)?;
+    let config = ReconcileConfig::from_env(&env)?;
+    // Time kept back from the deadline to save the cursor and answer.
+    let margin = Duration::from_secs(env.parsed("RECONCILE_SAFETY_MARGIN_SECS", 10)?);
+    let api = WriftAi::new(ApiConfig::from_env(&env)?)?;
+    let aws = aws_config().await;
+    let ledger = DynamoLedger::from_config(&aws, &ingest_config.table_name);
+    let ingest = Ingest::new(
+        ledger.clone(),
+        SqsQueue::from_config(&aws, &ingest_config.queue_url),
+        ingest_config.act_on,
+        ingest_config.event_ttl,
+    );
+    let reconciler = Reconciler { ingest: &ingest, store: &ledger, source: &api, config: &config };
+    let reconciler = &reconciler;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let left = event.context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
+        let stop_at = Instant::now() + left.saturating_sub(margin);
+        let summary: Summary = reconciler.run(|| Instant::now() >= stop_at).await?;
+        tracing::info!(
+            examined = summary.examined,
+            advanced = summary.advanced,
+            enqueued = summary.enqueued,
+            expired = summary.expired,
+            requeued = summary.requeued,
+            errors = summary.errors,
+            cut_short = summary.cut_short,
+            "reconcile run"
+        );
+        Ok::<_, Error>(serde_json::to_value(summary)?)
+    }))
+    .await
+}

@@ -1,0 +1,98 @@
+//! The ports on one DynamoDB table. Item layout (the README documents it):
+//! - prediction: `pk = PRED#<id>`, `sk = PRED`; `status`, `rank`, `updated_at`,
+//!   `registered_at`; while unfinished `open_pk`/`open_since` (sparse index `open`);
+//!   `closed` when the reconciler gave up on it;
+//! - event: `pk = PRED#<id>`, `sk = EVENT#<status>`; `received_at`, `expires_at` (TTL);
+//!   for events that need work `enqueue` (`pending`/`sent`), maybe `payload`, the claim
+//!   (`work`, `work_token`, `work_until`, `work_attempts`, `work_result`) and, until the
+//!   work is done, `work_pk`/`work_since` (sparse index `work`);
+//! - output (the example work's): `pk = PRED#<id>`, `sk = OUTPUT`;
+//! - reconciler cursors: `pk = RECONCILER`, `sk = CURSOR#<walk>`.
+
+mod ledger;
+mod reconcile;
+mod work;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::prediction::{PredictionId, Status};
+
+pub const OPEN_INDEX: &str = "open";
+pub const WORK_INDEX: &str = "work";
+const OPEN_PARTITION: &str = "OPEN";
+const WORK_PARTITION: &str = "WORK";
+const PREDICTION_SK: &str = "PRED";
+const OUTPUT_SK: &str = "OUTPUT";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(config), table)
+    }
+}
+
+pub fn prediction_pk(id: PredictionId) -> String {
+    format!("PRED#{id}")
+}
+
+pub fn event_sk(status: &Status) -> String {
+    format!("EVENT#{status}")
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    // Formatting a valid OffsetDateTime as RFC 3339 only fails for years past 9999.
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+fn parse_rfc3339(item: &Item, name: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(item.get(name)?.as_s().ok()?, &Rfc3339).ok()
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+/// A conditional write whose condition did not hold (not a failure of the call).
+fn is_condition_failed<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// An index walk's position as an opaque string: the key attributes, all strings here.
+fn encode_cursor(key: Option<&Item>) -> Option<String> {
+    let key: HashMap<&str, &str> =
+        key?.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str()))).collect();
+    serde_json::to_string(&key).ok()
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Option<Item> {
+    let key: HashMap<String, String> = serde_json::from_str(cursor?).ok()?;
+    Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+}

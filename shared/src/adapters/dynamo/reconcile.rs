@@ -1,0 +1,174 @@
+//! The reconciler's walks over the sparse indexes, and its cursors.
+
+use time::OffsetDateTime;
+
+use super::{
+    DynamoLedger, OPEN_INDEX, OPEN_PARTITION, PREDICTION_SK, WORK_INDEX, WORK_PARTITION, decode_cursor, encode_cursor,
+    event_sk, is_condition_failed, parse_rfc3339, prediction_pk, rfc3339, s, string,
+};
+use crate::error::{Error, Result};
+use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
+use crate::prediction::{PredictionId, Status};
+
+const CURSOR_PK: &str = "RECONCILER";
+
+fn id_of(pk: Option<&str>) -> Option<PredictionId> {
+    PredictionId::parse(pk?.strip_prefix("PRED#")?).ok()
+}
+
+impl DynamoLedger {
+    /// One page of a sparse index, oldest first, before `before`.
+    async fn walk(
+        &self,
+        index: &str,
+        partition: &str,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<super::Item>, Option<String>)> {
+        let (pk, since) = (format!("{index}_pk"), format!("{index}_since"));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :partition AND #since < :before")
+            .expression_attribute_names("#pk", pk)
+            .expression_attribute_names("#since", since)
+            .expression_attribute_values(":partition", s(partition))
+            .expression_attribute_values(":before", s(rfc3339(before)))
+            .set_exclusive_start_key(decode_cursor(after))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| Error::store("Query", e))?;
+        Ok((out.items().to_vec(), encode_cursor(out.last_evaluated_key())))
+    }
+}
+
+impl ReconcileStore for DynamoLedger {
+    async fn open_predictions(
+        &self,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<OpenPrediction>> {
+        let (items, next) = self.walk(OPEN_INDEX, OPEN_PARTITION, before, after, limit).await?;
+        let items = items
+            .iter()
+            .filter_map(|item| {
+                Some(OpenPrediction {
+                    id: id_of(string(item, "pk"))?,
+                    registered_at: parse_rfc3339(item, "open_since")?,
+                })
+            })
+            .collect();
+        Ok(Page { items, next })
+    }
+
+    async fn close(&self, id: PredictionId, reason: &str, now: OffsetDateTime) -> Result<()> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(PREDICTION_SK))
+            .update_expression("SET closed = :reason, closed_at = :now REMOVE open_pk, open_since")
+            .condition_expression("attribute_exists(open_pk)")
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await;
+        match outcome {
+            // Already out of the set: a webhook finished it meanwhile.
+            Err(err) if is_condition_failed(&err) => Ok(()),
+            other => other.map(drop).map_err(|e| Error::store("UpdateItem", e)),
+        }
+    }
+
+    async fn stale_work(&self, before: OffsetDateTime, after: Option<&str>, limit: u32) -> Result<Page<StaleWork>> {
+        let (items, next) = self.walk(WORK_INDEX, WORK_PARTITION, before, after, limit).await?;
+        let items = items
+            .iter()
+            .filter_map(|item| {
+                let status = Status::parse(string(item, "sk")?.strip_prefix("EVENT#")?).ok()?;
+                Some(StaleWork { id: id_of(string(item, "pk"))?, status })
+            })
+            .collect();
+        Ok(Page { items, next })
+    }
+
+    async fn work_payload(&self, id: PredictionId, status: &Status) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(event_sk(status)))
+            .projection_expression("payload")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem", e))?;
+        Ok(out.item().and_then(|item| string(item, "payload")).map(str::to_owned))
+    }
+
+    async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<()> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(event_sk(status)))
+            .update_expression("SET work_since = :now")
+            .condition_expression("attribute_exists(work_pk)")
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await;
+        match outcome {
+            Err(err) if is_condition_failed(&err) => Ok(()),
+            other => other.map(drop).map_err(|e| Error::store("UpdateItem", e)),
+        }
+    }
+
+    async fn cursor(&self, walk: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(CURSOR_PK))
+            .key("sk", s(format!("CURSOR#{walk}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem", e))?;
+        Ok(out.item().and_then(|item| string(item, "cursor")).map(str::to_owned))
+    }
+
+    async fn save_cursor(&self, walk: &str, cursor: Option<&str>) -> Result<()> {
+        let sk = format!("CURSOR#{walk}");
+        match cursor {
+            Some(cursor) => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(CURSOR_PK))
+                .item("sk", s(sk))
+                .item("cursor", s(cursor))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| Error::store("PutItem", e)),
+            None => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(CURSOR_PK))
+                .key("sk", s(sk))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| Error::store("DeleteItem", e)),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Work claims on event records, and the example work's output records.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{DynamoLedger, Item, OUTPUT_SK, event_sk, is_condition_failed, n, prediction_pk, rfc3339, s, string};
+use crate::error::{Error, Result};
+use crate::ports::{Claim, Claims, Outputs};
+use crate::prediction::{PredictionId, Status};
+
+fn attempts(item: &Item) -> u32 {
+    item.get("work_attempts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+impl Claims for DynamoLedger {
+    async fn claim(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Claim> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(event_sk(status)))
+            .update_expression("SET #work = :in_progress, work_token = :token, work_until = :until ADD work_attempts :one")
+            // Free, or held by a run whose deadline has passed (it timed out or died).
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(#work) OR (#work = :in_progress AND work_until < :now))",
+            )
+            .expression_attribute_names("#work", "work")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":token", s(&token))
+            .expression_attribute_values(":until", n(until.unix_timestamp()))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Claim::Acquired { token, attempt: out.attributes().map_or(1, attempts) }),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
+                    None => Claim::Missing,
+                    Some(old) if string(old, "work") == Some("done") => Claim::Done,
+                    Some(_) => Claim::Busy,
+                }),
+                _ => Err(Error::store("UpdateItem", err)),
+            },
+        }
+    }
+
+    async fn complete(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        token: &str,
+        result: &Value,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(event_sk(status)))
+            // Leaving the `work` index: the reconciler stops looking at it.
+            .update_expression(
+                "SET #work = :done, work_result = :result, done_at = :now REMOVE work_token, work_until, work_pk, work_since",
+            )
+            .condition_expression("work_token = :token")
+            .expression_attribute_names("#work", "work")
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":result", s(result.to_string()))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(Error::store("UpdateItem", err)),
+        }
+    }
+
+    async fn release(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(event_sk(status)))
+            .update_expression("REMOVE #work, work_token, work_until")
+            .condition_expression("work_token = :token")
+            .expression_attribute_names("#work", "work")
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failed(&err) => Ok(()),
+            Err(err) => Err(Error::store("UpdateItem", err)),
+        }
+    }
+}
+
+impl Outputs for DynamoLedger {
+    async fn store(&self, id: PredictionId, record: &Value) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(OUTPUT_SK))
+            .update_expression("SET #record = :record ADD writes :one")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":record", s(record.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| Error::store("UpdateItem", e))
+    }
+}

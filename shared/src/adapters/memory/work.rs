@@ -1,0 +1,103 @@
+//! In-memory claims, outputs, and a stand-in for WriftAI's `GET`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{MemoryLedger, Work};
+use crate::error::Result;
+use crate::ports::{Claim, Claims, Outputs, PredictionSource};
+use crate::prediction::{PredictionId, Status};
+use crate::wriftai::{ApiError, Fetched};
+
+impl Claims for MemoryLedger {
+    async fn claim(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Claim> {
+        let mut state = self.lock();
+        let Some(event) = state.events.get_mut(&(id, status.to_string())) else {
+            return Ok(Claim::Missing);
+        };
+        match &event.work {
+            Work::Done(_) => return Ok(Claim::Done),
+            Work::InProgress { until: held, .. } if *held >= now => return Ok(Claim::Busy),
+            Work::InProgress { .. } | Work::None => {}
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        event.work = Work::InProgress { token: token.clone(), until };
+        event.attempts += 1;
+        Ok(Claim::Acquired { token, attempt: event.attempts })
+    }
+
+    async fn complete(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        token: &str,
+        result: &Value,
+        _now: OffsetDateTime,
+    ) -> Result<bool> {
+        let mut state = self.lock();
+        let Some(event) = state.events.get_mut(&(id, status.to_string())) else { return Ok(false) };
+        if !matches!(&event.work, Work::InProgress { token: held, .. } if held == token) {
+            return Ok(false);
+        }
+        event.work = Work::Done(result.clone());
+        event.work_since = None;
+        Ok(true)
+    }
+
+    async fn release(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {
+        let mut state = self.lock();
+        if let Some(event) = state.events.get_mut(&(id, status.to_string()))
+            && matches!(&event.work, Work::InProgress { token: held, .. } if held == token)
+        {
+            event.work = Work::None;
+        }
+        Ok(())
+    }
+}
+
+impl Outputs for MemoryLedger {
+    async fn store(&self, id: PredictionId, record: &Value) -> Result<()> {
+        let mut state = self.lock();
+        let entry = state.outputs.entry(id).or_insert((Value::Null, 0));
+        *entry = (record.clone(), entry.1 + 1);
+        Ok(())
+    }
+}
+
+/// What WriftAI would answer to `GET /v1/predictions/{id}`, set by the test.
+#[derive(Default)]
+pub struct MemorySource {
+    predictions: Mutex<BTreeMap<PredictionId, String>>,
+}
+
+impl MemorySource {
+    pub fn set(&self, raw: &str) {
+        let prediction =
+            crate::prediction::Prediction::from_json(raw.as_bytes()).expect("a test sets a valid prediction");
+        self.predictions.lock().unwrap_or_else(|p| p.into_inner()).insert(prediction.id, raw.to_owned());
+    }
+
+    pub fn forget(&self, id: PredictionId) {
+        self.predictions.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+}
+
+impl PredictionSource for MemorySource {
+    async fn get(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
+        let raw = self.predictions.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
+        raw.map(|raw| {
+            let prediction = crate::prediction::Prediction::from_json(raw.as_bytes()).map_err(ApiError::Decode)?;
+            Ok(Fetched { prediction, raw })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,66 @@
+//! The reconciler's port: the two sparse indexes it walks (unfinished predictions,
+//! unfinished work) and its place in them between runs.
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use crate::error::Result;
+use crate::prediction::{PredictionId, Status};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenPrediction {
+    pub id: PredictionId,
+    pub registered_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaleWork {
+    pub id: PredictionId,
+    pub status: Status,
+}
+
+/// One page of an index walk; `next` resumes after it (opaque), `None` at the end.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+pub trait ReconcileStore: Send + Sync {
+    /// Unfinished predictions registered before `before`, oldest first.
+    fn open_predictions(
+        &self,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Page<OpenPrediction>>> + Send;
+
+    /// Takes a prediction out of the unfinished set for good, saying why (`not_found`,
+    /// `overdue`): it is never polled again.
+    fn close(&self, id: PredictionId, reason: &str, now: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
+
+    /// Events needing work that was not done, and not enqueued or touched since `before`.
+    fn stale_work(
+        &self,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Page<StaleWork>>> + Send;
+
+    /// The payload kept with an event, when it fitted in the item.
+    fn work_payload(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Restarts an event's staleness clock after it was enqueued again.
+    fn touch_work(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Where the walk named `walk` stopped when a run was cut short.
+    fn cursor(&self, walk: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    fn save_cursor(&self, walk: &str, cursor: Option<&str>) -> impl Future<Output = Result<()>> + Send;
+}

@@ -1,0 +1,70 @@
+//! The worker's ports: claims on a unit of work, where the example work stores
+//! outputs, and where a prediction is fetched when it came by reference.
+
+use std::future::Future;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::error::Result;
+use crate::prediction::{PredictionId, Status};
+use crate::wriftai::{ApiError, Fetched, WriftAi};
+
+/// What claiming one (prediction, status) unit of work found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours until `until`. `attempt` counts claims of this unit, 1 for the first.
+    Acquired { token: String, attempt: u32 },
+    /// Already run to completion: nothing to do.
+    Done,
+    /// Another run holds a live claim: try again later, never in parallel.
+    Busy,
+    /// No event record for it: the message did not come from our receiver.
+    Missing,
+}
+
+/// Claims in the style of the Powertools idempotency utility: a conditional
+/// "in progress" that expires with the run's deadline (so a run that timed out frees
+/// it), then "done" with the result, or released when the run failed.
+pub trait Claims: Send + Sync {
+    fn claim(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Claim>> + Send;
+
+    /// Marks the unit done with its result (JSON). False when the claim had expired and
+    /// was taken by another run meanwhile.
+    fn complete(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        token: &str,
+        result: &Value,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Gives the claim up after a failed run, so a retry need not wait for it to expire.
+    fn release(&self, id: PredictionId, status: &Status, token: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Where the example work keeps what it produced for a prediction.
+pub trait Outputs: Send + Sync {
+    /// Stores `record` for `id`, replacing an earlier one. Each call also counts one
+    /// write on the record, which the tests read to prove the work ran once.
+    fn store(&self, id: PredictionId, record: &Value) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The truth about a prediction: WriftAI's `GET /v1/predictions/{id}`.
+pub trait PredictionSource: Send + Sync {
+    /// `None` when WriftAI no longer knows it (never created, or its data expired).
+    fn get(&self, id: PredictionId) -> impl Future<Output = Result<Option<Fetched>, ApiError>> + Send;
+}
+
+impl PredictionSource for WriftAi {
+    fn get(&self, id: PredictionId) -> impl Future<Output = Result<Option<Fetched>, ApiError>> + Send {
+        WriftAi::get(self, id)
+    }
+}

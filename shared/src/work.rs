@@ -1,0 +1,114 @@
+//! One unit of work from the queue, run to completion once: decode the message, claim
+//! the (prediction, status), fetch the prediction if it came by reference, run the
+//! job, then mark it done, or give the claim back so a retry can run it.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::error::BoxError;
+use crate::message::WorkMessage;
+use crate::ports::{Claim, Claims, PredictionSource};
+use crate::prediction::{Prediction, PredictionId, Status};
+use crate::wriftai::ApiError;
+
+/// What one message came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job ran to completion on this attempt (1 for the first claim).
+    Done { attempt: u32 },
+    /// A run before this one completed it: nothing done now.
+    AlreadyDone,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    /// Can never succeed: the message is not ours or not readable. It goes to the DLQ
+    /// after the queue's receive limit.
+    #[error("poison message: {0}")]
+    Poison(String),
+    /// Another run holds a live claim; this message comes back later.
+    #[error("another run is working on this prediction")]
+    Busy,
+    /// The payload came by reference and WriftAI no longer has the prediction.
+    #[error("WriftAI no longer has prediction {0}")]
+    Gone(PredictionId),
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("the work failed")]
+    Failed(#[source] BoxError),
+    #[error("the work panicked: {0}")]
+    Panicked(String),
+}
+
+/// The message's identity, known once it is decoded: for logs and spans.
+pub fn peek(body: &str) -> Option<(PredictionId, Status)> {
+    WorkMessage::decode(body).ok().map(|m| (m.prediction_id, m.status))
+}
+
+/// Runs `job` for the message `body` at most to completion once. `deadline` is when
+/// this run will be stopped (the Lambda's); the claim expires then.
+pub async fn run<C, S, F, Fut>(
+    claims: &C,
+    source: &S,
+    body: &str,
+    deadline: OffsetDateTime,
+    job: F,
+) -> Result<Outcome, WorkError>
+where
+    C: Claims,
+    S: PredictionSource,
+    F: FnOnce(Prediction, u32) -> Fut,
+    Fut: Future<Output = Result<Value, BoxError>>,
+{
+    let message = WorkMessage::decode(body).map_err(|e| WorkError::Poison(e.to_string()))?;
+    let (id, status) = (message.prediction_id, message.status);
+    let (token, attempt) = match claims.claim(id, &status, deadline, OffsetDateTime::now_utc()).await? {
+        Claim::Acquired { token, attempt } => (token, attempt),
+        Claim::Done => return Ok(Outcome::AlreadyDone),
+        Claim::Busy => return Err(WorkError::Busy),
+        Claim::Missing => return Err(WorkError::Poison(format!("no event record for {id} {status}"))),
+    };
+
+    let ran = async {
+        let prediction = match &message.payload {
+            Some(raw) => Prediction::from_json(raw.get().as_bytes()).map_err(|e| WorkError::Poison(e.to_string()))?,
+            None => source.get(id).await?.ok_or(WorkError::Gone(id))?.prediction,
+        };
+        match AssertUnwindSafe(job(prediction, attempt)).catch_unwind().await {
+            Ok(result) => result.map_err(WorkError::Failed),
+            Err(panic) => Err(WorkError::Panicked(panic_text(panic.as_ref()))),
+        }
+    }
+    .await;
+
+    match ran {
+        Ok(result) => {
+            if !claims.complete(id, &status, &token, &result, OffsetDateTime::now_utc()).await? {
+                // Our claim expired mid-run and another run took it: both ran. Only a
+                // run slower than the Lambda deadline can get here.
+                tracing::warn!("work completed after its claim expired");
+            }
+            Ok(Outcome::Done { attempt })
+        }
+        Err(err) => {
+            if let Err(release) = claims.release(id, &status, &token).await {
+                tracing::warn!(error = &release as &dyn std::error::Error, "claim not released; it expires by itself");
+            }
+            Err(err)
+        }
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic".into())
+}

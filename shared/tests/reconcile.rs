@@ -1,0 +1,138 @@
+//! The reconciler on in-memory adapters: what webhooks left unfinished is brought to
+//! its end, once, and nothing is polled forever.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource, Work};
+use shared::config::ActOn;
+use shared::ingest::Ingest;
+use shared::message::WorkMessage;
+use shared::ports::{Claims, Ledger};
+use shared::prediction::{Prediction, PredictionId, Status};
+use shared::reconcile::{CLOSED_NOT_FOUND, CLOSED_OVERDUE, ReconcileConfig, Reconciler, Summary};
+use time::OffsetDateTime;
+
+struct World {
+    ledger: MemoryLedger,
+    queue: MemoryQueue,
+    source: MemorySource,
+    config: ReconcileConfig,
+}
+
+impl World {
+    fn new() -> Self {
+        let config = ReconcileConfig {
+            min_age: Duration::from_secs(60),
+            overdue_after: Duration::from_secs(35 * 60),
+            work_stale_after: Duration::from_secs(600),
+            concurrency: 4,
+            page_size: 2,
+        };
+        Self { ledger: MemoryLedger::default(), queue: MemoryQueue::default(), source: MemorySource::default(), config }
+    }
+
+    /// A prediction of ours registered `age` ago, that WriftAI reports at `status`.
+    async fn prediction(&self, age: Duration, status: Option<&str>) -> PredictionId {
+        let id = PredictionId::random();
+        self.ledger.register(id, OffsetDateTime::now_utc() - age).await.unwrap();
+        if let Some(status) = status {
+            self.source.set(&format!(r#"{{"id":"{id}","status":"{status}","output":"o"}}"#));
+        }
+        id
+    }
+
+    async fn run(&self, out_of_time: impl Fn() -> bool) -> Summary {
+        let ingest = Ingest::new(&self.ledger, &self.queue, ActOn::terminal(), Duration::from_secs(3600));
+        let reconciler =
+            Reconciler { ingest: &ingest, store: &self.ledger, source: &self.source, config: &self.config };
+        reconciler.run(out_of_time).await.unwrap()
+    }
+
+    fn messages_for(&self, id: PredictionId) -> usize {
+        self.queue.messages().iter().filter(|m| WorkMessage::decode(m).unwrap().prediction_id == id).count()
+    }
+}
+
+const OLD: Duration = Duration::from_secs(600);
+
+#[tokio::test]
+async fn a_prediction_whose_webhooks_never_came_is_finished_from_wriftai_and_enqueued_once() {
+    let w = World::new();
+    let id = w.prediction(OLD, Some("succeeded")).await;
+    let first = w.run(|| false).await;
+    assert_eq!((first.examined, first.advanced, first.enqueued), (1, 1, 1));
+    let row = w.ledger.prediction(id).unwrap();
+    assert_eq!((row.status, row.open), (Some(Status::Succeeded), false));
+    let second = w.run(|| false).await;
+    assert_eq!(second.examined, 0, "a finished prediction leaves the set");
+    assert_eq!(w.messages_for(id), 1);
+}
+
+#[tokio::test]
+async fn a_young_or_still_running_prediction_is_left_alone_or_kept() {
+    let w = World::new();
+    let young = w.prediction(Duration::from_secs(5), Some("succeeded")).await;
+    let running = w.prediction(OLD, Some("started")).await;
+    let summary = w.run(|| false).await;
+    assert_eq!((summary.examined, summary.advanced, summary.expired), (1, 1, 0));
+    assert!(w.ledger.prediction(young).unwrap().status.is_none());
+    let row = w.ledger.prediction(running).unwrap();
+    assert_eq!((row.status, row.open), (Some(Status::Started), true));
+}
+
+#[tokio::test]
+async fn a_prediction_wriftai_forgot_or_that_ran_past_its_limit_is_closed_for_good() {
+    let w = World::new();
+    let forgotten = w.prediction(OLD, None).await;
+    let overdue = w.prediction(Duration::from_secs(40 * 60), Some("started")).await;
+    let summary = w.run(|| false).await;
+    assert_eq!((summary.examined, summary.expired), (2, 2));
+    assert_eq!(w.ledger.prediction(forgotten).unwrap().closed.as_deref(), Some(CLOSED_NOT_FOUND));
+    assert_eq!(w.ledger.prediction(overdue).unwrap().closed.as_deref(), Some(CLOSED_OVERDUE));
+    assert_eq!(w.run(|| false).await.examined, 0, "never polled again");
+}
+
+#[tokio::test]
+async fn a_run_cut_short_resumes_where_it_stopped_and_skips_nothing() {
+    let w = World::new();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(w.prediction(OLD + Duration::from_secs(n), Some("started")).await);
+    }
+    // Time for one page (two predictions) only.
+    let pages = AtomicUsize::new(0);
+    let first = w.run(|| pages.fetch_add(1, Ordering::SeqCst) >= 1).await;
+    assert_eq!((first.examined, first.cut_short), (2, true));
+    let second = w.run(|| false).await;
+    assert_eq!((second.examined, second.cut_short), (3, false), "resumed after the first page");
+    let third = w.run(|| false).await;
+    assert_eq!(third.examined, 5, "a full pass starts from the oldest again");
+}
+
+#[tokio::test]
+async fn work_recorded_but_never_enqueued_or_finished_is_enqueued_again() {
+    let w = World::new();
+    let id = w.prediction(OLD, None).await;
+    // Recorded long ago with its enqueue cut short: the queue never saw it.
+    let raw = format!(r#"{{"id":"{id}","status":"failed","error":{{"message":"m"}}}}"#);
+    w.queue.fail_next.store(1, Ordering::SeqCst);
+    let ingest = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(3600));
+    let long_ago = OffsetDateTime::now_utc() - Duration::from_secs(3600);
+    assert!(ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, long_ago).await.is_err());
+
+    let summary = w.run(|| false).await;
+    assert_eq!((summary.requeued, summary.enqueued), (1, 1));
+    let message = WorkMessage::decode(&w.queue.messages()[0]).unwrap();
+    assert_eq!(message.payload.unwrap().get(), raw, "from the payload kept with the event");
+    assert_eq!(w.run(|| false).await.requeued, 0, "touched: not again until it is stale again");
+
+    // Once the worker has run it, it leaves the work index for good.
+    let now = OffsetDateTime::now_utc();
+    let shared::ports::Claim::Acquired { token, .. } = w.ledger.claim(id, &Status::Failed, now, now).await.unwrap()
+    else {
+        panic!("claimable")
+    };
+    w.ledger.complete(id, &Status::Failed, &token, &serde_json::json!(null), now).await.unwrap();
+    assert!(matches!(w.ledger.event(id, "failed").unwrap().work, Work::Done(_)));
+}

@@ -1,0 +1,104 @@
+//! One unit of work on the in-memory claims: it runs to completion once, whatever
+//! repeats, failures or panics come its way.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource, Work};
+use shared::config::ActOn;
+use shared::ingest::Ingest;
+use shared::message::WorkMessage;
+use shared::ports::{Claim, Claims, Ledger};
+use shared::prediction::{Prediction, PredictionId, Status};
+use shared::work::{Outcome, WorkError, run};
+use time::OffsetDateTime;
+
+/// A registered prediction whose `succeeded` event was recorded and enqueued.
+async fn recorded(ledger: &MemoryLedger, queue: &MemoryQueue) -> (PredictionId, String) {
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    let raw = format!(r#"{{"id":"{id}","status":"succeeded","output":"out"}}"#);
+    let ingest = Ingest::new(ledger, queue, ActOn::terminal(), Duration::from_secs(60));
+    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
+    (id, queue.messages().pop().unwrap())
+}
+
+fn later() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::from_secs(60)
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_runs_its_work_once() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    let runs = AtomicU32::new(0);
+    let job = |p: Prediction, _| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async move { Ok(json!({"output": p.output})) }
+    };
+    assert_eq!(run(&ledger, &source, &body, later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
+    assert_eq!(run(&ledger, &source, &body, later(), job).await.unwrap(), Outcome::AlreadyDone);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let event = ledger.event(id, "succeeded").unwrap();
+    assert_eq!(event.work, Work::Done(json!({"output": "out"})));
+    assert_eq!(event.work_since, None, "done work leaves the work index");
+}
+
+#[tokio::test]
+async fn a_failed_or_panicking_run_frees_the_claim_for_the_retry() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (_, body) = recorded(&ledger, &queue).await;
+    let failed = run(&ledger, &source, &body, later(), |_, _| async { Err("boom".into()) }).await;
+    assert!(matches!(failed, Err(WorkError::Failed(_))));
+    let panicked = run(&ledger, &source, &body, later(), |_, _| async { panic!("kaboom") }).await;
+    assert!(matches!(panicked, Err(WorkError::Panicked(ref m)) if m == "kaboom"), "{panicked:?}");
+    let done = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    assert_eq!(done, Outcome::Done { attempt: 3 });
+}
+
+#[tokio::test]
+async fn a_live_claim_makes_a_concurrent_duplicate_back_off_and_an_expired_one_does_not() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    let now = OffsetDateTime::now_utc();
+    let held = ledger.claim(id, &Status::Succeeded, now + Duration::from_secs(30), now).await.unwrap();
+    assert!(matches!(held, Claim::Acquired { attempt: 1, .. }));
+    let busy = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await;
+    assert!(matches!(busy, Err(WorkError::Busy)));
+
+    // The holder timed out: its claim expired with its deadline.
+    let (id2, body2) = recorded(&ledger, &queue).await;
+    let past = now - Duration::from_secs(1);
+    ledger.claim(id2, &Status::Succeeded, past, past - Duration::from_secs(30)).await.unwrap();
+    let taken = run(&ledger, &source, &body2, later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    assert_eq!(taken, Outcome::Done { attempt: 2 });
+}
+
+#[tokio::test]
+async fn a_message_by_reference_fetches_the_prediction_and_one_wriftai_forgot_fails() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, _) = recorded(&ledger, &queue).await;
+    let by_reference =
+        WorkMessage::encode(id, &Status::Succeeded, &format!(r#"{{"output":"{}"}}"#, "x".repeat(1 << 20)));
+    assert!(WorkMessage::decode(&by_reference).unwrap().payload.is_none());
+
+    let gone = run(&ledger, &source, &by_reference, later(), |_, _| async { Ok(json!(null)) }).await;
+    assert!(matches!(gone, Err(WorkError::Gone(g)) if g == id));
+    source.set(&format!(r#"{{"id":"{id}","status":"succeeded","output":"fetched"}}"#));
+    let seen = run(&ledger, &source, &by_reference, later(), |p, _| async move { Ok(p.output) }).await.unwrap();
+    assert_eq!(seen, Outcome::Done { attempt: 2 });
+    assert_eq!(ledger.event(id, "succeeded").unwrap().work, Work::Done(json!("fetched")));
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_ours_is_poison() {
+    let (ledger, source) = (MemoryLedger::default(), MemorySource::default());
+    for body in ["not json", r#"{"prediction_id":"x"}"#] {
+        let poison = run(&ledger, &source, body, later(), |_, _| async { Ok(json!(null)) }).await;
+        assert!(matches!(poison, Err(WorkError::Poison(_))), "{body}");
+    }
+    let stray = WorkMessage::encode(PredictionId::random(), &Status::Succeeded, "{}");
+    let missing = run(&ledger, &source, &stray, later(), |_, _| async { Ok(json!(null)) }).await;
+    assert!(matches!(missing, Err(WorkError::Poison(_))));
+}
