@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! `make dev`: the local stack in the foreground. Creates one prediction through the
-#! simulator, shows its signed webhooks going in, what was recorded, and its work
-#! message coming out, then follows the logs until Ctrl-C, which stops everything.
+#! simulator, shows its signed webhooks going in, what was recorded, and what the
+#! worker made of it, then follows the logs until Ctrl-C, which stops everything.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,11 +17,9 @@ echo "  $prediction"
 id=$(python -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$prediction")
 echo "== what WriftAI delivered to the receiver"
 python infra/peek.py deliveries "$id"
-echo "== what the receiver recorded"
-python infra/peek.py table "$id"
-echo "== the work message on the queue"
-python infra/peek.py queue
+echo "== what the receiver recorded, and the worker's output record"
+python infra/peek.py worked "$id"
 echo
 echo "Receiver: $RECEIVER_URL   WriftAI: $WRIFTAI_API_BASE_URL"
 echo "More: make create MODEL=acme/echo INPUT='{\"prompt\":\"hi\"}'   (endpoints in .local/stack.env; Ctrl-C stops all)"
-tail -n 0 -F .local/logs/lambda.log .local/logs/wriftai-sim.log
+tail -n 0 -F .local/logs/lambda.log .local/logs/wriftai-sim.log .local/logs/sqs-mapping.log .local/logs/schedule.log

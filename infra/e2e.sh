@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 #! Starts the local stack, runs the end-to-end tests against it, and stops it again,
-#! whatever the tests did.
+#! whatever the tests did. Two phases: first the receiver's tests, which read the work
+#! queue themselves; then, with the queue -> worker mapping and the reconciler's
+#! schedule running, the tests of the whole pipeline.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 trap 'infra/down.sh' EXIT
-infra/up.sh
+LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20 infra/up.sh
 set -a; . .local/stack.env; set +a
-cargo test -p e2e "$@"
+cargo test -p e2e --test receiver --test round_trips --test faults --test pipeline
 # The official WriftAI Python client against the simulator.
 .local/venv/bin/python -m pytest -q infra/tests/stack
+infra/glue.sh
+cargo test -p e2e --test work

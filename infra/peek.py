@@ -1,5 +1,5 @@
-"""make dev's window on the local stack: a prediction's items in the table, what the
-simulator delivered for it, and the work messages on the queue."""
+"""make dev's window on the local stack: what the simulator delivered for a prediction,
+and its items in the table once the worker has run."""
 
 import json
 import os
@@ -40,19 +40,16 @@ def table(prediction_id):
         print(f"  item {plain.pop('sk'):<16} {json.dumps(plain)}")
 
 
-def queue():
-    sqs = boto3.client("sqs", region_name=REGION)
-    while True:
-        out = sqs.receive_message(QueueUrl=os.environ["QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        if not out.get("Messages"):
-            break
-        for message in out["Messages"]:
-            body = json.loads(message["Body"])
-            payload = body.get("payload") or {}
-            print(f"  message {body['prediction_id']} {body['status']}, output {json.dumps(payload.get('output'))}")
-            sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"])
+def table_when_worked(prediction_id, wait=30):
+    """The items once the worker has stored its output record."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    deadline = time.time() + wait
+    key = {"pk": {"S": f"PRED#{prediction_id}"}, "sk": {"S": "OUTPUT"}}
+    while "Item" not in ddb.get_item(TableName=os.environ["TABLE_NAME"], Key=key) and time.time() < deadline:
+        time.sleep(0.3)
+    table(prediction_id)
 
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"deliveries": deliveries, "table": table, "queue": queue}[command](*args)
+    {"deliveries": deliveries, "table": table, "worked": table_when_worked}[command](*args)

@@ -30,6 +30,7 @@ def create_table(spec):
     try:
         ddb.create_table(**spec)
     except ddb.exceptions.ResourceInUseException:
+        add_missing_indexes(ddb, spec)
         return spec["TableName"]
     ddb.get_waiter("table_exists").wait(TableName=spec["TableName"])
     ddb.update_time_to_live(
@@ -39,8 +40,27 @@ def create_table(spec):
     return spec["TableName"]
 
 
+def add_missing_indexes(ddb, spec):
+    """A table kept from an earlier version (make dev's --persist) gains new indexes."""
+    table = ddb.describe_table(TableName=spec["TableName"])["Table"]
+    have = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    for index in spec["GlobalSecondaryIndexes"]:
+        if index["IndexName"] in have:
+            continue
+        ddb.update_table(
+            TableName=spec["TableName"],
+            AttributeDefinitions=spec["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        ddb.get_waiter("table_exists").wait(TableName=spec["TableName"])
+
+
 def create_queues(queue, dlq, redrive):
     sqs = client("sqs")
+    # The local stack may shorten the visibility timeout so failed messages come back
+    # (and poison reaches the DLQ) in seconds; AWS keeps the definition's value.
+    if os.environ.get("LOCAL_VISIBILITY_TIMEOUT"):
+        queue["Attributes"]["VisibilityTimeout"] = os.environ["LOCAL_VISIBILITY_TIMEOUT"]
     dlq_url = sqs.create_queue(QueueName=dlq["QueueName"], Attributes=dlq["Attributes"])["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": redrive["maxReceiveCount"]}

@@ -4,6 +4,8 @@
 #! until each answers, creates the resources, and writes the endpoints (and a fresh
 #! local token and webhook secret) to .local/stack.env.
 #! Usage: infra/up.sh [--persist]   (--persist keeps DynamoDB data in .local/dynamodb-data)
+#! LOCAL_GLUE=0 leaves out the queue -> worker mapping and the reconciler's schedule
+#! (infra/glue.sh starts them later).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -65,12 +67,21 @@ AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$SQS_PORT
 WRIFTAI_API_BASE_URL=http://127.0.0.1:$SIM_PORT/v1
 WRIFTAI_ACCESS_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 WRIFTAI_WEBHOOK_SECRET=whsec_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+LAMBDA_INVOKE_URL=http://127.0.0.1:$LAMBDA_PORT
+# Local pace: the reconciler runs often and looks at predictions a few seconds old,
+# so recovery shows in seconds rather than minutes (AWS values are in template.yaml).
+RECONCILE_EVERY_SECS=${RECONCILE_EVERY_SECS:-5}
+RECONCILE_MIN_AGE_SECS=${RECONCILE_MIN_AGE_SECS:-5}
+RECONCILE_WORK_STALE_SECS=${RECONCILE_WORK_STALE_SECS:-30}
+RECONCILE_OVERDUE_SECS=${RECONCILE_OVERDUE_SECS:-60}
+# Lets a test's input ask the worker to crash once; never set on AWS.
+WORKER_TEST_HOOKS=true
 ENV
 set -a; . "$env_file.tmp"; set +a
 
 wait_for dynamodb 60 curl -s -o /dev/null "http://127.0.0.1:$DDB_PORT"
 wait_for sqs 60 curl -sf -o /dev/null "http://127.0.0.1:$SQS_PORT/moto-api/"
-python infra/stack.py >>"$env_file.tmp"
+LOCAL_VISIBILITY_TIMEOUT=${LOCAL_VISIBILITY_TIMEOUT:-5} python infra/stack.py >>"$env_file.tmp"
 echo "RECEIVER_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
 # The webhook URL our create path gives WriftAI: the receiver.
 echo "WRIFTAI_WEBHOOK_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
@@ -84,4 +95,5 @@ start lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes
 # The receiver answers an empty POST with its own JSON 415: then it is really up.
 wait_for lambda 300 sh -c "curl -s -X POST '$RECEIVER_URL' | grep -q unsupported_media_type"
 mv "$env_file.tmp" "$env_file"
+[ "${LOCAL_GLUE:-1}" = 0 ] || infra/glue.sh
 echo "up: stack running; endpoints in .local/stack.env, logs in .local/logs/"

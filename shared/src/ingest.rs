@@ -110,7 +110,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         // later repeat, which the worker's claim absorbs. Failing here would make
         // WriftAI deliver again for nothing.
         if let Err(err) = self.ledger.mark_enqueued(id, status).await {
-            tracing::warn!(error = &err as &dyn std::error::Error, "work sent but not confirmed in the ledger");
+            tracing::warn!(error = %crate::error::chain(&err), "work sent but not confirmed in the ledger");
         }
         Ok(())
     }

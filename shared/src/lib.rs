@@ -10,11 +10,13 @@
 //!   it as ours.
 //! - [`ports`]: what the services need from outside; [`adapters`] provide it on AWS
 //!   and in memory.
-//! - [`config`], [`error`]: settings read once, and errors that know if a retry helps.
+//! - [`config`], [`error`], [`deadline`]: settings read once, errors that know if a
+//!   retry helps, and the time an invocation has left.
 
 pub mod adapters;
 pub mod config;
 pub mod create;
+pub mod deadline;
 pub mod error;
 pub mod ingest;
 pub mod message;

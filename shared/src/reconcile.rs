@@ -140,7 +140,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler
             Ok(Some(fetched)) => fetched,
             Ok(None) => return self.give_up(open, CLOSED_NOT_FOUND, now).await,
             Err(err) => {
-                tracing::warn!(error = &err as &dyn std::error::Error, "WriftAI did not answer");
+                tracing::warn!(error = %crate::error::chain(&err), "WriftAI did not answer");
                 return Step::Failed;
             }
         };
@@ -148,7 +148,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler
         let outcome = match self.ingest.ingest(&fetched.prediction, &fetched.raw, now).await {
             Ok(outcome) => outcome,
             Err(err) => {
-                tracing::warn!(error = &err as &dyn std::error::Error, %status, "not recorded");
+                tracing::warn!(error = %crate::error::chain(&err), %status, "not recorded");
                 return Step::Failed;
             }
         };
@@ -168,7 +168,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler
                 Step::Examined { advanced: false, enqueued: false, expired: true }
             }
             Err(err) => {
-                tracing::warn!(error = &err as &dyn std::error::Error, "not closed");
+                tracing::warn!(error = %crate::error::chain(&err), "not closed");
                 Step::Failed
             }
         }
@@ -191,7 +191,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler
                 Step::Requeued
             }
             Err(err) => {
-                tracing::warn!(error = &err as &dyn std::error::Error, "work not enqueued again");
+                tracing::warn!(error = %crate::error::chain(&err), "work not enqueued again");
                 Step::Failed
             }
         }

@@ -98,7 +98,7 @@ where
         }
         Err(err) => {
             if let Err(release) = claims.release(id, &status, &token).await {
-                tracing::warn!(error = &release as &dyn std::error::Error, "claim not released; it expires by itself");
+                tracing::warn!(error = %crate::error::chain(&release), "claim not released; it expires by itself");
             }
             Err(err)
         }

@@ -77,7 +77,7 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
         Err(err) => {
             // 5xx so WriftAI delivers again; the repeat finishes the job exactly once.
             tracing::error!(
-                error = &err as &dyn std::error::Error,
+                error = %shared::error::chain(&err),
                 retryable = err.is_retryable(),
                 "delivery not recorded"
             );

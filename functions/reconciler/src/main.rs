@@ -2,12 +2,13 @@
 //! unfinished (see `shared::reconcile`), stops before its own timeout, and logs and
 //! returns one summary line.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 use shared::adapters::{aws_config, dynamo::DynamoLedger, sqs::SqsQueue};
 use shared::config::{Env, IngestConfig};
+use shared::deadline::time_left;
 use shared::ingest::Ingest;
 use shared::reconcile::{ReconcileConfig, Reconciler, Summary};
 use shared::wriftai::{ApiConfig, WriftAi};
@@ -32,9 +33,11 @@ async fn main() -> Result<(), Error> {
     let reconciler = Reconciler { ingest: &ingest, store: &ledger, source: &api, config: &config };
     let reconciler = &reconciler;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let left = event.context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
+        let left = time_left(event.context.deadline);
         let stop_at = Instant::now() + left.saturating_sub(margin);
-        let summary: Summary = reconciler.run(|| Instant::now() >= stop_at).await?;
+        let summary: Summary = reconciler.run(|| Instant::now() >= stop_at).await.inspect_err(|err| {
+            tracing::error!(error = %shared::error::chain(err), "reconcile run failed; the next one starts over");
+        })?;
         tracing::info!(
             examined = summary.examined,
             advanced = summary.advanced,
@@ -43,6 +46,7 @@ async fn main() -> Result<(), Error> {
             requeued = summary.requeued,
             errors = summary.errors,
             cut_short = summary.cut_short,
+            budget_ms = left.saturating_sub(margin).as_millis() as u64,
             "reconcile run"
         );
         Ok::<_, Error>(serde_json::to_value(summary)?)

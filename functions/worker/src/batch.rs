@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt, stream};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::dynamo::DynamoLedger;
+use shared::deadline::time_left;
 use shared::work::{self as unit, WorkError};
 use shared::wriftai::WriftAi;
 use time::OffsetDateTime;
@@ -25,7 +26,7 @@ pub struct App {
 
 pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     // The claim on each unit expires when this invocation is stopped.
-    let deadline = OffsetDateTime::from(event.context.deadline());
+    let deadline = OffsetDateTime::now_utc() + time_left(event.context.deadline);
     let failed: Vec<String> = stream::iter(event.payload.records)
         .map(|record| process(app, record, deadline))
         .buffer_unordered(app.concurrency.max(1))
@@ -67,7 +68,7 @@ async fn process(app: &App, record: SqsMessage, deadline: OffsetDateTime) -> Opt
             Some(message_id)
         }
         Ok(Err(err)) => {
-            tracing::error!(error = &err as &dyn std::error::Error, "message failed");
+            tracing::error!(error = %shared::error::chain(&err), "message failed");
             Some(message_id)
         }
         Err(_) => {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
 use shared::config::{Env, IngestConfig, webhook_from_env};
+use shared::error::chain as error_chain;
 use shared::ingest::Ingest;
 use shared::ports::Ledger;
 use shared::prediction::PredictionId;
@@ -99,16 +100,4 @@ fn sign(args: &[String]) -> Result<Value, String> {
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
-}
-
-/// The error and its sources on one line: enough to act on from a shell.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

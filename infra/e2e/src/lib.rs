@@ -2,15 +2,21 @@
 //! environment `make test` exports out of `.local/stack.env`) and ways to look at it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
 use shared::adapters::aws_config;
 use shared::adapters::dynamo::{DynamoLedger, prediction_pk};
+use shared::adapters::sqs::SqsQueue;
+use shared::config::{Env, webhook_from_env};
 use shared::message::WorkMessage;
 use shared::ports::Ledger;
 use shared::prediction::PredictionId;
 use shared::signature;
+use shared::wriftai::{ApiConfig, Webhook, WriftAi};
 use time::OffsetDateTime;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -53,6 +59,18 @@ impl Stack {
 
     pub fn ledger(&self) -> DynamoLedger {
         DynamoLedger::new(self.dynamodb.clone(), &self.table)
+    }
+
+    pub fn queue(&self) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), &self.queue_url)
+    }
+
+    /// The example work's output record for a prediction, and how often it was written.
+    pub async fn output(&self, id: PredictionId) -> Option<(Value, u32)> {
+        let items = self.items(id).await;
+        let item = items.get("OUTPUT")?;
+        let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
+        Some((record, item.get("writes")?.as_n().ok()?.parse().ok()?))
     }
 
     /// A fresh prediction registered as ours.
@@ -158,4 +176,72 @@ pub fn payload(id: PredictionId, status: &str, output_bytes: usize) -> String {
 
 pub fn status_of(item: &Item) -> &str {
     item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("")
+}
+
+pub fn api() -> WriftAi {
+    WriftAi::new(ApiConfig::from_env(&Env::process()).unwrap()).unwrap()
+}
+
+pub fn our_webhook() -> Option<Webhook> {
+    webhook_from_env(&Env::process()).map(|(url, secret)| Webhook { url, secret })
+}
+
+/// Polls `check` until it gives a value, for at most `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {seconds}s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The WriftAI simulator's own endpoints: chaos settings and the delivery log.
+pub struct Sim {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    pub fn from_env() -> Self {
+        let api = std::env::var("WRIFTAI_API_BASE_URL").expect("the stack sets WRIFTAI_API_BASE_URL");
+        Self { base: api.trim_end_matches("/v1").to_owned(), http: reqwest::Client::new() }
+    }
+
+    pub async fn chaos(&self, settings: Value) -> Value {
+        let response = self.http.put(format!("{}/_sim/chaos", self.base)).json(&settings).send().await.unwrap();
+        assert!(response.status().is_success());
+        response.json().await.unwrap()
+    }
+
+    pub async fn deliveries(&self, id: PredictionId) -> Vec<Value> {
+        let url = format!("{}/_sim/deliveries?prediction_id={id}", self.base);
+        self.http.get(url).send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.http.get(format!("{}/_sim/stats", self.base)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Waits until every prediction is finished and no delivery is in flight.
+    pub async fn settle(&self, ids: &[PredictionId], api: &WriftAi) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut done = self.stats().await["in_flight"] == 0;
+            for id in ids {
+                done &= api.get(*id).await.unwrap().is_some_and(|f| f.prediction.status.is_terminal());
+            }
+            if done {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the simulator did not settle: {}", self.stats().await);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }

@@ -2,72 +2,20 @@
 //! which delivers signed webhooks to the receiver with duplicates and reordering on.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use e2e::{Stack, status_of};
-use serde_json::{Value, json};
-use shared::config::{ActOn, Env, webhook_from_env};
+use e2e::{Sim, Stack, api, our_webhook, status_of};
+use serde_json::json;
+use shared::config::ActOn;
 use shared::ingest::Ingest;
-use shared::prediction::PredictionId;
-use shared::wriftai::{ApiConfig, CreatePrediction, Webhook, WriftAi};
-
-struct Sim {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Sim {
-    fn from_env() -> Self {
-        let api = std::env::var("WRIFTAI_API_BASE_URL").expect("the stack sets WRIFTAI_API_BASE_URL");
-        Self { base: api.trim_end_matches("/v1").to_owned(), http: reqwest::Client::new() }
-    }
-
-    async fn chaos(&self, settings: Value) -> Value {
-        let response = self.http.put(format!("{}/_sim/chaos", self.base)).json(&settings).send().await.unwrap();
-        assert!(response.status().is_success());
-        response.json().await.unwrap()
-    }
-
-    async fn deliveries(&self, id: PredictionId) -> Vec<Value> {
-        let url = format!("{}/_sim/deliveries?prediction_id={id}", self.base);
-        self.http.get(url).send().await.unwrap().json().await.unwrap()
-    }
-
-    async fn stats(&self) -> Value {
-        self.http.get(format!("{}/_sim/stats", self.base)).send().await.unwrap().json().await.unwrap()
-    }
-
-    /// Waits until every prediction is finished and no delivery is in flight.
-    async fn settle(&self, ids: &[PredictionId], api: &WriftAi) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let mut done = self.stats().await["in_flight"] == 0;
-            for id in ids {
-                done &= api.get(*id).await.unwrap().is_some_and(|f| f.prediction.status.is_terminal());
-            }
-            if done {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the simulator did not settle: {}", self.stats().await);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-fn api() -> WriftAi {
-    WriftAi::new(ApiConfig::from_env(&Env::process()).unwrap()).unwrap()
-}
-
-fn our_webhook() -> Option<Webhook> {
-    webhook_from_env(&Env::process()).map(|(url, secret)| Webhook { url, secret })
-}
+use shared::wriftai::CreatePrediction;
 
 #[tokio::test]
 async fn with_duplicates_and_reordering_each_prediction_ends_at_its_true_status_with_one_message() {
     let stack = Stack::from_env().await;
     let sim = Sim::from_env();
     let api = api();
-    let ingest = Ingest::new(stack.ledger(), queue(&stack), ActOn::terminal(), Duration::from_secs(3600));
+    let ingest = Ingest::new(stack.ledger(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
     sim.chaos(json!({"seed": 7, "duplicate_rate": 0.5, "reorder_rate": 0.5, "drop_rate": 0.0, "delay_ms": 30})).await;
 
     let mut created = Vec::new();
@@ -114,7 +62,7 @@ async fn with_duplicates_and_reordering_each_prediction_ends_at_its_true_status_
 async fn a_prediction_created_with_prefer_wait_is_recorded_and_enqueued_by_the_create_path() {
     let stack = Stack::from_env().await;
     let api = api();
-    let ingest = Ingest::new(stack.ledger(), queue(&stack), ActOn::terminal(), Duration::from_secs(3600));
+    let ingest = Ingest::new(stack.ledger(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
     // No webhook: only the create path's own record can bring it in.
     let request = CreatePrediction {
         model: "acme/echo".into(),
@@ -128,8 +76,4 @@ async fn a_prediction_created_with_prefer_wait_is_recorded_and_enqueued_by_the_c
     let id = fetched.prediction.id;
     assert_eq!(status_of(&stack.items(id).await["PRED"]), "succeeded");
     assert_eq!(stack.messages_for(id).await.len(), 1);
-}
-
-fn queue(stack: &Stack) -> shared::adapters::sqs::SqsQueue {
-    shared::adapters::sqs::SqsQueue::new(stack.sqs.clone(), &stack.queue_url)
 }
