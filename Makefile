@@ -3,12 +3,16 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .local/venv/bin
 
-.PHONY: dev test unit e2e install up down register create lint
+.PHONY: dev test unit template e2e install up down register create lint build deploy
+STAGE ?= default
+# SAM and cargo-lambda from the project's virtualenv, whose python has zig for the
+# arm64 cross-build.
+SAM := PATH="$(CURDIR)/$(VENV):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/sam
 
 dev: ## Run the local stack in the foreground and show a prediction's events flowing.
 	infra/dev.sh
 
-test: install unit e2e ## Everything: unit tests, template checks, end-to-end tests.
+test: install unit template e2e ## Everything: unit tests, template checks and build, end-to-end tests.
 
 install: ## Local tooling into .local/ (virtualenv, DynamoDB Local).
 	infra/install.sh
@@ -16,6 +20,11 @@ install: ## Local tooling into .local/ (virtualenv, DynamoDB Local).
 unit:
 	cargo test --workspace --exclude e2e
 	$(VENV)/python -m pytest -q infra/tests --ignore=infra/tests/stack
+
+template: ## cfn-lint, sam validate, and the arm64 release build of all three functions.
+	$(VENV)/cfn-lint template.yaml
+	$(SAM) validate --lint
+	infra/build.sh
 
 e2e: ## End-to-end tests; starts and stops the local stack itself.
 	infra/e2e.sh
@@ -33,6 +42,13 @@ register: ## Register a prediction as ours: make register ID=<prediction-id>
 create: ## Create a prediction through WriftAI (the simulator locally): make create MODEL=owner/name INPUT='{...}'
 	@test -n "$(MODEL)" || { echo "usage: make create MODEL=owner/name INPUT='{...}'" >&2; exit 2; }
 	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- create --model "$(MODEL)" --input '$(or $(INPUT),{})'
+
+build: ## sam build: the three functions for arm64, as deployed.
+	$(SAM) build --config-env $(STAGE)
+
+deploy: build ## Deploy with SAM; the first time asks its questions (--guided).
+	@if grep -q '^\[$(STAGE).deploy.parameters\]' samconfig.toml && grep -q 'AccessTokenSecretArn' samconfig.toml; then \
+	  $(SAM) deploy --config-env $(STAGE); else $(SAM) deploy --guided --config-env $(STAGE); fi
 
 lint:
 	cargo fmt --check

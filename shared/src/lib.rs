@@ -10,8 +10,8 @@
 //!   it as ours.
 //! - [`ports`]: what the services need from outside; [`adapters`] provide it on AWS
 //!   and in memory.
-//! - [`config`], [`error`], [`deadline`]: settings read once, errors that know if a
-//!   retry helps, and the time an invocation has left.
+//! - [`config`], [`error`], [`deadline`], [`metrics`]: settings read once, errors that
+//!   know if a retry helps, the time an invocation has left, and CloudWatch metrics.
 
 pub mod adapters;
 pub mod config;
@@ -20,6 +20,7 @@ pub mod deadline;
 pub mod error;
 pub mod ingest;
 pub mod message;
+pub mod metrics;
 pub mod ports;
 pub mod prediction;
 pub mod reconcile;

@@ -82,6 +82,8 @@ pub struct Page {
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     pub base_url: String,
+    /// The token, or on AWS the ARN of the Secrets Manager secret holding it (resolve
+    /// it with `adapters::secrets::resolve` before building the client).
     pub token: String,
     /// Whole-request timeout; a `Prefer: wait` create may hold the answer this long.
     pub timeout: Duration,

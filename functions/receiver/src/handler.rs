@@ -7,6 +7,7 @@ use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::ingest::{Ingest, Ingested};
+use shared::metrics::Metrics;
 use shared::ports::{Ledger, WorkQueue};
 use shared::signature;
 use shared::webhook::{self, Checks, Rejection};
@@ -45,6 +46,12 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
         Ok(delivery) => delivery,
         Err(rejection) => {
             tracing::info!(code = rejection.code(), reason = %rejection, "request refused");
+            let mut metrics = Metrics::new("receiver");
+            metrics.count("Rejected", 1);
+            if matches!(rejection, Rejection::Unauthorized(_)) {
+                metrics.count("SignatureFailures", 1);
+            }
+            metrics.emit();
             return Ok(refused(&rejection));
         }
     };
@@ -53,6 +60,18 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
     let span = tracing::info_span!("delivery", prediction_id = %prediction.id, status = %prediction.status);
     let outcome = ingest.ingest(prediction, &delivery.raw, now).instrument(span.clone()).await;
     let _entered = span.enter();
+    let mut metrics = Metrics::new("receiver").status(prediction.status.as_str());
+    metrics.count("Received", 1);
+    match &outcome {
+        Ok(Ingested::Recorded { enqueued }) => metrics.count("Recorded", 1).count("Enqueued", u64::from(*enqueued)),
+        Ok(Ingested::Duplicate { enqueued }) => {
+            metrics.count("Duplicate", 1).count("EnqueueRetried", u64::from(*enqueued))
+        }
+        Ok(Ingested::OutOfOrder) => metrics.count("OutOfOrder", 1),
+        Ok(Ingested::UnknownPrediction) => metrics.count("UnknownPrediction", 1),
+        Err(_) => metrics.count("BackendErrors", 1),
+    };
+    metrics.emit();
     Ok(match outcome {
         Ok(Ingested::UnknownPrediction) => {
             // 429, not 404: WriftAI retries only 429 and 5xx, and a genuine event can

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
-use shared::adapters::{aws_config, dynamo::DynamoLedger, sqs::SqsQueue};
+use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
 use shared::config::{Env, IngestConfig};
 use shared::deadline::time_left;
 use shared::ingest::Ingest;
+use shared::metrics::Metrics;
 use shared::reconcile::{ReconcileConfig, Reconciler, Summary};
 use shared::wriftai::{ApiConfig, WriftAi};
 
@@ -21,8 +22,10 @@ async fn main() -> Result<(), Error> {
     let config = ReconcileConfig::from_env(&env)?;
     // Time kept back from the deadline to save the cursor and answer.
     let margin = Duration::from_secs(env.parsed("RECONCILE_SAFETY_MARGIN_SECS", 10)?);
-    let api = WriftAi::new(ApiConfig::from_env(&env)?)?;
     let aws = aws_config().await;
+    let mut api_config = ApiConfig::from_env(&env)?;
+    api_config.token = secrets::resolve(&aws, &api_config.token).await?;
+    let api = WriftAi::new(api_config)?;
     let ledger = DynamoLedger::from_config(&aws, &ingest_config.table_name);
     let ingest = Ingest::new(
         ledger.clone(),
@@ -49,6 +52,15 @@ async fn main() -> Result<(), Error> {
             budget_ms = left.saturating_sub(margin).as_millis() as u64,
             "reconcile run"
         );
+        let mut metrics = Metrics::new("reconciler");
+        metrics
+            .count("Examined", summary.examined as u64)
+            .count("Advanced", summary.advanced as u64)
+            .count("Enqueued", summary.enqueued as u64)
+            .count("Expired", summary.expired as u64)
+            .count("Requeued", summary.requeued as u64)
+            .count("Errors", summary.errors as u64);
+        metrics.emit();
         Ok::<_, Error>(serde_json::to_value(summary)?)
     }))
     .await

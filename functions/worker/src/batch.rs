@@ -9,7 +9,8 @@ use futures_util::{FutureExt, StreamExt, stream};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::dynamo::DynamoLedger;
 use shared::deadline::time_left;
-use shared::work::{self as unit, WorkError};
+use shared::metrics::Metrics;
+use shared::work::{self as unit, Outcome, WorkError};
 use shared::wriftai::WriftAi;
 use time::OffsetDateTime;
 use tracing::{Instrument, field};
@@ -27,21 +28,29 @@ pub struct App {
 pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     // The claim on each unit expires when this invocation is stopped.
     let deadline = OffsetDateTime::now_utc() + time_left(event.context.deadline);
-    let failed: Vec<String> = stream::iter(event.payload.records)
+    let results: Vec<Result<&'static str, String>> = stream::iter(event.payload.records)
         .map(|record| process(app, record, deadline))
         .buffer_unordered(app.concurrency.max(1))
-        .filter_map(|failed| async move { failed })
         .collect()
         .await;
     let mut response = SqsBatchResponse::default();
-    for message_id in failed {
-        response.add_failure(message_id);
+    let mut metrics = Metrics::new("worker");
+    for result in results {
+        match result {
+            Ok(counted) => metrics.count(counted, 1),
+            Err(message_id) => {
+                response.add_failure(message_id);
+                metrics.count("WorkFailed", 1)
+            }
+        };
     }
+    metrics.emit();
     Ok(response)
 }
 
-/// Works one message; returns its ID when it failed.
-async fn process(app: &App, record: SqsMessage, deadline: OffsetDateTime) -> Option<String> {
+/// Works one message: `Ok` with the metric it counts towards, or `Err` with its ID
+/// when it failed.
+async fn process(app: &App, record: SqsMessage, deadline: OffsetDateTime) -> Result<&'static str, String> {
     let message_id = record.message_id.unwrap_or_default();
     let body = record.body.unwrap_or_default();
     let span = tracing::info_span!("message", %message_id, prediction_id = field::Empty, status = field::Empty);
@@ -61,19 +70,22 @@ async fn process(app: &App, record: SqsMessage, deadline: OffsetDateTime) -> Opt
     match outcome {
         Ok(Ok(outcome)) => {
             tracing::info!(?outcome, "message done");
-            None
+            Ok(match outcome {
+                Outcome::Done { .. } => "WorkDone",
+                Outcome::AlreadyDone => "WorkAlreadyDone",
+            })
         }
         Ok(Err(WorkError::Busy)) => {
             tracing::info!("another run holds this work; it comes back later");
-            Some(message_id)
+            Err(message_id)
         }
         Ok(Err(err)) => {
             tracing::error!(error = %shared::error::chain(&err), "message failed");
-            Some(message_id)
+            Err(message_id)
         }
         Err(_) => {
             tracing::error!("message handling panicked");
-            Some(message_id)
+            Err(message_id)
         }
     }
 }

@@ -15,8 +15,9 @@ use shared::wriftai::{Webhook, WriftAi};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = config::WorkerConfig::from_env(&Env::process())?;
+    let mut config = config::WorkerConfig::from_env(&Env::process())?;
     let aws = aws_config().await;
+    config.api.token = secrets::resolve(&aws, &config.api.token).await?;
     let ledger = DynamoLedger::from_config(&aws, &config.ingest.table_name);
     let webhook = match config.webhook {
         Some((url, Some(secret))) => Some(Webhook { url, secret: Some(secrets::resolve(&aws, &secret).await?) }),

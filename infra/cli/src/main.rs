@@ -67,8 +67,10 @@ async fn create(args: &[String]) -> Result<Value, String> {
 
     let env = Env::process();
     let config = IngestConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let api = WriftAi::new(ApiConfig::from_env(&env).map_err(|e| e.to_string())?).map_err(|e| error_chain(&e))?;
     let aws = aws_config().await;
+    let mut api_config = ApiConfig::from_env(&env).map_err(|e| e.to_string())?;
+    api_config.token = secrets::resolve(&aws, &api_config.token).await.map_err(|e| error_chain(&e))?;
+    let api = WriftAi::new(api_config).map_err(|e| error_chain(&e))?;
     let webhook = match webhook_from_env(&env) {
         Some((url, Some(secret))) => {
             Some(Webhook { url, secret: Some(secrets::resolve(&aws, &secret).await.map_err(|e| error_chain(&e))?) })
