@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 use time::OffsetDateTime;
 
 use super::{
-    DynamoLedger, Item, OPEN_PARTITION, PREDICTION_SK, WORK_PARTITION, event_sk, is_condition_failed, n, prediction_pk,
-    rfc3339, s,
+    DynamoLedger, Item, OPEN_PARTITION, PREDICTION_SK, WORK_PARTITION, conditional, event_sk, is_condition_failed, n,
+    prediction_pk, rfc3339, s,
 };
 use crate::error::{Error, Result};
 use crate::ports::{Enqueue, Ledger, NewEvent, Recorded};
@@ -208,22 +208,14 @@ impl Ledger for DynamoLedger {
 
     async fn mark_enqueued(&self, id: PredictionId, status: &Status) -> Result<()> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(event_sk(status)))
+            .update_event(id, status)
             .update_expression("SET enqueue = :sent")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":sent", s("sent"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The event expired meanwhile: nothing left to confirm.
-            Err(err) if is_condition_failed(&err) => Ok(()),
-            Err(err) => Err(Error::store("UpdateItem", err)),
-        }
+        // The event expired meanwhile: nothing left to confirm.
+        conditional(result).map(drop)
     }
 }
 

@@ -16,7 +16,10 @@ mod work;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -45,6 +48,25 @@ impl DynamoLedger {
 
     pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self::new(Client::new(config), table)
+    }
+
+    /// An `UpdateItem` of one item of the table.
+    fn update(&self, pk: String, sk: impl Into<String>) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk))
+    }
+
+    /// An `UpdateItem` of a prediction's event record.
+    fn update_event(&self, id: PredictionId, status: &Status) -> UpdateItemFluentBuilder {
+        self.update(prediction_pk(id), event_sk(status))
+    }
+}
+
+/// The outcome of a conditional update: `Ok(false)` when its condition did not hold.
+fn conditional<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> crate::error::Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if is_condition_failed(&err) => Ok(false),
+        Err(err) => Err(crate::error::Error::store("UpdateItem", err)),
     }
 }
 

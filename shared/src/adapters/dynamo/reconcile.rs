@@ -3,8 +3,8 @@
 use time::OffsetDateTime;
 
 use super::{
-    DynamoLedger, OPEN_INDEX, OPEN_PARTITION, PREDICTION_SK, WORK_INDEX, WORK_PARTITION, decode_cursor, encode_cursor,
-    event_sk, is_condition_failed, parse_rfc3339, prediction_pk, rfc3339, s, string,
+    DynamoLedger, OPEN_INDEX, OPEN_PARTITION, PREDICTION_SK, WORK_INDEX, WORK_PARTITION, conditional, decode_cursor,
+    encode_cursor, event_sk, parse_rfc3339, prediction_pk, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
@@ -68,22 +68,15 @@ impl ReconcileStore for DynamoLedger {
 
     async fn close(&self, id: PredictionId, reason: &str, now: OffsetDateTime) -> Result<()> {
         let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(PREDICTION_SK))
+            .update(prediction_pk(id), PREDICTION_SK)
             .update_expression("SET closed = :reason, closed_at = :now REMOVE open_pk, open_since")
             .condition_expression("attribute_exists(open_pk)")
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .send()
             .await;
-        match outcome {
-            // Already out of the set: a webhook finished it meanwhile.
-            Err(err) if is_condition_failed(&err) => Ok(()),
-            other => other.map(drop).map_err(|e| Error::store("UpdateItem", e)),
-        }
+        // Already out of the set: a webhook finished it meanwhile.
+        conditional(outcome).map(drop)
     }
 
     async fn stale_work(&self, before: OffsetDateTime, after: Option<&str>, limit: u32) -> Result<Page<StaleWork>> {
@@ -115,20 +108,14 @@ impl ReconcileStore for DynamoLedger {
 
     async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<()> {
         let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(event_sk(status)))
+            .update_event(id, status)
             .update_expression("SET work_since = :now")
             .condition_expression("attribute_exists(work_pk)")
             .expression_attribute_values(":now", s(rfc3339(now)))
             .send()
             .await;
-        match outcome {
-            Err(err) if is_condition_failed(&err) => Ok(()),
-            other => other.map(drop).map_err(|e| Error::store("UpdateItem", e)),
-        }
+        // Done meanwhile: it left the index, nothing to restart.
+        conditional(outcome).map(drop)
     }
 
     async fn cursor(&self, walk: &str) -> Result<Option<String>> {

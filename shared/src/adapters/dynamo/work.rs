@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{DynamoLedger, Item, OUTPUT_SK, event_sk, is_condition_failed, n, prediction_pk, rfc3339, s, string};
+use super::{DynamoLedger, Item, OUTPUT_SK, conditional, n, prediction_pk, rfc3339, s, string};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, Claims, Outputs};
 use crate::prediction::{PredictionId, Status};
@@ -23,12 +23,7 @@ impl Claims for DynamoLedger {
         now: OffsetDateTime,
     ) -> Result<Claim> {
         let token = uuid::Uuid::new_v4().to_string();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(event_sk(status)))
+        let result = self.update_event(id, status)
             .update_expression("SET #work = :in_progress, work_token = :token, work_until = :until ADD work_attempts :one")
             // Free, or held by a run whose deadline has passed (it timed out or died).
             .condition_expression(
@@ -65,12 +60,7 @@ impl Claims for DynamoLedger {
         result: &Value,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(event_sk(status)))
+        let outcome = self.update_event(id, status)
             // Leaving the `work` index: the reconciler stops looking at it.
             .update_expression(
                 "SET #work = :done, work_result = :result, done_at = :now REMOVE work_token, work_until, work_pk, work_since",
@@ -83,41 +73,26 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":token", s(token))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(Error::store("UpdateItem", err)),
-        }
+        conditional(outcome)
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {
         let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(event_sk(status)))
+            .update_event(id, status)
             .update_expression("REMOVE #work, work_token, work_until")
             .condition_expression("work_token = :token")
             .expression_attribute_names("#work", "work")
             .expression_attribute_values(":token", s(token))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failed(&err) => Ok(()),
-            Err(err) => Err(Error::store("UpdateItem", err)),
-        }
+        // Already released, or taken over after it expired: nothing of ours to free.
+        conditional(outcome).map(drop)
     }
 }
 
 impl Outputs for DynamoLedger {
     async fn store(&self, id: PredictionId, record: &Value) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(OUTPUT_SK))
+        self.update(prediction_pk(id), OUTPUT_SK)
             .update_expression("SET #record = :record ADD writes :one")
             .expression_attribute_names("#record", "record")
             .expression_attribute_values(":record", s(record.to_string()))
