@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .local/venv/bin
 
-.PHONY: dev test unit e2e install up down register create lint
+.PHONY: dev test unit e2e install up down register create lint bench
 
 dev: ## Run the local stack in the foreground and show a prediction's events flowing.
 	infra/dev.sh
@@ -33,6 +33,9 @@ register: ## Register a prediction as ours: make register ID=<prediction-id>
 create: ## Create a prediction through WriftAI (the simulator locally): make create MODEL=owner/name INPUT='{...}'
 	@test -n "$(MODEL)" || { echo "usage: make create MODEL=owner/name INPUT='{...}'" >&2; exit 2; }
 	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- create --model "$(MODEL)" --input '$(or $(INPUT),{})'
+
+bench: ## Measure the functions (init, latency, memory, zips, builds) against hello-world and a Python peer; writes BENCHMARKS.md. Slow; not part of `test`.
+	infra/bench.sh
 
 lint:
 	cargo fmt --check
