@@ -42,8 +42,6 @@ figure "release build of the harness and hello-world after the functions" "$(tim
 if [ "${BENCH_INCREMENTAL:-1}" = 1 ]; then
   touch functions/receiver/src/handler.rs
   figure "incremental release build, receiver after touching handler.rs" "$(timed cargo build --release -p receiver) s"
-  touch shared/src/ingest.rs
-  figure "incremental release build, three functions after touching shared/src/ingest.rs" "$(timed cargo build --release "${functions[@]}") s"
 fi
 
 bench=target/release/bench
@@ -51,12 +49,12 @@ peer=(env PYTHONPATH="$root/infra/bench/peer" "$root/.local/bench-venv/bin/pytho
 run() { "$bench" "$@" | tee -a "$results"; }
 
 # 1. Null backend: the functions' own cost.
-run invoke --name hello-world --backend null --n "$n" -- target/release/bench-hello
-run invoke --name receiver --backend null --n "$n" -- target/release/receiver
-run invoke --name python-peer --backend null --n "$n" -- "${peer[@]}"
+run invoke --name hello-world --backend null --n "$n" --cold 15 -- target/release/bench-hello
+run invoke --name receiver --backend null --n "$n" --cold 15 -- target/release/receiver
+run invoke --name python-peer --backend null --n "$n" --cold 5 -- "${peer[@]}"
 run invoke --name worker-batch1 --backend null --event sqs --batch 1 --sleep-ms 200 --n 20 -- target/release/worker
 run invoke --name worker-batch10 --backend null --event sqs --batch 10 --sleep-ms 200 --n 20 -- target/release/worker
-run invoke --name reconciler --backend null --event schedule --n 50 -- target/release/reconciler
+run invoke --name reconciler --backend null --event schedule --n 50 --cold 5 -- target/release/reconciler
 
 # 2. The local stack: DynamoDB Local, moto, the simulator (rate-limited); no glue and
 # no `cargo lambda watch`, so nothing but the harness invokes the functions.

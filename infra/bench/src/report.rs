@@ -31,17 +31,18 @@ pub fn render(path: &str) -> Result<String> {
     let _ = writeln!(w, "### Invocations under the Runtime API harness\n");
     let _ = writeln!(
         w,
-        "| function | backend | event | init ms | first ms | warm p50 ms | warm p99 ms | warm max ms | n | peak RSS MB | backend calls / inv | errors |"
+        "| function | backend | event | init ms (median / min) | first ms | warm p50 ms | warm p99 ms | warm max ms | n | peak RSS MB | backend calls / inv | errors |"
     );
     let _ = writeln!(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for l in lines.iter().filter(|l| l["kind"] == "invoke") {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             l["name"].as_str().unwrap_or("?"),
             l["backend"].as_str().unwrap_or("?"),
             l["event"].as_str().unwrap_or("?"),
             l["init_ms"],
+            l["init_min_ms"],
             l["first_ms"],
             l["p50_ms"],
             l["p99_ms"],

@@ -25,6 +25,8 @@ pub struct Run {
     pub warm: Vec<Duration>,
     pub rss_kib: Option<u64>,
     pub calls: u64,
+    /// Every invocation the backend served, the extra cold starts' included.
+    pub invocations: u64,
     pub errors: u64,
     pub first_error: Option<String>,
 }
@@ -33,7 +35,6 @@ impl Run {
     pub fn to_json(&self) -> Value {
         let mut warm = self.warm.clone();
         warm.sort();
-        let invocations = warm.len() as u64 + 1;
         json!({
             "kind": "invoke",
             "name": self.name,
@@ -45,7 +46,7 @@ impl Run {
             "p99_ms": percentile(&warm, 0.99),
             "max_ms": warm.last().map_or(f64::NAN, |d| ms(*d)),
             "rss_mb": self.rss_kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0),
-            "calls_per_invocation": (self.calls as f64 / invocations as f64 * 100.0).round() / 100.0,
+            "calls_per_invocation": (self.calls as f64 / self.invocations.max(1) as f64 * 100.0).round() / 100.0,
             "errors": self.errors,
             "first_error": self.first_error,
         })
