@@ -32,8 +32,10 @@ RANK = {"pending": 0, "starting": 1, "started": 2, "succeeded": 3, "failed": 3, 
 TTL = int(os.environ.get("EVENT_TTL_DAYS", "30")) * 86400
 
 _config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
-ddb = boto3.client("dynamodb", config=_config)
-sqs = boto3.client("sqs", config=_config)
+# Lambda sets both; the local stack sets only AWS_REGION, which boto3 does not read.
+_region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+ddb = boto3.client("dynamodb", region_name=_region, config=_config)
+sqs = boto3.client("sqs", region_name=_region, config=_config)
 persistence = DynamoDBPersistenceLayer(table_name=TABLE, key_attr="pk", sort_key_attr="sk", boto3_client=ddb)
 # Keyed on (prediction, status), as ours is, not on the whole payload.
 idempotency = IdempotencyConfig(event_key_jmespath="[id, status]", expires_after_seconds=TTL)

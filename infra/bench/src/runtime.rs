@@ -29,11 +29,14 @@ struct Pending {
     deadline_ms: u128,
 }
 
+/// Where an invocation's answer goes: success or not, the body, when it arrived.
+type Reply = oneshot::Sender<(bool, Bytes, Instant)>;
+
 struct Shared {
     first_next: Mutex<Option<oneshot::Sender<Instant>>>,
     init_error: Mutex<Option<oneshot::Sender<String>>>,
     queue: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
-    waiting: Mutex<HashMap<String, oneshot::Sender<(bool, Bytes, Instant)>>>,
+    waiting: Mutex<HashMap<String, Reply>>,
 }
 
 pub struct RuntimeApi {
