@@ -13,9 +13,34 @@ cd "$root"
 out=.local/bench
 results=$out/results.jsonl
 mkdir -p "$out"
-: >"$results"
 n=${BENCH_N:-1000}
+bench=target/release/bench
+# BENCHMARKS.md: one run, its command, machine and date. `infra/bench.sh --report`
+# writes it again from the last run's lines.
+write_report() {
+  {
+    echo "# Benchmarks"
+    echo
+    echo "One run of \`make bench\` (\`infra/bench.sh\`, BENCH_N=$n). Regenerate with \`make bench\`."
+    echo
+    echo "- date: $(date -u '+%F %H:%M UTC')"
+    echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(uname -sr)"
+    echo "- toolchain: $(rustc --version); Python peer: $("$root/.local/bench-venv/bin/python" --version), $("$root/.local/bench-venv/bin/pip" list 2>/dev/null | grep -E '^(aws-lambda-powertools|awslambdaric|boto3) ' | tr -s ' ' | paste -sd, -)"
+    echo "- release profile: $(sed -n '/^\[profile.release\]/,/^\[/p' Cargo.toml | grep -E '^[a-z-]+ *=' | paste -sd';' -)"
+    echo
+    cat infra/bench/METHOD.md
+    echo
+    "$bench" report "$results"
+  } >BENCHMARKS.md
+  "$bench" report "$results"
+  echo "bench: wrote BENCHMARKS.md (raw lines in $results, logs in $out/logs)"
+}
+if [ "${1:-}" = "--report" ]; then
+  write_report
+  exit 0
+fi
 infra/install.sh --bench
+: >"$results"
 
 figure() { # name, value[, extra json fields]
   printf '{"kind":"figure","name":"%s","value":"%s"%s}\n' "$1" "$2" "${3:+,$3}" >>"$results"
@@ -46,7 +71,6 @@ fi
 # hyper server) into the functions' dependencies and change what is measured.
 figure "release build of the harness and hello-world after the functions" "$(timed cargo build --release -p bench) s"
 
-bench=target/release/bench
 peer=(env PYTHONPATH="$root/infra/bench/peer" "$root/.local/bench-venv/bin/python" -m awslambdaric peer.handler)
 run() { "$bench" "$@" | tee -a "$results"; }
 
@@ -66,8 +90,10 @@ set -a; . .local/stack.env; set +a
 export SIM_RATE_LIMIT=${BENCH_SIM_RATE_LIMIT:-100}
 run invoke --name receiver --backend stack --n 300 -- target/release/receiver
 run invoke --name python-peer --backend stack --n 300 -- "${peer[@]}"
-run load --instances "$(nproc)" --seconds 10 --max 20000 -- target/release/receiver
+# The reconciler before the load: the load registers more predictions than it uses,
+# and they would stay unfinished for the reconciler to find.
 run reconcile --count 10000 -- target/release/reconciler
+run load --instances "$(nproc)" --seconds 10 --max 20000 -- target/release/receiver
 infra/down.sh
 trap - EXIT
 
@@ -86,20 +112,5 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z: z.write(sys.a
   figure "$f zip ($arch)" "$(awk "BEGIN{printf \"%.2f MB (%d bytes)\", $bytes/1048576, $bytes}")" "\"zip_bytes\":$bytes"
 done
 
-# 4. BENCHMARKS.md: one run, its command, machine and date.
-{
-  echo "# Benchmarks"
-  echo
-  echo "One run of \`make bench\` (\`infra/bench.sh\`, BENCH_N=$n). Regenerate with \`make bench\`."
-  echo
-  echo "- date: $(date -u '+%F %H:%M UTC')"
-  echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(uname -sr)"
-  echo "- toolchain: $(rustc --version); Python peer: $("$root/.local/bench-venv/bin/python" --version), $("$root/.local/bench-venv/bin/pip" list 2>/dev/null | grep -E '^(aws-lambda-powertools|awslambdaric|boto3) ' | tr -s ' ' | paste -sd, -)"
-  echo "- release profile: $(sed -n '/^\[profile.release\]/,/^\[/p' Cargo.toml | grep -E '^[a-z-]+ *=' | paste -sd';' -)"
-  echo
-  cat infra/bench/METHOD.md
-  echo
-  "$bench" report "$results"
-} >BENCHMARKS.md
-"$bench" report "$results"
-echo "bench: wrote BENCHMARKS.md (raw lines in $results, logs in $out/logs)"
+
+write_report

@@ -67,16 +67,16 @@ async fn main() {
 async fn dispatch(argv: &[String]) -> Result<()> {
     let (sub, rest) =
         argv.split_first().ok_or_else(|| Error::Usage("bench invoke|reconcile|load|report ...".into()))?;
+    if sub == "report" {
+        let path = rest.first().ok_or_else(|| Error::Usage("bench report FILE".into()))?;
+        print!("{}", report::render(path)?);
+        return Ok(());
+    }
     let args = Args::parse(rest)?;
     let line = match sub.as_str() {
         "invoke" => scenarios::invoke(&args).await?,
         "reconcile" => scenarios::reconcile(&args).await?,
         "load" => scenarios::load(&args).await?,
-        "report" => {
-            let path = rest.first().ok_or_else(|| Error::Usage("bench report FILE".into()))?;
-            print!("{}", report::render(path)?);
-            return Ok(());
-        }
         other => return Err(Error::Usage(format!("unknown subcommand {other}"))),
     };
     println!("{line}");

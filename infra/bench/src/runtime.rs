@@ -120,7 +120,10 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         ("lambda-runtime-aws-request-id", pending.id.clone()),
         ("lambda-runtime-deadline-ms", pending.deadline_ms.to_string()),
         ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:000000000000:function:bench".into()),
-        ("lambda-runtime-trace-id", format!("Root=1-00000000-{};Parent=0;Sampled=0", &pending.id[..24])),
+        (
+            "lambda-runtime-trace-id",
+            format!("Root=1-00000000-{};Parent=0;Sampled=0", &pending.id.replace('-', "")[..24]),
+        ),
         ("content-type", "application/json".into()),
     ];
     for (name, value) in pairs {
