@@ -25,7 +25,7 @@ write_report() {
     echo
     echo "- date: $(date -u '+%F %H:%M UTC')"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(uname -sr)"
-    echo "- toolchain: $(rustc --version); Python peer: $("$root/.local/bench-venv/bin/python" --version), $("$root/.local/bench-venv/bin/pip" list 2>/dev/null | grep -E '^(aws-lambda-powertools|awslambdaric|boto3) ' | tr -s ' ' | paste -sd, -)"
+    echo "- toolchain: $(rustc --version); Python peer: $("$root/.local/bench-venv/bin/python" --version), $("$root/.local/bench-venv/bin/pip" list 2>/dev/null | grep -iE '^(aws[-_]lambda[-_]powertools|awslambdaric|boto3) ' | tr -s ' ' | paste -sd, - | sed 's/,/, /g')"
     echo "- release profile: $(sed -n '/^\[profile.release\]/,/^\[/p' Cargo.toml | grep -E '^[a-z-]+ *=' | paste -sd';' -)"
     echo
     cat infra/bench/METHOD.md
