@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .local/venv/bin
 
-.PHONY: dev test unit template e2e install up down register create lint build deploy
+.PHONY: dev test unit template e2e install up down register create lint build deploy bench
 STAGE ?= default
 # SAM and cargo-lambda from the project's virtualenv, whose python has zig for the
 # arm64 cross-build.
@@ -49,6 +49,9 @@ build: ## sam build: the three functions for arm64, as deployed.
 deploy: build ## Deploy with SAM; the first time asks its questions (--guided).
 	@if grep -q '^\[$(STAGE).deploy.parameters\]' samconfig.toml && grep -q 'AccessTokenSecretArn' samconfig.toml; then \
 	  $(SAM) deploy --config-env $(STAGE); else $(SAM) deploy --guided --config-env $(STAGE); fi
+
+bench: ## Measure the functions (init, latency, memory, zips, builds) against hello-world and a Python peer; writes BENCHMARKS.md. Slow; not part of `test`.
+	infra/bench.sh
 
 lint:
 	cargo fmt --check

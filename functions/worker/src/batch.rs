@@ -60,7 +60,7 @@ async fn process(app: &App, record: SqsMessage, deadline: OffsetDateTime) -> Res
     }
     let job = |prediction, attempt| async move {
         if app.test_hooks {
-            test_hooks::before_work(&prediction, attempt)?;
+            test_hooks::before_work(&prediction, attempt).await?;
         }
         work::handle(&prediction, &app.context).await
     };

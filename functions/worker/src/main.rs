@@ -24,14 +24,16 @@ async fn main() -> Result<(), Error> {
         Some((url, None)) => Some(Webhook { url, secret: None }),
         None => None,
     };
+    // One client, cloned: they share a connection pool and load the TLS roots once.
+    let api = WriftAi::new(config.api)?;
     let app = batch::App {
         claims: ledger.clone(),
-        api: WriftAi::new(config.api.clone())?,
+        api: api.clone(),
         concurrency: config.concurrency,
         test_hooks: config.test_hooks,
         context: work::Context {
             outputs: ledger.clone(),
-            api: WriftAi::new(config.api)?,
+            api,
             ingest: Ingest::new(
                 ledger,
                 SqsQueue::from_config(&aws, &config.ingest.queue_url),

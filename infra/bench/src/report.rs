@@ -1,0 +1,152 @@
+//! Turns the JSON lines of one `make bench` run into the markdown tables of
+//! BENCHMARKS.md: the invocations, the ratios, the targets and the other figures.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+fn num(line: &Value, key: &str) -> f64 {
+    line.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+fn find<'a>(lines: &'a [Value], name: &str, backend: &str) -> Option<&'a Value> {
+    lines.iter().find(|l| l["kind"] == "invoke" && l["name"] == name && l["backend"] == backend)
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if a.is_finite() && b.is_finite() && b > 0.0 { format!("{:.2}x", a / b) } else { "n/a".into() }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "holds" } else { "**misses**" }
+}
+
+pub fn render(path: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(format!("reading {path}")))?;
+    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "### Invocations under the Runtime API harness\n");
+    let _ = writeln!(
+        w,
+        "| function | backend | event | init ms (median / min) | first ms | warm p50 ms | warm p99 ms | warm max ms | n | peak RSS MB | backend calls / inv | errors |"
+    );
+    let _ = writeln!(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for l in lines.iter().filter(|l| l["kind"] == "invoke") {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            l["name"].as_str().unwrap_or("?"),
+            l["backend"].as_str().unwrap_or("?"),
+            l["event"].as_str().unwrap_or("?"),
+            l["init_ms"],
+            l["init_min_ms"],
+            l["first_ms"],
+            l["p50_ms"],
+            l["p99_ms"],
+            l["max_ms"],
+            l["n"],
+            l["rss_mb"],
+            if l["backend"] == "null" { l["calls_per_invocation"].to_string() } else { "-".into() },
+            l["errors"],
+        );
+    }
+    let (hello, ours, peer) =
+        (find(&lines, "hello-world", "null"), find(&lines, "receiver", "null"), find(&lines, "python-peer", "null"));
+    if let (Some(h), Some(o), Some(p)) = (hello, ours, peer) {
+        let _ = writeln!(w, "\n### Ratios (null backend, same harness, same run)\n");
+        let _ = writeln!(w, "| ratio | init | warm p50 | warm p99 | peak RSS |");
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|");
+        for (label, a, b) in [("receiver / hello-world", o, h), ("python peer / receiver", p, o)] {
+            let _ = writeln!(
+                w,
+                "| {label} | {} | {} | {} | {} |",
+                ratio(num(a, "init_ms"), num(b, "init_ms")),
+                ratio(num(a, "p50_ms"), num(b, "p50_ms")),
+                ratio(num(a, "p99_ms"), num(b, "p99_ms")),
+                ratio(num(a, "rss_mb"), num(b, "rss_mb")),
+            );
+        }
+        let _ = writeln!(w, "\n### Targets\n");
+        let _ = writeln!(w, "| target | figure | verdict |");
+        let _ = writeln!(w, "|---|---|---|");
+        let init_vs_hello = num(o, "init_ms") / num(h, "init_ms");
+        let peer_init = num(p, "init_ms") / num(o, "init_ms");
+        let peer_p99 = num(p, "p99_ms") / num(o, "p99_ms");
+        let rows = [
+            ("receiver init within 1.5x of hello-world", format!("{init_vs_hello:.2}x"), init_vs_hello <= 1.5),
+            ("receiver init at least 5x faster than the peer", format!("{peer_init:.1}x"), peer_init >= 5.0),
+            ("warm p99 under 1 ms (null backend)", format!("{} ms", o["p99_ms"]), num(o, "p99_ms") < 1.0),
+            ("warm p99 at least 3x below the peer", format!("{peer_p99:.1}x"), peer_p99 >= 3.0),
+        ];
+        for (target, figure, ok) in rows {
+            let _ = writeln!(w, "| {target} | {figure} | {} |", verdict(ok));
+        }
+        for l in lines.iter().filter(|l| l["kind"] == "invoke" && l["backend"] == "null") {
+            if l["name"] == "python-peer" || l["name"] == "hello-world" {
+                continue;
+            }
+            let rss = num(l, "rss_mb");
+            let _ = writeln!(
+                w,
+                "| {} peak RSS under 30 MB | {rss} MB | {} |",
+                l["name"].as_str().unwrap_or("?"),
+                verdict(rss < 30.0)
+            );
+        }
+        if let (Some(one), Some(ten)) = (find(&lines, "worker-batch1", "null"), find(&lines, "worker-batch10", "null"))
+        {
+            let r = num(ten, "p50_ms") / num(one, "p50_ms");
+            let _ = writeln!(
+                w,
+                "| worker batch of 10 slow items within 1.5x of one | {} ms vs {} ms: {r:.2}x | {} |",
+                ten["p50_ms"],
+                one["p50_ms"],
+                verdict(r <= 1.5)
+            );
+        }
+        for l in lines.iter().filter(|l| l["kind"] == "figure" && l["zip_bytes"].is_u64()) {
+            let bytes = num(l, "zip_bytes");
+            let _ = writeln!(
+                w,
+                "| {} under 6 MB | {:.2} MB | {} |",
+                l["name"].as_str().unwrap_or("?"),
+                bytes / 1_048_576.0,
+                verdict(bytes < 6.0 * 1_048_576.0)
+            );
+        }
+    }
+    let _ = writeln!(w, "\n### Other figures\n");
+    let _ = writeln!(w, "| figure | value |");
+    let _ = writeln!(w, "|---|---|");
+    for l in &lines {
+        match l["kind"].as_str() {
+            Some("reconcile") => {
+                let _ = writeln!(
+                    w,
+                    "| reconciler, {} unfinished predictions, simulator rate limit {}/s | {} s; requests to WriftAI {}; runs {} |",
+                    l["predictions"],
+                    l["rate_limit"].as_str().unwrap_or("off"),
+                    l["seconds"],
+                    l["requests"],
+                    l["runs"].as_array().map_or(0, Vec::len)
+                );
+            }
+            Some("load") => {
+                let _ = writeln!(
+                    w,
+                    "| receiver on the local stack, {} instances, {} s | {} deliveries/s (ok {}, errors {}; p50 {} ms, p99 {} ms) |",
+                    l["instances"], l["seconds"], l["rps"], l["ok"], l["errors"], l["p50_ms"], l["p99_ms"]
+                );
+            }
+            Some("figure") => {
+                let _ =
+                    writeln!(w, "| {} | {} |", l["name"].as_str().unwrap_or("?"), l["value"].as_str().unwrap_or("?"));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,250 @@
+//! The measurements. Each spawns the function under test behind our Runtime API, on the
+//! null backend or the local stack, and returns one JSON line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::Args;
+use crate::backend::{self, Counts};
+use crate::error::{Error, Result};
+use crate::events;
+use crate::function::Function;
+use crate::runtime::{Answer, RuntimeApi};
+use crate::stack::Table;
+use crate::stats::{Run, ms, percentile};
+
+const NULL_SECRET: &str = "whsec_bench";
+const INIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn log_path(args: &Args, name: &str) -> Result<PathBuf> {
+    let dir = PathBuf::from(args.text("log-dir", ".local/bench/logs"));
+    std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    Ok(dir.join(format!("{name}.log")))
+}
+
+/// The variables that point a function at the null backend, as the local stack's
+/// `stack.env` points it at the emulators.
+fn null_env(addr: std::net::SocketAddr) -> Vec<(String, String)> {
+    let url = format!("http://{addr}");
+    [
+        ("AWS_ENDPOINT_URL_DYNAMODB", url.clone()),
+        ("AWS_ENDPOINT_URL_SQS", url.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "bench".into()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+        ("TABLE_NAME", "bench".into()),
+        ("QUEUE_URL", format!("{url}/000000000000/bench")),
+        ("WRIFTAI_WEBHOOK_SECRET", NULL_SECRET.into()),
+        ("WRIFTAI_ACCESS_TOKEN", "bench".into()),
+        ("WRIFTAI_API_BASE_URL", format!("{url}/v1")),
+        ("WORKER_TEST_HOOKS", "true".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Why an answer does not count as a success, if it does not.
+fn refusal(answer: &Answer, event: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(&answer.body);
+    if !answer.ok {
+        return Some(format!("error: {text}"));
+    }
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let fine = match event {
+        "http" => value.get("statusCode").and_then(Value::as_u64) == Some(200),
+        "schedule" => true,
+        _ => value.get("batchItemFailures").and_then(Value::as_array).is_none_or(Vec::is_empty),
+    };
+    (!fine).then(|| text.chars().take(300).collect())
+}
+
+pub async fn invoke(args: &Args) -> Result<Value> {
+    let name = args.text("name", "function");
+    let backend_name = args.text("backend", "null");
+    let event_kind = args.text("event", "http");
+    let n = args.number("n", 500)? as usize;
+    let batch = args.number("batch", 10)? as usize;
+    let input = json!({"prompt": "hi", "test_hook": format!("sleep_ms:{}", args.number("sleep-ms", 0)?)});
+    let (env, counts, secret) = match backend_name.as_str() {
+        "null" => {
+            let (addr, counts) = backend::start_null().await?;
+            (null_env(addr), Some(counts), Some(NULL_SECRET.to_owned()))
+        }
+        "stack" => (Vec::new(), None, std::env::var("WRIFTAI_WEBHOOK_SECRET").ok()),
+        other => return Err(Error::Usage(format!("--backend null|stack, not {other}"))),
+    };
+    let cold_starts = args.number("cold", 1)?.max(1) as usize;
+    // One fresh prediction per invocation, the extra cold starts' included.
+    let ids: Vec<String> = (0..n + cold_starts).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    if backend_name == "stack" && event_kind == "http" {
+        Table::from_env()?.register(&ids, 0).await?;
+    }
+    let event = |i: usize| match event_kind.as_str() {
+        "http" => events::function_url(&events::prediction(&ids[i], input.clone()), secret.as_deref()),
+        "schedule" => events::schedule(),
+        _ => events::sqs_batch(batch, &input),
+    };
+    let mut runtime = RuntimeApi::start().await?;
+    let mut function =
+        Function::spawn(&args.command, &env, runtime.addr, &log_path(args, &format!("{name}-{backend_name}"))?)?;
+    let ready = runtime.ready(INIT_TIMEOUT).await;
+    function.check_alive()?;
+    let init = ready? - function.spawned;
+    let budget = Duration::from_secs(args.number("budget-secs", 30)?);
+    let (mut errors, mut first_error) = (0, None);
+    let mut took = Vec::with_capacity(n + 1);
+    for i in 0..=n {
+        let answer = runtime.invoke(event(i), budget).await?;
+        if let Some(why) = refusal(&answer, &event_kind) {
+            errors += 1;
+            first_error.get_or_insert(why);
+        }
+        took.push(answer.took);
+    }
+    let first = took.remove(0);
+    // One cold start is noise on a shared machine: start more, keep the medians.
+    let (mut inits, mut firsts) = (vec![init], vec![first]);
+    for k in 1..cold_starts {
+        let mut runtime = RuntimeApi::start().await?;
+        let log = log_path(args, &format!("{name}-{backend_name}-cold"))?;
+        let mut cold = Function::spawn(&args.command, &env, runtime.addr, &log)?;
+        let ready = runtime.ready(INIT_TIMEOUT).await;
+        cold.check_alive()?;
+        inits.push(ready? - cold.spawned);
+        firsts.push(runtime.invoke(event(n + k), budget).await?.took);
+    }
+    inits.sort();
+    firsts.sort();
+    let run = Run {
+        name,
+        backend: backend_name,
+        init: inits[inits.len() / 2],
+        first: firsts[firsts.len() / 2],
+        warm: took,
+        rss_kib: function.peak_rss_kib(),
+        calls: counts.as_ref().map_or(0, Counts::total),
+        invocations: (n + cold_starts) as u64,
+        errors,
+        first_error,
+    };
+    let mut line = run.to_json();
+    if let Some(counts) = counts {
+        line["calls"] = json!(counts.snapshot());
+    }
+    line["event"] = json!(event_kind);
+    line["cold_starts"] = json!(inits.len());
+    line["init_min_ms"] = json!(ms(inits[0]));
+    Ok(line)
+}
+
+pub async fn reconcile(args: &Args) -> Result<Value> {
+    let count = args.number("count", 10_000)? as usize;
+    let base =
+        std::env::var("WRIFTAI_API_BASE_URL").map_err(|_| Error::Usage("WRIFTAI_API_BASE_URL must be set".into()))?;
+    let upstream = base.trim_end_matches("/v1").to_owned();
+    let (proxy, counts) = backend::start_counting_proxy(&upstream).await?;
+    let ids: Vec<String> = (0..count).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    Table::from_env()?.register(&ids, 10).await?;
+    let env: Vec<(String, String)> = [
+        ("WRIFTAI_API_BASE_URL", format!("http://{proxy}/v1")),
+        ("RECONCILE_MIN_AGE_SECS", "0".into()),
+        ("RECONCILE_OVERDUE_SECS", "2100".into()),
+        ("RECONCILE_WORK_STALE_SECS", "900".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut runtime = RuntimeApi::start().await?;
+    let mut function = Function::spawn(&args.command, &env, runtime.addr, &log_path(args, "reconciler-stack")?)?;
+    let ready = runtime.ready(INIT_TIMEOUT).await;
+    function.check_alive()?;
+    ready?;
+    let start = Instant::now();
+    let mut summaries = Vec::new();
+    // A run cut short by its deadline saves a cursor; the next one resumes, as on AWS.
+    let budget = Duration::from_secs(args.number("budget-secs", 900)?);
+    for _ in 0..args.number("max-runs", 5)? {
+        let answer = runtime.invoke(events::schedule(), budget).await?;
+        let summary: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        let done = answer.ok && summary.get("cut_short").and_then(Value::as_bool) == Some(false);
+        summaries.push(summary);
+        if done || !answer.ok {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    Ok(json!({
+        "kind": "reconcile",
+        "predictions": count,
+        "seconds": ms(elapsed) / 1e3,
+        "runs": summaries,
+        "requests": counts.snapshot(),
+        "rate_limit": std::env::var("SIM_RATE_LIMIT").ok(),
+        "rss_mb": function.peak_rss_kib().map(|k| (k as f64 / 102.4).round() / 10.0),
+    }))
+}
+
+pub async fn load(args: &Args) -> Result<Value> {
+    let instances = args.number("instances", 4)? as usize;
+    let seconds = args.number("seconds", 10)?;
+    let max = args.number("max", 4000)? as usize;
+    let secret = std::env::var("WRIFTAI_WEBHOOK_SECRET").ok();
+    let ids: Arc<Vec<String>> = Arc::new((0..max).map(|_| uuid::Uuid::new_v4().to_string()).collect());
+    Table::from_env()?.register(&ids, 0).await?;
+    let mut functions = Vec::new();
+    let mut runtimes = Vec::new();
+    for i in 0..instances {
+        let mut runtime = RuntimeApi::start().await?;
+        let mut function = Function::spawn(&args.command, &[], runtime.addr, &log_path(args, &format!("load-{i}"))?)?;
+        let ready = runtime.ready(INIT_TIMEOUT).await;
+        function.check_alive()?;
+        ready?;
+        functions.push(function);
+        runtimes.push(runtime);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop_at = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for runtime in runtimes {
+        let (ids, next, secret) = (ids.clone(), next.clone(), secret.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut took, mut errors) = (Vec::new(), 0u64);
+            while Instant::now() < stop_at {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(id) = ids.get(i) else { break };
+                let event = events::function_url(&events::prediction(id, json!({"prompt": "hi"})), secret.as_deref());
+                match runtime.invoke(event, Duration::from_secs(10)).await {
+                    Ok(answer) if refusal(&answer, "http").is_none() => took.push(answer.took),
+                    _ => errors += 1,
+                }
+            }
+            (took, errors)
+        }));
+    }
+    let (mut took, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (t, e) = task.await.map_err(|e| Error::Failed(format!("load task: {e}")))?;
+        took.extend(t);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    took.sort();
+    drop(functions);
+    Ok(json!({
+        "kind": "load",
+        "instances": instances,
+        "seconds": ms(elapsed) / 1e3,
+        "ok": took.len(),
+        "errors": errors,
+        "rps": (took.len() as f64 / elapsed.as_secs_f64()).round(),
+        "p50_ms": percentile(&took, 0.5),
+        "p99_ms": percentile(&took, 0.99),
+    }))
+}

@@ -1,0 +1,79 @@
+//! Writes to the local stack's DynamoDB what the create path would have written:
+//! registered, unfinished predictions. Plain JSON-protocol calls: DynamoDB Local does
+//! not check signatures, and this keeps the AWS SDK out of the harness's build.
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+pub struct Table {
+    pub endpoint: String,
+    pub name: String,
+    client: reqwest::Client,
+}
+
+impl Table {
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::Usage(format!("{name} must be set (source .local/stack.env)")))
+        };
+        Ok(Table {
+            endpoint: var("AWS_ENDPOINT_URL_DYNAMODB")?,
+            name: var("TABLE_NAME")?,
+            client: reqwest::Client::new(),
+        })
+    }
+
+    /// Registers each ID as a prediction we created, `age_secs` ago (the reconciler
+    /// only looks at predictions older than its minimum age).
+    pub async fn register(&self, ids: &[String], age_secs: i64) -> Result<()> {
+        let at = time::OffsetDateTime::now_utc() - time::Duration::seconds(age_secs);
+        let at = at.format(&time::format_description::well_known::Rfc3339).map_err(|e| Error::Failed(e.to_string()))?;
+        for chunk in ids.chunks(25) {
+            let puts: Vec<Value> = chunk
+                .iter()
+                .map(|id| {
+                    json!({"PutRequest": {"Item": {
+                        "pk": {"S": format!("PRED#{id}")}, "sk": {"S": "PRED"}, "id": {"S": id},
+                        "registered_at": {"S": at}, "open_pk": {"S": "OPEN"}, "open_since": {"S": at},
+                    }}})
+                })
+                .collect();
+            let mut request = json!({"RequestItems": {self.name.clone(): puts}});
+            // DynamoDB Local may hand back part of a batch; send that part again.
+            for _ in 0..10 {
+                let answer = self.call("BatchWriteItem", &request).await?;
+                match answer.get("UnprocessedItems").and_then(Value::as_object) {
+                    Some(left) if !left.is_empty() => request = json!({"RequestItems": left}),
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn call(&self, op: &str, body: &Value) -> Result<Value> {
+        let date = time::OffsetDateTime::now_utc();
+        let day = format!("{:04}{:02}{:02}", date.year(), date.month() as u8, date.day());
+        let answer = self
+            .client
+            .post(&self.endpoint)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
+            // The access key and region select DynamoDB Local's database: the stack's.
+            .header(
+                "authorization",
+                format!("AWS4-HMAC-SHA256 Credential=local/{day}/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(Error::http(op))?;
+        let status = answer.status();
+        let text = answer.text().await.map_err(Error::http(op))?;
+        if !status.is_success() {
+            return Err(Error::Failed(format!("{op}: {status}: {text}")));
+        }
+        serde_json::from_str(&text).map_err(Error::json(op))
+    }
+}
