@@ -9,7 +9,7 @@ cd "$root"
 trap 'infra/down.sh' EXIT
 LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20 infra/up.sh
 set -a; . .local/stack.env; set +a
-cargo test -p e2e --test receiver --test round_trips --test faults --test pipeline
+cargo test -p e2e --test receiver --test catalogue --test round_trips --test faults --test pipeline
 # The official WriftAI Python client against the simulator.
 .local/venv/bin/python -m pytest -q infra/tests/stack
 infra/glue.sh
