@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .local/venv/bin
 
-.PHONY: dev test unit e2e install up down register create lint
+.PHONY: dev test unit e2e install up down register create lint chaos
 
 dev: ## Run the local stack in the foreground and show a prediction's events flowing.
 	infra/dev.sh
@@ -19,6 +19,9 @@ unit:
 
 e2e: ## End-to-end tests; starts and stops the local stack itself.
 	infra/e2e.sh
+
+chaos: install ## The long chaos run (2,000 predictions, AWS faults, worker crashes): prints its summary.
+	infra/chaos.sh
 
 up: ## Start the local stack in the background (endpoints in .local/stack.env).
 	infra/up.sh
