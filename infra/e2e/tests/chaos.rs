@@ -3,7 +3,8 @@
 //! DynamoDB freezes mid-run and the worker crashes on request. The verdict comes from
 //! the table and the work's side effect (the OUTPUT item's `writes`), never from logs.
 //! `CHAOS_PREDICTIONS` (default 60; `make chaos` runs 2,000), `CHAOS_CONCURRENCY`,
-//! `CHAOS_SEED`, `CHAOS_DEADLINE_SECS`.
+//! `CHAOS_SEED`, `CHAOS_DEADLINE_SECS`, `CHAOS_MAX_IN_FLIGHT` (webhooks queued at the simulator
+//! before creation pauses).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -74,6 +75,7 @@ fn number(item: Option<&Item>, key: &str) -> u64 {
 async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done_once() {
     let (count, concurrency, seed) =
         (setting("CHAOS_PREDICTIONS", 60), setting("CHAOS_CONCURRENCY", 6), setting("CHAOS_SEED", 5));
+    let max_in_flight = setting("CHAOS_MAX_IN_FLIGHT", 30);
     let stack = Arc::new(Stack::from_env().await);
     let sim = Sim::from_env();
     let proxy = FaultProxy::from_env().expect("the chaos suite needs the stack started with FAULTS=1");
@@ -113,6 +115,12 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
         .map(|n| {
             let (stack, created) = (stack.clone(), created.clone());
             async move {
+                // Paced by the receiver: creating faster than it answers only makes
+                // every delivery time out and turns the run into a test of retries.
+                let sim = Sim::from_env();
+                while sim.stats().await["in_flight"].as_u64().unwrap_or(0) > max_in_flight {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 let id = create(&stack, n).await;
                 created.fetch_add(1, Ordering::SeqCst);
                 (n, id)
