@@ -23,6 +23,9 @@ e2e: ## End-to-end tests; starts and stops the local stack itself.
 chaos: install ## The long chaos run (2,000 predictions, AWS faults, worker crashes): prints its summary.
 	infra/chaos.sh
 
+fuzz: ## Fuzzes the receiver's request checks for FUZZ_SECS (120); installs cargo-fuzz into .local/cargo.
+	infra/fuzz.sh
+
 load: install ## The receiver under sustained concurrent signed POSTs for LOAD_SECS (30): prints rate and latencies.
 	infra/load.sh
 
