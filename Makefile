@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .local/venv/bin
 
-.PHONY: dev test unit e2e install up down register create lint chaos load
+.PHONY: dev test unit e2e install up down register create lint chaos load fuzz
 
 dev: ## Run the local stack in the foreground and show a prediction's events flowing.
 	infra/dev.sh
@@ -23,11 +23,11 @@ e2e: ## End-to-end tests; starts and stops the local stack itself.
 chaos: install ## The long chaos run (2,000 predictions, AWS faults, worker crashes): prints its summary.
 	infra/chaos.sh
 
-fuzz: ## Fuzzes the receiver's request checks for FUZZ_SECS (120); installs cargo-fuzz into .local/cargo.
-	infra/fuzz.sh
-
 load: install ## The receiver under sustained concurrent signed POSTs for LOAD_SECS (30): prints rate and latencies.
 	infra/load.sh
+
+fuzz: ## Fuzzes the receiver's request checks for FUZZ_SECS (120); installs cargo-fuzz into .local/cargo.
+	infra/fuzz.sh
 
 up: ## Start the local stack in the background (endpoints in .local/stack.env).
 	infra/up.sh
