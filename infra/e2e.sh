@@ -16,4 +16,7 @@ cargo test -p e2e --test receiver --test catalogue --test round_trips --test fau
 .local/venv/bin/python -m pytest -q infra/tests/stack
 infra/glue.sh
 cargo test -p e2e --test work
-cargo test -p e2e --test chaos -- --nocapture
+# The short chaos run; UpdateItem (the worker's claim and its release) is spared the
+# faults here, see the README's chaos section.
+CHAOS_FAULT_OPERATIONS=TransactWriteItems,PutItem,SendMessage,Query,GetItem \
+  cargo test -p e2e --test chaos -- --nocapture

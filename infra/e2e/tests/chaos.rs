@@ -86,14 +86,19 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
     // write only hits the receiver's writes and sends, which are built to be repeated.
     // (The worker's output write is an ADD: a lost answer there, retried by the SDK,
     // would really run the side effect twice.)
-    let rules = json!({"seed": seed, "rules": [
-        {"operation": "*", "kind": "throttle", "rate": 0.04},
-        {"operation": "*", "kind": "server_error", "rate": 0.02},
-        {"operation": "*", "kind": "reset", "rate": 0.02},
-        {"operation": "*", "kind": "timeout", "rate": 0.003, "hold_ms": 2500},
-        {"operation": "TransactWriteItems", "kind": "lost_answer", "rate": 0.02},
-        {"operation": "SendMessage", "kind": "lost_answer", "rate": 0.02},
-    ]});
+    // CHAOS_FAULT_OPERATIONS narrows the faults that never reach the emulator to some
+    // operations (`make test` leaves out UpdateItem: see the README's chaos section).
+    let operations = std::env::var("CHAOS_FAULT_OPERATIONS").unwrap_or_else(|_| "*".into());
+    let mut list = Vec::new();
+    for operation in operations.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        list.push(json!({"operation": operation, "kind": "throttle", "rate": 0.04}));
+        list.push(json!({"operation": operation, "kind": "server_error", "rate": 0.02}));
+        list.push(json!({"operation": operation, "kind": "reset", "rate": 0.02}));
+        list.push(json!({"operation": operation, "kind": "timeout", "rate": 0.003, "hold_ms": 2500}));
+    }
+    list.push(json!({"operation": "TransactWriteItems", "kind": "lost_answer", "rate": 0.02}));
+    list.push(json!({"operation": "SendMessage", "kind": "lost_answer", "rate": 0.02}));
+    let rules = json!({"seed": seed, "rules": list});
     proxy.set(rules).await;
     let poison = format!("poison-{}", PredictionId::random());
     stack.sqs.send_message().queue_url(&stack.queue_url).message_body(&poison).send().await.unwrap();
