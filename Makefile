@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .local/venv/bin
 
-.PHONY: dev test unit template e2e install up down register create lint build deploy bench
+.PHONY: dev test unit template e2e install up down register create lint build deploy bench chaos load fuzz
 STAGE ?= default
 # SAM and cargo-lambda from the project's virtualenv, whose python has zig for the
 # arm64 cross-build.
@@ -19,6 +19,7 @@ install: ## Local tooling into .local/ (virtualenv, DynamoDB Local).
 
 unit:
 	cargo test --workspace --exclude e2e
+	cargo build --workspace --exclude e2e --bins
 	$(VENV)/python -m pytest -q infra/tests --ignore=infra/tests/stack
 
 template: ## cfn-lint, sam validate, and the arm64 release build of all three functions.
@@ -28,6 +29,15 @@ template: ## cfn-lint, sam validate, and the arm64 release build of all three fu
 
 e2e: ## End-to-end tests; starts and stops the local stack itself.
 	infra/e2e.sh
+
+chaos: install ## The long chaos run (2,000 predictions, AWS faults, worker crashes): prints its summary.
+	infra/chaos.sh
+
+load: install ## The receiver under sustained concurrent signed POSTs for LOAD_SECS (30): prints rate and latencies.
+	infra/load.sh
+
+fuzz: ## Fuzzes the receiver's request checks for FUZZ_SECS (120); installs cargo-fuzz into .local/cargo.
+	infra/fuzz.sh
 
 up: ## Start the local stack in the background (endpoints in .local/stack.env).
 	infra/up.sh

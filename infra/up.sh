@@ -7,6 +7,10 @@
 #! LOCAL_GLUE=0 leaves out the queue -> worker mapping and the reconciler's schedule
 #! (infra/glue.sh starts them later). LOCAL_FUNCTIONS=0 also leaves out `cargo lambda
 #! watch` and builds only the simulator (`make bench` runs the functions itself).
+#! FAULTS=1 puts infra/fault-proxy between the functions and the emulators (port
+#! FAULT_PORT, default 8769; rules from FAULT_RULES/FAULT_SEED or PUT /_faults); the
+#! tests and the AWS glue still talk to the emulators directly.
+#! LAMBDA_CONCURRENCY sets `cargo lambda watch --concurrency` (instances per function).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,6 +21,7 @@ DDB_PORT=${DDB_PORT:-8766}
 SQS_PORT=${SQS_PORT:-8767}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}
 SIM_PORT=${SIM_PORT:-8768}
+FAULT_PORT=${FAULT_PORT:-8769}
 
 if compgen -G "$pids/*.pid" >/dev/null; then
   echo "up: a stack is already running (infra/down.sh stops it)" >&2
@@ -92,12 +97,23 @@ set -a; . "$env_file.tmp"; set +a
 if [ "${LOCAL_FUNCTIONS:-1}" = 0 ]; then
   cargo build --quiet -p wriftai-sim
 else
+  # The same packages as `make unit` builds, so the features (and the artifacts) match.
   cargo build --quiet --bins --workspace --exclude e2e
 fi
 start wriftai-sim target/debug/wriftai-sim --port "$SIM_PORT"
 wait_for wriftai-sim 30 curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/health"
+# The functions reach AWS through the fault proxy when FAULTS=1, and only they do.
 if [ "${LOCAL_FUNCTIONS:-1}" != 0 ]; then
-  start lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes
+  function_env=()
+  if [ "${FAULTS:-0}" = 1 ]; then
+    FAULT_PROXY_PORT=$FAULT_PORT FAULT_DYNAMODB_UPSTREAM=$AWS_ENDPOINT_URL_DYNAMODB \
+      FAULT_SQS_UPSTREAM=$AWS_ENDPOINT_URL_SQS start fault-proxy target/debug/fault-proxy
+    wait_for fault-proxy 30 curl -sf -o /dev/null "http://127.0.0.1:$FAULT_PORT/_faults"
+    echo "FAULT_PROXY_URL=http://127.0.0.1:$FAULT_PORT" >>"$env_file.tmp"
+    function_env=(AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$FAULT_PORT" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$FAULT_PORT")
+  fi
+  start lambda env "${function_env[@]}" cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes \
+    --concurrency "${LAMBDA_CONCURRENCY:-1}"
   # The receiver answers an empty POST with its own JSON 415: then it is really up.
   wait_for lambda 300 sh -c "curl -s -X POST '$RECEIVER_URL' | grep -q unsupported_media_type"
 fi

@@ -1,6 +1,8 @@
 //! What the end-to-end tests share: the running local stack's endpoints (from the
 //! environment `make test` exports out of `.local/stack.env`) and ways to look at it.
 
+pub mod faults;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Mutex, OnceLock};
@@ -223,6 +225,11 @@ impl Sim {
     pub async fn deliveries(&self, id: PredictionId) -> Vec<Value> {
         let url = format!("{}/_sim/deliveries?prediction_id={id}", self.base);
         self.http.get(url).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Every delivery attempt the simulator still remembers (the last 100 000).
+    pub async fn all_deliveries(&self) -> Vec<Value> {
+        self.http.get(format!("{}/_sim/deliveries", self.base)).send().await.unwrap().json().await.unwrap()
     }
 
     pub async fn stats(&self) -> Value {

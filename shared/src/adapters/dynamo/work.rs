@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{DynamoLedger, Item, OUTPUT_SK, conditional, n, prediction_pk, rfc3339, s, string};
+use super::{DynamoLedger, Item, OUTPUT_SK, conditional, is_condition_failed, n, prediction_pk, rfc3339, s, string};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, Claims, Outputs};
 use crate::prediction::{PredictionId, Status};
@@ -45,6 +45,12 @@ impl Claims for DynamoLedger {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
                     None => Claim::Missing,
                     Some(old) if string(old, "work") == Some("done") => Claim::Done,
+                    // Our own claim: an earlier attempt of this call was applied but its
+                    // answer was lost, and the SDK tried again. Without this the unit
+                    // would look busy until the claim expired.
+                    Some(old) if string(old, "work_token") == Some(token.as_str()) => {
+                        Claim::Acquired { attempt: attempts(old), token }
+                    }
                     Some(_) => Claim::Busy,
                 }),
                 _ => Err(Error::store("UpdateItem", err)),
@@ -63,7 +69,7 @@ impl Claims for DynamoLedger {
         let outcome = self.update_event(id, status)
             // Leaving the `work` index: the reconciler stops looking at it.
             .update_expression(
-                "SET #work = :done, work_result = :result, done_at = :now REMOVE work_token, work_until, work_pk, work_since",
+                "SET #work = :done, work_result = :result, done_at = :now, done_by = :token REMOVE work_token, work_until, work_pk, work_since",
             )
             .condition_expression("work_token = :token")
             .expression_attribute_names("#work", "work")
@@ -71,9 +77,20 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":result", s(result.to_string()))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":token", s(token))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional(outcome)
+        match outcome {
+            Err(err) if is_condition_failed(&err) => {
+                // Done by this very call, on an attempt whose answer was lost: still ours.
+                let old = err.as_service_error().and_then(|e| match e {
+                    UpdateItemError::ConditionalCheckFailedException(e) => e.item(),
+                    _ => None,
+                });
+                Ok(old.is_some_and(|old| string(old, "done_by") == Some(token)))
+            }
+            other => conditional(other),
+        }
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {

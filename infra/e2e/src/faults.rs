@@ -1,0 +1,62 @@
+//! Faults on the AWS side for the end-to-end tests: the fault proxy's rules and counts
+//! (`FAULT_PROXY_URL`, set when the stack runs with `FAULTS=1`), and freezing an
+//! emulator for a while (SIGSTOP/SIGCONT, which keeps its state, unlike a restart).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The fault proxy between the functions and the emulators.
+pub struct FaultProxy {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl FaultProxy {
+    /// `None` when the stack runs without the proxy.
+    pub fn from_env() -> Option<Self> {
+        let base = std::env::var("FAULT_PROXY_URL").ok().filter(|s| !s.is_empty())?;
+        Some(Self { base, http: reqwest::Client::new() })
+    }
+
+    /// Replaces the rules (`{"seed": 1, "rules": [{"operation", "kind", "rate"}]}`).
+    pub async fn set(&self, settings: Value) -> Value {
+        let response = self.http.put(format!("{}/_faults", self.base)).json(&settings).send().await.unwrap();
+        assert!(response.status().is_success(), "fault rules refused: {}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    /// Counts so far: `forwarded`, `injected` by kind, `by_operation`.
+    pub async fn stats(&self) -> Value {
+        let answer: Value = self.http.get(format!("{}/_faults", self.base)).send().await.unwrap().json().await.unwrap();
+        answer["stats"].clone()
+    }
+}
+
+/// Freezes one part of the local stack (its whole process group) until dropped.
+pub struct Frozen(String);
+
+impl Frozen {
+    pub fn new(part: &str) -> Self {
+        let file = format!("{}/../../.local/pids/{part}.pid", env!("CARGO_MANIFEST_DIR"));
+        let pid = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{file}: is the stack up?"));
+        let group = format!("-{}", pid.trim());
+        assert!(Command::new("kill").args(["-STOP", "--", &group]).status().unwrap().success());
+        Self(group)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", "--", &self.0]).status();
+    }
+}
+
+/// `after[key] - before[key]` for each numeric key of `after` (an object of counts).
+pub fn diff(before: &Value, after: &Value) -> Vec<(String, i64)> {
+    let Some(after) = after.as_object() else { return Vec::new() };
+    after
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_i64()? - before.get(k).and_then(Value::as_i64).unwrap_or(0))))
+        .collect()
+}
