@@ -87,7 +87,7 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
     // (The worker's output write is an ADD: a lost answer there, retried by the SDK,
     // would really run the side effect twice.)
     // CHAOS_FAULT_OPERATIONS narrows the faults that never reach the emulator to some
-    // operations (`make test` leaves out UpdateItem: see the README's chaos section).
+    // operations (default: all of them).
     let operations = std::env::var("CHAOS_FAULT_OPERATIONS").unwrap_or_else(|_| "*".into());
     let mut list = Vec::new();
     for operation in operations.split(',').map(str::trim).filter(|o| !o.is_empty()) {
