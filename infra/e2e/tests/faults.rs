@@ -3,30 +3,10 @@
 //! SIGSTOP (a hung backend, the worst case: the SDK must time out), so these tests run
 //! one at a time in their own binary.
 
-use std::process::Command;
-
+use e2e::faults::Frozen;
 use e2e::{Stack, payload, status_of};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Freezes one part of the local stack until dropped.
-struct Frozen(String);
-
-impl Frozen {
-    fn new(part: &str) -> Self {
-        let file = format!("{}/../../.local/pids/{part}.pid", env!("CARGO_MANIFEST_DIR"));
-        let pid = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{file}: is the stack up?"));
-        let group = format!("-{}", pid.trim());
-        assert!(Command::new("kill").args(["-STOP", "--", &group]).status().unwrap().success());
-        Self(group)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", "--", &self.0]).status();
-    }
-}
 
 #[tokio::test]
 async fn sqs_hanging_is_a_503_and_the_repeat_enqueues_the_work() {
