@@ -5,7 +5,7 @@
 mod handler;
 
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
+use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue, tls::TrustRoots};
 use shared::config::{Env, ReceiverConfig};
 use shared::ingest::Ingest;
 use shared::signature::Verifier;
@@ -14,8 +14,9 @@ use shared::webhook::Checks;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = ReceiverConfig::from_env(&Env::process())?;
-    let aws = aws_config().await;
+    let env = Env::process();
+    let config = ReceiverConfig::from_env(&env)?;
+    let aws = aws_config(TrustRoots::from_env(&env)?).await;
     let mut keys = Vec::with_capacity(config.secrets.len());
     for secret in &config.secrets {
         keys.push(secrets::resolve(&aws, secret).await?);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
-use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
+use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue, tls::TrustRoots};
 use shared::config::{Env, IngestConfig};
 use shared::deadline::time_left;
 use shared::ingest::Ingest;
@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     let config = ReconcileConfig::from_env(&env)?;
     // Time kept back from the deadline to save the cursor and answer.
     let margin = Duration::from_secs(env.parsed("RECONCILE_SAFETY_MARGIN_SECS", 10)?);
-    let aws = aws_config().await;
+    let aws = aws_config(TrustRoots::from_env(&env)?).await;
     let mut api_config = ApiConfig::from_env(&env)?;
     api_config.token = secrets::resolve(&aws, &api_config.token).await?;
     let api = WriftAi::new(api_config)?;

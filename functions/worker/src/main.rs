@@ -7,7 +7,7 @@ mod test_hooks;
 mod work;
 
 use lambda_runtime::{Error, run, service_fn};
-use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
+use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue, tls::TrustRoots};
 use shared::config::Env;
 use shared::ingest::Ingest;
 use shared::wriftai::{Webhook, WriftAi};
@@ -15,8 +15,9 @@ use shared::wriftai::{Webhook, WriftAi};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let mut config = config::WorkerConfig::from_env(&Env::process())?;
-    let aws = aws_config().await;
+    let env = Env::process();
+    let mut config = config::WorkerConfig::from_env(&env)?;
+    let aws = aws_config(TrustRoots::from_env(&env)?).await;
     config.api.token = secrets::resolve(&aws, &config.api.token).await?;
     let ledger = DynamoLedger::from_config(&aws, &config.ingest.table_name);
     let webhook = match config.webhook {

@@ -12,7 +12,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
+// The platform's TLS roots: the CLI runs on laptops, where a TLS-inspecting proxy may
+// sit between it and AWS.
+use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue, tls::TrustRoots};
 use shared::config::{Env, IngestConfig, webhook_from_env};
 use shared::error::chain as error_chain;
 use shared::ingest::Ingest;
@@ -54,7 +56,7 @@ async fn main() -> ExitCode {
 async fn register(id: &str) -> Result<Value, String> {
     let id = PredictionId::parse(id).map_err(|e| format!("{id:?}: {e}"))?;
     let table = Env::process().required("TABLE_NAME").map_err(|e| e.to_string())?;
-    let ledger = DynamoLedger::from_config(&aws_config().await, table);
+    let ledger = DynamoLedger::from_config(&aws_config(TrustRoots::System).await, table);
     let new = ledger.register(id, OffsetDateTime::now_utc()).await.map_err(|e| error_chain(&e))?;
     Ok(json!({"id": id, "registered": new}))
 }
@@ -67,7 +69,7 @@ async fn create(args: &[String]) -> Result<Value, String> {
 
     let env = Env::process();
     let config = IngestConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let aws = aws_config().await;
+    let aws = aws_config(TrustRoots::System).await;
     let mut api_config = ApiConfig::from_env(&env).map_err(|e| e.to_string())?;
     api_config.token = secrets::resolve(&aws, &api_config.token).await.map_err(|e| error_chain(&e))?;
     let api = WriftAi::new(api_config).map_err(|e| error_chain(&e))?;

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use shared::adapters::aws_config;
 use shared::adapters::dynamo::{DynamoLedger, prediction_pk};
 use shared::adapters::sqs::SqsQueue;
+use shared::adapters::{aws_config, tls::TrustRoots};
 use shared::config::{Env, webhook_from_env};
 use shared::message::WorkMessage;
 use shared::ports::Ledger;
@@ -46,7 +46,7 @@ static RECEIVED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new()
 
 impl Stack {
     pub async fn from_env() -> Self {
-        let aws = aws_config().await;
+        let aws = aws_config(TrustRoots::System).await;
         Self {
             receiver_url: var("RECEIVER_URL"),
             table: var("TABLE_NAME"),

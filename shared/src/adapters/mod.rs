@@ -4,27 +4,45 @@ pub mod dynamo;
 pub mod memory;
 pub mod secrets;
 pub mod sqs;
+pub mod tls;
 
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
 use aws_config::timeout::TimeoutConfig;
+
+use tls::TrustRoots;
 
 /// Loads the AWS configuration once, from the standard environment: region,
 /// credentials and endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`,
 /// `AWS_ENDPOINT_URL_SQS`), so one binary runs on AWS and on the local stack.
 ///
-/// Timeouts are short: a webhook answered late is retried by WriftAI anyway, and a
-/// hung call must not hold the receiver until the Lambda timeout.
-pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
+/// Lambda puts the region and the role's credentials in the environment. When they are
+/// there, they are taken from there and the loader's provider chains are never built:
+/// they would find the same values, but building them costs init time (the credentials
+/// chain alone builds an STS client for web identity, with its own TLS set-up). Without
+/// them (a laptop with a profile, a container with a credentials endpoint) the chains
+/// run as usual.
+///
+/// The HTTPS client trusts `roots` (see [`tls`]). Timeouts are short: a webhook answered
+/// late is retried by WriftAI anyway, and a hung call must not hold the receiver until
+/// the Lambda timeout.
+pub async fn aws_config(roots: TrustRoots) -> aws_config::SdkConfig {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(tls::https_client(roots)).timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(1))
                 .operation_attempt_timeout(Duration::from_secs(2))
                 .operation_timeout(Duration::from_secs(5))
                 .build(),
-        )
-        .load()
-        .await
+        );
+    if set("AWS_REGION") || set("AWS_DEFAULT_REGION") {
+        loader = loader.region(EnvironmentVariableRegionProvider::new());
+    }
+    if set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY") {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    loader.load().await
 }
