@@ -6,7 +6,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -47,6 +47,31 @@ impl Function {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// CPU time the process has used so far and its context switches, summed over its
+    /// threads (`/proc/PID/task/*/schedstat` and `status`): nanosecond resolution, unlike
+    /// the tick counts of `/proc/PID/stat`.
+    pub fn cpu_and_switches(&self) -> Option<(Duration, u64)> {
+        let (mut cpu_ns, mut switches) = (0u64, 0u64);
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?.flatten() {
+            // A thread may end between the listing and the reads: skip it.
+            let (Ok(schedstat), Ok(status)) = (
+                std::fs::read_to_string(task.path().join("schedstat")),
+                std::fs::read_to_string(task.path().join("status")),
+            ) else {
+                continue;
+            };
+            cpu_ns += schedstat.split_whitespace().next().and_then(|ns| ns.parse::<u64>().ok()).unwrap_or(0);
+            switches += status
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("voluntary_ctxt_switches:").or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        Some((Duration::from_nanos(cpu_ns), switches))
     }
 
     /// Fails when the process has already exited (a crash at init, a bad variable).

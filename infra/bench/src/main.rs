@@ -55,7 +55,9 @@ impl Args {
     }
 }
 
-#[tokio::main]
+/// One thread: the harness serves one invocation at a time per function, and every
+/// thread it woke would add its own hand-offs to what it measures.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if let Err(err) = dispatch(&argv).await {

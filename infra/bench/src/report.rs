@@ -31,13 +31,13 @@ pub fn render(path: &str) -> Result<String> {
     let _ = writeln!(w, "### Invocations under the Runtime API harness\n");
     let _ = writeln!(
         w,
-        "| function | backend | event | init ms (median / min) | first ms | warm p50 ms | warm p99 ms | warm max ms | n | peak RSS MB | backend calls / inv | errors |"
+        "| function | backend | event | init ms (median / min) | first ms | warm p50 ms | warm p99 ms | warm max ms | n | warm CPU µs / inv | context switches / inv | peak RSS MB | backend calls / inv | errors |"
     );
-    let _ = writeln!(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for l in lines.iter().filter(|l| l["kind"] == "invoke") {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             l["name"].as_str().unwrap_or("?"),
             l["backend"].as_str().unwrap_or("?"),
             l["event"].as_str().unwrap_or("?"),
@@ -48,6 +48,8 @@ pub fn render(path: &str) -> Result<String> {
             l["p99_ms"],
             l["max_ms"],
             l["n"],
+            l["cpu_us_per_invocation"],
+            l["switches_per_invocation"],
             l["rss_mb"],
             if l["backend"] == "null" { l["calls_per_invocation"].to_string() } else { "-".into() },
             l["errors"],
@@ -57,15 +59,16 @@ pub fn render(path: &str) -> Result<String> {
         (find(&lines, "hello-world", "null"), find(&lines, "receiver", "null"), find(&lines, "python-peer", "null"));
     if let (Some(h), Some(o), Some(p)) = (hello, ours, peer) {
         let _ = writeln!(w, "\n### Ratios (null backend, same harness, same run)\n");
-        let _ = writeln!(w, "| ratio | init | warm p50 | warm p99 | peak RSS |");
-        let _ = writeln!(w, "|---|---:|---:|---:|---:|");
+        let _ = writeln!(w, "| ratio | init | warm p50 | warm p99 | warm CPU / inv | peak RSS |");
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
         for (label, a, b) in [("receiver / hello-world", o, h), ("python peer / receiver", p, o)] {
             let _ = writeln!(
                 w,
-                "| {label} | {} | {} | {} | {} |",
+                "| {label} | {} | {} | {} | {} | {} |",
                 ratio(num(a, "init_ms"), num(b, "init_ms")),
                 ratio(num(a, "p50_ms"), num(b, "p50_ms")),
                 ratio(num(a, "p99_ms"), num(b, "p99_ms")),
+                ratio(num(a, "cpu_us_per_invocation"), num(b, "cpu_us_per_invocation")),
                 ratio(num(a, "rss_mb"), num(b, "rss_mb")),
             );
         }

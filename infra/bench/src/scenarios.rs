@@ -99,6 +99,7 @@ pub async fn invoke(args: &Args) -> Result<Value> {
     let budget = Duration::from_secs(args.number("budget-secs", 30)?);
     let (mut errors, mut first_error) = (0, None);
     let mut took = Vec::with_capacity(n + 1);
+    let mut before = None;
     for i in 0..=n {
         let answer = runtime.invoke(event(i), budget).await?;
         if let Some(why) = refusal(&answer, &event_kind) {
@@ -106,7 +107,12 @@ pub async fn invoke(args: &Args) -> Result<Value> {
             first_error.get_or_insert(why);
         }
         took.push(answer.took);
+        if i == 0 {
+            before = function.cpu_and_switches();
+        }
     }
+    // What the warm invocations cost the process itself, apart from the wall clock.
+    let warm_cost = before.zip(function.cpu_and_switches()).map(|((cpu0, sw0), (cpu1, sw1))| (cpu1 - cpu0, sw1 - sw0));
     let first = took.remove(0);
     // One cold start is noise on a shared machine: start more, keep the medians.
     let (mut inits, mut firsts) = (vec![init], vec![first]);
@@ -128,6 +134,7 @@ pub async fn invoke(args: &Args) -> Result<Value> {
         first: firsts[firsts.len() / 2],
         warm: took,
         rss_kib: function.peak_rss_kib(),
+        warm_cost,
         calls: counts.as_ref().map_or(0, Counts::total),
         invocations: (n + cold_starts) as u64,
         errors,

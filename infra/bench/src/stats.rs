@@ -24,6 +24,8 @@ pub struct Run {
     pub first: Duration,
     pub warm: Vec<Duration>,
     pub rss_kib: Option<u64>,
+    /// CPU time and context switches of the warm invocations, all together.
+    pub warm_cost: Option<(Duration, u64)>,
     pub calls: u64,
     /// Every invocation the backend served, the extra cold starts' included.
     pub invocations: u64,
@@ -45,6 +47,8 @@ impl Run {
             "p50_ms": percentile(&warm, 0.50),
             "p99_ms": percentile(&warm, 0.99),
             "max_ms": warm.last().map_or(f64::NAN, |d| ms(*d)),
+            "cpu_us_per_invocation": self.warm_cost.map(|(cpu, _)| (cpu.as_secs_f64() * 1e6 / warm.len().max(1) as f64).round()),
+            "switches_per_invocation": self.warm_cost.map(|(_, s)| (s as f64 / warm.len().max(1) as f64 * 10.0).round() / 10.0),
             "rss_mb": self.rss_kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0),
             "calls_per_invocation": (self.calls as f64 / self.invocations.max(1) as f64 * 100.0).round() / 100.0,
             "errors": self.errors,

@@ -1,5 +1,6 @@
-//! The lower bound: a hello-world `lambda_http` function with the same runtime, tracing
-//! set-up and release profile as the receiver, and no AWS clients or checks.
+//! The lower bound: a hello-world `lambda_http` function with the same runtime (tokio's
+//! current-thread flavour), tracing set-up and release profile as the receiver, and no
+//! AWS clients or checks.
 
 use lambda_http::{Body, Error, Request, Response, run, service_fn};
 
@@ -10,7 +11,7 @@ async fn hello(_request: Request) -> Result<Response<Body>, Error> {
         .body(Body::from(r#"{"outcome":"hello"}"#))?)
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     run(service_fn(hello)).await
