@@ -78,6 +78,8 @@ run() { "$bench" "$@" | tee -a "$results"; }
 run invoke --name hello-world --backend null --n "$n" --cold 15 -- target/release/bench-hello
 run invoke --name receiver --backend null --n "$n" --cold 15 -- target/release/receiver
 run invoke --name python-peer --backend null --n "$n" --cold 5 -- "${peer[@]}"
+# The init ratio against the lower bound, from cold starts taken in turn.
+run init --name hello-world --vs receiver --cold 41 -- target/release/bench-hello :: target/release/receiver
 run invoke --name worker-batch1 --backend null --event sqs --batch 1 --sleep-ms 200 --n 20 -- target/release/worker
 run invoke --name worker-batch10 --backend null --event sqs --batch 10 --sleep-ms 200 --n 20 -- target/release/worker
 run invoke --name reconciler --backend null --event schedule --n 50 --cold 5 -- target/release/reconciler

@@ -4,6 +4,8 @@
 //!
 //! - `invoke --name N --backend null|stack --event http|sqs [--n 500] [--batch 10]
 //!   [--sleep-ms 0] -- CMD...`: init, first and warm invocations, peak RSS
+//! - `init --name A --vs B --cold 31 -- CMD_A :: CMD_B`: cold starts of two functions,
+//!   alternated, on the null backend
 //! - `reconcile --count 10000 -- CMD...`: one reconciler pass over that many unfinished
 //!   predictions, GETs counted on the way to the simulator
 //! - `load --instances 4 --seconds 10 --max 4000 -- CMD...`: receiver deliveries per
@@ -68,7 +70,7 @@ async fn main() {
 
 async fn dispatch(argv: &[String]) -> Result<()> {
     let (sub, rest) =
-        argv.split_first().ok_or_else(|| Error::Usage("bench invoke|reconcile|load|report ...".into()))?;
+        argv.split_first().ok_or_else(|| Error::Usage("bench invoke|init|reconcile|load|report ...".into()))?;
     if sub == "report" {
         let path = rest.first().ok_or_else(|| Error::Usage("bench report FILE".into()))?;
         print!("{}", report::render(path)?);
@@ -77,6 +79,7 @@ async fn dispatch(argv: &[String]) -> Result<()> {
     let args = Args::parse(rest)?;
     let line = match sub.as_str() {
         "invoke" => scenarios::invoke(&args).await?,
+        "init" => scenarios::init(&args).await?,
         "reconcile" => scenarios::reconcile(&args).await?,
         "load" => scenarios::load(&args).await?,
         other => return Err(Error::Usage(format!("unknown subcommand {other}"))),

@@ -64,6 +64,36 @@ fn refusal(answer: &Answer, event: &str) -> Option<String> {
     (!fine).then(|| text.chars().take(300).collect())
 }
 
+/// Cold starts of two functions, alternated: `init --name A --vs B --cold N -- CMD_A :: CMD_B`.
+/// Taken one after the other, a slow minute of a shared machine lands on one of them and
+/// bends their ratio; alternated, it lands on both.
+pub async fn init(args: &Args) -> Result<Value> {
+    let names = [args.text("name", "a"), args.text("vs", "b")];
+    let split =
+        args.command.iter().position(|a| a == "::").ok_or_else(|| Error::Usage("init: CMD_A :: CMD_B".into()))?;
+    let commands = [&args.command[..split], &args.command[split + 1..]];
+    let cold_starts = args.number("cold", 31)?.max(1) as usize;
+    let (addr, _counts) = backend::start_null().await?;
+    let env = null_env(addr);
+    let mut inits: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..cold_starts {
+        for (k, command) in commands.iter().enumerate() {
+            let mut runtime = RuntimeApi::start().await?;
+            let log = log_path(args, &format!("{}-init", names[k]))?;
+            let mut function = Function::spawn(command, &env, runtime.addr, &log)?;
+            let ready = runtime.ready(INIT_TIMEOUT).await;
+            function.check_alive()?;
+            inits[k].push(ready? - function.spawned);
+        }
+    }
+    let mut line = json!({"kind": "init", "cold_starts": cold_starts});
+    for (name, mut times) in names.iter().zip(inits) {
+        times.sort();
+        line[name] = json!({"init_ms": percentile(&times, 0.5), "init_min_ms": ms(times[0]), "init_p90_ms": percentile(&times, 0.9)});
+    }
+    Ok(line)
+}
+
 pub async fn invoke(args: &Args) -> Result<Value> {
     let name = args.text("name", "function");
     let backend_name = args.text("backend", "null");
