@@ -5,7 +5,8 @@
 #! `make test`; takes a while (two release builds on a fresh clone).
 #! Knobs: BENCH_N (warm invocations, 1000), BENCH_ARM64=1 (arm64 zips through cargo
 #! lambda: a second release build), BENCH_INCREMENTAL=0 (skip the incremental build),
-#! BENCH_SIM_RATE_LIMIT (simulator requests/s for the reconciler run, 100), and the
+#! BENCH_SIM_RATE_LIMIT (simulator requests/s for the reconciler run, 100),
+#! BENCH_SETTLE_SECS (a pause after the builds, 15), and the
 #! stack's ports (DDB_PORT, SQS_PORT, SIM_PORT, LAMBDA_PORT) as for infra/up.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,6 +71,11 @@ fi
 # The harness builds apart: sharing a cargo invocation would unify its features (axum's
 # hyper server) into the functions' dependencies and change what is measured.
 figure "release build of the harness and hello-world after the functions" "$(timed cargo build --release -p bench) s"
+
+# Let the machine settle: the builds leave gigabytes of dirty pages whose writeback
+# would land in the first measurements.
+sync
+sleep "${BENCH_SETTLE_SECS:-15}"
 
 peer=(env PYTHONPATH="$root/infra/bench/peer" "$root/.local/bench-venv/bin/python" -m awslambdaric peer.handler)
 run() { "$bench" "$@" | tee -a "$results"; }
