@@ -31,13 +31,13 @@ pub fn render(path: &str) -> Result<String> {
     let _ = writeln!(w, "### Invocations under the Runtime API harness\n");
     let _ = writeln!(
         w,
-        "| function | backend | event | init ms (median / min) | first ms | warm p50 ms | warm p99 ms | warm max ms | n | warm CPU µs / inv | context switches / inv | peak RSS MB | backend calls / inv | errors |"
+        "| function | backend | event | init ms (median / min) | first ms | warm p50 ms | warm p99 ms | warm max ms | n | warm CPU ms p50 / p99 (mean µs) | context switches / inv | peak RSS MB | backend calls / inv | errors |"
     );
     let _ = writeln!(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for l in lines.iter().filter(|l| l["kind"] == "invoke") {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} / {} ({}) | {} | {} | {} | {} |",
             l["name"].as_str().unwrap_or("?"),
             l["backend"].as_str().unwrap_or("?"),
             l["event"].as_str().unwrap_or("?"),
@@ -48,6 +48,8 @@ pub fn render(path: &str) -> Result<String> {
             l["p99_ms"],
             l["max_ms"],
             l["n"],
+            l["cpu_p50_ms"],
+            l["cpu_p99_ms"],
             l["cpu_us_per_invocation"],
             l["switches_per_invocation"],
             l["rss_mb"],
@@ -75,8 +77,8 @@ pub fn render(path: &str) -> Result<String> {
         (find(&lines, "hello-world", "null"), find(&lines, "receiver", "null"), find(&lines, "python-peer", "null"));
     if let (Some(h), Some(o), Some(p)) = (hello, ours, peer) {
         let _ = writeln!(w, "\n### Ratios (null backend, same harness, same run)\n");
-        let _ = writeln!(w, "| ratio | init | warm p50 | warm p99 | warm CPU / inv | peak RSS |");
-        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(w, "| ratio | init | warm p50 | warm p99 | warm CPU p50 | warm CPU p99 | peak RSS |");
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|");
         // Init of ours against hello-world from the alternated cold starts if there are any.
         let init_of = |l: &Value, name: &str| match alternated {
             Some(a) if name != "python-peer" => num(&a[name], "init_ms"),
@@ -88,11 +90,12 @@ pub fn render(path: &str) -> Result<String> {
         ] {
             let _ = writeln!(
                 w,
-                "| {label} | {} | {} | {} | {} | {} |",
+                "| {label} | {} | {} | {} | {} | {} | {} |",
                 ratio(init_of(a, an), init_of(b, bn)),
                 ratio(num(a, "p50_ms"), num(b, "p50_ms")),
                 ratio(num(a, "p99_ms"), num(b, "p99_ms")),
-                ratio(num(a, "cpu_us_per_invocation"), num(b, "cpu_us_per_invocation")),
+                ratio(num(a, "cpu_p50_ms"), num(b, "cpu_p50_ms")),
+                ratio(num(a, "cpu_p99_ms"), num(b, "cpu_p99_ms")),
                 ratio(num(a, "rss_mb"), num(b, "rss_mb")),
             );
         }
@@ -102,11 +105,18 @@ pub fn render(path: &str) -> Result<String> {
         let init_vs_hello = init_of(o, "receiver") / init_of(h, "hello-world");
         let peer_init = num(p, "init_ms") / num(o, "init_ms");
         let peer_p99 = num(p, "p99_ms") / num(o, "p99_ms");
+        let peer_cpu_p99 = num(p, "cpu_p99_ms") / num(o, "cpu_p99_ms");
         let rows = [
             ("receiver init within 1.5x of hello-world", format!("{init_vs_hello:.2}x"), init_vs_hello <= 1.5),
             ("receiver init at least 5x faster than the peer", format!("{peer_init:.1}x"), peer_init >= 5.0),
             ("warm p99 under 1 ms (null backend)", format!("{} ms", o["p99_ms"]), num(o, "p99_ms") < 1.0),
             ("warm p99 at least 3x below the peer", format!("{peer_p99:.1}x"), peer_p99 >= 3.0),
+            (
+                "warm handler CPU p99 under 1 ms (null backend)",
+                format!("{} ms", o["cpu_p99_ms"]),
+                num(o, "cpu_p99_ms") < 1.0,
+            ),
+            ("warm handler CPU p99 at least 3x below the peer", format!("{peer_cpu_p99:.1}x"), peer_cpu_p99 >= 3.0),
         ];
         for (target, figure, ok) in rows {
             let _ = writeln!(w, "| {target} | {figure} | {} |", verdict(ok));

@@ -129,7 +129,10 @@ pub async fn invoke(args: &Args) -> Result<Value> {
     let budget = Duration::from_secs(args.number("budget-secs", 30)?);
     let (mut errors, mut first_error) = (0, None);
     let mut took = Vec::with_capacity(n + 1);
-    let mut before = None;
+    // The process's CPU time and context switches after each answer (read between
+    // invocations, outside the timed window): the difference between two readings is
+    // what one warm invocation cost the function itself, apart from the wall clock.
+    let mut readings = Vec::with_capacity(n + 1);
     for i in 0..=n {
         let answer = runtime.invoke(event(i), budget).await?;
         if let Some(why) = refusal(&answer, &event_kind) {
@@ -137,12 +140,11 @@ pub async fn invoke(args: &Args) -> Result<Value> {
             first_error.get_or_insert(why);
         }
         took.push(answer.took);
-        if i == 0 {
-            before = function.cpu_and_switches();
-        }
+        readings.push(function.cpu_and_switches());
     }
-    // What the warm invocations cost the process itself, apart from the wall clock.
-    let warm_cost = before.zip(function.cpu_and_switches()).map(|((cpu0, sw0), (cpu1, sw1))| (cpu1 - cpu0, sw1 - sw0));
+    let warm_cpu = readings.windows(2).filter_map(|w| Some(w[1]?.0.saturating_sub(w[0]?.0))).collect();
+    let warm_switches =
+        readings.first().copied().flatten().zip(readings.last().copied().flatten()).map(|(a, b)| b.1 - a.1);
     let first = took.remove(0);
     // One cold start is noise on a shared machine: start more, keep the medians.
     let (mut inits, mut firsts) = (vec![init], vec![first]);
@@ -164,7 +166,8 @@ pub async fn invoke(args: &Args) -> Result<Value> {
         first: firsts[firsts.len() / 2],
         warm: took,
         rss_kib: function.peak_rss_kib(),
-        warm_cost,
+        warm_cpu,
+        warm_switches,
         calls: counts.as_ref().map_or(0, Counts::total),
         invocations: (n + cold_starts) as u64,
         errors,

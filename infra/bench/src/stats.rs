@@ -24,8 +24,9 @@ pub struct Run {
     pub first: Duration,
     pub warm: Vec<Duration>,
     pub rss_kib: Option<u64>,
-    /// CPU time and context switches of the warm invocations, all together.
-    pub warm_cost: Option<(Duration, u64)>,
+    /// CPU time of each warm invocation, and the context switches of them all.
+    pub warm_cpu: Vec<Duration>,
+    pub warm_switches: Option<u64>,
     pub calls: u64,
     /// Every invocation the backend served, the extra cold starts' included.
     pub invocations: u64,
@@ -37,6 +38,8 @@ impl Run {
     pub fn to_json(&self) -> Value {
         let mut warm = self.warm.clone();
         warm.sort();
+        let mut cpu = self.warm_cpu.clone();
+        cpu.sort();
         json!({
             "kind": "invoke",
             "name": self.name,
@@ -47,8 +50,10 @@ impl Run {
             "p50_ms": percentile(&warm, 0.50),
             "p99_ms": percentile(&warm, 0.99),
             "max_ms": warm.last().map_or(f64::NAN, |d| ms(*d)),
-            "cpu_us_per_invocation": self.warm_cost.map(|(cpu, _)| (cpu.as_secs_f64() * 1e6 / warm.len().max(1) as f64).round()),
-            "switches_per_invocation": self.warm_cost.map(|(_, s)| (s as f64 / warm.len().max(1) as f64 * 10.0).round() / 10.0),
+            "cpu_us_per_invocation": (!cpu.is_empty()).then(|| (cpu.iter().sum::<Duration>().as_secs_f64() * 1e6 / cpu.len() as f64).round()),
+            "cpu_p50_ms": percentile(&cpu, 0.50),
+            "cpu_p99_ms": percentile(&cpu, 0.99),
+            "switches_per_invocation": self.warm_switches.map(|s| (s as f64 / warm.len().max(1) as f64 * 10.0).round() / 10.0),
             "rss_mb": self.rss_kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0),
             "calls_per_invocation": (self.calls as f64 / self.invocations.max(1) as f64 * 100.0).round() / 100.0,
             "errors": self.errors,
