@@ -67,12 +67,12 @@ impl Stack {
         SqsQueue::new(self.sqs.clone(), &self.queue_url)
     }
 
-    /// The example work's output record for a prediction, and how often it was written.
-    pub async fn output(&self, id: PredictionId) -> Option<(Value, u32)> {
+    /// The example work's output record for a prediction, and how many calls wrote it.
+    pub async fn output(&self, id: PredictionId) -> Option<(Value, usize)> {
         let items = self.items(id).await;
         let item = items.get("OUTPUT")?;
         let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
-        Some((record, item.get("writes")?.as_n().ok()?.parse().ok()?))
+        Some((record, writes(item)))
     }
 
     /// A fresh prediction registered as ours.
@@ -174,6 +174,11 @@ pub fn payload(id: PredictionId, status: &str, output_bytes: usize) -> String {
 "model":{{"owner":"acme","name":"echo","version_number":1}},"input":{{"prompt":"hi"}},"output":{output},
 "error":null,"metrics":null,"setup_time":null,"execution_time":null,"stream":false}}"#
     )
+}
+
+/// How many store calls wrote an output item (`writes` holds one ID per call).
+pub fn writes(item: &Item) -> usize {
+    item.get("writes").and_then(|v| v.as_ss().ok()).map_or(0, Vec::len)
 }
 
 pub fn status_of(item: &Item) -> &str {

@@ -19,7 +19,7 @@ async fn create(stack: &Stack, model: &str, input: Value) -> PredictionId {
 }
 
 /// Waits for the worker to have stored the prediction's output; returns it.
-async fn worked(stack: &Stack, id: PredictionId, seconds: u64) -> (Value, u32) {
+async fn worked(stack: &Stack, id: PredictionId, seconds: u64) -> (Value, usize) {
     eventually(seconds, &format!("the work of {id}"), || stack.output(id)).await
 }
 

@@ -1,7 +1,7 @@
 //! Work claims on event records, and the example work's output records.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -109,11 +109,15 @@ impl Claims for DynamoLedger {
 
 impl Outputs for DynamoLedger {
     async fn store(&self, id: PredictionId, record: &Value) -> Result<()> {
+        // `writes` is a set of call IDs, not a counter: the SDK sends this same ID again
+        // when it retries, and a write whose answer was lost is applied before the retry
+        // is, so a counter would count one call twice. A set gains a member once.
+        let write = uuid::Uuid::new_v4().to_string();
         self.update(prediction_pk(id), OUTPUT_SK)
-            .update_expression("SET #record = :record ADD writes :one")
+            .update_expression("SET #record = :record ADD writes :write")
             .expression_attribute_names("#record", "record")
             .expression_attribute_values(":record", s(record.to_string()))
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":write", AttributeValue::Ss(vec![write]))
             .send()
             .await
             .map(drop)
