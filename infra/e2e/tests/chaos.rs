@@ -82,12 +82,9 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
     let (sim_before, faults_before) = (sim.stats().await, proxy.stats().await);
     sim.chaos(json!({"seed": seed, "duplicate_rate": 0.3, "reorder_rate": 0.3, "drop_rate": 0.1, "delay_ms": 20}))
         .await;
-    // Faults that never reach the emulator hit every call; an answer lost after the
-    // write only hits the receiver's writes and sends, which are built to be repeated.
-    // (The worker's output write is an ADD: a lost answer there, retried by the SDK,
-    // would really run the side effect twice.)
-    // CHAOS_FAULT_OPERATIONS narrows the faults that never reach the emulator to some
-    // operations (default: all of them).
+    // Every fault hits every call the functions make, including an answer lost after the
+    // write was applied: each write is built to be repeated, the work's output write too.
+    // CHAOS_FAULT_OPERATIONS narrows the faults to some operations (default: all).
     let operations = std::env::var("CHAOS_FAULT_OPERATIONS").unwrap_or_else(|_| "*".into());
     let mut list = Vec::new();
     for operation in operations.split(',').map(str::trim).filter(|o| !o.is_empty()) {
@@ -95,9 +92,8 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
         list.push(json!({"operation": operation, "kind": "server_error", "rate": 0.02}));
         list.push(json!({"operation": operation, "kind": "reset", "rate": 0.02}));
         list.push(json!({"operation": operation, "kind": "timeout", "rate": 0.003, "hold_ms": 2500}));
+        list.push(json!({"operation": operation, "kind": "lost_answer", "rate": 0.02}));
     }
-    list.push(json!({"operation": "TransactWriteItems", "kind": "lost_answer", "rate": 0.02}));
-    list.push(json!({"operation": "SendMessage", "kind": "lost_answer", "rate": 0.02}));
     let rules = json!({"seed": seed, "rules": list});
     proxy.set(rules).await;
     let poison = format!("poison-{}", PredictionId::random());
