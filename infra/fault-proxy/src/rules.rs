@@ -37,6 +37,10 @@ pub struct Rule {
     pub rate: f64,
     #[serde(default)]
     pub hold_ms: Option<u64>,
+    /// At most this many faults from this rule, then it lets calls through (default: no
+    /// limit). `rate` 1 with `times` 3 fails exactly the next three matching calls.
+    #[serde(default)]
+    pub times: Option<u64>,
 }
 
 fn any() -> String {
@@ -87,6 +91,8 @@ pub struct Stats {
 
 struct Inner {
     rules: Vec<Rule>,
+    /// Faults injected by each rule, by its index: what `times` is held to.
+    spent: Vec<u64>,
     seed: u64,
     state: u64,
     stats: Stats,
@@ -97,7 +103,8 @@ pub struct Faults(Mutex<Inner>);
 impl Faults {
     pub fn new(settings: Settings) -> Self {
         let seed = settings.seed.unwrap_or(0);
-        Self(Mutex::new(Inner { rules: settings.rules, seed, state: seed, stats: Stats::default() }))
+        let spent = vec![0; settings.rules.len()];
+        Self(Mutex::new(Inner { rules: settings.rules, spent, seed, state: seed, stats: Stats::default() }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -109,11 +116,16 @@ impl Faults {
     pub fn decide(&self, target: &str) -> Option<(Kind, u64)> {
         let mut inner = self.lock();
         *inner.stats.calls_by_operation.entry(target.to_owned()).or_default() += 1;
-        let rules: Vec<Rule> = inner.rules.iter().filter(|r| r.matches(target)).cloned().collect();
-        for rule in rules {
+        let rules: Vec<(usize, Rule)> =
+            inner.rules.iter().enumerate().filter(|(_, r)| r.matches(target)).map(|(i, r)| (i, r.clone())).collect();
+        for (index, rule) in rules {
+            if rule.times.is_some_and(|times| inner.spent[index] >= times) {
+                continue;
+            }
             // One draw per matching rule, so a run's sequence depends only on the seed
             // and the order of calls.
             if next_unit(&mut inner.state) < rule.rate {
+                inner.spent[index] += 1;
                 *inner.stats.injected.entry(rule.kind).or_default() += 1;
                 *inner.stats.by_operation.entry(target.to_owned()).or_default().entry(rule.kind).or_default() += 1;
                 return Some((rule.kind, rule.hold_ms.unwrap_or(3000)));
@@ -128,6 +140,7 @@ impl Faults {
 
     pub fn replace(&self, settings: Settings) {
         let mut inner = self.lock();
+        inner.spent = vec![0; settings.rules.len()];
         inner.rules = settings.rules;
         if let Some(seed) = settings.seed {
             (inner.seed, inner.state) = (seed, seed);
@@ -155,7 +168,19 @@ mod tests {
     use super::*;
 
     fn rule(operation: &str, kind: Kind, rate: f64) -> Rule {
-        Rule { operation: operation.into(), kind, rate, hold_ms: None }
+        Rule { operation: operation.into(), kind, rate, hold_ms: None, times: None }
+    }
+
+    #[test]
+    fn a_rule_with_times_stops_after_that_many_faults() {
+        let limited = Rule { times: Some(3), ..rule("UpdateItem", Kind::LostAnswer, 1.0) };
+        let faults = Faults::new(Settings { seed: None, rules: vec![limited] });
+        let fates: Vec<_> = (0..5).map(|_| faults.decide("DynamoDB_20120810.UpdateItem")).collect();
+        assert_eq!(fates, [Some((Kind::LostAnswer, 3000)); 3].into_iter().chain([None, None]).collect::<Vec<_>>());
+        // New rules start their counts afresh.
+        faults.replace(Settings { seed: None, rules: vec![Rule { times: Some(1), ..rule("*", Kind::Reset, 1.0) }] });
+        assert_eq!(faults.decide("AmazonSQS.SendMessage"), Some((Kind::Reset, 3000)));
+        assert_eq!(faults.decide("AmazonSQS.SendMessage"), None);
     }
 
     #[test]
