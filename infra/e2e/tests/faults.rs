@@ -1,16 +1,23 @@
-//! The receiver when DynamoDB or SQS stops answering: a 5xx, so WriftAI delivers
-//! again, and the repeat finishes the job: recorded once, work enqueued. And the work's
-//! output write when a hung DynamoDB applies it twice: still one write. The emulator is
-//! frozen with SIGSTOP (a hung backend, the worst case: the SDK must time out), so these
-//! tests run one at a time in their own binary.
+//! When DynamoDB or SQS stops answering, or answers are lost.
+//! - The receiver: a 5xx, so WriftAI delivers again, and the repeat finishes the job:
+//!   recorded once, work enqueued.
+//! - The work's output write, applied twice by a hung DynamoDB: still one write.
+//! - The worker's claim, completion and output write when the SDK gives up on answers
+//!   lost after the write: each still done once, by the same run.
+//!
+//! The emulator is frozen with SIGSTOP (a hung backend, the worst case: the SDK must time
+//! out) or the fault proxy's rules are set, so these tests run one at a time in their own
+//! binary.
 
 use std::time::Duration;
 
-use e2e::faults::Frozen;
-use e2e::{Stack, payload, status_of};
+use e2e::faults::{FaultProxy, Frozen};
+use e2e::{Stack, payload, status_of, writes};
 use serde_json::json;
-use shared::ports::Outputs;
-use shared::prediction::PredictionId;
+use shared::adapters::dynamo::DynamoLedger;
+use shared::ports::{Claim, Claims, Outputs};
+use shared::prediction::{PredictionId, Status};
+use time::OffsetDateTime;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -76,4 +83,45 @@ async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
         (json!({"status": "succeeded"}), 1),
         "one write, however many attempts reached the table"
     );
+}
+
+/// The ledger the functions use, with its calls going through the fault proxy (the
+/// tests' own go straight to the emulator).
+fn through_the_proxy(stack: &Stack) -> DynamoLedger {
+    let proxy = std::env::var("FAULT_PROXY_URL").expect("the stack runs with FAULTS=1");
+    let config = aws_sdk_dynamodb::config::Builder::from(&stack.aws).endpoint_url(proxy).build();
+    DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(config), &stack.table)
+}
+
+#[tokio::test]
+async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_answers() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let stack = Stack::from_env().await;
+    let proxy = FaultProxy::from_env().expect("the stack runs with FAULTS=1");
+    let ledger = through_the_proxy(&stack);
+    let id = stack.registered().await;
+    assert_eq!(stack.post(payload(id, "succeeded", 3)).await.0, 200);
+    let (status, now) = (Status::parse("succeeded").unwrap(), OffsetDateTime::now_utc());
+    // The SDK makes three attempts at a call: each is applied and loses its answer, and
+    // the SDK gives up. Only the same write sent again can tell what happened.
+    let lose_three_answers =
+        || proxy.set(json!({"rules": [{"operation": "UpdateItem", "kind": "lost_answer", "rate": 1.0, "times": 3}]}));
+    let before = proxy.stats().await["by_operation"]["DynamoDB_20120810.UpdateItem"]["lost_answer"].as_u64();
+
+    lose_three_answers().await;
+    let claim = ledger.claim(id, &status, now + Duration::from_secs(60), now).await.unwrap();
+    let Claim::Acquired { token, attempt } = claim else { panic!("the claim is ours: {claim:?}") };
+    assert_eq!(attempt, 1, "claimed once, however many sends were applied");
+    lose_three_answers().await;
+    assert!(ledger.complete(id, &status, &token, &json!({"stored": true}), now).await.unwrap(), "completed by us");
+    lose_three_answers().await;
+    ledger.store(id, &json!({"status": "succeeded"})).await.unwrap();
+    let after = proxy.stats().await["by_operation"]["DynamoDB_20120810.UpdateItem"]["lost_answer"].as_u64();
+    proxy.set(json!({"rules": []})).await;
+
+    assert_eq!(after.unwrap_or(0) - before.unwrap_or(0), 9, "every SDK attempt lost its answer");
+    let items = stack.items(id).await;
+    let event = &items["EVENT#succeeded"];
+    assert_eq!((event["work"].as_s().unwrap().as_str(), event["done_by"].as_s().unwrap()), ("done", &token));
+    assert_eq!(writes(&items["OUTPUT"]), 1);
 }

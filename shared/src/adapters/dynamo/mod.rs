@@ -14,6 +14,8 @@ mod reconcile;
 mod work;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -70,6 +72,36 @@ fn conditional<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) ->
     }
 }
 
+/// Sends of one write, all told, while its outcome stays unknown.
+const SENDS: u32 = 3;
+
+/// Sends a write that is safe to apply twice (it carries a claim token or a write ID),
+/// and sends it again while its outcome is unknown. The SDK retries a call whose answer
+/// was lost, but only so often: three attempts, from a retry quota the whole process
+/// shares. When it gives up on a lost answer the write may have been applied, and only
+/// the same write again can tell: a claim applied that way would otherwise be held until
+/// the deadline by a run that believes it failed, and its work would wait that long.
+/// Answers that say the write was not applied (throttling, a 500, a failed condition)
+/// are returned as they are; the SDK already retried the retryable ones.
+async fn resend<T, E, Fut>(mut send: impl FnMut() -> Fut) -> Result<T, SdkError<E, HttpResponse>>
+where
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+{
+    let mut sent = 1;
+    loop {
+        match send().await {
+            Err(SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_))
+                if sent < SENDS =>
+            {
+                tracing::warn!(sent, "a write's outcome is unknown; sending it again");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(sent))).await;
+                sent += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 pub fn prediction_pk(id: PredictionId) -> String {
     format!("PRED#{id}")
 }
@@ -117,4 +149,48 @@ fn encode_cursor(key: Option<&Item>) -> Option<String> {
 fn decode_cursor(cursor: Option<&str>) -> Option<Item> {
     let key: HashMap<String, String> = serde_json::from_str(cursor?).ok()?;
     Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    use super::*;
+
+    type Sent = Result<(), SdkError<UpdateItemError, HttpResponse>>;
+
+    /// `resend` over a call that fails with `fail` on its first `failures` sends.
+    async fn sends(failures: u32, fail: fn() -> SdkError<UpdateItemError, HttpResponse>) -> (u32, bool) {
+        let calls = AtomicU32::new(0);
+        let result: Sent = resend(|| async {
+            let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if call <= failures { Err(fail()) } else { Ok(()) }
+        })
+        .await;
+        (calls.into_inner(), result.is_ok())
+    }
+
+    fn lost() -> SdkError<UpdateItemError, HttpResponse> {
+        SdkError::dispatch_failure(ConnectorError::io("connection closed before message completed".into()))
+    }
+
+    fn refused() -> SdkError<UpdateItemError, HttpResponse> {
+        SdkError::construction_failure("the request was never sent")
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_outcome_is_unknown_is_sent_again_until_it_is_known() {
+        assert_eq!(sends(1, lost).await, (2, true));
+        assert_eq!(sends(SENDS - 1, lost).await, (SENDS, true));
+        // Bounded: the last unknown outcome is the caller's.
+        assert_eq!(sends(SENDS, lost).await, (SENDS, false));
+    }
+
+    #[tokio::test]
+    async fn a_write_known_not_applied_or_applied_is_sent_once() {
+        assert_eq!(sends(1, refused).await, (1, false));
+        assert_eq!(sends(0, lost).await, (1, true));
+    }
 }

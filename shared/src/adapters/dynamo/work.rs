@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{DynamoLedger, Item, OUTPUT_SK, conditional, is_condition_failed, n, prediction_pk, rfc3339, s, string};
+use super::{
+    DynamoLedger, Item, OUTPUT_SK, conditional, is_condition_failed, n, prediction_pk, resend, rfc3339, s, string,
+};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, Claims, Outputs};
 use crate::prediction::{PredictionId, Status};
@@ -23,7 +25,7 @@ impl Claims for DynamoLedger {
         now: OffsetDateTime,
     ) -> Result<Claim> {
         let token = uuid::Uuid::new_v4().to_string();
-        let result = self.update_event(id, status)
+        let request = self.update_event(id, status)
             .update_expression("SET #work = :in_progress, work_token = :token, work_until = :until ADD work_attempts :one")
             // Free, or held by a run whose deadline has passed (it timed out or died).
             .condition_expression(
@@ -36,18 +38,16 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .expression_attribute_values(":one", n(1))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match resend(|| request.clone().send()).await {
             Ok(out) => Ok(Claim::Acquired { token, attempt: out.attributes().map_or(1, attempts) }),
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
                     None => Claim::Missing,
                     Some(old) if string(old, "work") == Some("done") => Claim::Done,
                     // Our own claim: an earlier attempt of this call was applied but its
-                    // answer was lost, and the SDK tried again. Without this the unit
-                    // would look busy until the claim expired.
+                    // answer was lost, and the SDK (or `resend`) tried again. Without
+                    // this the unit would look busy until the claim expired.
                     Some(old) if string(old, "work_token") == Some(token.as_str()) => {
                         Claim::Acquired { attempt: attempts(old), token }
                     }
@@ -66,7 +66,7 @@ impl Claims for DynamoLedger {
         result: &Value,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let outcome = self.update_event(id, status)
+        let request = self.update_event(id, status)
             // Leaving the `work` index: the reconciler stops looking at it.
             .update_expression(
                 "SET #work = :done, work_result = :result, done_at = :now, done_by = :token REMOVE work_token, work_until, work_pk, work_since",
@@ -77,10 +77,8 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":result", s(result.to_string()))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":token", s(token))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match outcome {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match resend(|| request.clone().send()).await {
             Err(err) if is_condition_failed(&err) => {
                 // Done by this very call, on an attempt whose answer was lost: still ours.
                 let old = err.as_service_error().and_then(|e| match e {
@@ -94,33 +92,29 @@ impl Claims for DynamoLedger {
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {
-        let outcome = self
+        let request = self
             .update_event(id, status)
             .update_expression("REMOVE #work, work_token, work_until")
             .condition_expression("work_token = :token")
             .expression_attribute_names("#work", "work")
-            .expression_attribute_values(":token", s(token))
-            .send()
-            .await;
+            .expression_attribute_values(":token", s(token));
         // Already released, or taken over after it expired: nothing of ours to free.
-        conditional(outcome).map(drop)
+        conditional(resend(|| request.clone().send()).await).map(drop)
     }
 }
 
 impl Outputs for DynamoLedger {
     async fn store(&self, id: PredictionId, record: &Value) -> Result<()> {
-        // `writes` is a set of call IDs, not a counter: the SDK sends this same ID again
-        // when it retries, and a write whose answer was lost is applied before the retry
-        // is, so a counter would count one call twice. A set gains a member once.
+        // `writes` is a set of call IDs, not a counter: a retry (the SDK's or `resend`'s)
+        // sends this same ID again, and a write whose answer was lost was applied before
+        // the retry is, so a counter would count one call twice. A set gains it once.
         let write = uuid::Uuid::new_v4().to_string();
-        self.update(prediction_pk(id), OUTPUT_SK)
+        let request = self
+            .update(prediction_pk(id), OUTPUT_SK)
             .update_expression("SET #record = :record ADD writes :write")
             .expression_attribute_names("#record", "record")
             .expression_attribute_values(":record", s(record.to_string()))
-            .expression_attribute_values(":write", AttributeValue::Ss(vec![write]))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| Error::store("UpdateItem", e))
+            .expression_attribute_values(":write", AttributeValue::Ss(vec![write]));
+        resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
     }
 }
