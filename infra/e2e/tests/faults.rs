@@ -93,35 +93,44 @@ fn through_the_proxy(stack: &Stack) -> DynamoLedger {
     DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(config), &stack.table)
 }
 
+/// The fault proxy's answer to the SDK's three attempts at each `UpdateItem`: either
+/// all three applied with their answers lost, or the first lost and the other two
+/// throttled. Either way the SDK gives up, and its error (the last attempt's) cannot
+/// say whether the write was applied.
+fn sdk_gives_up(throttle_after_first: bool) -> serde_json::Value {
+    let lost = |times| json!({"operation": "UpdateItem", "kind": "lost_answer", "rate": 1.0, "times": times});
+    let throttled = json!({"operation": "UpdateItem", "kind": "throttle", "rate": 1.0, "times": 2});
+    json!({"rules": if throttle_after_first { vec![lost(1), throttled] } else { vec![lost(3)] }})
+}
+
 #[tokio::test]
 async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_answers() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let stack = Stack::from_env().await;
     let proxy = FaultProxy::from_env().expect("the stack runs with FAULTS=1");
     let ledger = through_the_proxy(&stack);
-    let id = stack.registered().await;
-    assert_eq!(stack.post(payload(id, "succeeded", 3)).await.0, 200);
     let (status, now) = (Status::parse("succeeded").unwrap(), OffsetDateTime::now_utc());
-    // The SDK makes three attempts at a call: each is applied and loses its answer, and
-    // the SDK gives up. Only the same write sent again can tell what happened.
-    let lose_three_answers =
-        || proxy.set(json!({"rules": [{"operation": "UpdateItem", "kind": "lost_answer", "rate": 1.0, "times": 3}]}));
-    let before = proxy.stats().await["by_operation"]["DynamoDB_20120810.UpdateItem"]["lost_answer"].as_u64();
+    for throttle_after_first in [false, true] {
+        let id = stack.registered().await;
+        assert_eq!(stack.post(payload(id, "succeeded", 3)).await.0, 200);
+        let lost = || async { proxy.stats().await["injected"]["lost_answer"].as_u64().unwrap_or(0) };
+        let before = lost().await;
 
-    lose_three_answers().await;
-    let claim = ledger.claim(id, &status, now + Duration::from_secs(60), now).await.unwrap();
-    let Claim::Acquired { token, attempt } = claim else { panic!("the claim is ours: {claim:?}") };
-    assert_eq!(attempt, 1, "claimed once, however many sends were applied");
-    lose_three_answers().await;
-    assert!(ledger.complete(id, &status, &token, &json!({"stored": true}), now).await.unwrap(), "completed by us");
-    lose_three_answers().await;
-    ledger.store(id, &json!({"status": "succeeded"})).await.unwrap();
-    let after = proxy.stats().await["by_operation"]["DynamoDB_20120810.UpdateItem"]["lost_answer"].as_u64();
-    proxy.set(json!({"rules": []})).await;
+        proxy.set(sdk_gives_up(throttle_after_first)).await;
+        let claim = ledger.claim(id, &status, now + Duration::from_secs(60), now).await.unwrap();
+        let Claim::Acquired { token, attempt } = claim else { panic!("the claim is ours: {claim:?}") };
+        assert_eq!(attempt, 1, "claimed once, however many sends were applied");
+        proxy.set(sdk_gives_up(throttle_after_first)).await;
+        assert!(ledger.complete(id, &status, &token, &json!({"stored": true}), now).await.unwrap(), "completed by us");
+        proxy.set(sdk_gives_up(throttle_after_first)).await;
+        ledger.store(id, &json!({"status": "succeeded"})).await.unwrap();
+        let injected = lost().await - before;
+        proxy.set(json!({"rules": []})).await;
 
-    assert_eq!(after.unwrap_or(0) - before.unwrap_or(0), 9, "every SDK attempt lost its answer");
-    let items = stack.items(id).await;
-    let event = &items["EVENT#succeeded"];
-    assert_eq!((event["work"].as_s().unwrap().as_str(), event["done_by"].as_s().unwrap()), ("done", &token));
-    assert_eq!(writes(&items["OUTPUT"]), 1);
+        assert_eq!(injected, if throttle_after_first { 3 } else { 9 }, "the answers the SDK lost");
+        let items = stack.items(id).await;
+        let event = &items["EVENT#succeeded"];
+        assert_eq!((event["work"].as_s().unwrap().as_str(), event["done_by"].as_s().unwrap()), ("done", &token));
+        assert_eq!(writes(&items["OUTPUT"]), 1);
+    }
 }

@@ -52,8 +52,9 @@ pub trait Claims: Send + Sync {
 
 /// Where the example work keeps what it produced for a prediction.
 pub trait Outputs: Send + Sync {
-    /// Stores `record` for `id`, replacing an earlier one. Each call also counts one
-    /// write on the record, which the tests read to prove the work ran once.
+    /// Stores `record` for `id`, replacing an earlier one. Each call also counts itself
+    /// once on the record, however often its write is sent; the tests read that count
+    /// to prove the work ran once.
     fn store(&self, id: PredictionId, record: &Value) -> impl Future<Output = Result<()>> + Send;
 }
 

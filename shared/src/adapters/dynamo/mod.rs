@@ -76,24 +76,24 @@ fn conditional<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) ->
 const SENDS: u32 = 3;
 
 /// Sends a write that is safe to apply twice (it carries a claim token or a write ID),
-/// and sends it again while its outcome is unknown. The SDK retries a call whose answer
-/// was lost, but only so often: three attempts, from a retry quota the whole process
-/// shares. When it gives up on a lost answer the write may have been applied, and only
-/// the same write again can tell: a claim applied that way would otherwise be held until
-/// the deadline by a run that believes it failed, and its work would wait that long.
-/// Answers that say the write was not applied (throttling, a 500, a failed condition)
-/// are returned as they are; the SDK already retried the retryable ones.
+/// and sends it again until its outcome is known. The SDK retries a call whose answer
+/// was lost, but only so often (three attempts, from a retry quota the whole process
+/// shares), and the error it then returns is its last attempt's: a throttle or a 500
+/// there says nothing of an earlier attempt whose answer was lost, which may have been
+/// applied. Only the same write again can tell. Without this, a claim applied that way
+/// is held until the deadline by a run that believes it failed, and a completion lost
+/// that way makes the work run again. A failed condition is an answer (it says what the
+/// item holds, which the caller reads) and is returned at once.
 async fn resend<T, E, Fut>(mut send: impl FnMut() -> Fut) -> Result<T, SdkError<E, HttpResponse>>
 where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
     let mut sent = 1;
     loop {
         match send().await {
-            Err(SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_))
-                if sent < SENDS =>
-            {
-                tracing::warn!(sent, "a write's outcome is unknown; sending it again");
+            Err(err) if sent < SENDS && !is_condition_failed(&err) => {
+                tracing::warn!(sent, error = %crate::error::chain(&err), "a write's outcome is unknown; sending it again");
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(sent))).await;
                 sent += 1;
             }
@@ -155,13 +155,17 @@ fn decode_cursor(cursor: Option<&str>) -> Option<Item> {
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::types::error::{ConditionalCheckFailedException, ProvisionedThroughputExceededException};
     use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::body::SdkBody;
 
     use super::*;
 
     type Sent = Result<(), SdkError<UpdateItemError, HttpResponse>>;
 
-    /// `resend` over a call that fails with `fail` on its first `failures` sends.
+    /// `resend` over a call that fails with `fail` on its first `failures` sends: how many
+    /// sends it made, and whether it ended well.
     async fn sends(failures: u32, fail: fn() -> SdkError<UpdateItemError, HttpResponse>) -> (u32, bool) {
         let calls = AtomicU32::new(0);
         let result: Sent = resend(|| async {
@@ -172,25 +176,42 @@ mod tests {
         (calls.into_inner(), result.is_ok())
     }
 
+    fn answer(err: UpdateItemError) -> SdkError<UpdateItemError, HttpResponse> {
+        SdkError::service_error(err, HttpResponse::new(400.try_into().unwrap(), SdkBody::empty()))
+    }
+
     fn lost() -> SdkError<UpdateItemError, HttpResponse> {
         SdkError::dispatch_failure(ConnectorError::io("connection closed before message completed".into()))
     }
 
-    fn refused() -> SdkError<UpdateItemError, HttpResponse> {
-        SdkError::construction_failure("the request was never sent")
+    /// What the SDK returns when its last attempt was throttled, whatever became of the
+    /// attempts before it.
+    fn throttled() -> SdkError<UpdateItemError, HttpResponse> {
+        answer(UpdateItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder().message("slow down").build(),
+        ))
+    }
+
+    fn condition_failed() -> SdkError<UpdateItemError, HttpResponse> {
+        answer(UpdateItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .meta(ErrorMetadata::builder().code("ConditionalCheckFailedException").build())
+                .build(),
+        ))
     }
 
     #[tokio::test]
     async fn a_write_whose_outcome_is_unknown_is_sent_again_until_it_is_known() {
         assert_eq!(sends(1, lost).await, (2, true));
+        assert_eq!(sends(1, throttled).await, (2, true));
         assert_eq!(sends(SENDS - 1, lost).await, (SENDS, true));
         // Bounded: the last unknown outcome is the caller's.
         assert_eq!(sends(SENDS, lost).await, (SENDS, false));
     }
 
     #[tokio::test]
-    async fn a_write_known_not_applied_or_applied_is_sent_once() {
-        assert_eq!(sends(1, refused).await, (1, false));
+    async fn a_failed_condition_or_a_success_is_sent_once() {
+        assert_eq!(sends(1, condition_failed).await, (1, false));
         assert_eq!(sends(0, lost).await, (1, true));
     }
 }
