@@ -1,7 +1,7 @@
 //! The measurements. Each spawns the function under test behind our Runtime API, on the
 //! null backend or the local stack, and returns one JSON line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -64,6 +64,21 @@ fn refusal(answer: &Answer, event: &str) -> Option<String> {
     (!fine).then(|| text.chars().take(300).collect())
 }
 
+/// One cold start: `command` spawned against a fresh Runtime API, up to its first
+/// `next`. Returns both ends, and the init time (spawn to first `next`).
+async fn cold_start(
+    command: &[String],
+    env: &[(String, String)],
+    log: &Path,
+) -> Result<(RuntimeApi, Function, Duration)> {
+    let mut runtime = RuntimeApi::start().await?;
+    let mut function = Function::spawn(command, env, runtime.addr, log)?;
+    let ready = runtime.ready(INIT_TIMEOUT).await;
+    function.check_alive()?;
+    let init = ready? - function.spawned;
+    Ok((runtime, function, init))
+}
+
 /// Cold starts of two functions, alternated: `init --name A --vs B --cold N -- CMD_A :: CMD_B`.
 /// Taken one after the other, a slow minute of a shared machine lands on one of them and
 /// bends their ratio; alternated, it lands on both.
@@ -78,12 +93,9 @@ pub async fn init(args: &Args) -> Result<Value> {
     let mut inits: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..cold_starts {
         for (k, command) in commands.iter().enumerate() {
-            let mut runtime = RuntimeApi::start().await?;
-            let log = log_path(args, &format!("{}-init", names[k]))?;
-            let mut function = Function::spawn(command, &env, runtime.addr, &log)?;
-            let ready = runtime.ready(INIT_TIMEOUT).await;
-            function.check_alive()?;
-            inits[k].push(ready? - function.spawned);
+            let (_runtime, _function, init) =
+                cold_start(command, &env, &log_path(args, &format!("{}-init", names[k]))?).await?;
+            inits[k].push(init);
         }
     }
     let mut line = json!({"kind": "init", "cold_starts": cold_starts});
@@ -120,12 +132,8 @@ pub async fn invoke(args: &Args) -> Result<Value> {
         "schedule" => events::schedule(),
         _ => events::sqs_batch(batch, &input),
     };
-    let mut runtime = RuntimeApi::start().await?;
-    let mut function =
-        Function::spawn(&args.command, &env, runtime.addr, &log_path(args, &format!("{name}-{backend_name}"))?)?;
-    let ready = runtime.ready(INIT_TIMEOUT).await;
-    function.check_alive()?;
-    let init = ready? - function.spawned;
+    let (runtime, function, init) =
+        cold_start(&args.command, &env, &log_path(args, &format!("{name}-{backend_name}"))?).await?;
     let budget = Duration::from_secs(args.number("budget-secs", 30)?);
     let (mut errors, mut first_error) = (0, None);
     let mut took = Vec::with_capacity(n + 1);
@@ -149,12 +157,9 @@ pub async fn invoke(args: &Args) -> Result<Value> {
     // One cold start is noise on a shared machine: start more, keep the medians.
     let (mut inits, mut firsts) = (vec![init], vec![first]);
     for k in 1..cold_starts {
-        let mut runtime = RuntimeApi::start().await?;
-        let log = log_path(args, &format!("{name}-{backend_name}-cold"))?;
-        let mut cold = Function::spawn(&args.command, &env, runtime.addr, &log)?;
-        let ready = runtime.ready(INIT_TIMEOUT).await;
-        cold.check_alive()?;
-        inits.push(ready? - cold.spawned);
+        let (runtime, _cold, init) =
+            cold_start(&args.command, &env, &log_path(args, &format!("{name}-{backend_name}-cold"))?).await?;
+        inits.push(init);
         firsts.push(runtime.invoke(event(n + k), budget).await?.took);
     }
     inits.sort();
@@ -200,11 +205,7 @@ pub async fn reconcile(args: &Args) -> Result<Value> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let mut runtime = RuntimeApi::start().await?;
-    let mut function = Function::spawn(&args.command, &env, runtime.addr, &log_path(args, "reconciler-stack")?)?;
-    let ready = runtime.ready(INIT_TIMEOUT).await;
-    function.check_alive()?;
-    ready?;
+    let (runtime, function, _) = cold_start(&args.command, &env, &log_path(args, "reconciler-stack")?).await?;
     let start = Instant::now();
     let mut summaries = Vec::new();
     // A run cut short by its deadline saves a cursor; the next one resumes, as on AWS.
@@ -240,11 +241,7 @@ pub async fn load(args: &Args) -> Result<Value> {
     let mut functions = Vec::new();
     let mut runtimes = Vec::new();
     for i in 0..instances {
-        let mut runtime = RuntimeApi::start().await?;
-        let mut function = Function::spawn(&args.command, &[], runtime.addr, &log_path(args, &format!("load-{i}"))?)?;
-        let ready = runtime.ready(INIT_TIMEOUT).await;
-        function.check_alive()?;
-        ready?;
+        let (runtime, function, _) = cold_start(&args.command, &[], &log_path(args, &format!("load-{i}"))?).await?;
         functions.push(function);
         runtimes.push(runtime);
     }
