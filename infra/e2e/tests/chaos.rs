@@ -170,9 +170,9 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
     let (mut duplicated, mut work_runs, mut hooks) = (Vec::new(), 0, 0);
     for (n, id) in &ids {
         let items = stack.items(*id).await;
-        let writes = items.get("OUTPUT").map_or(0, writes);
-        if writes > 1 {
-            duplicated.push((*id, writes));
+        let written = items.get("OUTPUT").map_or(0, writes);
+        if written > 1 {
+            duplicated.push((*id, written));
         }
         let status = truth.get(id).cloned().unwrap_or_default();
         work_runs += number(items.get(&format!("EVENT#{status}")), "work_attempts");
