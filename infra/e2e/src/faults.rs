@@ -19,6 +19,11 @@ impl FaultProxy {
         Some(Self { base, http: reqwest::Client::new() })
     }
 
+    /// Where it listens: the endpoint the functions use for DynamoDB and SQS.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
     /// Replaces the rules (`{"seed": 1, "rules": [{"operation", "kind", "rate"}]}`).
     pub async fn set(&self, settings: Value) -> Value {
         let response = self.http.put(format!("{}/_faults", self.base)).json(&settings).send().await.unwrap();

@@ -87,9 +87,8 @@ async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
 
 /// The ledger the functions use, with its calls going through the fault proxy (the
 /// tests' own go straight to the emulator).
-fn through_the_proxy(stack: &Stack) -> DynamoLedger {
-    let proxy = std::env::var("FAULT_PROXY_URL").expect("the stack runs with FAULTS=1");
-    let config = aws_sdk_dynamodb::config::Builder::from(&stack.aws).endpoint_url(proxy).build();
+fn through_the_proxy(stack: &Stack, proxy: &FaultProxy) -> DynamoLedger {
+    let config = aws_sdk_dynamodb::config::Builder::from(&stack.aws).endpoint_url(proxy.url()).build();
     DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(config), &stack.table)
 }
 
@@ -108,7 +107,7 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
     let _serial = ONE_AT_A_TIME.lock().await;
     let stack = Stack::from_env().await;
     let proxy = FaultProxy::from_env().expect("the stack runs with FAULTS=1");
-    let ledger = through_the_proxy(&stack);
+    let ledger = through_the_proxy(&stack, &proxy);
     let (status, now) = (Status::parse("succeeded").unwrap(), OffsetDateTime::now_utc());
     for throttle_after_first in [false, true] {
         let id = stack.registered().await;
