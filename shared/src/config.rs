@@ -6,8 +6,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::prediction::Status;
-use crate::signature::DEFAULT_TOLERANCE;
-use crate::webhook::{DEFAULT_MAX_BODY_BYTES, Limits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -81,7 +79,7 @@ impl FromStr for ActOn {
     }
 }
 
-/// What the record-and-enqueue path needs: shared by the receiver and the reconciler.
+/// What the record-and-enqueue path needs: shared by the three functions.
 #[derive(Clone, Debug)]
 pub struct IngestConfig {
     pub table_name: String,
@@ -100,35 +98,6 @@ impl IngestConfig {
             queue_url: env.required("QUEUE_URL")?,
             act_on: env.parsed("ACT_ON_STATUSES", ActOn::terminal())?,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
-        })
-    }
-}
-
-/// The receiver's settings: the shared path plus the checks on each request.
-#[derive(Clone, Debug)]
-pub struct ReceiverConfig {
-    pub ingest: IngestConfig,
-    pub limits: Limits,
-    /// Webhook secrets, current first, then the one being rotated out: plain values,
-    /// or Secrets Manager ARNs resolved at cold start. None: signatures not checked.
-    pub secrets: Vec<String>,
-    pub tolerance: Duration,
-}
-
-impl ReceiverConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let path = env.optional("WEBHOOK_PATH").unwrap_or_else(|| "/".into());
-        if !path.starts_with('/') {
-            return Err(ConfigError::Invalid { var: "WEBHOOK_PATH", reason: "must start with '/'".into() });
-        }
-        Ok(Self {
-            ingest: IngestConfig::from_env(env)?,
-            limits: Limits { max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?, path },
-            secrets: ["WRIFTAI_WEBHOOK_SECRET", "WRIFTAI_WEBHOOK_PREVIOUS_SECRET"]
-                .into_iter()
-                .filter_map(|var| env.optional(var))
-                .collect(),
-            tolerance: Duration::from_secs(env.parsed("WEBHOOK_TOLERANCE_SECS", DEFAULT_TOLERANCE.as_secs())?),
         })
     }
 }

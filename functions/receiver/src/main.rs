@@ -2,14 +2,17 @@
 //! resolves the webhook secrets once, and serves Function URL requests with
 //! [`handler::handle`].
 
+mod config;
 mod handler;
 
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue, tls::TrustRoots};
-use shared::config::{Env, ReceiverConfig};
+use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
+use shared::config::Env;
 use shared::ingest::Ingest;
 use shared::signature::Verifier;
 use shared::webhook::Checks;
+
+use crate::config::ReceiverConfig;
 
 /// One thread: Lambda hands an instance one request at a time, and the handler only
 /// waits on DynamoDB and SQS. Without worker threads every hand-off between the handler
@@ -19,9 +22,8 @@ use shared::webhook::Checks;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let env = Env::process();
-    let config = ReceiverConfig::from_env(&env)?;
-    let aws = aws_config(TrustRoots::from_env(&env)?).await;
+    let config = ReceiverConfig::from_env(&Env::process())?;
+    let aws = aws_config(&config.aws).await;
     let mut keys = Vec::with_capacity(config.secrets.len());
     for secret in &config.secrets {
         keys.push(secrets::resolve(&aws, secret).await?);

@@ -14,6 +14,36 @@ use aws_config::timeout::TimeoutConfig;
 
 use tls::TrustRoots;
 
+use crate::config::{ConfigError, Env};
+
+/// How the AWS clients are set up: read with the function's configuration, at cold start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// The roots the HTTPS client trusts (`TLS_ROOTS`, see [`tls`]).
+    pub roots: TrustRoots,
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION` is set.
+    region_in_env: bool,
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set.
+    credentials_in_env: bool,
+}
+
+impl AwsSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let set = |name| env.optional(name).is_some();
+        Ok(Self {
+            roots: TrustRoots::from_env(env)?,
+            region_in_env: set("AWS_REGION") || set("AWS_DEFAULT_REGION"),
+            credentials_in_env: set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"),
+        })
+    }
+
+    /// The same, trusting the platform's roots: for tools that run on laptops, where a
+    /// TLS-inspecting proxy may sit between them and AWS.
+    pub fn system_roots(self) -> Self {
+        Self { roots: TrustRoots::System, ..self }
+    }
+}
+
 /// Loads the AWS configuration once, from the standard environment: region,
 /// credentials and endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`,
 /// `AWS_ENDPOINT_URL_SQS`), so one binary runs on AWS and on the local stack.
@@ -25,23 +55,22 @@ use tls::TrustRoots;
 /// them (a laptop with a profile, a container with a credentials endpoint) the chains
 /// run as usual.
 ///
-/// The HTTPS client trusts `roots` (see [`tls`]). Timeouts are short: a webhook answered
-/// late is retried by WriftAI anyway, and a hung call must not hold the receiver until
-/// the Lambda timeout.
-pub async fn aws_config(roots: TrustRoots) -> aws_config::SdkConfig {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+/// The HTTPS client trusts `settings.roots` (see [`tls`]). Timeouts are short: a webhook
+/// answered late is retried by WriftAI anyway, and a hung call must not hold the
+/// receiver until the Lambda timeout.
+pub async fn aws_config(settings: &AwsSettings) -> aws_config::SdkConfig {
     let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).http_client(tls::https_client(roots)).timeout_config(
+        aws_config::defaults(BehaviorVersion::latest()).http_client(tls::https_client(settings.roots)).timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(1))
                 .operation_attempt_timeout(Duration::from_secs(2))
                 .operation_timeout(Duration::from_secs(5))
                 .build(),
         );
-    if set("AWS_REGION") || set("AWS_DEFAULT_REGION") {
+    if settings.region_in_env {
         loader = loader.region(EnvironmentVariableRegionProvider::new());
     }
-    if set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY") {
+    if settings.credentials_in_env {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
     loader.load().await

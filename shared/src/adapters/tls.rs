@@ -141,8 +141,9 @@ mod tests {
 
     #[tokio::test]
     async fn both_trust_stores_build_a_client() {
-        for roots in [TrustRoots::Amazon, TrustRoots::System] {
-            let config = crate::adapters::aws_config(roots).await;
+        let settings = crate::adapters::AwsSettings::from_env(&env(&[])).unwrap();
+        for settings in [settings, settings.system_roots()] {
+            let config = crate::adapters::aws_config(&settings).await;
             // Building a client validates its HTTP client, which builds a connector and
             // so parses the trust store: a bad bundle would panic here.
             let _ = aws_sdk_sqs::Client::new(&config);

@@ -1,0 +1,70 @@
+//! The receiver's settings, read once at cold start.
+
+use std::time::Duration;
+
+use shared::adapters::AwsSettings;
+use shared::config::{ConfigError, Env, IngestConfig};
+use shared::signature::DEFAULT_TOLERANCE;
+use shared::webhook::{DEFAULT_MAX_BODY_BYTES, Limits};
+
+/// Everything the receiver reads from its environment (see docs/configuration.md): the
+/// record-and-enqueue path, plus the checks on each request.
+#[derive(Clone, Debug)]
+pub struct ReceiverConfig {
+    pub aws: AwsSettings,
+    pub ingest: IngestConfig,
+    pub limits: Limits,
+    /// Webhook secrets, current first, then the one being rotated out: plain values,
+    /// or Secrets Manager ARNs resolved at cold start. None: signatures not checked.
+    pub secrets: Vec<String>,
+    pub tolerance: Duration,
+}
+
+impl ReceiverConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let path = env.optional("WEBHOOK_PATH").unwrap_or_else(|| "/".into());
+        if !path.starts_with('/') {
+            return Err(ConfigError::Invalid { var: "WEBHOOK_PATH", reason: "must start with '/'".into() });
+        }
+        Ok(Self {
+            aws: AwsSettings::from_env(env)?,
+            ingest: IngestConfig::from_env(env)?,
+            limits: Limits { max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?, path },
+            secrets: ["WRIFTAI_WEBHOOK_SECRET", "WRIFTAI_WEBHOOK_PREVIOUS_SECRET"]
+                .into_iter()
+                .filter_map(|var| env.optional(var))
+                .collect(),
+            tolerance: Duration::from_secs(env.parsed("WEBHOOK_TOLERANCE_SECS", DEFAULT_TOLERANCE.as_secs())?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn both_secrets_are_kept_current_first() {
+        let config = ReceiverConfig::from_env(&env(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("WRIFTAI_WEBHOOK_PREVIOUS_SECRET", "old"),
+            ("WRIFTAI_WEBHOOK_SECRET", "new"),
+        ]))
+        .unwrap();
+        assert_eq!(config.secrets, ["new", "old"]);
+        assert_eq!((config.limits.path.as_str(), config.tolerance), ("/", DEFAULT_TOLERANCE));
+    }
+
+    #[test]
+    fn a_webhook_path_must_be_absolute() {
+        let err =
+            ReceiverConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WEBHOOK_PATH", "hooks")]))
+                .unwrap_err();
+        assert!(err.to_string().contains("WEBHOOK_PATH"), "{err}");
+    }
+}

@@ -1,0 +1,57 @@
+//! The reconciler's settings, read once at cold start.
+
+use std::time::Duration;
+
+use shared::adapters::AwsSettings;
+use shared::config::{ConfigError, Env, IngestConfig};
+use shared::reconcile::ReconcileConfig;
+use shared::wriftai::ApiConfig;
+
+/// Everything the reconciler reads from its environment (see docs/configuration.md).
+#[derive(Clone, Debug)]
+pub struct ReconcilerConfig {
+    pub aws: AwsSettings,
+    /// The record-and-enqueue path the answers go through.
+    pub ingest: IngestConfig,
+    pub api: ApiConfig,
+    /// The walks: ages, page size, concurrency.
+    pub reconcile: ReconcileConfig,
+    /// Time kept back from the invocation's deadline to save the cursor and answer.
+    pub safety_margin: Duration,
+}
+
+impl ReconcilerConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            aws: AwsSettings::from_env(env)?,
+            ingest: IngestConfig::from_env(env)?,
+            api: ApiConfig::from_env(env)?,
+            reconcile: ReconcileConfig::from_env(env)?,
+            safety_margin: Duration::from_secs(env.parsed("RECONCILE_SAFETY_MARGIN_SECS", 10)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn the_reconciler_reads_its_settings_with_their_defaults() {
+        let config =
+            ReconcilerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WRIFTAI_ACCESS_TOKEN", "x")]))
+                .unwrap();
+        assert_eq!(config.safety_margin, Duration::from_secs(10));
+        assert_eq!(config.reconcile.min_age, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_missing_token_is_named_in_the_error() {
+        let err = ReconcilerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")])).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable WRIFTAI_ACCESS_TOKEN is required");
+    }
+}

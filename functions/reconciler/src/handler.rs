@@ -1,0 +1,52 @@
+//! One scheduled invocation: a reconcile run that stops before the invocation's
+//! deadline, logged and counted as one summary.
+
+use std::time::{Duration, Instant};
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::Value;
+use shared::adapters::{dynamo::DynamoLedger, sqs::SqsQueue};
+use shared::deadline::time_left;
+use shared::ingest::Ingest;
+use shared::metrics::Metrics;
+use shared::reconcile::{ReconcileConfig, Reconciler, Summary};
+use shared::wriftai::WriftAi;
+
+/// What a run needs, built once per cold start.
+pub struct App {
+    pub ingest: Ingest<DynamoLedger, SqsQueue>,
+    pub api: WriftAi,
+    pub reconcile: ReconcileConfig,
+    pub safety_margin: Duration,
+}
+
+pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let budget = time_left(event.context.deadline).saturating_sub(app.safety_margin);
+    let stop_at = Instant::now() + budget;
+    let reconciler =
+        Reconciler { ingest: &app.ingest, store: app.ingest.ledger(), source: &app.api, config: &app.reconcile };
+    let summary: Summary = reconciler.run(|| Instant::now() >= stop_at).await.inspect_err(|err| {
+        tracing::error!(error = %shared::error::chain(err), "reconcile run failed; the next one starts over");
+    })?;
+    tracing::info!(
+        examined = summary.examined,
+        advanced = summary.advanced,
+        enqueued = summary.enqueued,
+        expired = summary.expired,
+        requeued = summary.requeued,
+        errors = summary.errors,
+        cut_short = summary.cut_short,
+        budget_ms = budget.as_millis() as u64,
+        "reconcile run"
+    );
+    let mut metrics = Metrics::new("reconciler");
+    metrics
+        .count("Examined", summary.examined as u64)
+        .count("Advanced", summary.advanced as u64)
+        .count("Enqueued", summary.enqueued as u64)
+        .count("Expired", summary.expired as u64)
+        .count("Requeued", summary.requeued as u64)
+        .count("Errors", summary.errors as u64);
+    metrics.emit();
+    Ok(serde_json::to_value(summary)?)
+}
