@@ -1,35 +1,96 @@
-//! The worker's settings, read once at cold start.
+//! The worker's settings, read once at cold start, and the clients built from them.
 
 use std::time::Duration;
 
+use aws_config::SdkConfig;
+use shared::adapters::{AwsSettings, aws_config, secrets};
 use shared::config::{ConfigError, Env, IngestConfig, webhook_from_env};
-use shared::wriftai::ApiConfig;
+use shared::error::BoxError;
+use shared::wriftai::{ApiConfig, Webhook, WriftAi};
 
+/// Everything the worker reads from its environment (see docs/configuration.md).
+#[derive(Clone, Debug)]
 pub struct WorkerConfig {
+    pub aws: AwsSettings,
     /// The table, and the queue a chained prediction's work goes to.
     pub ingest: IngestConfig,
     /// For predictions too large for a message, and for chaining.
     pub api: ApiConfig,
+    /// The webhook a chained prediction is created with: the receiver's URL, and its
+    /// secret (a value or a Secrets Manager ARN).
     pub webhook: Option<(String, Option<String>)>,
     /// Messages of one batch worked on at once.
     pub concurrency: usize,
     pub download_limit: u64,
     pub download_timeout: Duration,
-    /// Lets a prediction's input ask for a crash (`"test_hook": "panic_once"`): for
-    /// the end-to-end tests only, never set it in production.
-    pub test_hooks: bool,
 }
 
 impl WorkerConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
+            aws: AwsSettings::from_env(env)?,
             ingest: IngestConfig::from_env(env)?,
             api: ApiConfig::from_env(env)?,
             webhook: webhook_from_env(env),
             concurrency: env.parsed("WORKER_CONCURRENCY", 10)?,
             download_limit: env.parsed("DOWNLOAD_MAX_BYTES", 10 * 1024 * 1024)?,
             download_timeout: Duration::from_secs(env.parsed("DOWNLOAD_TIMEOUT_SECS", 10)?),
-            test_hooks: env.parsed("WORKER_TEST_HOOKS", false)?,
         })
+    }
+}
+
+/// The clients every part of the worker shares, built once: the AWS configuration, and
+/// the WriftAI client and webhook with their secrets resolved (Secrets Manager ARNs are
+/// read now, so no secret sits in the environment).
+pub struct Clients {
+    pub aws: SdkConfig,
+    /// One client, cloned where needed: clones share a connection pool.
+    pub api: WriftAi,
+    pub webhook: Option<Webhook>,
+}
+
+impl Clients {
+    pub async fn new(config: &WorkerConfig) -> Result<Self, BoxError> {
+        let aws = aws_config(&config.aws).await;
+        let mut api = config.api.clone();
+        api.token = secrets::resolve(&aws, &api.token).await?;
+        let webhook = match &config.webhook {
+            Some((url, secret)) => Some(Webhook {
+                url: url.clone(),
+                secret: match secret {
+                    Some(secret) => Some(secrets::resolve(&aws, secret).await?),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
+        Ok(Self { api: WriftAi::new(api)?, webhook, aws })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    const REQUIRED: [(&str, &str); 3] = [("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WRIFTAI_ACCESS_TOKEN", "x")];
+
+    #[test]
+    fn the_worker_reads_its_settings_with_their_defaults() {
+        let config = WorkerConfig::from_env(&env(&REQUIRED)).unwrap();
+        assert_eq!((config.concurrency, config.download_limit), (10, 10 * 1024 * 1024));
+        assert_eq!(config.download_timeout, Duration::from_secs(10));
+        assert_eq!(config.webhook, None);
+    }
+
+    #[test]
+    fn a_malformed_setting_is_named_in_the_error() {
+        static BAD: [(&str, &str); 4] =
+            [("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WRIFTAI_ACCESS_TOKEN", "x"), ("WORKER_CONCURRENCY", "many")];
+        let err = WorkerConfig::from_env(&env(&BAD)).unwrap_err();
+        assert!(err.to_string().contains("WORKER_CONCURRENCY"), "{err}");
     }
 }

@@ -1,6 +1,8 @@
-//! YOUR WORK. This is the file to edit: `handle` is called once per prediction that
-//! reaches a status the worker acts on (`ACT_ON_STATUSES`, terminal ones by default),
-//! with the typed prediction. What it returns is kept with the event as the result.
+//! YOUR WORK. This is the file to edit.
+//!
+//! [`handle`] is called once per prediction that reaches a status the worker acts on
+//! (`ACT_ON_STATUSES`, the terminal ones by default), with the typed prediction. What it
+//! returns is kept with the event as the work's result.
 //!
 //! You need not worry about duplicates, ordering or crashes here: the claim around
 //! `handle` runs it to completion once per (prediction, status). An `Err` or a panic
@@ -8,100 +10,151 @@
 //! Keep each side effect safe to repeat (a put, not an append): a run that crashes
 //! halfway is run again from the start.
 //!
-//! The worked examples below run in the end-to-end tests:
-//! - on `succeeded`: store the output, downloading it first when it is a URL;
-//! - on `failed` (and `cancelled`, `abandoned`): record the error;
-//! - chaining: when the input says `"then": {"model": "..."}`, create the next
-//!   prediction from this one's output, with our webhook, so its events come back
-//!   through the receiver and its work runs here in turn.
+//! To add a client (S3, an HTTP API): a field on [`Context`], a line in
+//! [`Context::new`] that builds it from `clients.aws` or the config, the crate in `Cargo.toml` and, where AWS needs it, an IAM policy on
+//! `WorkerFunction` in `template.yaml`. The tests at the bottom run `handle` on the
+//! in-memory adapters: copy them for your own work.
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use shared::adapters::{dynamo::DynamoLedger, sqs::SqsQueue};
 use shared::error::BoxError;
 use shared::ingest::Ingest;
-use shared::ports::Outputs;
+use shared::ports::{Ledger, Outputs, WorkQueue};
 use shared::prediction::{Prediction, Status};
-use shared::wriftai::{CreatePrediction, Webhook, WriftAi};
+use shared::wriftai::{Webhook, WriftAi};
 
-/// What the work can use; built once per cold start in `main.rs`. Add your own clients.
-pub struct Context {
-    pub outputs: DynamoLedger,
+use crate::config::{Clients, WorkerConfig};
+use crate::examples;
+
+/// DynamoDB stops an item at 400 KB: an output larger than this is kept as its size.
+const MAX_RECORD_BYTES: usize = 100_000;
+
+/// What your work can use, built once per cold start by [`Context::new`]. On Lambda the
+/// table and queue are DynamoDB and SQS; the tests use the in-memory adapters.
+pub struct Context<T = DynamoLedger, Q = SqsQueue> {
+    /// Our table and work queue. The work keeps its records in the table
+    /// ([`Context::table`]); a chained prediction is recorded there as ours.
+    pub ingest: Ingest<T, Q>,
+    /// WriftAI, and the webhook a chained prediction is created with.
     pub api: WriftAi,
-    /// Records a chained prediction as ours, so the receiver accepts its webhooks.
-    pub ingest: Ingest<DynamoLedger, SqsQueue>,
     pub webhook: Option<Webhook>,
-    /// For downloads; its timeout is `DOWNLOAD_TIMEOUT_SECS`.
+    /// For downloads: `DOWNLOAD_TIMEOUT_SECS` per request, `DOWNLOAD_MAX_BYTES` each.
     pub http: reqwest::Client,
     pub download_limit: u64,
 }
 
-pub async fn handle(prediction: &Prediction, ctx: &Context) -> Result<Value, BoxError> {
-    match prediction.status {
-        Status::Succeeded => on_success(prediction, ctx).await,
-        Status::Failed | Status::Cancelled | Status::Abandoned => on_failure(prediction, ctx).await,
-        // Only reached if you add non-terminal statuses to ACT_ON_STATUSES.
-        _ => Ok(Value::Null),
+impl<T: Ledger, Q: WorkQueue> Context<T, Q> {
+    /// Builds the context once per cold start, on `table` and `queue`: DynamoDB and SQS
+    /// in the Lambda (`main.rs`), in-memory adapters in the tests below.
+    pub fn new(clients: &Clients, config: &WorkerConfig, table: T, queue: Q) -> Result<Self, BoxError> {
+        Ok(Self {
+            ingest: Ingest::new(table, queue, config.ingest.act_on.clone(), config.ingest.event_ttl),
+            api: clients.api.clone(),
+            webhook: clients.webhook.clone(),
+            http: reqwest::Client::builder().timeout(config.download_timeout).build()?,
+            download_limit: config.download_limit,
+        })
+    }
+
+    /// Where the work keeps its records: named records per prediction.
+    pub fn table(&self) -> &T {
+        self.ingest.ledger()
     }
 }
 
-async fn on_success(prediction: &Prediction, ctx: &Context) -> Result<Value, BoxError> {
-    let mut record = json!({"status": "succeeded", "output": prediction.output});
-    if let Some(url) = prediction.output.as_str().filter(|s| s.starts_with("http://") || s.starts_with("https://")) {
-        let (bytes, sha256) = download(ctx, url).await?;
-        // A real app would put the bytes in S3; the digest shows they arrived whole.
-        record["download"] = json!({"url": url, "bytes": bytes, "sha256": sha256});
-    }
-    if let Some(next) = chain(prediction, ctx).await? {
-        record["next"] = json!(next);
-    }
-    // DynamoDB items stop at 400 KB: keep large outputs elsewhere, note their size here.
-    if record.to_string().len() > 100_000 {
+/// The example: each prediction's outcome is kept as its `result` record.
+pub async fn handle<T, Q>(prediction: &Prediction, ctx: &Context<T, Q>) -> Result<Value, BoxError>
+where
+    T: Ledger + Outputs,
+    Q: WorkQueue,
+{
+    let mut record = match prediction.status {
+        Status::Succeeded => json!({"status": "succeeded", "output": prediction.output}),
+        Status::Failed | Status::Cancelled | Status::Abandoned => {
+            json!({"status": prediction.status.as_str(), "error": prediction.error})
+        }
+        // Only reached if you add non-terminal statuses to ACT_ON_STATUSES.
+        _ => return Ok(Value::Null),
+    };
+    // The worked examples: download, chain, triage (examples.rs). Delete this line and
+    // that module to start from a clean slate.
+    examples::run(prediction, &mut record, ctx).await?;
+    if record.to_string().len() > MAX_RECORD_BYTES {
         record["output"] = json!({"omitted_bytes": prediction.output.to_string().len()});
     }
-    ctx.outputs.store(prediction.id, &record).await?;
+    ctx.table().store(prediction.id, "result", &record).await?;
     Ok(json!({"stored": true, "next": record.get("next")}))
 }
 
-async fn on_failure(prediction: &Prediction, ctx: &Context) -> Result<Value, BoxError> {
-    let record = json!({"status": prediction.status.as_str(), "error": prediction.error});
-    ctx.outputs.store(prediction.id, &record).await?;
-    Ok(json!({"stored": true}))
-}
+#[cfg(test)]
+pub(crate) mod tests {
+    use shared::adapters::memory::{MemoryLedger, MemoryQueue};
+    use shared::config::Env;
+    use shared::prediction::PredictionId;
 
-/// Creates the next prediction of a pipeline: input `{"prompt": <this output>}`, plus
-/// the rest of the chain. Returns its ID.
-async fn chain(prediction: &Prediction, ctx: &Context) -> Result<Option<String>, BoxError> {
-    let Some(then) = prediction.input.get("then") else { return Ok(None) };
-    let model = then.get("model").and_then(Value::as_str).ok_or("input.then.model must be a string")?;
-    let prompt = match &prediction.output {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    let mut input = json!({"prompt": prompt});
-    if let Some(rest) = then.get("then") {
-        input["then"] = rest.clone();
-    }
-    let request = CreatePrediction { model: model.to_owned(), input, webhook: ctx.webhook.clone(), wait: None };
-    let next = shared::create::create(&ctx.api, &ctx.ingest, &request).await?;
-    tracing::info!(next_id = %next.prediction.id, "chained the next prediction");
-    Ok(Some(next.prediction.id.to_string()))
-}
+    use super::*;
 
-/// Downloads `url`, refusing more than `download_limit` bytes; returns the size and
-/// SHA-256 of what arrived.
-async fn download(ctx: &Context, url: &str) -> Result<(u64, String), BoxError> {
-    let mut response = ctx.http.get(url).send().await?.error_for_status()?;
-    if response.content_length().is_some_and(|len| len > ctx.download_limit) {
-        return Err(format!("{url} is larger than {} bytes", ctx.download_limit).into());
+    /// A context on the in-memory table and queue. Its clients point at nothing:
+    /// these tests never call out.
+    pub(crate) fn context() -> Context<MemoryLedger, MemoryQueue> {
+        let env = Env(|name: &str| match name {
+            "TABLE_NAME" | "QUEUE_URL" | "WRIFTAI_ACCESS_TOKEN" => Some("test".to_owned()),
+            "WRIFTAI_API_BASE_URL" => Some("http://127.0.0.1:9/v1".to_owned()),
+            "DOWNLOAD_MAX_BYTES" => Some("1024".to_owned()),
+            _ => None,
+        });
+        let config = WorkerConfig::from_env(&env).unwrap();
+        let clients = Clients {
+            aws: aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build(),
+            api: WriftAi::new(config.api.clone()).unwrap(),
+            webhook: None,
+        };
+        Context::new(&clients, &config, MemoryLedger::default(), MemoryQueue::default()).unwrap()
     }
-    let (mut bytes, mut digest) = (0u64, Sha256::new());
-    while let Some(chunk) = response.chunk().await? {
-        bytes += chunk.len() as u64;
-        if bytes > ctx.download_limit {
-            return Err(format!("{url} is larger than {} bytes", ctx.download_limit).into());
-        }
-        digest.update(&chunk);
+
+    /// A prediction as WriftAI sends it, at `status`, with `output` and `error`.
+    pub(crate) fn prediction(status: &str, input: Value, output: Value, error: Value) -> Prediction {
+        let body = json!({
+            "id": PredictionId::random().to_string(), "status": status, "model": {"owner": "acme", "name": "echo"},
+            "input": input, "output": output, "error": error,
+        });
+        Prediction::from_json(body.to_string().as_bytes()).unwrap()
     }
-    Ok((bytes, hex::encode(digest.finalize())))
+
+    #[tokio::test]
+    async fn a_succeeded_prediction_keeps_its_output_as_the_result() {
+        let ctx = context();
+        let p = prediction("succeeded", json!({"prompt": "hi"}), json!("hello"), Value::Null);
+        let result = handle(&p, &ctx).await.unwrap();
+        assert_eq!(result, json!({"stored": true, "next": null}));
+        let stored = ctx.table().output(p.id, "result");
+        assert_eq!(stored, Some((json!({"status": "succeeded", "output": "hello"}), 1)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_prediction_keeps_its_error() {
+        let ctx = context();
+        let error = json!({"source": "internal", "message": "out of memory", "detail": null});
+        let p = prediction("failed", json!({}), Value::Null, error.clone());
+        handle(&p, &ctx).await.unwrap();
+        let (record, _) = ctx.table().output(p.id, "result").unwrap();
+        assert_eq!(record, json!({"status": "failed", "error": error}));
+    }
+
+    #[tokio::test]
+    async fn a_status_that_is_not_terminal_stores_nothing() {
+        let ctx = context();
+        let p = prediction("started", json!({}), Value::Null, Value::Null);
+        assert_eq!(handle(&p, &ctx).await.unwrap(), Value::Null);
+        assert_eq!(ctx.table().output(p.id, "result"), None);
+    }
+
+    #[tokio::test]
+    async fn an_output_too_large_for_an_item_is_kept_as_its_size() {
+        let ctx = context();
+        let p = prediction("succeeded", json!({}), json!("x".repeat(MAX_RECORD_BYTES)), Value::Null);
+        handle(&p, &ctx).await.unwrap();
+        let (record, _) = ctx.table().output(p.id, "result").unwrap();
+        assert_eq!(record["output"], json!({"omitted_bytes": MAX_RECORD_BYTES + 2}));
+    }
 }

@@ -1,8 +1,6 @@
 //! What the end-to-end tests share: the running local stack's endpoints (from the
 //! environment `make test` exports out of `.local/stack.env`) and ways to look at it.
 
-pub mod faults;
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Mutex, OnceLock};
@@ -10,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use shared::adapters::dynamo::{DynamoLedger, prediction_pk};
+use shared::adapters::dynamo::{DynamoLedger, output_sk, prediction_pk};
 use shared::adapters::sqs::SqsQueue;
-use shared::adapters::{aws_config, tls::TrustRoots};
+use shared::adapters::{AwsSettings, aws_config};
 use shared::config::{Env, webhook_from_env};
 use shared::message::WorkMessage;
 use shared::ports::Ledger;
@@ -46,7 +44,7 @@ static RECEIVED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new()
 
 impl Stack {
     pub async fn from_env() -> Self {
-        let aws = aws_config(TrustRoots::System).await;
+        let aws = aws_config(&AwsSettings::from_env(&Env::process()).unwrap().system_roots()).await;
         Self {
             receiver_url: var("RECEIVER_URL"),
             table: var("TABLE_NAME"),
@@ -67,10 +65,11 @@ impl Stack {
         SqsQueue::new(self.sqs.clone(), &self.queue_url)
     }
 
-    /// The example work's output record for a prediction, and how many calls wrote it.
-    pub async fn output(&self, id: PredictionId) -> Option<(Value, usize)> {
+    /// The record `name` the work kept for a prediction (`"result"`, say), and how many
+    /// store calls wrote it (the test worker counts them).
+    pub async fn output(&self, id: PredictionId, name: &str) -> Option<(Value, usize)> {
         let items = self.items(id).await;
-        let item = items.get("OUTPUT")?;
+        let item = items.get(&output_sk(name))?;
         let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
         Some((record, writes(item)))
     }

@@ -1,7 +1,7 @@
 //! The whole pipeline on the local stack, with the queue -> worker mapping and the
 //! reconciler's schedule running: each terminal prediction's work runs exactly once,
-//! counted from its side effect (the output record's write count), whatever WriftAI,
-//! the worker or a poison message does.
+//! counted from its side effect (the result record's write count, kept by the test
+//! worker), whatever WriftAI, the worker or a poison message does.
 
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ async fn create(stack: &Stack, model: &str, input: Value) -> PredictionId {
 
 /// Waits for the worker to have stored the prediction's output; returns it.
 async fn worked(stack: &Stack, id: PredictionId, seconds: u64) -> (Value, usize) {
-    eventually(seconds, &format!("the work of {id}"), || stack.output(id)).await
+    eventually(seconds, &format!("the work of {id}"), || stack.output(id, "result")).await
 }
 
 fn work_attempts(item: &e2e::Item) -> u64 {
@@ -47,7 +47,7 @@ async fn with_duplicates_and_reordering_each_terminal_predictions_work_runs_once
     // Let any duplicate message that is still in flight arrive and be absorbed.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for id in ids {
-        assert_eq!(stack.output(id).await.unwrap().1, 1, "{id}: work ran exactly once");
+        assert_eq!(stack.output(id, "result").await.unwrap().1, 1, "{id}: work ran exactly once");
     }
 }
 

@@ -1,5 +1,4 @@
-//! The worker's ports: claims on a unit of work, where the example work stores
-//! outputs, and where a prediction is fetched when it came by reference.
+//! The worker's ports: claims on a unit of work, where the work keeps its records, and where a prediction is fetched when it came by reference.
 
 use std::future::Future;
 
@@ -50,12 +49,12 @@ pub trait Claims: Send + Sync {
     fn release(&self, id: PredictionId, status: &Status, token: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// Where the example work keeps what it produced for a prediction.
+/// Where the work keeps what it produced: named records per prediction (`"result"`,
+/// or any name of yours), each a JSON value.
 pub trait Outputs: Send + Sync {
-    /// Stores `record` for `id`, replacing an earlier one. Each call also counts itself
-    /// once on the record, however often its write is sent; the tests read that count
-    /// to prove the work ran once.
-    fn store(&self, id: PredictionId, record: &Value) -> impl Future<Output = Result<()>> + Send;
+    /// Stores `record` as `name` for `id`, replacing an earlier one: a put, so a run
+    /// that is repeated leaves the same single record.
+    fn store(&self, id: PredictionId, name: &str, record: &Value) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The truth about a prediction: WriftAI's `GET /v1/predictions/{id}`.

@@ -6,7 +6,8 @@
 //!   for events that need work `enqueue` (`pending`/`sent`), maybe `payload`, the claim
 //!   (`work`, `work_token`, `work_until`, `work_attempts`, `work_result`) and, until the
 //!   work is done, `work_pk`/`work_since` (sparse index `work`);
-//! - output (the example work's): `pk = PRED#<id>`, `sk = OUTPUT`;
+//! - the work's records (`Outputs`): `pk = PRED#<id>`, `sk = OUTPUT#<name>`; `record`
+//!   (JSON text), `stored_at`;
 //! - reconciler cursors: `pk = RECONCILER`, `sk = CURSOR#<walk>`.
 
 mod ledger;
@@ -33,7 +34,6 @@ pub const WORK_INDEX: &str = "work";
 const OPEN_PARTITION: &str = "OPEN";
 const WORK_PARTITION: &str = "WORK";
 const PREDICTION_SK: &str = "PRED";
-const OUTPUT_SK: &str = "OUTPUT";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -84,7 +84,7 @@ const SENDS: u32 = 3;
 /// is held until the deadline by a run that believes it failed, and a completion lost
 /// that way makes the work run again. A failed condition is an answer (it says what the
 /// item holds, which the caller reads) and is returned at once.
-async fn resend<T, E, Fut>(mut send: impl FnMut() -> Fut) -> Result<T, SdkError<E, HttpResponse>>
+pub async fn resend<T, E, Fut>(mut send: impl FnMut() -> Fut) -> Result<T, SdkError<E, HttpResponse>>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -108,6 +108,10 @@ pub fn prediction_pk(id: PredictionId) -> String {
 
 pub fn event_sk(status: &Status) -> String {
     format!("EVENT#{status}")
+}
+
+pub fn output_sk(name: &str) -> String {
+    format!("OUTPUT#{name}")
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {

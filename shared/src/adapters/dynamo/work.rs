@@ -1,12 +1,12 @@
-//! Work claims on event records, and the example work's output records.
+//! Work claims on event records, and the work's output records.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{
-    DynamoLedger, Item, OUTPUT_SK, conditional, is_condition_failed, n, prediction_pk, resend, rfc3339, s, string,
+    DynamoLedger, Item, conditional, is_condition_failed, n, output_sk, prediction_pk, resend, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::ports::{Claim, Claims, Outputs};
@@ -104,17 +104,13 @@ impl Claims for DynamoLedger {
 }
 
 impl Outputs for DynamoLedger {
-    async fn store(&self, id: PredictionId, record: &Value) -> Result<()> {
-        // `writes` is a set of call IDs, not a counter: a retry (the SDK's or `resend`'s)
-        // sends this same ID again, and a write whose answer was lost was applied before
-        // the retry is, so a counter would count one call twice. A set gains it once.
-        let write = uuid::Uuid::new_v4().to_string();
+    async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
         let request = self
-            .update(prediction_pk(id), OUTPUT_SK)
-            .update_expression("SET #record = :record ADD writes :write")
+            .update(prediction_pk(id), output_sk(name))
+            .update_expression("SET #record = :record, stored_at = :now")
             .expression_attribute_names("#record", "record")
             .expression_attribute_values(":record", s(record.to_string()))
-            .expression_attribute_values(":write", AttributeValue::Ss(vec![write]));
+            .expression_attribute_values(":now", s(rfc3339(OffsetDateTime::now_utc())));
         resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
     }
 }

@@ -56,8 +56,8 @@ pub struct MemoryLedger {
 struct State {
     predictions: BTreeMap<PredictionId, PredictionRow>,
     events: BTreeMap<(PredictionId, String), EventRow>,
-    /// The example work's outputs, with how many times each was written.
-    outputs: BTreeMap<PredictionId, (serde_json::Value, u32)>,
+    /// The work's records by prediction and name, with how many times each was stored.
+    outputs: BTreeMap<(PredictionId, String), (serde_json::Value, u32)>,
     cursors: BTreeMap<String, String>,
 }
 
@@ -70,8 +70,9 @@ impl MemoryLedger {
         self.lock().events.get(&(id, status.to_owned())).cloned()
     }
 
-    pub fn output(&self, id: PredictionId) -> Option<(serde_json::Value, u32)> {
-        self.lock().outputs.get(&id).cloned()
+    /// The record `name` the work stored for `id`, and how many times it was stored.
+    pub fn output(&self, id: PredictionId, name: &str) -> Option<(serde_json::Value, u32)> {
+        self.lock().outputs.get(&(id, name.to_owned())).cloned()
     }
 
     pub fn item_count(&self) -> usize {

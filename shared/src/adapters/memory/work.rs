@@ -65,9 +65,9 @@ impl Claims for MemoryLedger {
 }
 
 impl Outputs for MemoryLedger {
-    async fn store(&self, id: PredictionId, record: &Value) -> Result<()> {
+    async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
         let mut state = self.lock();
-        let entry = state.outputs.entry(id).or_insert((Value::Null, 0));
+        let entry = state.outputs.entry((id, name.to_owned())).or_insert((Value::Null, 0));
         *entry = (record.clone(), entry.1 + 1);
         Ok(())
     }

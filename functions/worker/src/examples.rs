@@ -1,0 +1,106 @@
+//! Worked examples that [`work::handle`](crate::work::handle) runs, each when the
+//! prediction asks for it. They run in the end-to-end tests (`infra/e2e/tests/work.rs`).
+//! - A succeeded prediction whose output is a URL: download it within
+//!   `DOWNLOAD_MAX_BYTES` and note its size and SHA-256 (a real app would keep the bytes
+//!   in S3).
+//! - An input with `"then": {"model": "..."}`: create the next prediction from this
+//!   one's output, with our webhook, so its events come back through the receiver and
+//!   its work runs here in turn.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::error::BoxError;
+use shared::ports::{Ledger, WorkQueue};
+use shared::prediction::{Prediction, Status};
+use shared::wriftai::CreatePrediction;
+
+use crate::work::Context;
+
+/// Adds what the examples did to `record`, the prediction's `result`.
+pub async fn run<T: Ledger, Q: WorkQueue>(
+    prediction: &Prediction,
+    record: &mut Value,
+    ctx: &Context<T, Q>,
+) -> Result<(), BoxError> {
+    if prediction.status != Status::Succeeded {
+        return Ok(());
+    }
+    if let Some(url) = output_url(prediction) {
+        let (bytes, sha256) = download(&ctx.http, ctx.download_limit, url).await?;
+        record["download"] = json!({"url": url, "bytes": bytes, "sha256": sha256});
+    }
+    if let Some(next) = chain(prediction, ctx).await? {
+        record["next"] = json!(next);
+    }
+    Ok(())
+}
+
+fn output_url(prediction: &Prediction) -> Option<&str> {
+    prediction.output.as_str().filter(|s| s.starts_with("http://") || s.starts_with("https://"))
+}
+
+/// Creates the next prediction of a pipeline: input `{"prompt": <this output>}`, plus
+/// the rest of the chain. Returns its ID.
+///
+/// A create that fails after WriftAI took it (a 5xx, a timeout) fails this run, and
+/// the run's retry creates the next prediction again: only then can a step run twice.
+async fn chain<T: Ledger, Q: WorkQueue>(prediction: &Prediction, ctx: &Context<T, Q>) -> Result<Option<String>, BoxError> {
+    let Some(then) = prediction.input.get("then") else { return Ok(None) };
+    let model = then.get("model").and_then(Value::as_str).ok_or("input.then.model must be a string")?;
+    let prompt = match &prediction.output {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let mut input = json!({"prompt": prompt});
+    if let Some(rest) = then.get("then") {
+        input["then"] = rest.clone();
+    }
+    let request = CreatePrediction { model: model.to_owned(), input, webhook: ctx.webhook.clone(), wait: None };
+    let next = shared::create::create(&ctx.api, &ctx.ingest, &request).await?;
+    tracing::info!(next_id = %next.prediction.id, "chained the next prediction");
+    Ok(Some(next.prediction.id.to_string()))
+}
+
+/// Downloads `url`, refusing more than `limit` bytes; returns the size and SHA-256 of
+/// what arrived.
+async fn download(http: &reqwest::Client, limit: u64, url: &str) -> Result<(u64, String), BoxError> {
+    let too_large = || format!("{url} is larger than {limit} bytes");
+    let mut response = http.get(url).send().await?.error_for_status()?;
+    if response.content_length().is_some_and(|len| len > limit) {
+        return Err(too_large().into());
+    }
+    let (mut bytes, mut digest) = (0u64, Sha256::new());
+    while let Some(chunk) = response.chunk().await? {
+        bytes += chunk.len() as u64;
+        if bytes > limit {
+            return Err(too_large().into());
+        }
+        digest.update(&chunk);
+    }
+    Ok((bytes, hex::encode(digest.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::work::tests::{context, prediction};
+
+    #[tokio::test]
+    async fn a_plain_output_is_neither_downloaded_nor_chained() {
+        let ctx = context();
+        let p = prediction("succeeded", json!({"prompt": "hi"}), json!("hello"), Value::Null);
+        let mut record = json!({"status": "succeeded"});
+        run(&p, &mut record, &ctx).await.unwrap();
+        assert_eq!(record, json!({"status": "succeeded"}));
+    }
+
+    #[tokio::test]
+    async fn a_chain_without_a_model_fails_the_run() {
+        let ctx = context();
+        let p = prediction("succeeded", json!({"then": {"model": 7}}), json!("hello"), Value::Null);
+        let err = run(&p, &mut json!({}), &ctx).await.unwrap_err();
+        assert_eq!(err.to_string(), "input.then.model must be a string");
+    }
+}

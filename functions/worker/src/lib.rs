@@ -1,0 +1,16 @@
+//! The worker: takes each work message off the queue, claims its (prediction, status)
+//! and runs your work on it, once.
+//!
+//! - [`work`]: **your work**, the file to edit: what it can use ([`work::Context`]) and
+//!   what it does with each prediction ([`work::handle`]).
+//! - [`examples`]: the worked examples `handle` calls: download an output, chain the
+//!   next prediction, keep failures for triage.
+//! - [`batch`]: one SQS batch: the claim around each message, a span each, partial batch
+//!   failures.
+//! - [`config`]: the worker's settings, read once at cold start, and the clients built
+//!   from them.
+
+pub mod batch;
+pub mod config;
+pub mod examples;
+pub mod work;

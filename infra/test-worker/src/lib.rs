@@ -1,0 +1,50 @@
+//! The worker the end-to-end tests and the benchmark run: the production worker's
+//! library with two additions that never reach a deployed binary (`sam build` builds
+//! `worker`, not this).
+//! - [`Hooked`]: crash hooks, after the claim and before the work. A prediction's input
+//!   `"test_hook": "panic_once"` panics and `"fail_once"` fails on the first attempt
+//!   only, `"fail_always"` on every attempt; `"sleep_ms:<n>"` stands for slow work (a
+//!   download, a model call) by waiting `n` ms without holding a thread.
+//! - [`Counted`]: the work's records with a count of the calls that stored them, so the
+//!   tests prove from the table that the work ran once.
+
+mod counted;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use shared::adapters::sqs::SqsQueue;
+use shared::error::BoxError;
+use shared::prediction::Prediction;
+use worker::batch::Job;
+use worker::work::{self, Context};
+
+pub use counted::Counted;
+
+/// The worker's work, with the crash hooks run first.
+pub struct Hooked(pub Context<Counted, SqsQueue>);
+
+impl Job for Hooked {
+    async fn run(&self, prediction: Prediction, attempt: u32) -> Result<Value, BoxError> {
+        before_work(&prediction, attempt).await?;
+        work::handle(&prediction, &self.0).await
+    }
+}
+
+/// Longest stall a hook may ask for: a typo must not hold a batch until its timeout.
+const MAX_SLEEP_MS: u64 = 60_000;
+
+async fn before_work(prediction: &Prediction, attempt: u32) -> Result<(), BoxError> {
+    let hook = prediction.input.get("test_hook").and_then(|v| v.as_str());
+    if let Some(ms) = hook.and_then(|h| h.strip_prefix("sleep_ms:")) {
+        let ms: u64 = ms.parse().map_err(|_| format!("test hook: bad sleep_ms value {ms:?}"))?;
+        tokio::time::sleep(Duration::from_millis(ms.min(MAX_SLEEP_MS))).await;
+        return Ok(());
+    }
+    match (hook, attempt) {
+        (Some("panic_once"), 1) => panic!("test hook: panic on the first attempt"),
+        (Some("fail_once"), 1) => Err("test hook: fail on the first attempt".into()),
+        (Some("fail_always"), _) => Err("test hook: fail on every attempt".into()),
+        _ => Ok(()),
+    }
+}
