@@ -32,5 +32,5 @@ fi
 
 # The benchmark's Python peer gets its own virtualenv: its pins never touch the tooling's.
 if [ "${1:-}" = "--bench" ]; then
-  venv "$local_dir/bench-venv" "$root/infra/bench/requirements.txt" "python peer virtualenv"
+  venv "$local_dir/bench-venv" "$root/lab/bench/requirements.txt" "python peer virtualenv"
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! `make bench`: builds the functions and the harness in release, measures them under
 #! the Runtime API harness (null backend, then the local stack), and writes one run's
-#! tables to BENCHMARKS.md with the command, the machine and the date. Not part of
+#! tables to docs/benchmarks.md with the command, the machine and the date. Not part of
 #! `make test`; takes a while (two release builds on a fresh clone).
 #! Knobs: BENCH_N (warm invocations, 1000), BENCH_ARM64=1 (arm64 zips through cargo
 #! lambda: a second release build), BENCH_INCREMENTAL=0 (skip the incremental build),
@@ -16,25 +16,25 @@ results=$out/results.jsonl
 mkdir -p "$out"
 n=${BENCH_N:-1000}
 bench=target/release/bench
-# BENCHMARKS.md: one run, its command, machine and date. `infra/bench.sh --report`
+# docs/benchmarks.md: one run, its command, machine and date. `lab/bench.sh --report`
 # writes it again from the last run's lines.
 write_report() {
   {
     echo "# Benchmarks"
     echo
-    echo "One run of \`make bench\` (\`infra/bench.sh\`, BENCH_N=$n). Regenerate with \`make bench\`."
+    echo "One run of \`make bench\` (\`lab/bench.sh\`, BENCH_N=$n). Regenerate with \`make bench\`."
     echo
     echo "- date: $(date -u '+%F %H:%M UTC')"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(uname -sr)"
     echo "- toolchain: $(rustc --version); Python peer: $("$root/.local/bench-venv/bin/python" --version), $("$root/.local/bench-venv/bin/pip" list 2>/dev/null | grep -iE '^(aws[-_]lambda[-_]powertools|awslambdaric|boto3) ' | tr -s ' ' | paste -sd, - | sed 's/,/, /g')"
     echo "- release profile: $(sed -n '/^\[profile.release\]/,/^\[/p' Cargo.toml | grep -E '^[a-z-]+ *=' | paste -sd';' -)"
     echo
-    cat infra/bench/METHOD.md
+    cat lab/bench/METHOD.md
     echo
     "$bench" report "$results"
-  } >BENCHMARKS.md
+  } >docs/benchmarks.md
   "$bench" report "$results"
-  echo "bench: wrote BENCHMARKS.md (raw lines in $results, logs in $out/logs)"
+  echo "bench: wrote docs/benchmarks.md (raw lines in $results, logs in $out/logs)"
 }
 if [ "${1:-}" = "--report" ]; then
   write_report
@@ -54,7 +54,9 @@ timed() { # seconds a command took; its output goes to $out/build.log
 
 # Builds. A clean release build is timed only when target/release is empty; its figure
 # is kept in $out/clean-build.txt so later runs can still quote it (with its date).
-functions=(-p receiver -p worker -p reconciler)
+# The worker is measured as the test worker (infra/test-worker): the production worker's code
+# plus the `sleep_ms` hook that stands for slow work, which production does not have.
+functions=(-p receiver -p worker -p reconciler -p test-worker)
 if [ ! -d target/release/.fingerprint ]; then
   secs=$(timed cargo build --release "${functions[@]}")
   echo "${secs} s (measured $(date -u +%F))" >"$out/clean-build.txt"
@@ -77,7 +79,7 @@ figure "release build of the harness and hello-world after the functions" "$(tim
 sync
 sleep "${BENCH_SETTLE_SECS:-15}"
 
-peer=(env PYTHONPATH="$root/infra/bench/peer" "$root/.local/bench-venv/bin/python" -m awslambdaric peer.handler)
+peer=(env PYTHONPATH="$root/lab/bench/peer" "$root/.local/bench-venv/bin/python" -m awslambdaric peer.handler)
 run() { "$bench" "$@" | tee -a "$results"; }
 
 # 1. Null backend: the functions' own cost.
@@ -86,8 +88,8 @@ run invoke --name receiver --backend null --n "$n" --cold 15 -- target/release/r
 run invoke --name python-peer --backend null --n "$n" --cold 5 -- "${peer[@]}"
 # The init ratio against the lower bound, from cold starts taken in turn.
 run init --name hello-world --vs receiver --cold 41 -- target/release/bench-hello :: target/release/receiver
-run invoke --name worker-batch1 --backend null --event sqs --batch 1 --sleep-ms 200 --n 20 -- target/release/worker
-run invoke --name worker-batch10 --backend null --event sqs --batch 10 --sleep-ms 200 --n 20 -- target/release/worker
+run invoke --name worker-batch1 --backend null --event sqs --batch 1 --sleep-ms 200 --n 20 -- target/release/test-worker
+run invoke --name worker-batch10 --backend null --event sqs --batch 10 --sleep-ms 200 --n 20 -- target/release/test-worker
 run invoke --name reconciler --backend null --event schedule --n 50 --cold 5 -- target/release/reconciler
 
 # 2. The local stack: DynamoDB Local, moto, the simulator (rate-limited); no glue and

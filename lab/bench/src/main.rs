@@ -1,6 +1,6 @@
-//! `bench`: the harness behind `make bench` (see `infra/bench.sh`). Each subcommand
+//! `bench`: the harness behind `make bench` (see `lab/bench.sh`). Each subcommand
 //! runs one measurement and prints it as a JSON line; `report` turns the lines into the
-//! table in BENCHMARKS.md.
+//! table in docs/benchmarks.md.
 //!
 //! - `invoke --name N --backend null|stack --event http|sqs [--n 500] [--batch 10]
 //!   [--sleep-ms 0] -- CMD...`: init, first and warm invocations, peak RSS

@@ -1,5 +1,5 @@
 //! Turns the JSON lines of one `make bench` run into the markdown tables of
-//! BENCHMARKS.md: the invocations, the ratios, the targets and the other figures.
+//! docs/benchmarks.md: the invocations, the ratios, the targets and the other figures.
 
 use std::fmt::Write;
 

@@ -42,7 +42,6 @@ fn null_env(addr: std::net::SocketAddr) -> Vec<(String, String)> {
         ("WRIFTAI_WEBHOOK_SECRET", NULL_SECRET.into()),
         ("WRIFTAI_ACCESS_TOKEN", "bench".into()),
         ("WRIFTAI_API_BASE_URL", format!("{url}/v1")),
-        ("WORKER_TEST_HOOKS", "true".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

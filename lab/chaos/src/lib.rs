@@ -1,4 +1,5 @@
-//! Faults on the AWS side for the end-to-end tests: the fault proxy's rules and counts
+//! The lab's view of the local stack (its tests are in `tests/`, the load generator in
+//! `src/bin/load.rs`): faults on the AWS side, the fault proxy's rules and counts
 //! (`FAULT_PROXY_URL`, set when the stack runs with `FAULTS=1`), and freezing an
 //! emulator for a while (SIGSTOP/SIGCONT, which keeps its state, unlike a restart).
 

@@ -1,7 +1,8 @@
 //! The chaos suite: many predictions created through our client while the simulator
 //! duplicates, reorders, delays and drops webhooks, the fault proxy fails AWS calls,
 //! DynamoDB freezes mid-run and the worker crashes on request. The verdict comes from
-//! the table and the work's side effect (the OUTPUT item's `writes`), never from logs.
+//! the table and the work's side effect (the result record's `writes`, kept by the test
+//! worker), never from logs.
 //! `CHAOS_PREDICTIONS` (default 60; `make chaos` runs 2,000), `CHAOS_CONCURRENCY`,
 //! `CHAOS_SEED`, `CHAOS_DEADLINE_SECS`, `CHAOS_MAX_IN_FLIGHT` (webhooks queued at the simulator
 //! before creation pauses).
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::faults::{FaultProxy, Frozen, diff};
+use chaos::{FaultProxy, Frozen, diff};
 use e2e::{Item, Sim, Stack, api, our_webhook, status_of, writes};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -64,7 +65,7 @@ fn settled(items: &HashMap<String, Item>, truth: &str) -> bool {
     let event = items.get(&format!("EVENT#{truth}"));
     items.get("PRED").is_some_and(|p| status_of(p) == truth)
         && event.and_then(|e| e.get("work")).and_then(|w| w.as_s().ok()).is_some_and(|w| w == "done")
-        && items.contains_key("OUTPUT")
+        && items.contains_key("OUTPUT#result")
 }
 
 fn number(item: Option<&Item>, key: &str) -> u64 {
@@ -170,7 +171,7 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
     let (mut duplicated, mut work_runs, mut hooks) = (Vec::new(), 0, 0);
     for (n, id) in &ids {
         let items = stack.items(*id).await;
-        let written = items.get("OUTPUT").map_or(0, writes);
+        let written = items.get("OUTPUT#result").map_or(0, writes);
         if written > 1 {
             duplicated.push((*id, written));
         }

@@ -1,7 +1,8 @@
 //! When DynamoDB or SQS stops answering, or answers are lost.
 //! - The receiver: a 5xx, so WriftAI delivers again, and the repeat finishes the job:
 //!   recorded once, work enqueued.
-//! - The work's output write, applied twice by a hung DynamoDB: still one write.
+//! - The work's output write, applied twice by a hung DynamoDB: still one record, and
+//!   the test worker's count of it still one write.
 //! - The worker's claim, completion and output write when the SDK gives up on answers
 //!   lost after the write: each still done once, by the same run.
 //!
@@ -11,7 +12,8 @@
 
 use std::time::Duration;
 
-use e2e::faults::{FaultProxy, Frozen};
+use chaos::{FaultProxy, Frozen};
+use test_worker::Counted;
 use e2e::{Stack, payload, status_of, writes};
 use serde_json::json;
 use shared::adapters::dynamo::DynamoLedger;
@@ -68,28 +70,36 @@ async fn dynamodb_hanging_is_a_503_and_the_repeat_completes_exactly_once() {
 async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let stack = Stack::from_env().await;
-    let (id, ledger) = (PredictionId::random(), stack.ledger());
+    // The functions' store (a put) and the test worker's (which counts its calls): the
+    // chaos suite's verdict rests on the count being right under the same fault.
+    let (id, ledger, counted) = (PredictionId::random(), stack.ledger(), Counted::new(stack.dynamodb.clone(), &stack.table));
     let frozen = Frozen::new("dynamodb");
-    let write = tokio::spawn(async move { ledger.store(id, &json!({"status": "succeeded"})).await });
+    let both = tokio::spawn(async move {
+        let put = ledger.store(id, "result", &json!({"status": "succeeded"})).await;
+        (put, counted.store(id, "counted", &json!({"status": "succeeded"})).await)
+    });
     // Past the SDK's 2 s attempt timeout and within its 5 s operation timeout: the first
     // attempt waits in the frozen emulator's socket, and the retry follows it. Both are
     // applied when it wakes, as a write whose answer AWS lost would be.
     tokio::time::sleep(Duration::from_millis(2600)).await;
     drop(frozen);
-    write.await.unwrap().expect("the write succeeds once the emulator wakes");
-    let (record, writes) = stack.output(id).await.expect("the output record");
-    assert_eq!(
-        (record, writes),
-        (json!({"status": "succeeded"}), 1),
-        "one write, however many attempts reached the table"
-    );
+    let (put, count) = both.await.unwrap();
+    put.expect("the put succeeds once the emulator wakes");
+    count.expect("the counted write succeeds once the emulator wakes");
+    let (record, _) = stack.output(id, "result").await.expect("the result record");
+    assert_eq!(record, json!({"status": "succeeded"}), "one record, however many attempts reached the table");
+    let (_, writes) = stack.output(id, "counted").await.expect("the counted record");
+    assert_eq!(writes, 1, "one write, however many attempts reached the table");
 }
 
 /// The ledger the functions use, with its calls going through the fault proxy (the
 /// tests' own go straight to the emulator).
 fn through_the_proxy(stack: &Stack, proxy: &FaultProxy) -> DynamoLedger {
-    let config = aws_sdk_dynamodb::config::Builder::from(&stack.aws).endpoint_url(proxy.url()).build();
-    DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(config), &stack.table)
+    DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(proxied(stack, proxy)), &stack.table)
+}
+
+fn proxied(stack: &Stack, proxy: &FaultProxy) -> aws_sdk_dynamodb::Config {
+    aws_sdk_dynamodb::config::Builder::from(&stack.aws).endpoint_url(proxy.url()).build()
 }
 
 /// The fault proxy's answer to the SDK's three attempts at each `UpdateItem`: either
@@ -108,6 +118,8 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
     let stack = Stack::from_env().await;
     let proxy = FaultProxy::from_env().expect("the stack runs with FAULTS=1");
     let ledger = through_the_proxy(&stack, &proxy);
+    // The output write as the test worker makes it: the production put plus a count.
+    let counted = Counted::new(aws_sdk_dynamodb::Client::from_conf(proxied(&stack, &proxy)), &stack.table);
     let (status, now) = (Status::parse("succeeded").unwrap(), OffsetDateTime::now_utc());
     for throttle_after_first in [false, true] {
         let id = stack.registered().await;
@@ -122,7 +134,7 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
         proxy.set(sdk_gives_up(throttle_after_first)).await;
         assert!(ledger.complete(id, &status, &token, &json!({"stored": true}), now).await.unwrap(), "completed by us");
         proxy.set(sdk_gives_up(throttle_after_first)).await;
-        ledger.store(id, &json!({"status": "succeeded"})).await.unwrap();
+        counted.store(id, "result", &json!({"status": "succeeded"})).await.unwrap();
         let injected = lost().await - before;
         proxy.set(json!({"rules": []})).await;
 
@@ -130,6 +142,6 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
         let items = stack.items(id).await;
         let event = &items["EVENT#succeeded"];
         assert_eq!((event["work"].as_s().unwrap().as_str(), event["done_by"].as_s().unwrap()), ("done", &token));
-        assert_eq!(writes(&items["OUTPUT"]), 1);
+        assert_eq!(writes(&items["OUTPUT#result"]), 1);
     }
 }

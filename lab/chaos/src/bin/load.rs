@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::faults::FaultProxy;
+use chaos::FaultProxy;
 use e2e::{Stack, payload, status_of};
 use shared::prediction::PredictionId;
 
@@ -112,7 +112,7 @@ async fn main() {
     println!("answers       {:?}, transport errors {}", t.by_status, t.transport_errors);
     let mut injected = 0;
     if let Some(proxy) = FaultProxy::from_env() {
-        let by_kind = e2e::faults::diff(&injected_before, &proxy.stats().await["injected"]);
+        let by_kind = chaos::diff(&injected_before, &proxy.stats().await["injected"]);
         injected = by_kind.iter().map(|(_, n)| *n).sum::<i64>().max(0) as usize;
         println!("injected      {by_kind:?}");
     }
