@@ -1,43 +1,49 @@
 # The two commands that matter: `make dev` (run it locally) and `make test`.
+# `make help` lists every target.
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .local/venv/bin
+.DEFAULT_GOAL := help
 
-.PHONY: dev test unit template e2e install up down register create lint build deploy bench chaos load fuzz
+.PHONY: help dev test install unit template e2e verify build up down create register deploy lint bench chaos load fuzz
 STAGE ?= default
 # SAM and cargo-lambda from the project's virtualenv, whose python has zig for the
 # arm64 cross-build.
 SAM := PATH="$(CURDIR)/$(VENV):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/sam
 
-dev: ## Run the local stack in the foreground and show a prediction's events flowing.
+help: ## List the targets.
+	@awk -F ':.*## ' '/^[a-z0-9-]+:.*## / { printf "  make %-9s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+dev: ## Run it all locally in the foreground; the functions reload when you save. Ctrl-C stops it.
 	infra/dev.sh
 
-test: install unit template e2e ## Everything: unit tests, template checks and build, end-to-end tests.
+test: ## Unit tests, template checks, end-to-end tests on the local stack; times each phase.
+	infra/phases.sh install unit template e2e
 
-install: ## Local tooling into .local/ (virtualenv, DynamoDB Local).
+install: ## Local tooling into .local/ (virtualenv with cargo-lambda, moto, SAM; DynamoDB Local).
 	infra/install.sh
 
-unit:
-	cargo test --workspace --exclude e2e
-	cargo build --workspace --exclude e2e --bins
+unit: ## cargo test of the functions, shared and the local stack; the Python checks.
+	cargo test
 	$(VENV)/python -m pytest -q infra/tests --ignore=infra/tests/stack
 
-template: ## cfn-lint, sam validate, and the arm64 release build of all three functions.
+template: ## cfn-lint and sam validate of template.yaml.
 	$(VENV)/cfn-lint template.yaml
 	$(SAM) validate --lint
-	infra/build.sh
 
-e2e: ## End-to-end tests; starts and stops the local stack itself.
+e2e: ## End-to-end tests on the local stack, which it starts and stops.
 	infra/e2e.sh
 
-chaos: install ## The long chaos run (2,000 predictions, AWS faults, worker crashes): prints its summary.
-	infra/chaos.sh
+verify: ## The lab's checks (CI runs them after `test`): fault-injection tests, the short chaos run.
+	lab/verify.sh
 
-load: install ## The receiver under sustained concurrent signed POSTs for LOAD_SECS (30): prints rate and latencies.
-	infra/load.sh
+build: ## The deployable build (CI runs it): sam build of the three functions for arm64, checked.
+	infra/build.sh
 
-fuzz: ## Fuzzes the receiver's request checks for FUZZ_SECS (120); installs cargo-fuzz into .local/cargo.
-	infra/fuzz.sh
+deploy: build ## Deploy with SAM (STAGE=default|prod); the first time asks its questions (--guided).
+	@# Guided until this stage's own deploy parameters hold the required secret's ARN.
+	@if awk '/^\[/ { sect = ($$0 == "[$(STAGE).deploy.parameters]") } sect && /AccessTokenSecretArn/ { found = 1 } END { exit !found }' samconfig.toml; then \
+	  $(SAM) deploy --config-env $(STAGE); else $(SAM) deploy --guided --config-env $(STAGE); fi
 
 up: ## Start the local stack in the background (endpoints in .local/stack.env).
 	infra/up.sh
@@ -45,24 +51,26 @@ up: ## Start the local stack in the background (endpoints in .local/stack.env).
 down: ## Stop what `make up` started.
 	infra/down.sh
 
-register: ## Register a prediction as ours: make register ID=<prediction-id>
-	@test -n "$(ID)" || { echo "usage: make register ID=<prediction-id>" >&2; exit 2; }
-	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- register "$(ID)"
-
 create: ## Create a prediction through WriftAI (the simulator locally): make create MODEL=owner/name INPUT='{...}'
 	@test -n "$(MODEL)" || { echo "usage: make create MODEL=owner/name INPUT='{...}'" >&2; exit 2; }
 	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- create --model "$(MODEL)" --input '$(or $(INPUT),{})'
 
-build: ## sam build: the three functions for arm64, as deployed.
-	$(SAM) build --config-env $(STAGE)
+register: ## Register a prediction as ours: make register ID=<prediction-id>
+	@test -n "$(ID)" || { echo "usage: make register ID=<prediction-id>" >&2; exit 2; }
+	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- register "$(ID)"
 
-deploy: build ## Deploy with SAM; the first time asks its questions (--guided).
-	@if grep -q '^\[$(STAGE).deploy.parameters\]' samconfig.toml && grep -q 'AccessTokenSecretArn' samconfig.toml; then \
-	  $(SAM) deploy --config-env $(STAGE); else $(SAM) deploy --guided --config-env $(STAGE); fi
-
-bench: ## Measure the functions (init, latency, memory, zips, builds) against hello-world and a Python peer; writes BENCHMARKS.md. Slow; not part of `test`.
-	infra/bench.sh
-
-lint:
+lint: ## cargo fmt --check and clippy on the whole workspace, lab included.
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: ## The lab: init, latency, memory, zips and builds against hello-world and a Python peer; writes docs/benchmarks.md. Slow.
+	lab/bench.sh
+
+chaos: install ## The lab: the long chaos run (2,000 predictions, AWS faults, worker crashes); prints its summary.
+	lab/chaos.sh
+
+load: install ## The lab: the receiver under sustained signed POSTs for LOAD_SECS (30); prints rate and latencies.
+	lab/load.sh
+
+fuzz: ## The lab: fuzz the receiver's request checks for FUZZ_SECS (120); installs cargo-fuzz into .local/cargo.
+	lab/fuzz.sh

@@ -11,10 +11,10 @@ set -a; . .local/stack.env; set +a
 for name in sqs-mapping schedule; do
   if [ -e "$pids/$name.pid" ]; then echo "glue: $name already running" >&2; exit 1; fi
 done
-setsid target/debug/local-aws sqs --queue-url "$QUEUE_URL" --function worker \
+setsid target/debug/local-aws sqs --queue-url "$QUEUE_URL" --function "$WORKER_FUNCTION" \
   --invoke-url "$LAMBDA_INVOKE_URL" >"$logs/sqs-mapping.log" 2>&1 < /dev/null &
 echo $! >"$pids/sqs-mapping.pid"
 setsid target/debug/local-aws schedule --function reconciler --every-secs "$RECONCILE_EVERY_SECS" \
   --invoke-url "$LAMBDA_INVOKE_URL" >"$logs/schedule.log" 2>&1 < /dev/null &
 echo $! >"$pids/schedule.pid"
-echo "glue: queue -> worker, and reconciler every ${RECONCILE_EVERY_SECS}s"
+echo "glue: queue -> $WORKER_FUNCTION, and reconciler every ${RECONCILE_EVERY_SECS}s"

@@ -4,10 +4,14 @@
 #! until each answers, creates the resources, and writes the endpoints (and a fresh
 #! local token and webhook secret) to .local/stack.env.
 #! Usage: infra/up.sh [--persist]   (--persist keeps DynamoDB data in .local/dynamodb-data)
+#! WORKER_FUNCTION=test-worker maps the queue to the test worker (infra/e2e: crash hooks
+#! and counted writes, for the tests) instead of the production `worker`.
+#! WATCH=1 has `cargo lambda watch` rebuild and reload a function when its source changes
+#! (make dev); otherwise the binaries built here are served as they are.
 #! LOCAL_GLUE=0 leaves out the queue -> worker mapping and the reconciler's schedule
 #! (infra/glue.sh starts them later). LOCAL_FUNCTIONS=0 also leaves out `cargo lambda
 #! watch` and builds only the simulator (`make bench` runs the functions itself).
-#! FAULTS=1 puts infra/fault-proxy between the functions and the emulators (port
+#! FAULTS=1 puts lab/fault-proxy between the functions and the emulators (port
 #! FAULT_PORT, default 8769; rules from FAULT_RULES/FAULT_SEED or PUT /_faults); the
 #! tests and the AWS glue still talk to the emulators directly.
 #! LAMBDA_CONCURRENCY sets `cargo lambda watch --concurrency` (instances per function).
@@ -80,8 +84,8 @@ RECONCILE_EVERY_SECS=${RECONCILE_EVERY_SECS:-5}
 RECONCILE_MIN_AGE_SECS=${RECONCILE_MIN_AGE_SECS:-5}
 RECONCILE_WORK_STALE_SECS=${RECONCILE_WORK_STALE_SECS:-30}
 RECONCILE_OVERDUE_SECS=${RECONCILE_OVERDUE_SECS:-60}
-# Lets a test's input ask the worker to crash once; never set on AWS.
-WORKER_TEST_HOOKS=true
+# The function the queue invokes: the production worker, or the tests' test-worker.
+WORKER_FUNCTION=${WORKER_FUNCTION:-worker}
 ENV
 set -a; . "$env_file.tmp"; set +a
 
@@ -93,12 +97,15 @@ echo "RECEIVER_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_f
 echo "WRIFTAI_WEBHOOK_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
 set -a; . "$env_file.tmp"; set +a
 
-# Built before anything starts, so no request waits for a compile.
+# Built before anything starts, so no request waits for a compile. Cargo's progress is
+# shown: on a fresh clone this is the long part.
 if [ "${LOCAL_FUNCTIONS:-1}" = 0 ]; then
-  cargo build --quiet -p wriftai-sim
+  cargo build -p wriftai-sim
 else
-  # The same packages as `make unit` builds, so the features (and the artifacts) match.
-  cargo build --quiet --bins --workspace --exclude e2e
+  # The default members, as `cargo lambda watch` builds them (`cargo run --bin <name>`
+  # from the workspace root): the same features, so it finds them built.
+  cargo build --bins
+  if [ "${FAULTS:-0}" = 1 ]; then cargo build -p fault-proxy; fi
 fi
 start wriftai-sim target/debug/wriftai-sim --port "$SIM_PORT"
 wait_for wriftai-sim 30 curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/health"
@@ -112,7 +119,9 @@ if [ "${LOCAL_FUNCTIONS:-1}" != 0 ]; then
     echo "FAULT_PROXY_URL=http://127.0.0.1:$FAULT_PORT" >>"$env_file.tmp"
     function_env=(AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$FAULT_PORT" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$FAULT_PORT")
   fi
-  start lambda env "${function_env[@]}" cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes \
+  watch=(--ignore-changes)
+  [ "${WATCH:-0}" = 1 ] && watch=()
+  start lambda env "${function_env[@]}" cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" "${watch[@]}" \
     --concurrency "${LAMBDA_CONCURRENCY:-1}"
   # The receiver answers an empty POST with its own JSON 415: then it is really up.
   wait_for lambda 300 sh -c "curl -s -X POST '$RECEIVER_URL' | grep -q unsupported_media_type"
