@@ -1,7 +1,7 @@
 """The functions' configuration variables, read from their Rust source, against
-template.yaml, the cargo-lambda deploy metadata and the README: no variable a function
-requires is left unset by the template, none the template sets is unread, and every one
-is documented."""
+template.yaml, the cargo-lambda deploy metadata and the configuration table in
+docs/configuration.md: no variable a function requires is left unset by the template,
+none the template sets is unread, and every one is documented in that table."""
 
 import pathlib
 import re
@@ -12,6 +12,7 @@ import pytest
 from test_template import TEMPLATE
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+CONFIGURATION = ROOT / "docs" / "configuration.md"
 FUNCTIONS = {"receiver": "ReceiverFunction", "worker": "WorkerFunction", "reconciler": "ReconcilerFunction"}
 
 NAME = re.compile(r'"([A-Z][A-Z0-9_]{2,})"')
@@ -103,12 +104,25 @@ def test_the_cargo_lambda_deploy_metadata_sets_what_the_template_sets(crate, res
     assert (deploy["memory"], deploy["timeout"]) == (properties["MemorySize"], properties["Timeout"])
 
 
+def configuration_table():
+    """The rows of the first table in docs/configuration.md: the functions' variables."""
+    rows, seen_table = [], False
+    for line in CONFIGURATION.read_text().splitlines():
+        if line.startswith("|"):
+            seen_table = True
+            rows.append(line)
+        elif seen_table:
+            break
+    assert len(rows) > 2, f"{CONFIGURATION.relative_to(ROOT)} has no configuration table"
+    return "\n".join(rows)
+
+
 def test_every_variable_a_function_reads_is_documented():
-    readme = (ROOT / "README.md").read_text()
+    table = configuration_table()
     for crate in FUNCTIONS:
         names, _ = function_reads(crate)
-        missing = sorted(n for n in names if f"`{n}`" not in readme)
-        assert not missing, f"{crate} reads {missing}, which the README's configuration table does not list"
+        missing = sorted(n for n in names if f"`{n}`" not in table)
+        assert not missing, f"{crate} reads {missing}, which the configuration table in docs/configuration.md does not list"
 
 
 def test_the_reading_is_not_vacuous():
