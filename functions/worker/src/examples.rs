@@ -6,22 +6,27 @@
 //! - An input with `"then": {"model": "..."}`: create the next prediction from this
 //!   one's output, with our webhook, so its events come back through the receiver and
 //!   its work runs here in turn.
+//! - A failed prediction: keep a `triage` record beside its result, with what someone
+//!   looking into failures wants first (model, error source and message, input).
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::error::BoxError;
-use shared::ports::{Ledger, WorkQueue};
+use shared::ports::{Ledger, Outputs, WorkQueue};
 use shared::prediction::{Prediction, Status};
 use shared::wriftai::CreatePrediction;
 
 use crate::work::Context;
 
 /// Adds what the examples did to `record`, the prediction's `result`.
-pub async fn run<T: Ledger, Q: WorkQueue>(
+pub async fn run<T: Ledger + Outputs, Q: WorkQueue>(
     prediction: &Prediction,
     record: &mut Value,
     ctx: &Context<T, Q>,
 ) -> Result<(), BoxError> {
+    if prediction.status == Status::Failed {
+        keep_for_triage(prediction, ctx.table()).await?;
+    }
     if prediction.status != Status::Succeeded {
         return Ok(());
     }
@@ -44,7 +49,10 @@ fn output_url(prediction: &Prediction) -> Option<&str> {
 ///
 /// A create that fails after WriftAI took it (a 5xx, a timeout) fails this run, and
 /// the run's retry creates the next prediction again: only then can a step run twice.
-async fn chain<T: Ledger, Q: WorkQueue>(prediction: &Prediction, ctx: &Context<T, Q>) -> Result<Option<String>, BoxError> {
+async fn chain<T: Ledger, Q: WorkQueue>(
+    prediction: &Prediction,
+    ctx: &Context<T, Q>,
+) -> Result<Option<String>, BoxError> {
     let Some(then) = prediction.input.get("then") else { return Ok(None) };
     let model = then.get("model").and_then(Value::as_str).ok_or("input.then.model must be a string")?;
     let prompt = match &prediction.output {
@@ -59,6 +67,20 @@ async fn chain<T: Ledger, Q: WorkQueue>(prediction: &Prediction, ctx: &Context<T
     let next = shared::create::create(&ctx.api, &ctx.ingest, &request).await?;
     tracing::info!(next_id = %next.prediction.id, "chained the next prediction");
     Ok(Some(next.prediction.id.to_string()))
+}
+
+/// Keeps a failed prediction's `triage` record: a put under its own name, so a rerun
+/// replaces it.
+async fn keep_for_triage(prediction: &Prediction, table: &impl Outputs) -> Result<(), BoxError> {
+    let error = prediction.error.as_ref();
+    let triage = json!({
+        "model": prediction.model.as_ref().map(|m| format!("{}/{}", m.owner, m.name)),
+        "source": error.and_then(|e| e.source.as_deref()),
+        "message": error.and_then(|e| e.message.as_deref()),
+        "input": prediction.input,
+    });
+    table.store(prediction.id, "triage", &triage).await?;
+    Ok(())
 }
 
 /// Downloads `url`, refusing more than `limit` bytes; returns the size and SHA-256 of
@@ -94,6 +116,23 @@ mod tests {
         let mut record = json!({"status": "succeeded"});
         run(&p, &mut record, &ctx).await.unwrap();
         assert_eq!(record, json!({"status": "succeeded"}));
+    }
+
+    #[tokio::test]
+    async fn a_failed_prediction_is_kept_for_triage_and_a_succeeded_one_is_not() {
+        let ctx = context();
+        let error = json!({"source": "external", "message": "prompt too long", "detail": null});
+        let failed = prediction("failed", json!({"prompt": "long"}), Value::Null, error);
+        run(&failed, &mut json!({}), &ctx).await.unwrap();
+        let (triage, _) = ctx.table().output(failed.id, "triage").expect("a triage record");
+        assert_eq!(
+            triage,
+            json!({"model": "acme/echo", "source": "external", "message": "prompt too long", "input": {"prompt": "long"}})
+        );
+
+        let succeeded = prediction("succeeded", json!({}), json!("fine"), Value::Null);
+        run(&succeeded, &mut json!({}), &ctx).await.unwrap();
+        assert_eq!(ctx.table().output(succeeded.id, "triage"), None);
     }
 
     #[tokio::test]

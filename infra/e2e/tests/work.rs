@@ -147,3 +147,20 @@ async fn predictions_wriftai_forgot_or_that_never_finish_are_closed_not_polled_f
         assert!(!stack.items(id).await["PRED"].contains_key("open_pk"));
     }
 }
+
+#[tokio::test]
+async fn a_failed_prediction_is_kept_for_triage() {
+    let stack = Stack::from_env().await;
+    let failed = create(&stack, "acme/echo", json!({"prompt": "triage me", "sim": {"outcome": "failed"}})).await;
+    let succeeded = create(&stack, "acme/echo", json!({"prompt": "fine"})).await;
+    let (result, _) = worked(&stack, failed, 60).await;
+    assert_eq!(result["status"], "failed");
+    let (triage, writes) = stack.output(failed, "triage").await.expect("the triage record is kept with the result");
+    assert_eq!(
+        (triage["model"].as_str(), triage["input"]["prompt"].as_str(), writes),
+        (Some("acme/echo"), Some("triage me"), 1)
+    );
+    assert_eq!((triage["source"].as_str(), triage["message"].as_str()), (Some("internal"), Some("simulated failure")));
+    worked(&stack, succeeded, 60).await;
+    assert_eq!(stack.output(succeeded, "triage").await, None);
+}
