@@ -62,9 +62,8 @@ mod tests {
 
     #[test]
     fn a_webhook_path_must_be_absolute() {
-        let err =
-            ReceiverConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WEBHOOK_PATH", "hooks")]))
-                .unwrap_err();
+        let err = ReceiverConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WEBHOOK_PATH", "hooks")]))
+            .unwrap_err();
         assert!(err.to_string().contains("WEBHOOK_PATH"), "{err}");
     }
 }

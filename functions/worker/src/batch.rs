@@ -31,8 +31,8 @@ pub trait Job: Sync {
 }
 
 impl<T: Ledger + Outputs, Q: WorkQueue> Job for work::Context<T, Q> {
-    fn run(&self, prediction: Prediction, _attempt: u32) -> impl Future<Output = Result<Value, BoxError>> + Send {
-        async move { work::handle(&prediction, self).await }
+    async fn run(&self, prediction: Prediction, _attempt: u32) -> Result<Value, BoxError> {
+        work::handle(&prediction, self).await
     }
 }
 

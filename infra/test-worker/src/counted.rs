@@ -58,4 +58,3 @@ impl Ledger for Counted {
         self.ledger.mark_enqueued(id, status).await
     }
 }
-

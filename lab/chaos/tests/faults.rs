@@ -13,12 +13,12 @@
 use std::time::Duration;
 
 use chaos::{FaultProxy, Frozen};
-use test_worker::Counted;
 use e2e::{Stack, payload, status_of, writes};
 use serde_json::json;
 use shared::adapters::dynamo::DynamoLedger;
 use shared::ports::{Claim, Claims, Outputs};
 use shared::prediction::{PredictionId, Status};
+use test_worker::Counted;
 use time::OffsetDateTime;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -72,7 +72,8 @@ async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
     let stack = Stack::from_env().await;
     // The functions' store (a put) and the test worker's (which counts its calls): the
     // chaos suite's verdict rests on the count being right under the same fault.
-    let (id, ledger, counted) = (PredictionId::random(), stack.ledger(), Counted::new(stack.dynamodb.clone(), &stack.table));
+    let (id, ledger, counted) =
+        (PredictionId::random(), stack.ledger(), Counted::new(stack.dynamodb.clone(), &stack.table));
     let frozen = Frozen::new("dynamodb");
     let both = tokio::spawn(async move {
         let put = ledger.store(id, "result", &json!({"status": "succeeded"})).await;
