@@ -1,20 +1,14 @@
 //! `hooks`: operator commands against the configured table and WriftAI.
-//!
-//! - `hooks register <prediction-id>`: records a prediction as ours, so the receiver
-//!   accepts its webhooks. Idempotent.
-//! - `hooks create --model <owner/name> --input '<json>' [--wait <secs>]`: creates a
-//!   prediction with our webhook, records it, prints it as JSON.
-//! - `hooks sign --secret <secret> [--timestamp <unix>]`: prints the signature header
-//!   WriftAI would send for the body on stdin (for curl tests).
 
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 // The platform's TLS roots: the CLI runs on laptops, where a TLS-inspecting proxy may
 // sit between it and AWS.
-use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue, tls::TrustRoots};
+use shared::adapters::{AwsSettings, aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
 use shared::config::{Env, IngestConfig, webhook_from_env};
 use shared::error::chain as error_chain;
 use shared::ingest::Ingest;
@@ -23,19 +17,61 @@ use shared::prediction::PredictionId;
 use shared::wriftai::{ApiConfig, CreatePrediction, Webhook, WriftAi};
 use time::OffsetDateTime;
 
-const USAGE: &str = "usage:
-  hooks register <prediction-id>
-  hooks create --model <owner/name> --input '<json>' [--wait <secs>]
-  hooks sign --secret <secret> [--timestamp <unix-seconds>] < body";
+/// Operator commands against the configured table and WriftAI, configured by the same
+/// variables as the functions (`.local/stack.env` locally).
+#[derive(Debug, Parser)]
+#[command(name = "hooks", arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Records a prediction as ours, so the receiver accepts its webhooks. Idempotent.
+    Register {
+        /// The prediction's ID, as WriftAI gave it.
+        prediction_id: String,
+    },
+    /// Creates a prediction with our webhook, records it, prints it as JSON.
+    Create {
+        /// The model: owner/name, or owner/name:version.
+        #[arg(long, value_name = "OWNER/NAME")]
+        model: String,
+        /// The prediction's input.
+        // Hyphen values: a JSON input may be a negative number.
+        #[arg(long, value_name = "JSON", default_value = "{}", allow_hyphen_values = true)]
+        input: String,
+        /// Seconds WriftAI may hold the answer until the prediction is finished.
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+    },
+    /// Prints the signature header WriftAI would send for the body on stdin (for curl tests).
+    Sign {
+        /// The webhook secret WriftAI signs with.
+        // Hyphen values: a secret is any string, a leading `-` included.
+        #[arg(long, allow_hyphen_values = true)]
+        secret: String,
+        /// The header's `t=`; now if not given.
+        #[arg(long, value_name = "UNIX-SECONDS", allow_hyphen_values = true)]
+        timestamp: Option<i64>,
+    },
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("register") if args.len() == 2 => register(&args[1]).await,
-        Some("create") => create(&args[1..]).await,
-        Some("sign") => sign(&args[1..]),
-        _ => Err(USAGE.into()),
+    let command = match Cli::try_parse() {
+        Ok(cli) => cli.command,
+        // Exit 1 on a usage error, as before clap (whose own code is 2); 0 after --help.
+        Err(usage) => {
+            let _ = usage.print();
+            return if usage.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match command {
+        Command::Register { prediction_id } => register(&prediction_id).await,
+        Command::Create { model, input, wait } => create(model, &input, wait.map(Duration::from_secs)).await,
+        Command::Sign { secret, timestamp } => sign(&secret, timestamp),
     };
     match result {
         Ok(Value::String(text)) => {
@@ -55,21 +91,19 @@ async fn main() -> ExitCode {
 
 async fn register(id: &str) -> Result<Value, String> {
     let id = PredictionId::parse(id).map_err(|e| format!("{id:?}: {e}"))?;
-    let table = Env::process().required("TABLE_NAME").map_err(|e| e.to_string())?;
-    let ledger = DynamoLedger::from_config(&aws_config(TrustRoots::System).await, table);
+    let env = Env::process();
+    let table = env.required("TABLE_NAME").map_err(|e| e.to_string())?;
+    let ledger = DynamoLedger::from_config(&aws(&env).await?, table);
     let new = ledger.register(id, OffsetDateTime::now_utc()).await.map_err(|e| error_chain(&e))?;
     Ok(json!({"id": id, "registered": new}))
 }
 
-async fn create(args: &[String]) -> Result<Value, String> {
-    let model = flag(args, "--model").ok_or(USAGE)?;
-    let input: Value =
-        serde_json::from_str(flag(args, "--input").unwrap_or("{}")).map_err(|e| format!("--input is not JSON: {e}"))?;
-    let wait = flag(args, "--wait").map(|s| s.parse().map(Duration::from_secs)).transpose().map_err(|_| USAGE)?;
+async fn create(model: String, input: &str, wait: Option<Duration>) -> Result<Value, String> {
+    let input: Value = serde_json::from_str(input).map_err(|e| format!("--input is not JSON: {e}"))?;
 
     let env = Env::process();
     let config = IngestConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let aws = aws_config(TrustRoots::System).await;
+    let aws = aws(&env).await?;
     let mut api_config = ApiConfig::from_env(&env).map_err(|e| e.to_string())?;
     api_config.token = secrets::resolve(&aws, &api_config.token).await.map_err(|e| error_chain(&e))?;
     let api = WriftAi::new(api_config).map_err(|e| error_chain(&e))?;
@@ -86,22 +120,67 @@ async fn create(args: &[String]) -> Result<Value, String> {
         config.act_on,
         config.event_ttl,
     );
-    let request = CreatePrediction { model: model.to_owned(), input, webhook, wait };
+    let request = CreatePrediction { model, input, webhook, wait };
     let fetched = shared::create::create(&api, &ingest, &request).await.map_err(|e| error_chain(&e))?;
     serde_json::from_str(&fetched.raw).map_err(|e| e.to_string())
 }
 
-fn sign(args: &[String]) -> Result<Value, String> {
-    let secret = flag(args, "--secret").ok_or(USAGE)?;
-    let timestamp = match flag(args, "--timestamp") {
-        Some(t) => t.parse().map_err(|_| USAGE)?,
-        None => OffsetDateTime::now_utc().unix_timestamp(),
-    };
+fn sign(secret: &str, timestamp: Option<i64>) -> Result<Value, String> {
+    let timestamp = timestamp.unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp());
     let mut body = Vec::new();
     std::io::stdin().read_to_end(&mut body).map_err(|e| e.to_string())?;
     Ok(Value::String(shared::signature::sign(secret, timestamp, &body)))
 }
 
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+async fn aws<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<aws_config::SdkConfig, String> {
+    Ok(aws_config(&AwsSettings::from_env(env).map_err(|e| e.to_string())?.system_roots()).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("hooks").chain(args.iter().copied())).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn create_takes_an_empty_input_and_no_wait_unless_told() {
+        let command = parse(&["create", "--model", "acme/echo"]).unwrap();
+        let Command::Create { model, input, wait } = command else { panic!("not create: {command:?}") };
+        assert_eq!((model.as_str(), input.as_str(), wait), ("acme/echo", "{}", None));
+        let command = parse(&["create", "--wait", "30", "--input", r#"{"prompt": "hi"}"#, "--model", "a/b"]).unwrap();
+        let Command::Create { input, wait, .. } = command else { panic!("not create: {command:?}") };
+        assert_eq!((input.as_str(), wait), (r#"{"prompt": "hi"}"#, Some(30)));
+    }
+
+    #[test]
+    fn sign_takes_any_secret_and_an_optional_timestamp() {
+        let command = parse(&["sign", "--secret", "-s p a c e s", "--timestamp", "1700000000"]).unwrap();
+        let Command::Sign { secret, timestamp } = command else { panic!("not sign: {command:?}") };
+        assert_eq!((secret.as_str(), timestamp), ("-s p a c e s", Some(1_700_000_000)));
+    }
+
+    #[test]
+    fn a_malformed_command_line_is_refused() {
+        for args in [
+            &[][..],
+            &["register"],
+            &["register", "a", "b"],
+            &["create", "--input", "{}"],
+            &["create", "--model", "a/b", "--wait", "soon"],
+            &["sign"],
+            &["sign", "--secret", "s", "--timestamp", "now"],
+            &["delete", "x"],
+        ] {
+            assert!(parse(args).is_err_and(|e| e.use_stderr()), "{args:?}");
+        }
+    }
 }

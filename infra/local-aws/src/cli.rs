@@ -1,152 +1,160 @@
 //! The command line: two subcommands, their flags, and the environment variables behind them.
 
-use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::error::Error;
+use clap::builder::NonEmptyStringValueParser;
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-pub const USAGE: &str = "usage:
-  local-aws sqs [--queue-url URL] [--function worker] [--invoke-url http://127.0.0.1:9000]
-                [--batch-size 10] [--window-ms 0]
-  local-aws schedule [--function reconciler] [--every-secs 60] [--invoke-url http://127.0.0.1:9000]
-environment: QUEUE_URL, LAMBDA_INVOKE_URL, RECONCILE_EVERY_SECS (flags win);
-  AWS_ENDPOINT_URL_SQS, AWS_REGION and credentials as for any AWS SDK";
+/// Plays the AWS glue the local stack lacks: the SQS event source mapping and the
+/// reconciler's schedule.
+#[derive(Debug, Parser)]
+#[command(
+    name = "local-aws",
+    arg_required_else_help = true,
+    after_help = "AWS_ENDPOINT_URL_SQS, AWS_REGION and credentials are read as by any AWS SDK."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-const DEFAULT_INVOKE_URL: &str = "http://127.0.0.1:9000";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
+    /// The SQS event source mapping: receive, invoke the function, delete what succeeded.
     Sqs(SqsConfig),
+    /// The EventBridge schedule: invoke the function every period, one run at a time.
     Schedule(ScheduleConfig),
-    Help,
 }
 
 /// The event source mapping's settings, named as on `AWS::Lambda::EventSourceMapping`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct SqsConfig {
+    /// The queue to poll.
+    #[arg(long, env = "QUEUE_URL", value_name = "URL", value_parser = NonEmptyStringValueParser::new())]
     pub queue_url: String,
+    /// The function to invoke.
+    #[arg(long, default_value = "worker", value_parser = function)]
     pub function: String,
-    /// The invoke API's base URL, without a trailing slash.
+    /// The invoke API's base URL, kept without a trailing slash.
+    #[arg(
+        long,
+        env = "LAMBDA_INVOKE_URL",
+        value_name = "URL",
+        default_value = DEFAULT_INVOKE_URL,
+        value_parser = invoke_url
+    )]
     pub invoke_url: String,
+    /// Most messages in one invocation.
+    // Negative numbers reach the parser, which says what the flag takes.
+    #[arg(long, value_name = "N", default_value = "10", value_parser = batch_size, allow_negative_numbers = true)]
     pub batch_size: usize,
+    /// How long a batch may gather messages (MaximumBatchingWindowInSeconds, in ms).
+    #[arg(
+        long = "window-ms",
+        value_name = "MS",
+        default_value = "0",
+        value_parser = window,
+        allow_negative_numbers = true
+    )]
     pub window: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct ScheduleConfig {
+    /// The function to invoke.
+    #[arg(long, default_value = "reconciler", value_parser = function)]
     pub function: String,
+    /// The period; the first run waits one period.
+    #[arg(
+        long = "every-secs",
+        env = "RECONCILE_EVERY_SECS",
+        value_name = "SECS",
+        default_value = "60",
+        value_parser = every,
+        allow_negative_numbers = true
+    )]
     pub every: Duration,
+    /// The invoke API's base URL, kept without a trailing slash.
+    #[arg(
+        long,
+        env = "LAMBDA_INVOKE_URL",
+        value_name = "URL",
+        default_value = DEFAULT_INVOKE_URL,
+        value_parser = invoke_url
+    )]
     pub invoke_url: String,
 }
 
-/// Reads the command line, falling back to `env` for the flags that have a variable.
-/// `env` is a parameter so tests never touch the process environment.
-pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Option<String>) -> Result<Command, Error> {
-    let args: Vec<String> = args.into_iter().collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        return Ok(Command::Help);
-    }
-    let lookup = |flags: &HashMap<String, String>, flag: &str, var: Option<&str>| {
-        flags.get(flag).cloned().or_else(|| var.and_then(&env)).filter(|v| !v.is_empty())
-    };
-    match args.split_first() {
-        Some((sub, rest)) if sub == "sqs" => {
-            let flags = flags(rest, &["--queue-url", "--function", "--invoke-url", "--batch-size", "--window-ms"])?;
-            let queue_url = lookup(&flags, "--queue-url", Some("QUEUE_URL")).ok_or(Error::Missing("--queue-url"))?;
-            let batch_size = match lookup(&flags, "--batch-size", None) {
-                Some(v) => number("--batch-size", &v, "a whole number from 1 to 10000", 1..=10_000)?,
-                None => 10,
-            };
-            let window_ms = match lookup(&flags, "--window-ms", None) {
-                Some(v) => number("--window-ms", &v, "milliseconds from 0 to 300000", 0..=300_000)?,
-                None => 0,
-            };
-            // Lambda refuses the same combination: without a window, one receive of at
-            // most 10 messages is all a batch can be.
-            if batch_size > 10 && window_ms == 0 {
-                return Err(Error::Usage("--batch-size over 10 needs --window-ms of at least 1".into()));
-            }
-            Ok(Command::Sqs(SqsConfig {
-                queue_url,
-                function: function(lookup(&flags, "--function", None).as_deref().unwrap_or("worker"))?,
-                invoke_url: invoke_url(lookup(&flags, "--invoke-url", Some("LAMBDA_INVOKE_URL")))?,
-                batch_size: batch_size as usize,
-                window: Duration::from_millis(window_ms),
-            }))
-        }
-        Some((sub, rest)) if sub == "schedule" => {
-            let flags = flags(rest, &["--function", "--every-secs", "--invoke-url"])?;
-            let every = match lookup(&flags, "--every-secs", Some("RECONCILE_EVERY_SECS")) {
-                Some(v) => number("--every-secs", &v, "whole seconds from 1 to 86400", 1..=86_400)?,
-                None => 60,
-            };
-            Ok(Command::Schedule(ScheduleConfig {
-                function: function(lookup(&flags, "--function", None).as_deref().unwrap_or("reconciler"))?,
-                every: Duration::from_secs(every),
-                invoke_url: invoke_url(lookup(&flags, "--invoke-url", Some("LAMBDA_INVOKE_URL")))?,
-            }))
-        }
-        Some((sub, _)) => Err(Error::Usage(format!("unknown subcommand {sub:?}\n{USAGE}"))),
-        None => Err(Error::Usage(USAGE.into())),
-    }
+const DEFAULT_INVOKE_URL: &str = "http://127.0.0.1:9000";
+
+/// Reads the process's command line, falling back to the environment for the flags that
+/// have a variable (flags win).
+pub fn from_process() -> Result<Command, clap::Error> {
+    parse(blank_is_unset(Cli::command(), |name| std::env::var_os(name)), std::env::args_os())
 }
 
-/// `--name value` or `--name=value`; the last of a repeated flag wins, like most CLIs.
-fn flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, Error> {
-    let mut out = HashMap::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let (name, value) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, value.to_owned()),
-            _ if arg.starts_with("--") => {
-                let value = args.next().ok_or_else(|| Error::Usage(format!("{arg} needs a value\n{USAGE}")))?;
-                (arg.as_str(), value.clone())
-            }
-            _ => return Err(Error::Usage(format!("unexpected argument {arg:?}\n{USAGE}"))),
-        };
-        if !allowed.contains(&name) {
-            return Err(Error::Usage(format!("unknown flag {name}\n{USAGE}")));
-        }
-        out.insert(name.to_owned(), value);
+/// Parses `args` with `command` (this CLI, its variables as read), then checks what clap
+/// cannot say of one flag alone.
+fn parse(mut command: clap::Command, args: impl IntoIterator<Item = OsString>) -> Result<Command, clap::Error> {
+    let matches = command.try_get_matches_from_mut(args)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    // Lambda refuses the same combination: without a window, one receive of at most 10
+    // messages is all a batch can be.
+    if let Command::Sqs(config) = &cli.command
+        && config.batch_size > 10
+        && config.window.is_zero()
+    {
+        let message = "--batch-size over 10 needs --window-ms of at least 1";
+        // Told with the usage of `sqs`, whose flags they are.
+        let mut sqs = command.find_subcommand("sqs").cloned().unwrap_or(command);
+        return Err(sqs.error(ErrorKind::ArgumentConflict, message));
     }
-    Ok(out)
+    Ok(cli.command)
 }
 
-fn number(
-    name: &'static str,
-    value: &str,
-    expected: &'static str,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, Error> {
-    value.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| Error::InvalidValue {
-        name,
-        expected,
-        value: value.to_owned(),
+/// A variable set to nothing counts as unset, as `VAR= local-aws ...` means in a script;
+/// clap alone would hand the empty value to the flag. `env` is the process's variables.
+fn blank_is_unset(command: clap::Command, env: impl Fn(&OsStr) -> Option<OsString>) -> clap::Command {
+    command.mut_subcommands(|sub| {
+        sub.mut_args(|arg| match arg.get_env().and_then(&env) {
+            Some(value) if value.to_string_lossy().trim().is_empty() => arg.env(None),
+            _ => arg,
+        })
     })
 }
 
-/// The name becomes a URL path segment, so it is held to Lambda's own naming rule.
-fn function(name: &str) -> Result<String, Error> {
-    let valid =
-        (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(name.to_owned())
-    } else {
-        Err(Error::InvalidValue {
-            name: "--function",
-            expected: "a Lambda function name (letters, digits, - and _)",
-            value: name.to_owned(),
-        })
-    }
+fn number(raw: &str, range: RangeInclusive<u64>, expected: &str) -> Result<u64, String> {
+    raw.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| format!("must be {expected}"))
 }
 
-fn invoke_url(value: Option<String>) -> Result<String, Error> {
-    let value = value.unwrap_or_else(|| DEFAULT_INVOKE_URL.to_owned());
-    match reqwest::Url::parse(&value) {
+fn batch_size(raw: &str) -> Result<usize, String> {
+    number(raw, 1..=10_000, "a whole number from 1 to 10000").map(|n| n as usize)
+}
+
+fn window(raw: &str) -> Result<Duration, String> {
+    number(raw, 0..=300_000, "milliseconds from 0 to 300000").map(Duration::from_millis)
+}
+
+fn every(raw: &str) -> Result<Duration, String> {
+    number(raw, 1..=86_400, "whole seconds from 1 to 86400").map(Duration::from_secs)
+}
+
+/// The name becomes a URL path segment, so it is held to Lambda's own naming rule.
+fn function(name: &str) -> Result<String, String> {
+    let valid =
+        (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid { Ok(name.to_owned()) } else { Err("must be a Lambda function name (letters, digits, - and _)".into()) }
+}
+
+fn invoke_url(value: &str) -> Result<String, String> {
+    match reqwest::Url::parse(value) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
             Ok(value.trim_end_matches('/').to_owned())
         }
-        _ => Err(Error::InvalidValue { name: "--invoke-url", expected: "an http(s) URL", value }),
+        _ => Err("must be an http(s) URL".into()),
     }
 }
 
@@ -154,9 +162,28 @@ fn invoke_url(value: Option<String>) -> Result<String, Error> {
 mod tests {
     use super::*;
 
-    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Command, Error> {
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        parse(args.iter().map(|a| a.to_string()), |name| env.get(name).cloned())
+    /// Parses as `from_process` does, with `env` for the process's variables. clap reads
+    /// those as the command is built, so each flag's variable is replaced by a default
+    /// holding the test's value, or by nothing; a flag still wins over it.
+    fn parse_with(args: &[&str], env: &[(&str, &'static str)]) -> Result<Command, clap::Error> {
+        let value = |name: &OsStr| env.iter().find(|(n, _)| OsStr::new(n) == name).map(|(_, v)| *v);
+        let command = blank_is_unset(Cli::command(), |name| value(name).map(OsString::from)).mut_subcommands(|sub| {
+            sub.mut_args(|arg| match arg.get_env().and_then(value) {
+                // A value from a variable satisfies `required`, as in clap's own env handling.
+                Some(v) => arg.env(None).default_value(v).required(false),
+                None => arg.env(None),
+            })
+        });
+        parse(command, std::iter::once("local-aws").chain(args.iter().copied()).map(OsString::from))
+    }
+
+    fn kind(result: Result<Command, clap::Error>) -> Option<ErrorKind> {
+        result.err().map(|e| e.kind())
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
@@ -185,16 +212,46 @@ mod tests {
     }
 
     #[test]
+    fn the_invoke_url_comes_from_the_environment_without_its_trailing_slash() {
+        let command = parse_with(&["schedule"], &[("LAMBDA_INVOKE_URL", "http://127.0.0.1:9100/")]);
+        let Ok(Command::Schedule(config)) = command else { panic!("not schedule: {command:?}") };
+        assert_eq!(config.invoke_url, "http://127.0.0.1:9100");
+    }
+
+    #[test]
     fn sqs_without_a_queue_url_is_refused() {
-        assert!(matches!(parse_with(&["sqs"], &[]), Err(Error::Missing("--queue-url"))));
+        assert_eq!(kind(parse_with(&["sqs"], &[])), Some(ErrorKind::MissingRequiredArgument));
+        assert_eq!(kind(parse_with(&["sqs"], &[("QUEUE_URL", " ")])), Some(ErrorKind::MissingRequiredArgument));
+        assert_eq!(kind(parse_with(&["sqs", "--queue-url", ""], &[])), Some(ErrorKind::InvalidValue));
+    }
+
+    #[test]
+    fn a_blank_variable_counts_as_unset() {
+        let env = [("RECONCILE_EVERY_SECS", ""), ("LAMBDA_INVOKE_URL", " ")];
+        let Ok(Command::Schedule(config)) = parse_with(&["schedule"], &env) else { panic!("refused") };
+        assert_eq!((config.every, config.invoke_url.as_str()), (Duration::from_secs(60), DEFAULT_INVOKE_URL));
     }
 
     #[test]
     fn a_batch_over_ten_without_a_window_is_refused_like_lambda_does() {
         let args = ["sqs", "--queue-url", "q", "--batch-size", "11"];
-        assert!(matches!(parse_with(&args, &[]), Err(Error::Usage(_))));
+        let refused = parse_with(&args, &[]).expect_err("accepted");
+        assert_eq!(refused.kind(), ErrorKind::ArgumentConflict);
+        assert!(refused.to_string().contains("--batch-size over 10 needs --window-ms of at least 1"), "{refused}");
         let with_window = ["sqs", "--queue-url", "q", "--batch-size", "11", "--window-ms", "500"];
         assert!(matches!(parse_with(&with_window, &[]), Ok(Command::Sqs(_))));
+    }
+
+    #[test]
+    fn the_calls_infra_glue_sh_makes_are_accepted() {
+        let url = "http://127.0.0.1:9000";
+        let sqs =
+            ["sqs", "--queue-url", "http://127.0.0.1:8767/1/work", "--function", "test-worker", "--invoke-url", url];
+        let Ok(Command::Sqs(config)) = parse_with(&sqs, &[]) else { panic!("refused: {sqs:?}") };
+        assert_eq!((config.function.as_str(), config.invoke_url.as_str()), ("test-worker", url));
+        let schedule = ["schedule", "--function", "reconciler", "--every-secs", "5", "--invoke-url", url];
+        let Ok(Command::Schedule(config)) = parse_with(&schedule, &[]) else { panic!("refused: {schedule:?}") };
+        assert_eq!(config.every, Duration::from_secs(5));
     }
 
     #[test]
@@ -210,23 +267,28 @@ mod tests {
 
     #[test]
     fn bad_values_are_named_in_the_error() {
-        for args in [
-            &["schedule", "--every-secs", "0"][..],
-            &["schedule", "--every-secs", "soon"],
-            &["schedule", "--function", "../admin"],
-            &["schedule", "--invoke-url", "ftp://x"],
-            &["sqs", "--queue-url", "q", "--window-ms", "-1"],
+        for (args, env) in [
+            (&["schedule", "--every-secs", "0"][..], &[][..]),
+            (&["schedule", "--every-secs", "soon"], &[]),
+            (&["schedule"], &[("RECONCILE_EVERY_SECS", "soon")]),
+            (&["schedule", "--function", "../admin"], &[]),
+            (&["schedule", "--invoke-url", "ftp://x"], &[]),
+            (&["sqs", "--queue-url", "q", "--window-ms", "-1"], &[]),
+            (&["sqs", "--queue-url", "q", "--batch-size", "10001"], &[]),
         ] {
-            assert!(matches!(parse_with(args, &[]), Err(Error::InvalidValue { .. })), "{args:?}");
+            let error = parse_with(args, env).expect_err("accepted");
+            assert_eq!(error.kind(), ErrorKind::ValueValidation, "{args:?} {env:?}: {error}");
+            let flag = args.iter().rfind(|a| a.starts_with("--")).copied().unwrap_or("--every-secs");
+            assert!(error.to_string().contains(flag), "{args:?} {env:?}: {error}");
         }
     }
 
     #[test]
     fn unknown_flags_and_subcommands_are_refused() {
-        assert!(matches!(parse_with(&["schedule", "--queue-url", "q"], &[]), Err(Error::Usage(_))));
-        assert!(matches!(parse_with(&["kinesis"], &[]), Err(Error::Usage(_))));
-        assert!(matches!(parse_with(&[], &[]), Err(Error::Usage(_))));
-        assert!(matches!(parse_with(&["sqs", "--function"], &[]), Err(Error::Usage(_))));
-        assert_eq!(parse_with(&["sqs", "--help"], &[]).ok(), Some(Command::Help));
+        assert_eq!(kind(parse_with(&["schedule", "--queue-url", "q"], &[])), Some(ErrorKind::UnknownArgument));
+        assert_eq!(kind(parse_with(&["kinesis"], &[])), Some(ErrorKind::InvalidSubcommand));
+        assert_eq!(kind(parse_with(&[], &[])), Some(ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand));
+        assert_eq!(kind(parse_with(&["sqs", "--function"], &[])), Some(ErrorKind::InvalidValue));
+        assert_eq!(kind(parse_with(&["sqs", "--help"], &[])), Some(ErrorKind::DisplayHelp));
     }
 }

@@ -1,15 +1,9 @@
 //! The crate's errors: why it cannot start, why an invocation failed, why a batch failed.
 
-/// Why `local-aws` stops: bad command line, or a resource it needs at start is missing.
-/// Each names what to fix, so a script's log says it.
+/// Why `local-aws` stops at start: what it needs is missing or cannot be had (clap
+/// refuses a bad command line before). Each names what to fix, so a script's log says it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Usage(String),
-    #[error("{name} must be {expected}, got {value:?}")]
-    InvalidValue { name: &'static str, expected: &'static str, value: String },
-    #[error("{0} is required (flag or environment variable)")]
-    Missing(&'static str),
     #[error("cannot read the attributes of {queue_url}")]
     QueueAttributes {
         queue_url: String,

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use aws_config::BehaviorVersion;
-use local_aws::cli::{self, Command, USAGE};
+use local_aws::cli::{self, Command};
 use local_aws::error::{Error, chain};
 use local_aws::{Shutdown, schedule::Schedule, sqs::Mapping};
 use tracing_subscriber::EnvFilter;
@@ -16,7 +16,15 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    match run().await {
+    let command = match cli::from_process() {
+        Ok(command) => command,
+        // Exit 1 on a usage error, as before clap (whose own code is 2); 0 after --help.
+        Err(usage) => {
+            let _ = usage.print();
+            return if usage.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("local-aws: {}", chain(&error));
@@ -25,12 +33,10 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), Error> {
-    let command = cli::parse(std::env::args().skip(1), |name| std::env::var(name).ok())?;
+async fn run(command: Command) -> Result<(), Error> {
     let shutdown = Shutdown::listen()?;
     let work = async {
         match command {
-            Command::Help => println!("{USAGE}"),
             Command::Sqs(config) => {
                 let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
                 Mapping::connect(aws_sdk_sqs::Client::new(&aws), config).await?.run().await

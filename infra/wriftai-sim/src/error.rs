@@ -5,15 +5,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// Why the simulator could not start. Each names what to fix, so a script's log says it.
+/// Why the simulator could not start once its settings were read (clap refuses bad
+/// settings before that). Each names what to fix, so a script's log says it.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("environment variable {0} is required (the bearer token clients must send)")]
-    MissingVariable(&'static str),
-    #[error("{name} must be {expected}, got {value:?}")]
-    InvalidVariable { name: &'static str, expected: &'static str, value: String },
-    #[error("invalid command line: {0}")]
-    Usage(String),
     #[error("cannot listen on 127.0.0.1:{port}")]
     Bind {
         port: u16,

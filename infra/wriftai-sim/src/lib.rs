@@ -1,7 +1,7 @@
 //! A faithful local WriftAI for tests: the predictions API, a scheduled lifecycle, and
 //! signed webhook deliveries with retries and seedable chaos.
 //!
-//! - `config`: settings from the command line and `SIM_*` variables.
+//! - `config`: the settings; `flags`: read from the command line and `SIM_*` variables.
 //! - `api`, `list`: the `/v1` endpoints; `guard`: rate limit and bearer token.
 //! - `prediction`: the prediction object; `behaviour`: `input.sim` and outputs.
 //! - `store`: predictions in memory; `lifecycle`: one task per prediction.
@@ -15,6 +15,7 @@ pub mod chaos;
 pub mod config;
 pub mod delivery;
 pub mod error;
+mod flags;
 pub mod guard;
 pub mod inspect;
 pub mod lifecycle;

@@ -13,7 +13,15 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    match run().await {
+    let config = match Config::from_process() {
+        Ok(config) => config,
+        // Exit 1 on a usage error, as before clap (whose own code is 2); 0 after --help.
+        Err(usage) => {
+            let _ = usage.print();
+            return if usage.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One plain line, causes included, so a script's log says what to fix.
@@ -29,8 +37,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), wriftai_sim::StartError> {
-    let config = Config::from_env(std::env::args().skip(1))?;
+async fn run(config: Config) -> Result<(), wriftai_sim::StartError> {
     let running = start(config).await?;
     // The first stdout line is the contract with scripts: they read the port from it.
     let mut stdout = std::io::stdout();

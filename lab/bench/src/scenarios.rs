@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Args;
 use crate::backend::{self, Counts};
+use crate::cli::{Backend, Event, Init, Invoke, Load, Reconcile};
 use crate::error::{Error, Result};
 use crate::events;
 use crate::function::Function;
@@ -20,9 +20,8 @@ use crate::stats::{Run, ms, percentile};
 const NULL_SECRET: &str = "whsec_bench";
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn log_path(args: &Args, name: &str) -> Result<PathBuf> {
-    let dir = PathBuf::from(args.text("log-dir", ".local/bench/logs"));
-    std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+fn log_path(dir: &Path, name: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     Ok(dir.join(format!("{name}.log")))
 }
 
@@ -49,16 +48,16 @@ fn null_env(addr: std::net::SocketAddr) -> Vec<(String, String)> {
 }
 
 /// Why an answer does not count as a success, if it does not.
-fn refusal(answer: &Answer, event: &str) -> Option<String> {
+fn refusal(answer: &Answer, event: Event) -> Option<String> {
     let text = String::from_utf8_lossy(&answer.body);
     if !answer.ok {
         return Some(format!("error: {text}"));
     }
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let fine = match event {
-        "http" => value.get("statusCode").and_then(Value::as_u64) == Some(200),
-        "schedule" => true,
-        _ => value.get("batchItemFailures").and_then(Value::as_array).is_none_or(Vec::is_empty),
+        Event::Http => value.get("statusCode").and_then(Value::as_u64) == Some(200),
+        Event::Schedule => true,
+        Event::Sqs => value.get("batchItemFailures").and_then(Value::as_array).is_none_or(Vec::is_empty),
     };
     (!fine).then(|| text.chars().take(300).collect())
 }
@@ -81,19 +80,19 @@ async fn cold_start(
 /// Cold starts of two functions, alternated: `init --name A --vs B --cold N -- CMD_A :: CMD_B`.
 /// Taken one after the other, a slow minute of a shared machine lands on one of them and
 /// bends their ratio; alternated, it lands on both.
-pub async fn init(args: &Args) -> Result<Value> {
-    let names = [args.text("name", "a"), args.text("vs", "b")];
-    let split =
-        args.command.iter().position(|a| a == "::").ok_or_else(|| Error::Usage("init: CMD_A :: CMD_B".into()))?;
-    let commands = [&args.command[..split], &args.command[split + 1..]];
-    let cold_starts = args.number("cold", 31)?.max(1) as usize;
+pub async fn init(args: &Init) -> Result<Value> {
+    let names = [args.name.as_str(), args.vs.as_str()];
+    let command = &args.function.command;
+    let split = command.iter().position(|a| a == "::").ok_or_else(|| Error::Usage("init: CMD_A :: CMD_B".into()))?;
+    let commands = [&command[..split], &command[split + 1..]];
+    let cold_starts = args.cold.max(1);
     let (addr, _counts) = backend::start_null().await?;
     let env = null_env(addr);
     let mut inits: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..cold_starts {
         for (k, command) in commands.iter().enumerate() {
             let (_runtime, _function, init) =
-                cold_start(command, &env, &log_path(args, &format!("{}-init", names[k]))?).await?;
+                cold_start(command, &env, &log_path(&args.function.log_dir, &format!("{}-init", names[k]))?).await?;
             inits[k].push(init);
         }
     }
@@ -105,35 +104,31 @@ pub async fn init(args: &Args) -> Result<Value> {
     Ok(line)
 }
 
-pub async fn invoke(args: &Args) -> Result<Value> {
-    let name = args.text("name", "function");
-    let backend_name = args.text("backend", "null");
-    let event_kind = args.text("event", "http");
-    let n = args.number("n", 500)? as usize;
-    let batch = args.number("batch", 10)? as usize;
-    let input = json!({"prompt": "hi", "test_hook": format!("sleep_ms:{}", args.number("sleep-ms", 0)?)});
-    let (env, counts, secret) = match backend_name.as_str() {
-        "null" => {
+pub async fn invoke(args: &Invoke) -> Result<Value> {
+    let (name, backend_name, event_kind, n) = (&args.name, args.backend.name(), args.event, args.n);
+    let (command, log_dir) = (&args.function.command, &args.function.log_dir);
+    let input = json!({"prompt": "hi", "test_hook": format!("sleep_ms:{}", args.sleep_ms)});
+    let (env, counts, secret) = match args.backend {
+        Backend::Null => {
             let (addr, counts) = backend::start_null().await?;
             (null_env(addr), Some(counts), Some(NULL_SECRET.to_owned()))
         }
-        "stack" => (Vec::new(), None, std::env::var("WRIFTAI_WEBHOOK_SECRET").ok()),
-        other => return Err(Error::Usage(format!("--backend null|stack, not {other}"))),
+        Backend::Stack => (Vec::new(), None, std::env::var("WRIFTAI_WEBHOOK_SECRET").ok()),
     };
-    let cold_starts = args.number("cold", 1)?.max(1) as usize;
+    let cold_starts = args.cold.max(1);
     // One fresh prediction per invocation, the extra cold starts' included.
     let ids: Vec<String> = (0..n + cold_starts).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    if backend_name == "stack" && event_kind == "http" {
+    if args.backend == Backend::Stack && event_kind == Event::Http {
         Table::from_env()?.register(&ids, 0).await?;
     }
-    let event = |i: usize| match event_kind.as_str() {
-        "http" => events::function_url(&events::prediction(&ids[i], input.clone()), secret.as_deref()),
-        "schedule" => events::schedule(),
-        _ => events::sqs_batch(batch, &input),
+    let event = |i: usize| match event_kind {
+        Event::Http => events::function_url(&events::prediction(&ids[i], input.clone()), secret.as_deref()),
+        Event::Schedule => events::schedule(),
+        Event::Sqs => events::sqs_batch(args.batch, &input),
     };
     let (runtime, function, init) =
-        cold_start(&args.command, &env, &log_path(args, &format!("{name}-{backend_name}"))?).await?;
-    let budget = Duration::from_secs(args.number("budget-secs", 30)?);
+        cold_start(command, &env, &log_path(log_dir, &format!("{name}-{backend_name}"))?).await?;
+    let budget = Duration::from_secs(args.budget_secs);
     let (mut errors, mut first_error) = (0, None);
     let mut took = Vec::with_capacity(n + 1);
     // The process's CPU time and context switches after each answer (read between
@@ -142,7 +137,7 @@ pub async fn invoke(args: &Args) -> Result<Value> {
     let mut readings = Vec::with_capacity(n + 1);
     for i in 0..=n {
         let answer = runtime.invoke(event(i), budget).await?;
-        if let Some(why) = refusal(&answer, &event_kind) {
+        if let Some(why) = refusal(&answer, event_kind) {
             errors += 1;
             first_error.get_or_insert(why);
         }
@@ -157,15 +152,15 @@ pub async fn invoke(args: &Args) -> Result<Value> {
     let (mut inits, mut firsts) = (vec![init], vec![first]);
     for k in 1..cold_starts {
         let (runtime, _cold, init) =
-            cold_start(&args.command, &env, &log_path(args, &format!("{name}-{backend_name}-cold"))?).await?;
+            cold_start(command, &env, &log_path(log_dir, &format!("{name}-{backend_name}-cold"))?).await?;
         inits.push(init);
         firsts.push(runtime.invoke(event(n + k), budget).await?.took);
     }
     inits.sort();
     firsts.sort();
     let run = Run {
-        name,
-        backend: backend_name,
+        name: name.clone(),
+        backend: backend_name.to_owned(),
         init: inits[inits.len() / 2],
         first: firsts[firsts.len() / 2],
         warm: took,
@@ -181,14 +176,14 @@ pub async fn invoke(args: &Args) -> Result<Value> {
     if let Some(counts) = counts {
         line["calls"] = json!(counts.snapshot());
     }
-    line["event"] = json!(event_kind);
+    line["event"] = json!(event_kind.name());
     line["cold_starts"] = json!(inits.len());
     line["init_min_ms"] = json!(ms(inits[0]));
     Ok(line)
 }
 
-pub async fn reconcile(args: &Args) -> Result<Value> {
-    let count = args.number("count", 10_000)? as usize;
+pub async fn reconcile(args: &Reconcile) -> Result<Value> {
+    let count = args.count;
     let base =
         std::env::var("WRIFTAI_API_BASE_URL").map_err(|_| Error::Usage("WRIFTAI_API_BASE_URL must be set".into()))?;
     let upstream = base.trim_end_matches("/v1").to_owned();
@@ -204,12 +199,13 @@ pub async fn reconcile(args: &Args) -> Result<Value> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let (runtime, function, _) = cold_start(&args.command, &env, &log_path(args, "reconciler-stack")?).await?;
+    let log = log_path(&args.function.log_dir, "reconciler-stack")?;
+    let (runtime, function, _) = cold_start(&args.function.command, &env, &log).await?;
     let start = Instant::now();
     let mut summaries = Vec::new();
     // A run cut short by its deadline saves a cursor; the next one resumes, as on AWS.
-    let budget = Duration::from_secs(args.number("budget-secs", 900)?);
-    for _ in 0..args.number("max-runs", 5)? {
+    let budget = Duration::from_secs(args.budget_secs);
+    for _ in 0..args.max_runs {
         let answer = runtime.invoke(events::schedule(), budget).await?;
         let summary: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
         let done = answer.ok && summary.get("cut_short").and_then(Value::as_bool) == Some(false);
@@ -230,17 +226,16 @@ pub async fn reconcile(args: &Args) -> Result<Value> {
     }))
 }
 
-pub async fn load(args: &Args) -> Result<Value> {
-    let instances = args.number("instances", 4)? as usize;
-    let seconds = args.number("seconds", 10)?;
-    let max = args.number("max", 4000)? as usize;
+pub async fn load(args: &Load) -> Result<Value> {
+    let (instances, seconds, max) = (args.instances, args.seconds, args.max);
     let secret = std::env::var("WRIFTAI_WEBHOOK_SECRET").ok();
     let ids: Arc<Vec<String>> = Arc::new((0..max).map(|_| uuid::Uuid::new_v4().to_string()).collect());
     Table::from_env()?.register(&ids, 0).await?;
     let mut functions = Vec::new();
     let mut runtimes = Vec::new();
     for i in 0..instances {
-        let (runtime, function, _) = cold_start(&args.command, &[], &log_path(args, &format!("load-{i}"))?).await?;
+        let log = log_path(&args.function.log_dir, &format!("load-{i}"))?;
+        let (runtime, function, _) = cold_start(&args.function.command, &[], &log).await?;
         functions.push(function);
         runtimes.push(runtime);
     }
@@ -257,7 +252,7 @@ pub async fn load(args: &Args) -> Result<Value> {
                 let Some(id) = ids.get(i) else { break };
                 let event = events::function_url(&events::prediction(id, json!({"prompt": "hi"})), secret.as_deref());
                 match runtime.invoke(event, Duration::from_secs(10)).await {
-                    Ok(answer) if refusal(&answer, "http").is_none() => took.push(answer.took),
+                    Ok(answer) if refusal(&answer, Event::Http).is_none() => took.push(answer.took),
                     _ => errors += 1,
                 }
             }
