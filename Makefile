@@ -25,6 +25,7 @@ install: ## Local tooling into .local/ (virtualenv with cargo-lambda, moto, SAM;
 
 unit: ## cargo test of the functions, shared and the local stack; the Python checks.
 	cargo test
+	cargo build --bins
 	$(VENV)/python -m pytest -q infra/tests --ignore=infra/tests/stack
 
 template: ## cfn-lint and sam validate of template.yaml.

@@ -12,8 +12,12 @@ trap 'infra/down.sh' EXIT
 WORKER_FUNCTION=test-worker LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20 \
   infra/up.sh
 set -a; . .local/stack.env; set +a
-cargo test -p e2e --test receiver --test catalogue --test round_trips --test pipeline --test production_worker
+# The default members and e2e in one selection: cargo resolves the same features as
+# for `cargo test` and the running stack, so the debug build of the SDK is reused (with
+# `-p e2e` alone tokio's features differ, and the SDK builds again).
+tests=(cargo test --workspace --exclude bench --exclude fault-proxy --exclude chaos)
+"${tests[@]}" --test receiver --test catalogue --test round_trips --test pipeline --test production_worker --test limits
 # The official WriftAI Python client against the simulator.
 .local/venv/bin/python -m pytest -q infra/tests/stack
 infra/glue.sh
-cargo test -p e2e --test work
+"${tests[@]}" --test work

@@ -24,6 +24,13 @@ impl Env<fn(&str) -> Option<String>> {
     }
 }
 
+impl Env<()> {
+    /// An environment of fixed pairs, for tests: the process's own is never touched.
+    pub fn of<'a>(pairs: &'a [(&'a str, &'a str)]) -> Env<impl Fn(&str) -> Option<String> + 'a> {
+        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+}
+
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     pub fn required(&self, var: &'static str) -> Result<String, ConfigError> {
         (self.0)(var).ok_or(ConfigError::Missing(var))
@@ -113,19 +120,15 @@ pub fn webhook_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Option<(
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
-    }
-
     #[test]
     fn a_missing_table_name_is_named_in_the_error() {
-        let err = IngestConfig::from_env(&env(&[("QUEUE_URL", "q")])).unwrap_err();
+        let err = IngestConfig::from_env(&Env::of(&[("QUEUE_URL", "q")])).unwrap_err();
         assert_eq!(err.to_string(), "environment variable TABLE_NAME is required");
     }
 
     #[test]
     fn defaults_act_on_terminal_statuses_only() {
-        let cfg = IngestConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")])).unwrap();
+        let cfg = IngestConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")])).unwrap();
         assert!(cfg.act_on.includes(&Status::Succeeded));
         assert!(cfg.act_on.includes(&Status::Abandoned));
         assert!(!cfg.act_on.includes(&Status::Started));
@@ -134,7 +137,7 @@ mod tests {
 
     #[test]
     fn act_on_statuses_is_configurable_and_checked() {
-        let cfg = IngestConfig::from_env(&env(&[
+        let cfg = IngestConfig::from_env(&Env::of(&[
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("ACT_ON_STATUSES", "started, succeeded"),
@@ -143,8 +146,9 @@ mod tests {
         assert!(cfg.act_on.includes(&Status::Started));
         assert!(!cfg.act_on.includes(&Status::Failed));
 
-        let err = IngestConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("ACT_ON_STATUSES", "done")]))
-            .unwrap_err();
+        let err =
+            IngestConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("ACT_ON_STATUSES", "done")]))
+                .unwrap_err();
         assert!(err.to_string().contains("ACT_ON_STATUSES"), "{err}");
     }
 }

@@ -43,13 +43,9 @@ impl ReceiverConfig {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
-    }
-
     #[test]
     fn both_secrets_are_kept_current_first() {
-        let config = ReceiverConfig::from_env(&env(&[
+        let config = ReceiverConfig::from_env(&Env::of(&[
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("WRIFTAI_WEBHOOK_PREVIOUS_SECRET", "old"),
@@ -62,8 +58,9 @@ mod tests {
 
     #[test]
     fn a_webhook_path_must_be_absolute() {
-        let err = ReceiverConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WEBHOOK_PATH", "hooks")]))
-            .unwrap_err();
+        let err =
+            ReceiverConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WEBHOOK_PATH", "hooks")]))
+                .unwrap_err();
         assert!(err.to_string().contains("WEBHOOK_PATH"), "{err}");
     }
 }

@@ -36,22 +36,21 @@ impl ReconcilerConfig {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
-    }
-
     #[test]
     fn the_reconciler_reads_its_settings_with_their_defaults() {
-        let config =
-            ReconcilerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WRIFTAI_ACCESS_TOKEN", "x")]))
-                .unwrap();
+        let config = ReconcilerConfig::from_env(&Env::of(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("WRIFTAI_ACCESS_TOKEN", "x"),
+        ]))
+        .unwrap();
         assert_eq!(config.safety_margin, Duration::from_secs(10));
         assert_eq!(config.reconcile.min_age, Duration::from_secs(300));
     }
 
     #[test]
     fn a_missing_token_is_named_in_the_error() {
-        let err = ReconcilerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")])).unwrap_err();
+        let err = ReconcilerConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")])).unwrap_err();
         assert_eq!(err.to_string(), "environment variable WRIFTAI_ACCESS_TOKEN is required");
     }
 }

@@ -72,15 +72,11 @@ impl Clients {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
-    }
-
     const REQUIRED: [(&str, &str); 3] = [("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WRIFTAI_ACCESS_TOKEN", "x")];
 
     #[test]
     fn the_worker_reads_its_settings_with_their_defaults() {
-        let config = WorkerConfig::from_env(&env(&REQUIRED)).unwrap();
+        let config = WorkerConfig::from_env(&Env::of(&REQUIRED)).unwrap();
         assert_eq!((config.concurrency, config.download_limit), (10, 10 * 1024 * 1024));
         assert_eq!(config.download_timeout, Duration::from_secs(10));
         assert_eq!(config.webhook, None);
@@ -90,7 +86,7 @@ mod tests {
     fn a_malformed_setting_is_named_in_the_error() {
         static BAD: [(&str, &str); 4] =
             [("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("WRIFTAI_ACCESS_TOKEN", "x"), ("WORKER_CONCURRENCY", "many")];
-        let err = WorkerConfig::from_env(&env(&BAD)).unwrap_err();
+        let err = WorkerConfig::from_env(&Env::of(&BAD)).unwrap_err();
         assert!(err.to_string().contains("WORKER_CONCURRENCY"), "{err}");
     }
 }

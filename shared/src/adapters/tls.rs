@@ -78,10 +78,6 @@ mod tests {
 
     use super::*;
 
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> Env<impl Fn(&str) -> Option<String> + 'a> {
-        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
-    }
-
     /// SHA-256 of each root's SubjectPublicKeyInfo, as amazontrust.com/repository lists
     /// them, in the file's order.
     const PUBLISHED: [&str; 5] = [
@@ -121,18 +117,18 @@ mod tests {
 
     #[test]
     fn amazon_roots_are_the_default_outside_china() {
-        assert_eq!(TrustRoots::from_env(&env(&[])).unwrap(), TrustRoots::Amazon);
-        assert_eq!(TrustRoots::from_env(&env(&[("AWS_REGION", "eu-west-1")])).unwrap(), TrustRoots::Amazon);
-        assert_eq!(TrustRoots::from_env(&env(&[("AWS_REGION", "cn-north-1")])).unwrap(), TrustRoots::System);
+        assert_eq!(TrustRoots::from_env(&Env::of(&[])).unwrap(), TrustRoots::Amazon);
+        assert_eq!(TrustRoots::from_env(&Env::of(&[("AWS_REGION", "eu-west-1")])).unwrap(), TrustRoots::Amazon);
+        assert_eq!(TrustRoots::from_env(&Env::of(&[("AWS_REGION", "cn-north-1")])).unwrap(), TrustRoots::System);
         assert_eq!(
-            TrustRoots::from_env(&env(&[("AWS_DEFAULT_REGION", "cn-northwest-1")])).unwrap(),
+            TrustRoots::from_env(&Env::of(&[("AWS_DEFAULT_REGION", "cn-northwest-1")])).unwrap(),
             TrustRoots::System
         );
     }
 
     #[test]
     fn tls_roots_overrides_the_default_and_rejects_anything_else() {
-        let read = |value| TrustRoots::from_env(&env(&[("AWS_REGION", "cn-north-1"), ("TLS_ROOTS", value)]));
+        let read = |value| TrustRoots::from_env(&Env::of(&[("AWS_REGION", "cn-north-1"), ("TLS_ROOTS", value)]));
         assert_eq!(read("amazon").unwrap(), TrustRoots::Amazon);
         assert_eq!(read(" system ").unwrap(), TrustRoots::System);
         let err = read("mozilla").unwrap_err().to_string();
@@ -141,7 +137,7 @@ mod tests {
 
     #[tokio::test]
     async fn both_trust_stores_build_a_client() {
-        let settings = crate::adapters::AwsSettings::from_env(&env(&[])).unwrap();
+        let settings = crate::adapters::AwsSettings::from_env(&Env::of(&[])).unwrap();
         for settings in [settings, settings.system_roots()] {
             let config = crate::adapters::aws_config(&settings).await;
             // Building a client validates its HTTP client, which builds a connector and
