@@ -102,3 +102,20 @@ async fn a_message_that_is_not_ours_is_poison() {
     let missing = run(&ledger, &source, &stray, later(), |_, _| async { Ok(json!(null)) }).await;
     assert!(matches!(missing, Err(WorkError::Poison(_))));
 }
+
+#[tokio::test]
+async fn a_result_too_large_for_the_event_is_kept_as_its_size_and_digest() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    let large = json!({"blob": "r".repeat(100_000)});
+    let job = |_, _| {
+        let large = large.clone();
+        async move { Ok(large) }
+    };
+    assert_eq!(run(&ledger, &source, &body, later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
+    let Work::Done(kept) = ledger.event(id, "succeeded").unwrap().work else { panic!("the work is done") };
+    assert_eq!(kept["omitted_bytes"], large.to_string().len());
+    assert_eq!(kept["sha256"].as_str().map(str::len), Some(64));
+    // A small result is kept as it is.
+    assert_eq!(shared::work::kept(json!({"stored": true})), json!({"stored": true}));
+}

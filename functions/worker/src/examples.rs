@@ -70,17 +70,25 @@ async fn chain<T: Ledger, Q: WorkQueue>(
 }
 
 /// Keeps a failed prediction's `triage` record: a put under its own name, so a rerun
-/// replaces it.
+/// replaces it. The message and the input are kept whole up to `TRIAGE_FIELD_BYTES`
+/// each, and as their size beyond: a record must fit in a DynamoDB item.
 async fn keep_for_triage(prediction: &Prediction, table: &impl Outputs) -> Result<(), BoxError> {
     let error = prediction.error.as_ref();
     let triage = json!({
         "model": prediction.model.as_ref().map(|m| format!("{}/{}", m.owner, m.name)),
         "source": error.and_then(|e| e.source.as_deref()),
-        "message": error.and_then(|e| e.message.as_deref()),
-        "input": prediction.input,
+        "message": bounded(json!(error.and_then(|e| e.message.as_deref()))),
+        "input": bounded(prediction.input.clone()),
     });
     table.store(prediction.id, "triage", &triage).await?;
     Ok(())
+}
+
+const TRIAGE_FIELD_BYTES: usize = 16 * 1024;
+
+fn bounded(value: Value) -> Value {
+    let bytes = value.to_string().len();
+    if bytes > TRIAGE_FIELD_BYTES { json!({"omitted_bytes": bytes}) } else { value }
 }
 
 /// Downloads `url`, refusing more than `limit` bytes; returns the size and SHA-256 of

@@ -26,7 +26,8 @@ use shared::wriftai::{Webhook, WriftAi};
 use crate::config::{Clients, WorkerConfig};
 use crate::examples;
 
-/// DynamoDB stops an item at 400 KB: an output larger than this is kept as its size.
+/// DynamoDB stops an item at 400 KB: an output or error larger than this is kept as its
+/// size (keep large outputs elsewhere: S3, say).
 const MAX_RECORD_BYTES: usize = 100_000;
 
 /// What your work can use, built once per cold start by [`Context::new`]. On Lambda the
@@ -79,8 +80,11 @@ where
     // The worked examples: download, chain, triage (examples.rs). Delete this line and
     // that module to start from a clean slate.
     examples::run(prediction, &mut record, ctx).await?;
-    if record.to_string().len() > MAX_RECORD_BYTES {
-        record["output"] = json!({"omitted_bytes": prediction.output.to_string().len()});
+    for field in ["output", "error"] {
+        let bytes = record[field].to_string().len();
+        if bytes > MAX_RECORD_BYTES {
+            record[field] = json!({"omitted_bytes": bytes});
+        }
     }
     ctx.table().store(prediction.id, "result", &record).await?;
     Ok(json!({"stored": true, "next": record.get("next")}))
@@ -97,12 +101,13 @@ pub(crate) mod tests {
     /// A context on the in-memory table and queue. Its clients point at nothing:
     /// these tests never call out.
     pub(crate) fn context() -> Context<MemoryLedger, MemoryQueue> {
-        let env = Env(|name: &str| match name {
-            "TABLE_NAME" | "QUEUE_URL" | "WRIFTAI_ACCESS_TOKEN" => Some("test".to_owned()),
-            "WRIFTAI_API_BASE_URL" => Some("http://127.0.0.1:9/v1".to_owned()),
-            "DOWNLOAD_MAX_BYTES" => Some("1024".to_owned()),
-            _ => None,
-        });
+        let env = Env::of(&[
+            ("TABLE_NAME", "test"),
+            ("QUEUE_URL", "test"),
+            ("WRIFTAI_ACCESS_TOKEN", "test"),
+            ("WRIFTAI_API_BASE_URL", "http://127.0.0.1:9/v1"),
+            ("DOWNLOAD_MAX_BYTES", "1024"),
+        ]);
         let config = WorkerConfig::from_env(&env).unwrap();
         let clients = Clients {
             aws: aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build(),
@@ -147,6 +152,18 @@ pub(crate) mod tests {
         let p = prediction("started", json!({}), Value::Null, Value::Null);
         assert_eq!(handle(&p, &ctx).await.unwrap(), Value::Null);
         assert_eq!(ctx.table().output(p.id, "result"), None);
+    }
+
+    #[tokio::test]
+    async fn an_error_too_large_for_an_item_is_kept_as_its_size() {
+        let ctx = context();
+        let error = json!({"source": "external", "message": "e".repeat(500_000), "detail": null});
+        let p = prediction("failed", json!({}), Value::Null, error.clone());
+        handle(&p, &ctx).await.unwrap();
+        let (record, _) = ctx.table().output(p.id, "result").unwrap();
+        assert_eq!(record, json!({"status": "failed", "error": {"omitted_bytes": error.to_string().len()}}));
+        let (triage, _) = ctx.table().output(p.id, "triage").unwrap();
+        assert_eq!(triage["message"], json!({"omitted_bytes": 500_002}));
     }
 
     #[tokio::test]

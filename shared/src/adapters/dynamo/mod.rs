@@ -83,7 +83,8 @@ const SENDS: u32 = 3;
 /// applied. Only the same write again can tell. Without this, a claim applied that way
 /// is held until the deadline by a run that believes it failed, and a completion lost
 /// that way makes the work run again. A failed condition is an answer (it says what the
-/// item holds, which the caller reads) and is returned at once.
+/// item holds, which the caller reads) and is returned at once; so is a validation
+/// error (the write can never be applied: sending it again changes nothing).
 pub async fn resend<T, E, Fut>(mut send: impl FnMut() -> Fut) -> Result<T, SdkError<E, HttpResponse>>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -92,7 +93,7 @@ where
     let mut sent = 1;
     loop {
         match send().await {
-            Err(err) if sent < SENDS && !is_condition_failed(&err) => {
+            Err(err) if sent < SENDS && !is_condition_failed(&err) && !is_invalid(&err) => {
                 tracing::warn!(sent, error = %crate::error::chain(&err), "a write's outcome is unknown; sending it again");
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(sent))).await;
                 sent += 1;
@@ -141,6 +142,14 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// A request DynamoDB refuses as it is (an item over 400 KB, say): never retryable.
+fn is_invalid<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ValidationException")
 }
 
 /// An index walk's position as an opaque string: the key attributes, all strings here.
@@ -213,9 +222,19 @@ mod tests {
         assert_eq!(sends(SENDS, lost).await, (SENDS, false));
     }
 
+    fn invalid() -> SdkError<UpdateItemError, HttpResponse> {
+        answer(UpdateItemError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationException")
+                .message("Item size has exceeded the maximum allowed size")
+                .build(),
+        ))
+    }
+
     #[tokio::test]
-    async fn a_failed_condition_or_a_success_is_sent_once() {
+    async fn a_failed_condition_a_refused_write_or_a_success_is_sent_once() {
         assert_eq!(sends(1, condition_failed).await, (1, false));
+        assert_eq!(sends(1, invalid).await, (1, false));
         assert_eq!(sends(0, lost).await, (1, true));
     }
 }

@@ -1,0 +1,40 @@
+//! DynamoDB's own limits at the edges, on DynamoDB Local: a large work result on an event
+//! that already holds a large payload is still marked done, once.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use e2e::{Stack, api, payload};
+use serde_json::json;
+use shared::message::WorkMessage;
+use shared::prediction::Status;
+use shared::work::{Outcome, run};
+use time::OffsetDateTime;
+
+#[tokio::test]
+async fn a_100_kb_result_on_a_340_kb_event_ends_done_and_runs_once() {
+    let stack = Stack::from_env().await;
+    let id = stack.registered().await;
+    let body = payload(id, "succeeded", 340_000);
+    assert_eq!(stack.post(body.clone()).await.0, 200);
+    let kept = stack.items(id).await["EVENT#succeeded"]["payload"].as_s().unwrap().len();
+    assert!(kept > 340_000, "the event keeps the payload: {kept} bytes");
+    // The receiver's copy of the message, taken off the queue: this test runs it itself.
+    assert_eq!(stack.messages_for(id).await.len(), 1);
+
+    let message = WorkMessage::encode(id, &Status::Succeeded, &body);
+    let (ledger, api, runs) = (stack.ledger(), api(), AtomicU32::new(0));
+    let job = |_, _| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async { Ok(json!({"blob": "r".repeat(100_000)})) }
+    };
+    let deadline = OffsetDateTime::now_utc() + Duration::from_secs(60);
+    assert_eq!(run(&ledger, &api, &message, deadline, job).await.unwrap(), Outcome::Done { attempt: 1 });
+    assert_eq!(run(&ledger, &api, &message, deadline, job).await.unwrap(), Outcome::AlreadyDone);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    let event = &stack.items(id).await["EVENT#succeeded"];
+    assert_eq!(event["work"].as_s().unwrap(), "done");
+    let result: serde_json::Value = serde_json::from_str(event["work_result"].as_s().unwrap()).unwrap();
+    assert!(result["omitted_bytes"].as_u64().unwrap() > 100_000, "{result}");
+}
