@@ -42,6 +42,10 @@ fn var(name: &str) -> String {
 /// one queue, so whoever drains it files every message for the others to find.
 static RECEIVED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
 
+/// One drain at a time: a message another test's drain has taken off the queue but not
+/// filed yet would be missing from both the queue and the files.
+static DRAINING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 impl Stack {
     pub async fn from_env() -> Self {
         let aws = aws_config(&AwsSettings::from_env(&Env::process()).unwrap().system_roots()).await;
@@ -130,7 +134,10 @@ impl Stack {
 
     /// The work messages for one prediction that have reached the queue.
     pub async fn messages_for(&self, id: PredictionId) -> Vec<WorkMessage> {
-        self.drain().await;
+        {
+            let _one_at_a_time = DRAINING.lock().await;
+            self.drain().await;
+        }
         let received = RECEIVED.get_or_init(Default::default).lock().unwrap();
         received.get(&id.to_string()).into_iter().flatten().map(|body| WorkMessage::decode(body).unwrap()).collect()
     }
