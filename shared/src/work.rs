@@ -37,6 +37,11 @@ pub enum WorkError {
     /// after the queue's receive limit.
     #[error("poison message: {0}")]
     Poison(String),
+    /// No event record for the unit: it never came from our receiver, or it was deleted
+    /// (by TTL) before its work was done. Loud on purpose: the message goes to the DLQ,
+    /// where it can be looked at and redriven.
+    #[error("no event record for {id} {status}: never recorded here, or deleted before its work was done")]
+    MissingEvent { id: PredictionId, status: Status },
     /// Another run holds a live claim; this message comes back later.
     #[error("another run is working on this prediction")]
     Busy,
@@ -79,7 +84,7 @@ where
         Claim::Acquired { token, attempt } => (token, attempt),
         Claim::Done => return Ok(Outcome::AlreadyDone),
         Claim::Busy => return Err(WorkError::Busy),
-        Claim::Missing => return Err(WorkError::Poison(format!("no event record for {id} {status}"))),
+        Claim::Missing => return Err(WorkError::MissingEvent { id, status }),
     };
 
     let ran = async {

@@ -100,7 +100,31 @@ async fn a_message_that_is_not_ours_is_poison() {
     }
     let stray = WorkMessage::encode(PredictionId::random(), &Status::Succeeded, "{}");
     let missing = run(&ledger, &source, &stray, later(), |_, _| async { Ok(json!(null)) }).await;
-    assert!(matches!(missing, Err(WorkError::Poison(_))));
+    assert!(matches!(missing, Err(WorkError::MissingEvent { .. })), "{missing:?}");
+}
+
+#[tokio::test]
+async fn an_event_is_kept_past_its_ttl_until_its_work_is_done_then_expires() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    // Days later (the TTL is a minute), the work still not done: DynamoDB's TTL runs.
+    let days_later = OffsetDateTime::now_utc() + Duration::from_secs(3 * 86_400);
+    ledger.expire(days_later);
+    assert!(ledger.event(id, "succeeded").is_some(), "an event whose work is not done does not expire");
+
+    // A redrive runs the work; from then on the event may expire, a TTL after.
+    assert_eq!(
+        run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await.unwrap(),
+        Outcome::Done { attempt: 1 }
+    );
+    let expires_at = ledger.event(id, "succeeded").unwrap().expires_at.expect("done work expires");
+    assert!(expires_at > OffsetDateTime::now_utc() + Duration::from_secs(55), "a TTL after the work: {expires_at}");
+    ledger.expire(expires_at + Duration::from_secs(1));
+    assert!(ledger.event(id, "succeeded").is_none());
+
+    // A copy of the message after that is a loud error of its own, not poison.
+    let late = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await;
+    assert!(matches!(late, Err(WorkError::MissingEvent { .. })), "{late:?}");
 }
 
 #[tokio::test]

@@ -57,7 +57,7 @@ impl<J: Job> Worker<J> {
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
         // The claim on each unit expires when this invocation is stopped.
         let deadline = OffsetDateTime::now_utc() + time_left(event.context.deadline);
-        let results: Vec<Result<&'static str, String>> = stream::iter(event.payload.records)
+        let results: Vec<Result<&'static str, (&'static str, String)>> = stream::iter(event.payload.records)
             .map(|record| self.process(record, deadline))
             .buffer_unordered(self.concurrency)
             .collect()
@@ -67,9 +67,9 @@ impl<J: Job> Worker<J> {
         for result in results {
             match result {
                 Ok(counted) => metrics.count(counted, 1),
-                Err(message_id) => {
+                Err((counted, message_id)) => {
                     response.add_failure(message_id);
-                    metrics.count("WorkFailed", 1)
+                    metrics.count(counted, 1)
                 }
             };
         }
@@ -77,9 +77,12 @@ impl<J: Job> Worker<J> {
         Ok(response)
     }
 
-    /// Works one message: `Ok` with the metric it counts towards, or `Err` with its ID
-    /// when it failed.
-    async fn process(&self, record: SqsMessage, deadline: OffsetDateTime) -> Result<&'static str, String> {
+    /// Works one message: the metric it counts towards, and when it failed its ID.
+    async fn process(
+        &self,
+        record: SqsMessage,
+        deadline: OffsetDateTime,
+    ) -> Result<&'static str, (&'static str, String)> {
         let message_id = record.message_id.unwrap_or_default();
         let body = record.body.unwrap_or_default();
         let span = tracing::info_span!("message", %message_id, prediction_id = field::Empty, status = field::Empty);
@@ -102,15 +105,19 @@ impl<J: Job> Worker<J> {
             }
             Ok(Err(WorkError::Busy)) => {
                 tracing::info!("another run holds this work; it comes back later");
-                Err(message_id)
+                Err(("WorkFailed", message_id))
+            }
+            Ok(Err(err @ WorkError::MissingEvent { .. })) => {
+                tracing::error!(error = %err, "work without its event record: it goes to the DLQ, redrive it once understood");
+                Err(("MissingEvent", message_id))
             }
             Ok(Err(err)) => {
                 tracing::error!(error = %shared::error::chain(&err), "message failed");
-                Err(message_id)
+                Err(("WorkFailed", message_id))
             }
             Err(_) => {
                 tracing::error!("message handling panicked");
-                Err(message_id)
+                Err(("WorkFailed", message_id))
             }
         }
     }

@@ -1,5 +1,6 @@
 //! DynamoDB's own limits at the edges, on DynamoDB Local: a large work result on an event
-//! that already holds a large payload is still marked done, once.
+//! that already holds a large payload is still marked done, once; and the event's TTL
+//! starts only then.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -17,8 +18,10 @@ async fn a_100_kb_result_on_a_340_kb_event_ends_done_and_runs_once() {
     let id = stack.registered().await;
     let body = payload(id, "succeeded", 340_000);
     assert_eq!(stack.post(body.clone()).await.0, 200);
-    let kept = stack.items(id).await["EVENT#succeeded"]["payload"].as_s().unwrap().len();
+    let event = &stack.items(id).await["EVENT#succeeded"];
+    let kept = event["payload"].as_s().unwrap().len();
     assert!(kept > 340_000, "the event keeps the payload: {kept} bytes");
+    assert!(!event.contains_key("expires_at"), "no TTL while its work is not done");
     // The receiver's copy of the message, taken off the queue: this test runs it itself.
     assert_eq!(stack.messages_for(id).await.len(), 1);
 
@@ -35,6 +38,9 @@ async fn a_100_kb_result_on_a_340_kb_event_ends_done_and_runs_once() {
 
     let event = &stack.items(id).await["EVENT#succeeded"];
     assert_eq!(event["work"].as_s().unwrap(), "done");
+    let number = |name: &str| event[name].as_n().unwrap().parse::<i64>().unwrap();
+    let expires_in = number("expires_at") - OffsetDateTime::now_utc().unix_timestamp();
+    assert!((expires_in - number("keep_secs")).abs() < 60, "expires a TTL after the work: {expires_in} s");
     let result: serde_json::Value = serde_json::from_str(event["work_result"].as_s().unwrap()).unwrap();
     assert!(result["omitted_bytes"].as_u64().unwrap() > 100_000, "{result}");
 }

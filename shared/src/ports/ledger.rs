@@ -15,7 +15,9 @@ pub struct NewEvent<'a> {
     /// WriftAI's `updated_at`, kept for operators; ordering uses the status, not clocks.
     pub updated_at: Option<&'a str>,
     pub received_at: OffsetDateTime,
-    /// When the event record may be deleted (DynamoDB TTL).
+    /// When the event record may be deleted (DynamoDB TTL). An event that needs work
+    /// is kept until its work is done, and for as long again from then: a work bug that
+    /// outlives the TTL must not let DynamoDB delete what a redrive still needs.
     pub expires_at: OffsetDateTime,
     /// The worker acts on this status: if the event moves the prediction forward it is
     /// recorded as awaiting its enqueue, so a repeat can finish a cut-short attempt.

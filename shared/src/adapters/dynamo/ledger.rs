@@ -40,8 +40,15 @@ impl DynamoLedger {
             ("sk".into(), s(event_sk(event.status))),
             ("status".into(), s(event.status.as_str())),
             ("received_at".into(), s(rfc3339(event.received_at))),
-            ("expires_at".into(), n(event.expires_at.unix_timestamp())),
         ]);
+        // TTL: an event whose work is not done yet does not expire; `complete` sets
+        // `expires_at` to its completion plus `keep_secs`.
+        let keep = event.expires_at - event.received_at;
+        if with_work {
+            item.insert("keep_secs".into(), n(keep.whole_seconds()));
+        } else {
+            item.insert("expires_at".into(), n(event.expires_at.unix_timestamp()));
+        }
         if let Some(updated_at) = event.updated_at {
             item.insert("updated_at".into(), s(updated_at));
         }

@@ -2,7 +2,8 @@
 //! - prediction: `pk = PRED#<id>`, `sk = PRED`; `status`, `rank`, `updated_at`,
 //!   `registered_at`; while unfinished `open_pk`/`open_since` (sparse index `open`);
 //!   `closed` when the reconciler gave up on it;
-//! - event: `pk = PRED#<id>`, `sk = EVENT#<status>`; `received_at`, `expires_at` (TTL);
+//! - event: `pk = PRED#<id>`, `sk = EVENT#<status>`; `received_at`, `expires_at` (TTL;
+//!   an event that needs work has `keep_secs` instead, until its work is done);
 //!   for events that need work `enqueue` (`pending`/`sent`), maybe `payload`, the claim
 //!   (`work`, `work_token`, `work_until`, `work_attempts`, `work_result`) and, until the
 //!   work is done, `work_pk`/`work_since` (sparse index `work`);

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 use crate::ports::{Claim, Claims, Outputs};
 use crate::prediction::{PredictionId, Status};
 
+/// How long a done event is kept when it does not say (`EVENT_TTL_DAYS`' default).
+const DEFAULT_KEEP_SECS: i64 = 30 * 86_400;
+
 fn attempts(item: &Item) -> u32 {
     item.get("work_attempts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
@@ -66,16 +69,23 @@ impl Claims for DynamoLedger {
         result: &Value,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let request = self.update_event(id, status)
+        let request = self
+            .update_event(id, status)
             // Leaving the `work` index: the reconciler stops looking at it.
+            // From now on the event may expire: `keep_secs` after the work was done (an
+            // event recorded before `keep_secs` existed keeps the default TTL).
             .update_expression(
-                "SET #work = :done, work_result = :result, done_at = :now, done_by = :token REMOVE work_token, work_until, work_pk, work_since",
+                "SET #work = :done, work_result = :result, done_at = :now, done_by = :token, \
+                 expires_at = if_not_exists(keep_secs, :keep) + :now_secs \
+                 REMOVE work_token, work_until, work_pk, work_since",
             )
             .condition_expression("work_token = :token")
             .expression_attribute_names("#work", "work")
             .expression_attribute_values(":done", s("done"))
             .expression_attribute_values(":result", s(result.to_string()))
             .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":now_secs", n(now.unix_timestamp()))
+            .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
             .expression_attribute_values(":token", s(token))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match resend(|| request.clone().send()).await {

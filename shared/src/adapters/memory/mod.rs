@@ -34,6 +34,11 @@ pub struct EventRow {
     pub attempts: u32,
     /// In the `work` index since then, until the work is done.
     pub work_since: Option<OffsetDateTime>,
+    /// DynamoDB's TTL attribute: [`MemoryLedger::expire`] deletes the event after it.
+    /// None while the event's work is not done.
+    pub expires_at: Option<OffsetDateTime>,
+    /// How long the event is kept once its work is done.
+    pub keep: time::Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +78,11 @@ impl MemoryLedger {
     /// The record `name` the work stored for `id`, and how many times it was stored.
     pub fn output(&self, id: PredictionId, name: &str) -> Option<(serde_json::Value, u32)> {
         self.lock().outputs.get(&(id, name.to_owned())).cloned()
+    }
+
+    /// DynamoDB's TTL at `now`: deletes every event whose `expires_at` has passed.
+    pub fn expire(&self, now: OffsetDateTime) {
+        self.lock().events.retain(|_, event| event.expires_at.is_none_or(|at| at > now));
     }
 
     pub fn item_count(&self) -> usize {
@@ -127,7 +137,10 @@ impl Ledger for MemoryLedger {
         let enqueue = if advanced && event.needs_work { Enqueue::Pending } else { Enqueue::NotNeeded };
         let payload = event.payload.filter(|_| enqueue == Enqueue::Pending).map(str::to_owned);
         let work_since = (enqueue == Enqueue::Pending).then_some(event.received_at);
-        state.events.insert(key, EventRow { enqueue, payload, work: Work::None, attempts: 0, work_since });
+        let keep = event.expires_at - event.received_at;
+        let expires_at = (enqueue != Enqueue::Pending).then_some(event.expires_at);
+        let row = EventRow { enqueue, payload, work: Work::None, attempts: 0, work_since, expires_at, keep };
+        state.events.insert(key, row);
         Ok(Recorded::New { advanced })
     }
 

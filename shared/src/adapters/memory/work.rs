@@ -41,7 +41,7 @@ impl Claims for MemoryLedger {
         status: &Status,
         token: &str,
         result: &Value,
-        _now: OffsetDateTime,
+        now: OffsetDateTime,
     ) -> Result<bool> {
         let mut state = self.lock();
         let Some(event) = state.events.get_mut(&(id, status.to_string())) else { return Ok(false) };
@@ -51,6 +51,7 @@ impl Claims for MemoryLedger {
         refuse_over_item_limit(event.payload.as_ref().map_or(0, String::len) + result.to_string().len())?;
         event.work = Work::Done(result.clone());
         event.work_since = None;
+        event.expires_at = Some(now + event.keep);
         Ok(true)
     }
 
