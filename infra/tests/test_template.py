@@ -75,3 +75,15 @@ def test_every_table_and_queue_is_known_to_both_sides():
 
 def test_the_aws_only_resources_exist():
     assert set(AWS_ONLY) <= set(RESOURCES)
+
+
+def test_webhooks_are_signed_unless_the_stack_says_otherwise():
+    """Without AllowUnsignedWebhooks=true the stack refuses to deploy with no secret,
+    and the receiver is told which it is."""
+    parameter = TEMPLATE["Parameters"]["AllowUnsignedWebhooks"]
+    assert parameter["Default"] == "false"
+    rule = TEMPLATE["Rules"]["WebhooksAreSigned"]
+    assert rule["RuleCondition"] == ["AllowUnsignedWebhooks", "false"]
+    assert [a["Assert"] for a in rule["Assertions"]] == [[["WebhookSecretArn", ""]]]
+    variables = RESOURCES["ReceiverFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["ALLOW_UNSIGNED_WEBHOOKS"] == "AllowUnsignedWebhooks"

@@ -13,6 +13,19 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
+    /// Webhooks are signed unless the deployment says otherwise, in so many words.
+    #[error("environment variable {0} is required: set the webhook secret, or ALLOW_UNSIGNED_WEBHOOKS=true")]
+    MissingSecret(&'static str),
+}
+
+/// `value` of `var` once resolved (a Secrets Manager ARN read at cold start), refused
+/// when it is empty or only whitespace: such a key would check nothing, or sign with
+/// one space.
+pub fn non_blank(var: &'static str, value: String) -> Result<String, ConfigError> {
+    if value.trim().is_empty() {
+        return Err(ConfigError::Invalid { var, reason: "the secret is empty or blank".into() });
+    }
+    Ok(value)
 }
 
 /// Reads variables through a lookup function, so tests need not touch the process env.
@@ -119,6 +132,16 @@ pub fn webhook_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Option<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blank_secret_is_refused_naming_its_variable() {
+        let err = non_blank("WRIFTAI_ACCESS_TOKEN", " \n".into()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable WRIFTAI_ACCESS_TOKEN is invalid: the secret is empty or blank"
+        );
+        assert_eq!(non_blank("WRIFTAI_ACCESS_TOKEN", "t".into()).unwrap(), "t");
+    }
 
     #[test]
     fn a_missing_table_name_is_named_in_the_error() {

@@ -61,7 +61,7 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
     let outcome = ingest.ingest(prediction, &delivery.raw, now).instrument(span.clone()).await;
     let _entered = span.enter();
     let mut metrics = Metrics::new("receiver").status(prediction.status.as_str());
-    metrics.count("Received", 1);
+    metrics.count("Received", 1).count("Unsigned", u64::from(checks.verifier.is_none()));
     match &outcome {
         Ok(Ingested::Recorded { enqueued }) => metrics.count("Recorded", 1).count("Enqueued", u64::from(*enqueued)),
         Ok(Ingested::Duplicate { enqueued }) => {
@@ -76,7 +76,7 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
         Ok(Ingested::UnknownPrediction) => {
             // 429, not 404: WriftAI retries only 429 and 5xx, and a genuine event can
             // beat our own record of the prediction it belongs to. Forged IDs cost a
-            // failed condition and write nothing. See README, "Unknown IDs".
+            // failed condition and write nothing. See docs/design.md, "Unknown IDs".
             tracing::warn!(outcome = "unknown_prediction", "delivery for a prediction we did not create");
             let mut response = json_response(
                 StatusCode::TOO_MANY_REQUESTS,

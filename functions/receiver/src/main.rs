@@ -7,7 +7,7 @@ mod handler;
 
 use lambda_http::{Error, run, service_fn};
 use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
-use shared::config::Env;
+use shared::config::{Env, non_blank};
 use shared::ingest::Ingest;
 use shared::signature::Verifier;
 use shared::webhook::Checks;
@@ -25,12 +25,14 @@ async fn main() -> Result<(), Error> {
     let config = ReceiverConfig::from_env(&Env::process())?;
     let aws = aws_config(&config.aws).await;
     let mut keys = Vec::with_capacity(config.secrets.len());
-    for secret in &config.secrets {
-        keys.push(secrets::resolve(&aws, secret).await?);
+    for (var, secret) in &config.secrets {
+        keys.push(non_blank(var, secrets::resolve(&aws, secret).await?)?);
     }
     let checks = Checks { limits: config.limits, verifier: Verifier::new(keys, config.tolerance) };
-    if checks.verifier.is_none() {
-        tracing::warn!("no WRIFTAI_WEBHOOK_SECRET: signatures are not checked, only prediction IDs");
+    if config.allow_unsigned {
+        tracing::warn!(
+            "ALLOW_UNSIGNED_WEBHOOKS=true and no WRIFTAI_WEBHOOK_SECRET: signatures are not checked, only prediction IDs"
+        );
     }
     let ingest = Ingest::new(
         DynamoLedger::from_config(&aws, &config.ingest.table_name),

@@ -6,7 +6,7 @@ mod handler;
 
 use lambda_runtime::{Error, run, service_fn};
 use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
-use shared::config::Env;
+use shared::config::{Env, non_blank};
 use shared::ingest::Ingest;
 use shared::wriftai::WriftAi;
 
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let mut config = ReconcilerConfig::from_env(&Env::process())?;
     let aws = aws_config(&config.aws).await;
-    config.api.token = secrets::resolve(&aws, &config.api.token).await?;
+    config.api.token = non_blank("WRIFTAI_ACCESS_TOKEN", secrets::resolve(&aws, &config.api.token).await?)?;
     let app = handler::App {
         ingest: Ingest::new(
             DynamoLedger::from_config(&aws, &config.ingest.table_name),

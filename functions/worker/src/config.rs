@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use shared::adapters::{AwsSettings, aws_config, secrets};
-use shared::config::{ConfigError, Env, IngestConfig, webhook_from_env};
+use shared::config::{ConfigError, Env, IngestConfig, non_blank, webhook_from_env};
 use shared::error::BoxError;
 use shared::wriftai::{ApiConfig, Webhook, WriftAi};
 
@@ -53,12 +53,12 @@ impl Clients {
     pub async fn new(config: &WorkerConfig) -> Result<Self, BoxError> {
         let aws = aws_config(&config.aws).await;
         let mut api = config.api.clone();
-        api.token = secrets::resolve(&aws, &api.token).await?;
+        api.token = non_blank("WRIFTAI_ACCESS_TOKEN", secrets::resolve(&aws, &api.token).await?)?;
         let webhook = match &config.webhook {
             Some((url, secret)) => Some(Webhook {
                 url: url.clone(),
                 secret: match secret {
-                    Some(secret) => Some(secrets::resolve(&aws, secret).await?),
+                    Some(secret) => Some(non_blank("WRIFTAI_WEBHOOK_SECRET", secrets::resolve(&aws, secret).await?)?),
                     None => None,
                 },
             }),
