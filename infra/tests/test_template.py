@@ -87,3 +87,19 @@ def test_webhooks_are_signed_unless_the_stack_says_otherwise():
     assert [a["Assert"] for a in rule["Assertions"]] == [[["WebhookSecretArn", ""]]]
     variables = RESOURCES["ReceiverFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["ALLOW_UNSIGNED_WEBHOOKS"] == "AllowUnsignedWebhooks"
+
+
+def test_the_time_budgets_fit_for_every_allowed_parameter_value():
+    """The work queue's visibility timeout covers six worker timeouts plus the longest
+    batch window the template allows, and the worker's timeout leaves its work time
+    after the margin kept for reporting the batch (REPORT_MARGIN in shared/src/work.rs)
+    and a whole download."""
+    import re
+
+    worker = RESOURCES["WorkerFunction"]["Properties"]
+    window = TEMPLATE["Parameters"]["WorkerBatchWindowSeconds"]["MaxValue"]
+    visibility = int(RESOURCES["WorkQueue"]["Properties"]["VisibilityTimeout"])
+    assert visibility >= 6 * worker["Timeout"] + window
+    margin = re.search(r"REPORT_MARGIN: Duration = Duration::from_secs\((\d+)\)", (ROOT / "shared/src/work.rs").read_text())
+    download = re.search(r'"DOWNLOAD_TIMEOUT_SECS", (\d+)', (ROOT / "functions/worker/src/config.rs").read_text())
+    assert worker["Timeout"] > int(margin.group(1)) + int(download.group(1))

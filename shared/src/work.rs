@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use serde_json::{Value, json};
@@ -21,6 +22,11 @@ use crate::wriftai::ApiError;
 /// over 400 KB: a result that broke it could never be marked done, and the work would
 /// run again on every receive. A larger result is kept as its size and SHA-256.
 pub const RESULT_INLINE_LIMIT: usize = 16 * 1024;
+
+/// Time kept back from the invocation's deadline for what follows the job: marking it
+/// done or giving the claim back (a DynamoDB operation times out after 5 s), and
+/// answering with the batch's failures. A job still running then is stopped.
+pub const REPORT_MARGIN: Duration = Duration::from_secs(6);
 
 /// What one message came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +62,10 @@ pub enum WorkError {
     Failed(#[source] BoxError),
     #[error("the work panicked: {0}")]
     Panicked(String),
+    /// The job was still running when the invocation had only [`REPORT_MARGIN`] left:
+    /// stopped, so this message fails alone and the rest of the batch still reports.
+    #[error("the work ran out of the invocation's time")]
+    OutOfTime,
 }
 
 /// The message's identity, known once it is decoded: for logs and spans.
@@ -64,7 +74,8 @@ pub fn peek(body: &str) -> Option<(PredictionId, Status)> {
 }
 
 /// Runs `job` for the message `body` at most to completion once. `deadline` is when
-/// this run will be stopped (the Lambda's); the claim expires then.
+/// this run will be stopped (the Lambda's); the claim expires then. The fetch and the
+/// job, and so every call they make, end [`REPORT_MARGIN`] before it.
 pub async fn run<C, S, F, Fut>(
     claims: &C,
     source: &S,
@@ -87,6 +98,7 @@ where
         Claim::Missing => return Err(WorkError::MissingEvent { id, status }),
     };
 
+    let budget = Duration::try_from(deadline - OffsetDateTime::now_utc() - REPORT_MARGIN).unwrap_or_default();
     let ran = async {
         let prediction = match &message.payload {
             Some(raw) => Prediction::from_json(raw.get().as_bytes()).map_err(|e| WorkError::Poison(e.to_string()))?,
@@ -96,8 +108,8 @@ where
             Ok(result) => result.map_err(WorkError::Failed),
             Err(panic) => Err(WorkError::Panicked(panic_text(panic.as_ref()))),
         }
-    }
-    .await;
+    };
+    let ran = tokio::time::timeout(budget, ran).await.unwrap_or(Err(WorkError::OutOfTime));
 
     match ran {
         Ok(result) => {

@@ -157,7 +157,10 @@ impl WriftAi {
         }
     }
 
-    /// One API call with the official client's retries. `Ok(None)` for a 404.
+    /// One API call with the official client's retries, but for one: a POST that got a
+    /// 5xx is not sent again, since WriftAI may have applied it before failing (a second
+    /// create would start a second prediction). A 429 is waited out for any call: it was
+    /// refused before anything was done. `Ok(None)` for a 404.
     async fn call(
         &self,
         method: Method,
@@ -189,7 +192,7 @@ impl WriftAi {
                 StatusCode::TOO_MANY_REQUESTS => {
                     rate_limit_wait(reset).filter(|w| *w <= self.config.max_rate_limit_wait)
                 }
-                s if s.is_server_error() => Some(backoff(attempt)),
+                s if s.is_server_error() && method != Method::POST => Some(backoff(attempt)),
                 _ => None,
             };
             match retry_in {
@@ -251,6 +254,44 @@ mod tests {
         assert_eq!(rate_limit_wait(Some(0)), Some(Duration::from_millis(100)));
         let ahead = time::OffsetDateTime::now_utc().unix_timestamp() + 5;
         assert!(rate_limit_wait(Some(ahead)).unwrap() >= Duration::from_secs(4));
+    }
+
+    /// A WriftAI that answers every request with a 500; how many requests it got.
+    async fn failing_api() -> (WriftAi, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = socket.read(&mut [0; 16 * 1024]).await;
+                let answer = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                let _ = socket.write_all(answer).await;
+            }
+        });
+        let config = ApiConfig {
+            base_url,
+            token: "t".into(),
+            timeout: Duration::from_secs(5),
+            max_retries: 2,
+            max_rate_limit_wait: Duration::from_secs(1),
+        };
+        (WriftAi::new(config).unwrap(), hits)
+    }
+
+    #[tokio::test]
+    async fn a_create_that_got_a_server_error_is_not_sent_again_but_a_get_is() {
+        use std::sync::atomic::Ordering;
+        let (api, hits) = failing_api().await;
+        let request =
+            CreatePrediction { model: "acme/echo".into(), input: serde_json::json!({}), webhook: None, wait: None };
+        assert!(matches!(api.create(&request).await, Err(ApiError::Status { status: 500, .. })));
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "one create: a second could start a second prediction");
+        assert!(api.get(PredictionId::random()).await.is_err());
+        assert_eq!(hits.load(Ordering::SeqCst), 1 + 3, "a get is tried again, max_retries times");
     }
 
     #[test]

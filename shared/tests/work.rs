@@ -143,3 +143,21 @@ async fn a_result_too_large_for_the_event_is_kept_as_its_size_and_digest() {
     // A small result is kept as it is.
     assert_eq!(shared::work::kept(json!({"stored": true})), json!({"stored": true}));
 }
+
+#[tokio::test]
+async fn a_job_still_running_near_the_deadline_is_stopped_and_its_claim_given_back() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    // A call that would outlive the invocation: 120 s, with one second to spare before
+    // the margin kept for reporting.
+    let deadline = OffsetDateTime::now_utc() + shared::work::REPORT_MARGIN + Duration::from_secs(1);
+    let slow = |_, _| async {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        Ok(json!(null))
+    };
+    let started = std::time::Instant::now();
+    let ran = run(&ledger, &source, &body, deadline, slow).await;
+    assert!(matches!(ran, Err(WorkError::OutOfTime)), "{ran:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped at the budget: {:?}", started.elapsed());
+    assert_eq!(ledger.event(id, "succeeded").unwrap().work, Work::None, "the claim is given back for the retry");
+}

@@ -47,8 +47,11 @@ fn output_url(prediction: &Prediction) -> Option<&str> {
 /// Creates the next prediction of a pipeline: input `{"prompt": <this output>}`, plus
 /// the rest of the chain. Returns its ID.
 ///
-/// A create that fails after WriftAI took it (a 5xx, a timeout) fails this run, and
-/// the run's retry creates the next prediction again: only then can a step run twice.
+/// The client never sends a create again after a 5xx, since WriftAI may have created
+/// the prediction before failing. Two can still start: a create that WriftAI applied
+/// but whose answer was lost (a 5xx, a timeout, a dropped connection) fails this run,
+/// and the run's retry creates the next prediction again. WriftAI offers no idempotency
+/// key that would let the retry find the first.
 async fn chain<T: Ledger, Q: WorkQueue>(
     prediction: &Prediction,
     ctx: &Context<T, Q>,
