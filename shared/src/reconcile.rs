@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use time::OffsetDateTime;
+use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
 
 use crate::config::{ConfigError, Env};
@@ -76,56 +77,76 @@ pub struct Reconciler<'a, L, Q, S, P> {
 }
 
 impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler<'_, L, Q, S, P> {
-    /// Walks both indexes from where the last run stopped. `out_of_time` is asked
-    /// before each page; when it says so, the place is saved and the run ends.
-    pub async fn run(&self, out_of_time: impl Fn() -> bool) -> crate::Result<Summary> {
+    /// Walks both indexes from where the last run stopped, until `deadline`. The walk of
+    /// unfinished predictions gets two thirds of the time and the walk of unfinished
+    /// work the rest (or more, when the first ends early): the second needs only
+    /// DynamoDB and SQS, and must not starve when WriftAI is slow. Every call ends by its
+    /// walk's deadline; the place is saved after each page.
+    pub async fn run(&self, deadline: Instant) -> crate::Result<Summary> {
         let mut summary = Summary::default();
         let now = OffsetDateTime::now_utc();
+        let open_until = Instant::now() + deadline.saturating_duration_since(Instant::now()) * 2 / 3;
         let (open_before, work_before) = (now - self.config.min_age, now - self.config.work_stale_after);
-        let open_page = |after: Option<String>| async move {
-            self.store.open_predictions(open_before, after.as_deref(), self.config.page_size).await
+        let open_page = |after: Option<String>, limit| async move {
+            self.store.open_predictions(open_before, after.as_deref(), limit).await
         };
-        self.walk("open", &mut summary, &out_of_time, open_page, |item| self.examine(item, now)).await?;
-        if !summary.cut_short {
-            let work_page = |after: Option<String>| async move {
-                self.store.stale_work(work_before, after.as_deref(), self.config.page_size).await
-            };
-            self.walk("work", &mut summary, &out_of_time, work_page, |item| self.requeue(item, now)).await?;
-        }
+        self.walk("open", &mut summary, open_until, open_page, |item| self.examine(item, now)).await?;
+        let work_page = |after: Option<String>, limit| async move {
+            self.store.stale_work(work_before, after.as_deref(), limit).await
+        };
+        self.walk("work", &mut summary, deadline, work_page, |item| self.requeue(item, now)).await?;
         Ok(summary)
     }
 
+    /// One walk, a page at a time until `until`. A page is one wave of concurrent calls
+    /// (at most `concurrency` items), and the place after it is saved at once: a run cut
+    /// short loses at most one wave, which the next run does again.
     async fn walk<T, Pg, PgFut, It, ItFut>(
         &self,
         name: &str,
         summary: &mut Summary,
-        out_of_time: &impl Fn() -> bool,
+        until: Instant,
         page: Pg,
         item: It,
     ) -> crate::Result<()>
     where
-        Pg: Fn(Option<String>) -> PgFut,
+        Pg: Fn(Option<String>, u32) -> PgFut,
         PgFut: Future<Output = crate::Result<crate::ports::Page<T>>>,
         It: Fn(T) -> ItFut,
         ItFut: Future<Output = Step>,
     {
+        let wave = self.config.concurrency.max(1);
+        let limit = self.config.page_size.min(u32::try_from(wave).unwrap_or(u32::MAX)).max(1);
         let mut cursor = self.store.cursor(name).await?;
         loop {
-            if out_of_time() {
-                self.store.save_cursor(name, cursor.as_deref()).await?;
+            let Ok(page) = timeout_at(until, page(cursor.clone(), limit)).await else {
+                summary.cut_short = true;
+                return Ok(());
+            };
+            let page = page?;
+            let mut steps = stream::iter(page.items).map(&item).buffer_unordered(wave);
+            let mut whole = true;
+            loop {
+                match timeout_at(until, steps.next()).await {
+                    Ok(Some(step)) => summary.add(step),
+                    Ok(None) => break,
+                    Err(_) => {
+                        whole = false;
+                        break;
+                    }
+                }
+            }
+            if !whole {
+                // Cut mid-page: the place stays before it, and the next run does it again
+                // (a repeated examination is a GET and a duplicate record: harmless).
                 summary.cut_short = true;
                 return Ok(());
             }
-            let page = page(cursor.clone()).await?;
-            let steps: Vec<Step> =
-                stream::iter(page.items).map(&item).buffer_unordered(self.config.concurrency.max(1)).collect().await;
-            for step in steps {
-                summary.add(step);
-            }
+            // A full pass (`None`): the next run starts again from the oldest.
             cursor = page.next;
+            self.store.save_cursor(name, cursor.as_deref()).await?;
             if cursor.is_none() {
-                // A full pass: the next run starts again from the oldest.
-                return self.store.save_cursor(name, None).await;
+                return Ok(());
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The reconciler on in-memory adapters: what webhooks left unfinished is brought to
 //! its end, once, and nothing is polled forever.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource, Work};
@@ -42,11 +42,12 @@ impl World {
         id
     }
 
-    async fn run(&self, out_of_time: impl Fn() -> bool) -> Summary {
+    /// One run with `budget` to its deadline.
+    async fn run(&self, budget: Duration) -> Summary {
         let ingest = Ingest::new(&self.ledger, &self.queue, ActOn::terminal(), Duration::from_secs(3600));
         let reconciler =
             Reconciler { ingest: &ingest, store: &self.ledger, source: &self.source, config: &self.config };
-        reconciler.run(out_of_time).await.unwrap()
+        reconciler.run(tokio::time::Instant::now() + budget).await.unwrap()
     }
 
     fn messages_for(&self, id: PredictionId) -> usize {
@@ -55,16 +56,18 @@ impl World {
 }
 
 const OLD: Duration = Duration::from_secs(600);
+/// A run's budget when time is not what the test is about.
+const AMPLE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn a_prediction_whose_webhooks_never_came_is_finished_from_wriftai_and_enqueued_once() {
     let w = World::new();
     let id = w.prediction(OLD, Some("succeeded")).await;
-    let first = w.run(|| false).await;
+    let first = w.run(AMPLE).await;
     assert_eq!((first.examined, first.advanced, first.enqueued), (1, 1, 1));
     let row = w.ledger.prediction(id).unwrap();
     assert_eq!((row.status, row.open), (Some(Status::Succeeded), false));
-    let second = w.run(|| false).await;
+    let second = w.run(AMPLE).await;
     assert_eq!(second.examined, 0, "a finished prediction leaves the set");
     assert_eq!(w.messages_for(id), 1);
 }
@@ -74,7 +77,7 @@ async fn a_young_or_still_running_prediction_is_left_alone_or_kept() {
     let w = World::new();
     let young = w.prediction(Duration::from_secs(5), Some("succeeded")).await;
     let running = w.prediction(OLD, Some("started")).await;
-    let summary = w.run(|| false).await;
+    let summary = w.run(AMPLE).await;
     assert_eq!((summary.examined, summary.advanced, summary.expired), (1, 1, 0));
     assert!(w.ledger.prediction(young).unwrap().status.is_none());
     let row = w.ledger.prediction(running).unwrap();
@@ -86,11 +89,11 @@ async fn a_prediction_wriftai_forgot_or_that_ran_past_its_limit_is_closed_for_go
     let w = World::new();
     let forgotten = w.prediction(OLD, None).await;
     let overdue = w.prediction(Duration::from_secs(40 * 60), Some("started")).await;
-    let summary = w.run(|| false).await;
+    let summary = w.run(AMPLE).await;
     assert_eq!((summary.examined, summary.expired), (2, 2));
     assert_eq!(w.ledger.prediction(forgotten).unwrap().closed.as_deref(), Some(CLOSED_NOT_FOUND));
     assert_eq!(w.ledger.prediction(overdue).unwrap().closed.as_deref(), Some(CLOSED_OVERDUE));
-    assert_eq!(w.run(|| false).await.examined, 0, "never polled again");
+    assert_eq!(w.run(AMPLE).await.examined, 0, "never polled again");
 }
 
 #[tokio::test]
@@ -100,13 +103,15 @@ async fn a_run_cut_short_resumes_where_it_stopped_and_skips_nothing() {
     for n in 0..5 {
         ids.push(w.prediction(OLD + Duration::from_secs(n), Some("started")).await);
     }
-    // Time for one page (two predictions) only.
-    let pages = AtomicUsize::new(0);
-    let first = w.run(|| pages.fetch_add(1, Ordering::SeqCst) >= 1).await;
+    // WriftAI answers in a second, and the walk of unfinished predictions gets two thirds
+    // of 2.4 s: time for one page (two predictions at once) only.
+    w.source.slow(Duration::from_secs(1));
+    let first = w.run(Duration::from_millis(2400)).await;
     assert_eq!((first.examined, first.cut_short), (2, true));
-    let second = w.run(|| false).await;
+    w.source.slow(Duration::ZERO);
+    let second = w.run(AMPLE).await;
     assert_eq!((second.examined, second.cut_short), (3, false), "resumed after the first page");
-    let third = w.run(|| false).await;
+    let third = w.run(AMPLE).await;
     assert_eq!(third.examined, 5, "a full pass starts from the oldest again");
 }
 
@@ -121,11 +126,11 @@ async fn work_recorded_but_never_enqueued_or_finished_is_enqueued_again() {
     let long_ago = OffsetDateTime::now_utc() - Duration::from_secs(3600);
     assert!(ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, long_ago).await.is_err());
 
-    let summary = w.run(|| false).await;
+    let summary = w.run(AMPLE).await;
     assert_eq!((summary.requeued, summary.enqueued), (1, 1));
     let message = WorkMessage::decode(&w.queue.messages()[0]).unwrap();
     assert_eq!(message.payload.unwrap().get(), raw, "from the payload kept with the event");
-    assert_eq!(w.run(|| false).await.requeued, 0, "touched: not again until it is stale again");
+    assert_eq!(w.run(AMPLE).await.requeued, 0, "touched: not again until it is stale again");
 
     // Once the worker has run it, it leaves the work index for good.
     let now = OffsetDateTime::now_utc();
@@ -135,4 +140,39 @@ async fn work_recorded_but_never_enqueued_or_finished_is_enqueued_again() {
     };
     w.ledger.complete(id, &Status::Failed, &token, &serde_json::json!(null), now).await.unwrap();
     assert!(matches!(w.ledger.event(id, "failed").unwrap().work, Work::Done(_)));
+}
+
+#[tokio::test]
+async fn with_wriftai_slower_than_a_run_every_prediction_is_examined_over_runs_and_stale_work_is_requeued_at_once() {
+    let w = World::new();
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        // Still running: each stays unfinished, so every run has them to walk.
+        ids.push(w.prediction(OLD + Duration::from_secs(10 - n), Some("started")).await);
+    }
+    // Work recorded long ago whose send was lost: only DynamoDB and SQS can help it.
+    let stale = PredictionId::random();
+    w.ledger.register(stale, OffsetDateTime::now_utc()).await.unwrap();
+    let raw = format!(r#"{{"id":"{stale}","status":"failed","error":{{"message":"m"}}}}"#);
+    w.queue.fail_next.store(1, Ordering::SeqCst);
+    let ingest = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(3600));
+    let long_ago = OffsetDateTime::now_utc() - Duration::from_secs(3600);
+    assert!(ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, long_ago).await.is_err());
+
+    // Every GET takes a second, and a run has 2.4 s: each must end within its budget.
+    w.source.slow(Duration::from_secs(1));
+    let budget = Duration::from_millis(2400);
+    let mut runs = Vec::new();
+    while ids.iter().any(|id| w.ledger.prediction(*id).unwrap().status.is_none()) {
+        assert!(runs.len() < 8, "the walk stopped moving forward: {runs:?}");
+        let summary = tokio::time::timeout(budget + Duration::from_millis(300), w.run(budget))
+            .await
+            .expect("a run ends within its budget, whatever WriftAI does");
+        runs.push(summary);
+    }
+    assert_eq!(runs[0].requeued, 1, "the stale work is enqueued by the first run, slow WriftAI or not");
+    assert_eq!(runs.iter().map(|r| r.examined).collect::<Vec<_>>(), [2, 2, 2], "one page a run, each the next");
+    for id in ids {
+        assert_eq!(w.ledger.prediction(id).unwrap().status, Some(Status::Started), "{id} examined");
+    }
 }

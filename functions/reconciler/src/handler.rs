@@ -1,7 +1,7 @@
 //! One scheduled invocation: a reconcile run that stops before the invocation's
 //! deadline, logged and counted as one summary.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
@@ -11,6 +11,7 @@ use shared::ingest::Ingest;
 use shared::metrics::Metrics;
 use shared::reconcile::{ReconcileConfig, Reconciler, Summary};
 use shared::wriftai::WriftAi;
+use tokio::time::Instant;
 
 /// What a run needs, built once per cold start.
 pub struct App {
@@ -22,10 +23,9 @@ pub struct App {
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let budget = time_left(event.context.deadline).saturating_sub(app.safety_margin);
-    let stop_at = Instant::now() + budget;
     let reconciler =
         Reconciler { ingest: &app.ingest, store: app.ingest.ledger(), source: &app.api, config: &app.reconcile };
-    let summary: Summary = reconciler.run(|| Instant::now() >= stop_at).await.inspect_err(|err| {
+    let summary: Summary = reconciler.run(Instant::now() + budget).await.inspect_err(|err| {
         tracing::error!(error = %shared::error::chain(err), "reconcile run failed; the next one starts over");
     })?;
     tracing::info!(

@@ -85,10 +85,12 @@ fn refuse_over_item_limit(bytes: usize) -> Result<()> {
     Ok(())
 }
 
-/// What WriftAI would answer to `GET /v1/predictions/{id}`, set by the test.
+/// What WriftAI would answer to `GET /v1/predictions/{id}`, set by the test, and how
+/// slowly.
 #[derive(Default)]
 pub struct MemorySource {
     predictions: Mutex<BTreeMap<PredictionId, String>>,
+    delay: Mutex<std::time::Duration>,
 }
 
 impl MemorySource {
@@ -98,6 +100,11 @@ impl MemorySource {
         self.predictions.lock().unwrap_or_else(|p| p.into_inner()).insert(prediction.id, raw.to_owned());
     }
 
+    /// Makes every `get` take `delay`, as a degraded WriftAI would.
+    pub fn slow(&self, delay: std::time::Duration) {
+        *self.delay.lock().unwrap_or_else(|p| p.into_inner()) = delay;
+    }
+
     pub fn forget(&self, id: PredictionId) {
         self.predictions.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
@@ -105,6 +112,8 @@ impl MemorySource {
 
 impl PredictionSource for MemorySource {
     async fn get(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
+        let delay = *self.delay.lock().unwrap_or_else(|p| p.into_inner());
+        tokio::time::sleep(delay).await;
         let raw = self.predictions.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
         raw.map(|raw| {
             let prediction = crate::prediction::Prediction::from_json(raw.as_bytes()).map_err(ApiError::Decode)?;
