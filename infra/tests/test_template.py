@@ -103,3 +103,37 @@ def test_the_time_budgets_fit_for_every_allowed_parameter_value():
     margin = re.search(r"REPORT_MARGIN: Duration = Duration::from_secs\((\d+)\)", (ROOT / "shared/src/work.rs").read_text())
     download = re.search(r'"DOWNLOAD_TIMEOUT_SECS", (\d+)', (ROOT / "functions/worker/src/config.rs").read_text())
     assert worker["Timeout"] > int(margin.group(1)) + int(download.group(1))
+
+
+FUNCTIONS = ["ReceiverFunction", "WorkerFunction", "ReconcilerFunction"]
+
+
+def test_each_stack_has_its_own_metrics_namespace():
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"] == "AWS::StackName"
+    alarms = [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    custom = [r for r in alarms if not r["Properties"]["Namespace"].startswith("AWS/")]
+    assert custom and all(r["Properties"]["Namespace"] == "AWS::StackName" for r in custom)
+
+
+def test_each_function_logs_to_its_own_group_with_the_stacks_retention():
+    for name in FUNCTIONS:
+        group = RESOURCES[name]["Properties"]["LoggingConfig"]["LogGroup"]
+        assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup", name
+        assert RESOURCES[group]["Properties"]["RetentionInDays"] == "LogRetentionDays"
+    assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+def test_a_receiver_reservation_of_zero_reserves_nothing():
+    assert TEMPLATE["Parameters"]["ReceiverReservedConcurrency"]["Default"] == 0
+    reserved = RESOURCES["ReceiverFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == ["HasReceiverReservation", "ReceiverReservedConcurrency", "AWS::NoValue"]
+    assert TEMPLATE["Conditions"]["HasReceiverReservation"] == [["ReceiverReservedConcurrency", 0]]
+
+
+def test_every_resource_that_takes_tags_carries_the_projects():
+    assert TEMPLATE["Globals"]["Function"]["Tags"] == {"project": "wriftai-hooks"}
+    assert TEMPLATE["Globals"]["Function"]["PropagateTags"] is True
+    taggable = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm")
+    for name, resource in RESOURCES.items():
+        if resource["Type"] in taggable:
+            assert {"Key": "project", "Value": "wriftai-hooks"} in resource["Properties"].get("Tags", []), name

@@ -2,9 +2,36 @@
 //! invocation, which CloudWatch Logs turns into metrics. No SDK call and no extra
 //! latency on the hot path; the alarms in template.yaml read them.
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value, json};
 
-pub const NAMESPACE: &str = "WriftaiHooks";
+use crate::config::Env;
+
+/// The namespace when `METRICS_NAMESPACE` is not set. The template sets the stack's
+/// name, so two stacks in one account keep their metrics and alarms apart.
+pub const DEFAULT_NAMESPACE: &str = "WriftaiHooks";
+
+static NAMESPACE: OnceLock<String> = OnceLock::new();
+
+/// The CloudWatch namespace this process writes to, read once at cold start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace(pub String);
+
+impl Namespace {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Self {
+        Self(env.optional("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()))
+    }
+
+    /// Makes this the namespace of every document the process writes from now on.
+    pub fn install(self) {
+        let _ = NAMESPACE.set(self.0);
+    }
+}
+
+fn namespace() -> &'static str {
+    NAMESPACE.get().map_or(DEFAULT_NAMESPACE, String::as_str)
+}
 
 /// The counts of one invocation, by function and, where it has one, by status.
 #[derive(Debug)]
@@ -45,7 +72,7 @@ impl Metrics {
         doc.insert(
             "_aws".into(),
             json!({"Timestamp": now_ms, "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE, "Dimensions": dimensions, "Metrics": definitions,
+                "Namespace": namespace(), "Dimensions": dimensions, "Metrics": definitions,
             }]}),
         );
         doc.insert("Function".into(), json!(self.function));
@@ -81,13 +108,19 @@ mod tests {
         assert_eq!(doc["Status"], "succeeded");
         assert_eq!(doc["Received"], 2);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(directive["Namespace"], DEFAULT_NAMESPACE);
         assert_eq!(directive["Dimensions"], json!([["Function"], ["Function", "Status"]]));
         assert_eq!(
             directive["Metrics"],
             json!([{"Name": "Received", "Unit": "Count"}, {"Name": "Duplicate", "Unit": "Count"}])
         );
         assert_eq!(doc["_aws"]["Timestamp"], 1_790_000_000_000_i64);
+    }
+
+    #[test]
+    fn the_namespace_is_the_stacks_when_set() {
+        assert_eq!(Namespace::from_env(&Env::of(&[("METRICS_NAMESPACE", "hooks-prod")])).0, "hooks-prod");
+        assert_eq!(Namespace::from_env(&Env::of(&[])).0, DEFAULT_NAMESPACE);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use shared::adapters::AwsSettings;
 use shared::config::{ConfigError, Env, IngestConfig};
+use shared::metrics::Namespace;
 use shared::signature::DEFAULT_TOLERANCE;
 use shared::webhook::{DEFAULT_MAX_BODY_BYTES, Limits};
 
@@ -12,6 +13,8 @@ use shared::webhook::{DEFAULT_MAX_BODY_BYTES, Limits};
 #[derive(Clone, Debug)]
 pub struct ReceiverConfig {
     pub aws: AwsSettings,
+    /// The CloudWatch namespace (`METRICS_NAMESPACE`; the stack's name on AWS).
+    pub metrics: Namespace,
     pub ingest: IngestConfig,
     pub limits: Limits,
     /// Webhook secrets by variable, current first, then the one being rotated out:
@@ -40,6 +43,7 @@ impl ReceiverConfig {
         }
         Ok(Self {
             aws: AwsSettings::from_env(env)?,
+            metrics: Namespace::from_env(env),
             ingest: IngestConfig::from_env(env)?,
             limits: Limits { max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?, path },
             secrets,

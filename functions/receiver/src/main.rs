@@ -23,6 +23,7 @@ use crate::config::ReceiverConfig;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ReceiverConfig::from_env(&Env::process())?;
+    config.metrics.clone().install();
     let aws = aws_config(&config.aws).await;
     let mut keys = Vec::with_capacity(config.secrets.len());
     for (var, secret) in &config.secrets {

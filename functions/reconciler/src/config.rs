@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use shared::adapters::AwsSettings;
 use shared::config::{ConfigError, Env, IngestConfig};
+use shared::metrics::Namespace;
 use shared::reconcile::ReconcileConfig;
 use shared::wriftai::ApiConfig;
 
@@ -11,6 +12,8 @@ use shared::wriftai::ApiConfig;
 #[derive(Clone, Debug)]
 pub struct ReconcilerConfig {
     pub aws: AwsSettings,
+    /// The CloudWatch namespace (`METRICS_NAMESPACE`; the stack's name on AWS).
+    pub metrics: Namespace,
     /// The record-and-enqueue path the answers go through.
     pub ingest: IngestConfig,
     pub api: ApiConfig,
@@ -24,6 +27,7 @@ impl ReconcilerConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             aws: AwsSettings::from_env(env)?,
+            metrics: Namespace::from_env(env),
             ingest: IngestConfig::from_env(env)?,
             api: ApiConfig::from_env(env)?,
             reconcile: ReconcileConfig::from_env(env)?,

@@ -16,6 +16,7 @@ use crate::config::ReconcilerConfig;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let mut config = ReconcilerConfig::from_env(&Env::process())?;
+    config.metrics.clone().install();
     let aws = aws_config(&config.aws).await;
     config.api.token = non_blank("WRIFTAI_ACCESS_TOKEN", secrets::resolve(&aws, &config.api.token).await?)?;
     let app = handler::App {

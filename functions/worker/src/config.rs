@@ -6,12 +6,15 @@ use aws_config::SdkConfig;
 use shared::adapters::{AwsSettings, aws_config, secrets};
 use shared::config::{ConfigError, Env, IngestConfig, non_blank, webhook_from_env};
 use shared::error::BoxError;
+use shared::metrics::Namespace;
 use shared::wriftai::{ApiConfig, Webhook, WriftAi};
 
 /// Everything the worker reads from its environment (see docs/configuration.md).
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     pub aws: AwsSettings,
+    /// The CloudWatch namespace (`METRICS_NAMESPACE`; the stack's name on AWS).
+    pub metrics: Namespace,
     /// The table, and the queue a chained prediction's work goes to.
     pub ingest: IngestConfig,
     /// For predictions too large for a message, and for chaining.
@@ -29,6 +32,7 @@ impl WorkerConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             aws: AwsSettings::from_env(env)?,
+            metrics: Namespace::from_env(env),
             ingest: IngestConfig::from_env(env)?,
             api: ApiConfig::from_env(env)?,
             webhook: webhook_from_env(env),

@@ -12,6 +12,7 @@ use worker::work;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = WorkerConfig::from_env(&Env::process())?;
+    config.metrics.clone().install();
     let clients = Clients::new(&config).await?;
     let table = DynamoLedger::from_config(&clients.aws, &config.ingest.table_name);
     let queue = SqsQueue::from_config(&clients.aws, &config.ingest.queue_url);
