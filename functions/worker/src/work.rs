@@ -7,13 +7,15 @@
 //! You need not worry about duplicates, ordering or crashes here: the claim around
 //! `handle` runs it to completion once per (prediction, status). An `Err` or a panic
 //! fails only this message: it is tried again, and lands in the DLQ after five tries.
-//! Keep each side effect safe to repeat (a put, not an append): a run that crashes
-//! halfway is run again from the start.
+//! So does a run still going 6 s before the invocation's deadline (`REPORT_MARGIN`):
+//! it is stopped there. Keep each side effect safe to repeat (a put, not an append): a
+//! run that crashes halfway is run again from the start.
 //!
 //! To add a client (S3, an HTTP API): a field on [`Context`], a line in
-//! [`Context::new`] that builds it from `clients.aws` or the config, the crate in `Cargo.toml` and, where AWS needs it, an IAM policy on
-//! `WorkerFunction` in `template.yaml`. The tests at the bottom run `handle` on the
-//! in-memory adapters: copy them for your own work.
+//! [`Context::new`] that builds it from `clients.aws` or the config, the crate in
+//! `Cargo.toml` and, where AWS needs it, an IAM policy on `WorkerFunction` in
+//! `template.yaml`. The tests at the bottom run `handle` on the in-memory adapters:
+//! copy them for your own work.
 
 use serde_json::{Value, json};
 use shared::adapters::{dynamo::DynamoLedger, sqs::SqsQueue};
