@@ -60,17 +60,7 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
     let span = tracing::info_span!("delivery", prediction_id = %prediction.id, status = %prediction.status);
     let outcome = ingest.ingest(prediction, &delivery.raw, now).instrument(span.clone()).await;
     let _entered = span.enter();
-    let mut metrics = Metrics::new("receiver").status(prediction.status.as_str());
-    metrics.count("Received", 1).count("Unsigned", u64::from(checks.verifier.is_none()));
-    match &outcome {
-        Ok(Ingested::Recorded { enqueued }) => metrics.count("Recorded", 1).count("Enqueued", u64::from(*enqueued)),
-        Ok(Ingested::Duplicate { enqueued }) => {
-            metrics.count("Duplicate", 1).count("EnqueueRetried", u64::from(*enqueued))
-        }
-        Ok(Ingested::OutOfOrder) => metrics.count("OutOfOrder", 1),
-        Ok(Ingested::UnknownPrediction) => metrics.count("UnknownPrediction", 1),
-        Err(_) => metrics.count("BackendErrors", 1),
-    };
+    let metrics = delivery_metrics(checks, prediction.status.as_str(), &outcome);
     metrics.emit();
     Ok(match outcome {
         Ok(Ingested::UnknownPrediction) => {
@@ -105,6 +95,26 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
             json_response(status, json!({"error": "unavailable", "message": "try again later"}))
         }
     })
+}
+
+/// The counts of one delivery that passed the checks.
+fn delivery_metrics(checks: &Checks, status: &str, outcome: &shared::Result<Ingested>) -> Metrics {
+    let mut metrics = Metrics::new("receiver").status(status);
+    metrics.count("Received", 1);
+    if checks.verifier.is_none() {
+        // ALLOW_UNSIGNED_WEBHOOKS: counted only then, so signed stacks write no zeros.
+        metrics.count("Unsigned", 1);
+    }
+    match outcome {
+        Ok(Ingested::Recorded { enqueued }) => metrics.count("Recorded", 1).count("Enqueued", u64::from(*enqueued)),
+        Ok(Ingested::Duplicate { enqueued }) => {
+            metrics.count("Duplicate", 1).count("EnqueueRetried", u64::from(*enqueued))
+        }
+        Ok(Ingested::OutOfOrder) => metrics.count("OutOfOrder", 1),
+        Ok(Ingested::UnknownPrediction) => metrics.count("UnknownPrediction", 1),
+        Err(_) => metrics.count("BackendErrors", 1),
+    };
+    metrics
 }
 
 fn refused(rejection: &Rejection) -> Response<Body> {
@@ -150,6 +160,17 @@ mod tests {
             other => panic!("expected a JSON text body, got {other:?}"),
         };
         (status, json)
+    }
+
+    #[test]
+    fn a_delivery_accepted_without_a_signature_check_is_counted_as_unsigned() {
+        let outcome = Ok(Ingested::Recorded { enqueued: true });
+        let unsigned = delivery_metrics(&Checks::default(), "succeeded", &outcome).document(0);
+        assert_eq!((&unsigned["Unsigned"], &unsigned["Received"]), (&serde_json::json!(1), &serde_json::json!(1)));
+        let verifier = shared::signature::Verifier::new(["s3cret"], shared::signature::DEFAULT_TOLERANCE);
+        let signed = Checks { verifier, ..Checks::default() };
+        let counted = delivery_metrics(&signed, "succeeded", &outcome).document(0);
+        assert!(counted.get("Unsigned").is_none(), "{counted}");
     }
 
     fn body(id: PredictionId, status: &str) -> String {
