@@ -7,7 +7,7 @@ mod handler;
 
 use lambda_http::{Error, run, service_fn};
 use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
-use shared::config::{Env, non_blank};
+use shared::config::Env;
 use shared::ingest::Ingest;
 use shared::signature::Verifier;
 use shared::webhook::Checks;
@@ -27,7 +27,7 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config(&config.aws).await;
     let mut keys = Vec::with_capacity(config.secrets.len());
     for (var, secret) in &config.secrets {
-        keys.push(non_blank(var, secrets::resolve(&aws, secret).await?)?);
+        keys.push(secrets::resolve_var(&aws, var, secret).await?);
     }
     let checks = Checks { limits: config.limits, verifier: Verifier::new(keys, config.tolerance) };
     if config.allow_unsigned {

@@ -6,7 +6,7 @@ mod handler;
 
 use lambda_runtime::{Error, run, service_fn};
 use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
-use shared::config::{Env, non_blank};
+use shared::config::Env;
 use shared::ingest::Ingest;
 use shared::wriftai::WriftAi;
 
@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     let mut config = ReconcilerConfig::from_env(&Env::process())?;
     config.metrics.clone().install();
     let aws = aws_config(&config.aws).await;
-    config.api.token = non_blank("WRIFTAI_ACCESS_TOKEN", secrets::resolve(&aws, &config.api.token).await?)?;
+    config.api.token = secrets::resolve_var(&aws, "WRIFTAI_ACCESS_TOKEN", &config.api.token).await?;
     let app = handler::App {
         ingest: Ingest::new(
             DynamoLedger::from_config(&aws, &config.ingest.table_name),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use shared::adapters::{AwsSettings, aws_config, secrets};
-use shared::config::{ConfigError, Env, IngestConfig, non_blank, webhook_from_env};
+use shared::config::{ConfigError, Env, IngestConfig, webhook_from_env};
 use shared::error::BoxError;
 use shared::metrics::Namespace;
 use shared::wriftai::{ApiConfig, Webhook, WriftAi};
@@ -57,17 +57,12 @@ impl Clients {
     pub async fn new(config: &WorkerConfig) -> Result<Self, BoxError> {
         let aws = aws_config(&config.aws).await;
         let mut api = config.api.clone();
-        api.token = non_blank("WRIFTAI_ACCESS_TOKEN", secrets::resolve(&aws, &api.token).await?)?;
-        let webhook = match &config.webhook {
-            Some((url, secret)) => Some(Webhook {
-                url: url.clone(),
-                secret: match secret {
-                    Some(secret) => Some(non_blank("WRIFTAI_WEBHOOK_SECRET", secrets::resolve(&aws, secret).await?)?),
-                    None => None,
-                },
-            }),
+        api.token = secrets::resolve_var(&aws, "WRIFTAI_ACCESS_TOKEN", &api.token).await?;
+        let secret = match config.webhook.as_ref().and_then(|(_, secret)| secret.as_ref()) {
+            Some(secret) => Some(secrets::resolve_var(&aws, "WRIFTAI_WEBHOOK_SECRET", secret).await?),
             None => None,
         };
+        let webhook = config.webhook.as_ref().map(|(url, _)| Webhook { url: url.clone(), secret });
         Ok(Self { api: WriftAi::new(api)?, webhook, aws })
     }
 }

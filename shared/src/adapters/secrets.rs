@@ -4,7 +4,8 @@
 
 use aws_config::SdkConfig;
 
-use crate::error::{Error, Result};
+use crate::config::non_blank;
+use crate::error::{BoxError, Error, Result};
 
 const ARN_PREFIX: &str = "arn:aws:secretsmanager:";
 
@@ -20,4 +21,10 @@ pub async fn resolve(config: &SdkConfig, value: &str) -> Result<String> {
         .await
         .map_err(|e| secret(e.into()))?;
     out.secret_string().map(str::to_owned).ok_or_else(|| secret("the secret has no SecretString".into()))
+}
+
+/// The secret in variable `var`, resolved as [`resolve`] does, and refused, naming `var`,
+/// when it comes to nothing (empty or blank).
+pub async fn resolve_var(config: &SdkConfig, var: &'static str, value: &str) -> Result<String, BoxError> {
+    Ok(non_blank(var, resolve(config, value).await?)?)
 }
