@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-#! Starts the local stack in the background: DynamoDB Local, moto (SQS), the WriftAI
+#! Starts the local stack in the background: DynamoDB Local, moto (SQS, S3), the WriftAI
 #! simulator and the functions under `cargo lambda watch`, all on 127.0.0.1. Waits
 #! until each answers, creates the resources, and writes the endpoints (and a fresh
-#! local token and webhook secret) to .local/stack.env.
+#! local token and webhook secret) to .local/stack.env. The tables, queues and buckets
+#! are template.yaml's (infra/stack.py).
 #! Usage: infra/up.sh [--persist]   (--persist keeps DynamoDB data in .local/dynamodb-data)
 #! WORKER_FUNCTION=test-worker maps the queue to the test worker (infra/e2e: crash hooks
 #! and counted writes, for the tests) instead of the production `worker`.
@@ -65,7 +66,7 @@ fi
 # DynamoDB Local has no bind-address option: it listens on every interface.
 start dynamodb java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_dir/DynamoDBLocal.jar" \
   -port "$DDB_PORT" "${storage[@]}" -disableTelemetry
-start sqs python -m moto.server -H 127.0.0.1 -p "$SQS_PORT"
+start moto python -m moto.server -H 127.0.0.1 -p "$SQS_PORT"
 
 env_file="$local_dir/stack.env"
 cat >"$env_file.tmp" <<ENV
@@ -74,6 +75,8 @@ AWS_ACCESS_KEY_ID=local
 AWS_SECRET_ACCESS_KEY=local
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DDB_PORT
 AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$SQS_PORT
+# moto serves S3 on the same port (path-style: the worker addresses buckets so here).
+AWS_ENDPOINT_URL_S3=http://127.0.0.1:$SQS_PORT
 WRIFTAI_API_BASE_URL=http://127.0.0.1:$SIM_PORT/v1
 WRIFTAI_ACCESS_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 WRIFTAI_WEBHOOK_SECRET=whsec_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -84,13 +87,15 @@ RECONCILE_EVERY_SECS=${RECONCILE_EVERY_SECS:-5}
 RECONCILE_MIN_AGE_SECS=${RECONCILE_MIN_AGE_SECS:-5}
 RECONCILE_WORK_STALE_SECS=${RECONCILE_WORK_STALE_SECS:-30}
 RECONCILE_OVERDUE_SECS=${RECONCILE_OVERDUE_SECS:-60}
+# An output download that stalls fails in seconds, not the worker's 10.
+DOWNLOAD_TIMEOUT_SECS=${DOWNLOAD_TIMEOUT_SECS:-3}
 # The function the queue invokes: the production worker, or the tests' test-worker.
 WORKER_FUNCTION=${WORKER_FUNCTION:-worker}
 ENV
 set -a; . "$env_file.tmp"; set +a
 
 wait_for dynamodb 60 curl -s -o /dev/null "http://127.0.0.1:$DDB_PORT"
-wait_for sqs 60 curl -sf -o /dev/null "http://127.0.0.1:$SQS_PORT/moto-api/"
+wait_for moto 60 curl -sf -o /dev/null "http://127.0.0.1:$SQS_PORT/moto-api/"
 LOCAL_VISIBILITY_TIMEOUT=${LOCAL_VISIBILITY_TIMEOUT:-5} python infra/stack.py >>"$env_file.tmp"
 echo "RECEIVER_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
 # The webhook URL our create path gives WriftAI: the receiver.

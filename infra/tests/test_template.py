@@ -1,12 +1,15 @@
-"""template.yaml must describe the same table and queues as infra/resources.json, the
-definition the local stack is built from."""
+"""template.yaml's own rules, and the local stack made from it (infra/stack.py)."""
 
 import json
 import pathlib
+import sys
 
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "infra"))
+
+import stack  # noqa: E402  (infra/stack.py, the local stack's resources)
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -23,58 +26,75 @@ def _tag(loader, _suffix, node):
 
 CloudFormationLoader.add_multi_constructor("!", _tag)
 
-LOCAL = json.loads((ROOT / "infra" / "resources.json").read_text())
 TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
 RESOURCES = TEMPLATE["Resources"]
 
 
-def by_name(items, key):
-    return {item[key]: item for item in items}
+def test_the_local_table_is_the_templates():
+    tmpl = stack.template()
+    spec, ttl = stack.table_spec("Table", tmpl["Resources"]["Table"]["Properties"])
+    assert spec["TableName"] == "wriftai-hooks-table"
+    assert spec["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert [index["IndexName"] for index in spec["GlobalSecondaryIndexes"]] == ["open", "work"]
+    assert ttl == "expires_at"
 
 
-def test_table_keys_and_indexes_agree():
-    local, deployed = LOCAL["table"], RESOURCES["Table"]["Properties"]
-    assert deployed["BillingMode"] == local["BillingMode"]
-    assert deployed["KeySchema"] == local["KeySchema"]
-    assert by_name(deployed["AttributeDefinitions"], "AttributeName") == by_name(
-        local["AttributeDefinitions"], "AttributeName"
-    )
-    assert by_name(deployed["GlobalSecondaryIndexes"], "IndexName") == by_name(
-        local["GlobalSecondaryIndexes"], "IndexName"
-    )
-    assert deployed["TimeToLiveSpecification"] == {
-        "AttributeName": local["TimeToLiveAttribute"],
-        "Enabled": True,
+def test_the_local_work_queue_sends_to_its_dead_letter_queue(monkeypatch):
+    monkeypatch.delenv("LOCAL_VISIBILITY_TIMEOUT", raising=False)
+    tmpl = stack.template()
+    queues = stack.of_type(tmpl["Resources"], "AWS::SQS::Queue")
+    order = stack.queue_order(queues)
+    assert order.index("WorkDeadLetterQueue") < order.index("WorkQueue")
+    attributes = stack.queue_attributes(tmpl, queues["WorkQueue"], {"WorkDeadLetterQueue": "arn:dlq"})
+    assert json.loads(attributes.pop("RedrivePolicy")) == {"deadLetterTargetArn": "arn:dlq", "maxReceiveCount": 5}
+    assert attributes == {"VisibilityTimeout": "200", "MessageRetentionPeriod": "1209600", "MaximumMessageSize": "1048576"}
+    monkeypatch.setenv("LOCAL_VISIBILITY_TIMEOUT", "5")
+    assert stack.queue_attributes(tmpl, queues["WorkQueue"], {"WorkDeadLetterQueue": "a"})["VisibilityTimeout"] == "5"
+
+
+def test_each_variable_set_to_a_resource_gets_its_local_value():
+    made = {"Table": "t", "WorkQueue": "q", "OutputBucket": "b"}
+    assert stack.variables(stack.template(), made) == {"TABLE_NAME": "t", "QUEUE_URL": "q", "OUTPUT_BUCKET": "b"}
+
+
+def test_every_resource_a_function_variable_refers_to_is_made_locally():
+    tmpl = stack.template()
+    local = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket"}
+    everything = {name: "x" for name in tmpl["Resources"]}
+    for name in stack.variables(tmpl, everything):
+        refs = [
+            block["Environment"]["Variables"][name]["Ref"]
+            for block in [tmpl["Globals"]["Function"]] + [r.get("Properties", {}) for r in tmpl["Resources"].values()]
+            if isinstance(block.get("Environment", {}).get("Variables", {}).get(name), dict)
+        ]
+        for ref in refs:
+            assert tmpl["Resources"][ref]["Type"] in local, f"{name}: the local stack does not make {ref}"
+
+
+def test_the_output_bucket_is_private_encrypted_and_tls_only():
+    bucket = RESOURCES["OutputBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert TEMPLATE["Parameters"]["OutputVersioning"]["Default"] == "Suspended"
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["abort-unfinished-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert rules["expire-outputs"]["ExpirationInDays"] == ["OutputsExpire", "OutputExpiryDays", 1]
+    (deny,) = RESOURCES["OutputBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
+
+
+def test_only_the_worker_writes_outputs_and_only_under_predictions():
+    writers = {}
+    for name, resource in RESOURCES.items():
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(action.startswith("s3:") for action in actions):
+                    writers[name] = (sorted(actions), statement["Resource"])
+    assert writers == {
+        "WorkerFunction": (["s3:AbortMultipartUpload", "s3:PutObject"], "${OutputBucket.Arn}/predictions/*")
     }
-
-
-def test_queues_and_redrive_agree():
-    queue = RESOURCES["WorkQueue"]["Properties"]
-    for name, value in LOCAL["queue"]["Attributes"].items():
-        assert str(queue[name]) == value, name
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == LOCAL["redrive"]["maxReceiveCount"]
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == "WorkDeadLetterQueue.Arn"
-    dlq = RESOURCES["WorkDeadLetterQueue"]["Properties"]
-    for name, value in LOCAL["dlq"]["Attributes"].items():
-        assert str(dlq[name]) == value, name
-
-
-# Resources only AWS has, and why the local stack does without them.
-AWS_ONLY = {
-    "ScheduleDeadLetterQueue": "EventBridge Scheduler's own DLQ; the local schedule just runs again next tick",
-}
-
-
-def test_every_table_and_queue_is_known_to_both_sides():
-    kinds = {"AWS::DynamoDB::Table": "table", "AWS::SQS::Queue": "queue"}
-    deployed = sorted(kinds[r["Type"]] for name, r in RESOURCES.items() if r["Type"] in kinds and name not in AWS_ONLY)
-    local_kinds = {"table": "table", "queue": "queue", "dlq": "queue"}
-    local = sorted(local_kinds[key] for key in LOCAL if key in local_kinds)
-    assert deployed == local
-
-
-def test_the_aws_only_resources_exist():
-    assert set(AWS_ONLY) <= set(RESOURCES)
+    assert RESOURCES["WorkerFunction"]["Properties"]["Environment"]["Variables"]["OUTPUT_BUCKET"] == "OutputBucket"
 
 
 def test_webhooks_are_signed_unless_the_stack_says_otherwise():
@@ -133,7 +153,13 @@ def test_a_receiver_reservation_of_zero_reserves_nothing():
 def test_every_resource_that_takes_tags_carries_the_projects():
     assert TEMPLATE["Globals"]["Function"]["Tags"] == {"project": "wriftai-hooks"}
     assert TEMPLATE["Globals"]["Function"]["PropagateTags"] is True
-    taggable = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm")
+    taggable = (
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::S3::Bucket",
+        "AWS::Logs::LogGroup",
+        "AWS::CloudWatch::Alarm",
+    )
     for name, resource in RESOURCES.items():
         if resource["Type"] in taggable:
             assert {"Key": "project", "Value": "wriftai-hooks"} in resource["Properties"].get("Tags", []), name

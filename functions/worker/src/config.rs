@@ -24,6 +24,11 @@ pub struct WorkerConfig {
     pub webhook: Option<(String, Option<String>)>,
     /// Messages of one batch worked on at once.
     pub concurrency: usize,
+    /// The bucket output files are kept in (`OUTPUT_BUCKET`; none: they are not kept).
+    pub output_bucket: Option<String>,
+    /// `AWS_ENDPOINT_URL_S3` is set (an emulator): address buckets in the path.
+    pub s3_path_style: bool,
+    /// The most an output file may hold, and how long a download may go without a byte.
     pub download_limit: u64,
     pub download_timeout: Duration,
 }
@@ -37,7 +42,9 @@ impl WorkerConfig {
             api: ApiConfig::from_env(env)?,
             webhook: webhook_from_env(env),
             concurrency: env.parsed("WORKER_CONCURRENCY", 10)?,
-            download_limit: env.parsed("DOWNLOAD_MAX_BYTES", 10 * 1024 * 1024)?,
+            output_bucket: env.optional("OUTPUT_BUCKET"),
+            s3_path_style: env.optional("AWS_ENDPOINT_URL_S3").is_some(),
+            download_limit: env.parsed("DOWNLOAD_MAX_BYTES", 1 << 30)?,
             download_timeout: Duration::from_secs(env.parsed("DOWNLOAD_TIMEOUT_SECS", 10)?),
         })
     }
@@ -76,9 +83,9 @@ mod tests {
     #[test]
     fn the_worker_reads_its_settings_with_their_defaults() {
         let config = WorkerConfig::from_env(&Env::of(&REQUIRED)).unwrap();
-        assert_eq!((config.concurrency, config.download_limit), (10, 10 * 1024 * 1024));
+        assert_eq!((config.concurrency, config.download_limit), (10, 1 << 30));
         assert_eq!(config.download_timeout, Duration::from_secs(10));
-        assert_eq!(config.webhook, None);
+        assert_eq!((config.webhook, config.output_bucket, config.s3_path_style), (None, None, false));
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! Worked examples that [`work::handle`](crate::work::handle) runs, each when the
 //! prediction asks for it. They run in the end-to-end tests (`infra/e2e/tests/work.rs`).
-//! - A succeeded prediction whose output is a URL: download it within
-//!   `DOWNLOAD_MAX_BYTES` and note its size and SHA-256 (a real app would keep the bytes
-//!   in S3).
+//! - A succeeded prediction's output files (every URL in `output`): copy each to the
+//!   stack's bucket (outputs.rs) and note its key, size, type and SHA-256 in `files`.
 //! - An input with `"then": {"model": "..."}`: create the next prediction from this
 //!   one's output, with our webhook, so its events come back through the receiver and
 //!   its work runs here in turn.
@@ -10,12 +9,12 @@
 //!   looking into failures wants first (model, error source and message, input).
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use shared::error::BoxError;
 use shared::ports::{Ledger, Outputs, WorkQueue};
 use shared::prediction::{Prediction, Status};
 use shared::wriftai::CreatePrediction;
 
+use crate::outputs;
 use crate::work::Context;
 
 /// Adds what the examples did to `record`, the prediction's `result`.
@@ -30,18 +29,19 @@ pub async fn run<T: Ledger + Outputs, Q: WorkQueue>(
     if prediction.status != Status::Succeeded {
         return Ok(());
     }
-    if let Some(url) = output_url(prediction) {
-        let (bytes, sha256) = download(&ctx.http, ctx.download_limit, url).await?;
-        record["download"] = json!({"url": url, "bytes": bytes, "sha256": sha256});
+    if let Some(bucket) = &ctx.outputs {
+        let mut files = Vec::new();
+        for (position, url) in outputs::urls(&prediction.output) {
+            files.push(bucket.copy(url, &outputs::key(prediction.id, &position, url), &position).await?);
+        }
+        if !files.is_empty() {
+            record["files"] = json!(files);
+        }
     }
     if let Some(next) = chain(prediction, ctx).await? {
         record["next"] = json!(next);
     }
     Ok(())
-}
-
-fn output_url(prediction: &Prediction) -> Option<&str> {
-    prediction.output.as_str().filter(|s| s.starts_with("http://") || s.starts_with("https://"))
 }
 
 /// Creates the next prediction of a pipeline: input `{"prompt": <this output>}`, plus
@@ -92,25 +92,6 @@ const TRIAGE_FIELD_BYTES: usize = 16 * 1024;
 fn bounded(value: Value) -> Value {
     let bytes = value.to_string().len();
     if bytes > TRIAGE_FIELD_BYTES { json!({"omitted_bytes": bytes}) } else { value }
-}
-
-/// Downloads `url`, refusing more than `limit` bytes; returns the size and SHA-256 of
-/// what arrived.
-async fn download(http: &reqwest::Client, limit: u64, url: &str) -> Result<(u64, String), BoxError> {
-    let too_large = || format!("{url} is larger than {limit} bytes");
-    let mut response = http.get(url).send().await?.error_for_status()?;
-    if response.content_length().is_some_and(|len| len > limit) {
-        return Err(too_large().into());
-    }
-    let (mut bytes, mut digest) = (0u64, Sha256::new());
-    while let Some(chunk) = response.chunk().await? {
-        bytes += chunk.len() as u64;
-        if bytes > limit {
-            return Err(too_large().into());
-        }
-        digest.update(&chunk);
-    }
-    Ok((bytes, hex::encode(digest.finalize())))
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //!
 //! - [`work`]: **your work**, the file to edit: what it can use ([`work::Context`]) and
 //!   what it does with each prediction ([`work::handle`]).
-//! - [`examples`]: the worked examples `handle` calls: download an output, chain the
+//! - [`examples`]: the worked examples `handle` calls: keep output files, chain the
 //!   next prediction, keep failures for triage.
+//! - [`outputs`]: output files streamed to the stack's S3 bucket.
 //! - [`batch`]: one SQS batch: the claim around each message, a span each, partial batch
 //!   failures.
 //! - [`config`]: the worker's settings, read once at cold start, and the clients built
@@ -13,4 +14,5 @@
 pub mod batch;
 pub mod config;
 pub mod examples;
+pub mod outputs;
 pub mod work;

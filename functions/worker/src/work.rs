@@ -11,11 +11,12 @@
 //! it is stopped there. Keep each side effect safe to repeat (a put, not an append): a
 //! run that crashes halfway is run again from the start.
 //!
-//! To add a client (S3, an HTTP API): a field on [`Context`], a line in
+//! To add a client (an AWS service, an HTTP API): a field on [`Context`], a line in
 //! [`Context::new`] that builds it from `clients.aws` or the config, the crate in
 //! `Cargo.toml` and, where AWS needs it, an IAM policy on `WorkerFunction` in
-//! `template.yaml`. The tests at the bottom run `handle` on the in-memory adapters:
-//! copy them for your own work.
+//! `template.yaml`. The S3 bucket of `outputs` was added that way (a resource in
+//! `template.yaml` and a variable set to it exist on the local stack too). The tests at
+//! the bottom run `handle` on the in-memory adapters: copy them for your own work.
 
 use serde_json::{Value, json};
 use shared::adapters::{dynamo::DynamoLedger, sqs::SqsQueue};
@@ -27,9 +28,10 @@ use shared::wriftai::{Webhook, WriftAi};
 
 use crate::config::{Clients, WorkerConfig};
 use crate::examples;
+use crate::outputs::OutputBucket;
 
-/// DynamoDB stops an item at 400 KB: an output or error larger than this is kept as its
-/// size (keep large outputs elsewhere: S3, say).
+/// DynamoDB stops an item at 400 KB: an output larger than this is kept in the bucket
+/// (or, without one, as its size), an error as its size.
 const MAX_RECORD_BYTES: usize = 100_000;
 
 /// What your work can use, built once per cold start by [`Context::new`]. On Lambda the
@@ -41,9 +43,10 @@ pub struct Context<T = DynamoLedger, Q = SqsQueue> {
     /// WriftAI, and the webhook a chained prediction is created with.
     pub api: WriftAi,
     pub webhook: Option<Webhook>,
-    /// For downloads: `DOWNLOAD_TIMEOUT_SECS` per request, `DOWNLOAD_MAX_BYTES` each.
-    pub http: reqwest::Client,
-    pub download_limit: u64,
+    /// The bucket output files are copied to (`OUTPUT_BUCKET`), with the HTTP client
+    /// that downloads them: at most `DOWNLOAD_MAX_BYTES` each, and no more than
+    /// `DOWNLOAD_TIMEOUT_SECS` without a byte. `None` without a bucket.
+    pub outputs: Option<OutputBucket>,
 }
 
 impl<T: Ledger, Q: WorkQueue> Context<T, Q> {
@@ -54,8 +57,14 @@ impl<T: Ledger, Q: WorkQueue> Context<T, Q> {
             ingest: Ingest::new(table, queue, config.ingest.act_on.clone(), config.ingest.event_ttl),
             api: clients.api.clone(),
             webhook: clients.webhook.clone(),
-            http: reqwest::Client::builder().timeout(config.download_timeout).build()?,
-            download_limit: config.download_limit,
+            outputs: match &config.output_bucket {
+                Some(bucket) => {
+                    let t = config.download_timeout;
+                    let http = reqwest::Client::builder().connect_timeout(t).read_timeout(t).build()?;
+                    Some(OutputBucket::new(&clients.aws, bucket.clone(), config.s3_path_style, http, config.download_limit))
+                }
+                None => None,
+            },
         })
     }
 
@@ -84,9 +93,16 @@ where
     examples::run(prediction, &mut record, ctx).await?;
     for field in ["output", "error"] {
         let bytes = record[field].to_string().len();
-        if bytes > MAX_RECORD_BYTES {
-            record[field] = json!({"omitted_bytes": bytes});
+        if bytes <= MAX_RECORD_BYTES {
+            continue;
         }
+        record[field] = match (&ctx.outputs, field) {
+            (Some(bucket), "output") => {
+                let key = format!("predictions/{}/output.json", prediction.id);
+                json!({"kept": bucket.put_json(&key, "output", &record[field]).await?})
+            }
+            _ => json!({"omitted_bytes": bytes}),
+        };
     }
     ctx.table().store(prediction.id, "result", &record).await?;
     Ok(json!({"stored": true, "next": record.get("next")}))

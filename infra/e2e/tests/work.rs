@@ -114,19 +114,6 @@ async fn a_two_step_chained_pipeline_completes() {
 }
 
 #[tokio::test]
-async fn an_output_url_is_downloaded_within_its_limit() {
-    let stack = Stack::from_env().await;
-    let id =
-        create(&stack, "acme/echo", json!({"prompt": "file", "sim": {"output_url": true, "output_bytes": 5000}})).await;
-    let (record, _) = worked(&stack, id, 60).await;
-    let url = record["output"].as_str().unwrap().to_owned();
-    let body = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
-    assert_eq!(record["download"]["bytes"], body.len());
-    assert_eq!(record["download"]["url"], url);
-    assert_eq!(record["download"]["sha256"].as_str().unwrap().len(), 64);
-}
-
-#[tokio::test]
 async fn predictions_wriftai_forgot_or_that_never_finish_are_closed_not_polled_forever() {
     let stack = Stack::from_env().await;
     let forgotten = create(

@@ -24,6 +24,18 @@ pub enum Outcome {
     Never,
 }
 
+/// How the file of an `output_url` prediction goes wrong, when it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFault {
+    /// 404, as once the prediction's data is gone.
+    Missing,
+    /// The connection drops halfway through the body.
+    Cut,
+    /// The first KiB, then nothing, ever.
+    Stall,
+}
+
 /// The `sim` object as sent; every field optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +47,7 @@ struct SimInput {
     drop_statuses: Option<Vec<Status>>,
     output_bytes: Option<usize>,
     output_url: Option<bool>,
+    file_fault: Option<FileFault>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +59,7 @@ pub struct Behaviour {
     pub drop_statuses: Vec<Status>,
     pub output_bytes: Option<usize>,
     pub output_url: bool,
+    pub file_fault: Option<FileFault>,
 }
 
 impl Behaviour {
@@ -74,6 +88,7 @@ impl Behaviour {
             drop_statuses: sim.drop_statuses.unwrap_or_default(),
             output_bytes,
             output_url: sim.output_url.unwrap_or(false),
+            file_fault: sim.file_fault,
         })
     }
 

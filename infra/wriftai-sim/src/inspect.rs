@@ -2,14 +2,16 @@
 //! the files that `output_url` predictions point at.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Shared;
+use crate::behaviour::FileFault;
 use crate::chaos::{ChaosPatch, ChaosSettings};
 use crate::error::ApiError;
 use crate::log::{Attempt, StatsView};
@@ -46,8 +48,23 @@ pub async fn stats(State(state): State<Shared>) -> Json<StatsView> {
 }
 
 /// Deterministic content for `output_url` predictions, gone when the prediction's data
-/// expires, like a real signed output URL.
-pub async fn file(State(state): State<Shared>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
-    let content = state.store.file(&id).ok_or_else(|| ApiError::not_found("file"))?;
-    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], content))
+/// expires, like a real signed output URL; or the fault `input.sim.file_fault` asks for.
+pub async fn file(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (content, fault) = state.store.file(&id).ok_or_else(|| ApiError::not_found("file"))?;
+    let content = Bytes::from(content);
+    let headers = [(CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()), (CONTENT_LENGTH, content.len().to_string())];
+    let body = match fault {
+        None => return Ok((headers, content).into_response()),
+        Some(FileFault::Missing) => return Err(ApiError::not_found("file")),
+        Some(FileFault::Cut) => {
+            let half = content.slice(..content.len() / 2);
+            let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "file_fault: cut");
+            Body::from_stream(stream::iter([Ok(half), Err(cut)]))
+        }
+        Some(FileFault::Stall) => {
+            let first = content.slice(..content.len().min(1024));
+            Body::from_stream(stream::once(async { Ok::<_, std::io::Error>(first) }).chain(stream::pending()))
+        }
+    };
+    Ok((headers, body).into_response())
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::behaviour::Behaviour;
+use crate::behaviour::{Behaviour, FileFault};
 use crate::chaos::lock;
 use crate::prediction::{Prediction, Status, now_rfc3339};
 
@@ -81,11 +81,11 @@ impl Store {
     }
 
     /// The content of `/_sim/files/<id>`, while the prediction's data lives.
-    pub fn file(&self, id: &str) -> Option<String> {
+    pub fn file(&self, id: &str) -> Option<(String, Option<FileFault>)> {
         let mut inner = lock(&self.inner);
         inner.purge_expired();
         let entry = inner.entries.get(id)?;
-        Some(entry.behaviour.file_content(&entry.prediction.input))
+        Some((entry.behaviour.file_content(&entry.prediction.input), entry.behaviour.file_fault))
     }
 
     /// Applies `change` and stamps `updated_at`; starts the expiry clock when the
