@@ -122,7 +122,7 @@ where
             Ok(Outcome::Done { attempt })
         }
         Err(err) => {
-            if let Err(release) = claims.release(id, &status, &token).await {
+            if let Err(release) = claims.release(id, &status, &token, &crate::error::chain(&err)).await {
                 tracing::warn!(error = %crate::error::chain(&release), "claim not released; it expires by itself");
             }
             Err(err)

@@ -58,6 +58,18 @@ async fn a_failed_or_panicking_run_frees_the_claim_for_the_retry() {
 }
 
 #[tokio::test]
+async fn a_failed_run_leaves_why_with_its_event_cut_to_a_kilobyte() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    run(&ledger, &source, &body, later(), |_, _| async { Err("boom".into()) }).await.unwrap_err();
+    assert_eq!(ledger.event(id, "succeeded").unwrap().last_error.as_deref(), Some("the work failed: boom"));
+    let long = "é".repeat(1000);
+    run(&ledger, &source, &body, later(), |_, _| async move { Err(long.into()) }).await.unwrap_err();
+    let kept = ledger.event(id, "succeeded").unwrap().last_error.unwrap();
+    assert!(kept.len() <= shared::ports::ERROR_KEPT_BYTES && kept.starts_with("the work failed: éé"), "{kept}");
+}
+
+#[tokio::test]
 async fn a_live_claim_makes_a_concurrent_duplicate_back_off_and_an_expired_one_does_not() {
     let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
     let (id, body) = recorded(&ledger, &queue).await;

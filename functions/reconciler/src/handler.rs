@@ -48,5 +48,11 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error
         .count("Requeued", summary.requeued as u64)
         .count("Errors", summary.errors as u64);
     metrics.emit();
-    Ok(serde_json::to_value(summary)?)
+    let summary = serde_json::to_value(summary)?;
+    // For `hooks status`. The run is done either way: a lost summary only shows an
+    // older run there.
+    if let Err(err) = app.ingest.ledger().save_last_run(&summary, time::OffsetDateTime::now_utc()).await {
+        tracing::warn!(error = %shared::error::chain(&err), "the run's summary was not kept");
+    }
+    Ok(summary)
 }

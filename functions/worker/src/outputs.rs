@@ -230,7 +230,11 @@ mod tests {
             "caption": "hello", "n": 3, "weird key/..": "https://x/w",
         });
         let found = urls(&output);
-        let expected = [("output/images/0", "https://x/a.png"), ("output/images/2/mask", "http://x/m"), ("output/weird_key_..", "https://x/w")];
+        let expected = [
+            ("output/images/0", "https://x/a.png"),
+            ("output/images/2/mask", "http://x/m"),
+            ("output/weird_key_..", "https://x/w"),
+        ];
         assert_eq!(found, expected.map(|(position, url)| (position.to_owned(), url)));
         assert_eq!(urls(&json!("https://x/file")), vec![("output".to_owned(), "https://x/file")]);
         assert!(urls(&json!("plain text")).is_empty());

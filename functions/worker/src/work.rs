@@ -61,7 +61,13 @@ impl<T: Ledger, Q: WorkQueue> Context<T, Q> {
                 Some(bucket) => {
                     let t = config.download_timeout;
                     let http = reqwest::Client::builder().connect_timeout(t).read_timeout(t).build()?;
-                    Some(OutputBucket::new(&clients.aws, bucket.clone(), config.s3_path_style, http, config.download_limit))
+                    Some(OutputBucket::new(
+                        &clients.aws,
+                        bucket.clone(),
+                        config.s3_path_style,
+                        http,
+                        config.download_limit,
+                    ))
                 }
                 None => None,
             },

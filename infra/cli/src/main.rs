@@ -1,4 +1,6 @@
-//! `hooks`: operator commands against the configured table and WriftAI.
+//! `hooks`: operator commands against the configured stack and WriftAI.
+
+mod ops;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ use shared::config::{Env, IngestConfig, webhook_from_env};
 use shared::error::chain as error_chain;
 use shared::ingest::Ingest;
 use shared::ports::Ledger;
-use shared::prediction::PredictionId;
+use shared::prediction::{PredictionId, Status};
 use shared::wriftai::{ApiConfig, CreatePrediction, Webhook, WriftAi};
 use time::OffsetDateTime;
 
@@ -46,6 +48,38 @@ enum Command {
         #[arg(long, value_name = "SECS")]
         wait: Option<u64>,
     },
+    /// A prediction's timeline: registered, each status received, each unit of work,
+    /// its records and output objects, why it was closed.
+    Inspect {
+        prediction_id: String,
+        /// The report as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs a prediction's work again (even when it was done) and says what it enqueued.
+    Replay {
+        prediction_id: String,
+        /// Only this status's work (default: every status that had work).
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+    },
+    /// Moves messages from the dead-letter queue back to the work queue, saying what each
+    /// is; deletes those whose work is done meanwhile. Safe to run twice.
+    Redrive {
+        /// At most this many messages.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+        /// Only show what would be done.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Unfinished predictions and work (counts, oldest), queue depths, the last
+    /// reconciler run.
+    Status {
+        /// The report as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Prints the signature header WriftAI would send for the body on stdin (for curl tests).
     Sign {
         /// The webhook secret WriftAI signs with.
@@ -72,6 +106,19 @@ async fn main() -> ExitCode {
         Command::Register { prediction_id } => register(&prediction_id).await,
         Command::Create { model, input, wait } => create(model, &input, wait.map(Duration::from_secs)).await,
         Command::Sign { secret, timestamp } => sign(&secret, timestamp),
+        Command::Inspect { prediction_id, json } => match (parse_id(&prediction_id), ops::Ops::from_env().await) {
+            (Ok(id), Ok(ops)) => ops::inspect::inspect(&ops, id, json).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        },
+        Command::Replay { prediction_id, status } => replay(&prediction_id, status.as_deref()).await,
+        Command::Redrive { max, dry_run } => match ops::Ops::from_env().await {
+            Ok(ops) => ops::redrive::redrive(&ops, max, dry_run).await,
+            Err(e) => Err(e),
+        },
+        Command::Status { json } => match ops::Ops::from_env().await {
+            Ok(ops) => ops::status::status(&ops, json).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(Value::String(text)) => {
@@ -89,8 +136,21 @@ async fn main() -> ExitCode {
     }
 }
 
+fn parse_id(id: &str) -> Result<PredictionId, String> {
+    PredictionId::parse(id).map_err(|e| format!("{id:?}: {e}"))
+}
+
+async fn replay(id: &str, status: Option<&str>) -> Result<Value, String> {
+    let id = parse_id(id)?;
+    let status = match status {
+        Some(raw) => Some(Status::parse(raw).map_err(|e| format!("--status {raw:?}: {e}"))?),
+        None => None,
+    };
+    ops::replay(&ops::Ops::from_env().await?, id, status).await
+}
+
 async fn register(id: &str) -> Result<Value, String> {
-    let id = PredictionId::parse(id).map_err(|e| format!("{id:?}: {e}"))?;
+    let id = parse_id(id)?;
     let env = Env::process();
     let table = env.required("TABLE_NAME").map_err(|e| e.to_string())?;
     let ledger = DynamoLedger::from_config(&aws(&env).await?, table);
@@ -169,6 +229,20 @@ mod tests {
     }
 
     #[test]
+    fn the_operations_commands_take_their_flags() {
+        let Command::Inspect { json, .. } = parse(&["inspect", "x", "--json"]).unwrap() else { panic!() };
+        assert!(json);
+        let Command::Replay { status, .. } = parse(&["replay", "x", "--status", "failed"]).unwrap() else { panic!() };
+        assert_eq!(status.as_deref(), Some("failed"));
+        let Command::Redrive { max, dry_run } = parse(&["redrive"]).unwrap() else { panic!() };
+        assert_eq!((max, dry_run), (100, false));
+        let Command::Redrive { max, dry_run } = parse(&["redrive", "--max", "3", "--dry-run"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((max, dry_run), (3, true));
+    }
+
+    #[test]
     fn a_malformed_command_line_is_refused() {
         for args in [
             &[][..],
@@ -179,6 +253,10 @@ mod tests {
             &["sign"],
             &["sign", "--secret", "s", "--timestamp", "now"],
             &["delete", "x"],
+            &["inspect"],
+            &["replay"],
+            &["redrive", "--max", "many"],
+            &["status", "extra"],
         ] {
             assert!(parse(args).is_err_and(|e| e.use_stderr()), "{args:?}");
         }

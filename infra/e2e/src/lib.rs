@@ -117,6 +117,21 @@ impl Stack {
         (status, json)
     }
 
+    /// The bodies in the dead-letter queue now. Each is hidden for 2 s while they are
+    /// collected, so a poll sees every one, and then comes back.
+    pub async fn dead_letters(&self) -> Vec<String> {
+        let dlq = var("DLQ_URL");
+        let mut bodies = Vec::new();
+        loop {
+            let receive = self.sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).visibility_timeout(2);
+            let out = receive.send().await.unwrap();
+            if out.messages().is_empty() {
+                return bodies;
+            }
+            bodies.extend(out.messages().iter().filter_map(|m| m.body().map(str::to_owned)));
+        }
+    }
+
     /// Every item stored for a prediction, by sort key.
     pub async fn items(&self, id: PredictionId) -> HashMap<String, Item> {
         let out = self
@@ -197,6 +212,32 @@ pub fn api() -> WriftAi {
 
 pub fn our_webhook() -> Option<Webhook> {
     webhook_from_env(&Env::process()).map(|(url, secret)| Webhook { url, secret })
+}
+
+/// Runs the `hooks` CLI (built by `make test` with the stack) on the stack's
+/// environment: its standard output, or its error output when it fails.
+pub fn hooks(args: &[&str]) -> Result<String, String> {
+    let target =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
+    let out = std::process::Command::new(format!("{target}/debug/hooks"))
+        .args(args)
+        .output()
+        .expect("target/debug/hooks runs (infra/up.sh builds it)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() { Ok(stdout) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+/// The stack's output bucket (`OUTPUT_BUCKET`) and an S3 client for it.
+pub fn bucket(aws: &aws_config::SdkConfig) -> (aws_sdk_s3::Client, String) {
+    let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(true).build();
+    (aws_sdk_s3::Client::from_conf(config), var("OUTPUT_BUCKET"))
+}
+
+/// The keys of the objects kept for a prediction.
+pub async fn objects(aws: &aws_config::SdkConfig, id: PredictionId) -> Vec<String> {
+    let (s3, bucket) = bucket(aws);
+    let listed = s3.list_objects_v2().bucket(bucket).prefix(format!("predictions/{id}/")).send().await.unwrap();
+    listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
 }
 
 /// Polls `check` until it gives a value, for at most `seconds`.

@@ -7,4 +7,4 @@ mod work;
 
 pub use ledger::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
 pub use reconcile::{OpenPrediction, Page, ReconcileStore, StaleWork};
-pub use work::{Claim, Claims, Outputs, PredictionSource};
+pub use work::{Claim, Claims, ERROR_KEPT_BYTES, Outputs, PredictionSource, kept_error};

@@ -9,6 +9,18 @@ use crate::error::Result;
 use crate::prediction::{PredictionId, Status};
 use crate::wriftai::{ApiError, Fetched, WriftAi};
 
+/// The most of a failed run's error kept with its event.
+pub const ERROR_KEPT_BYTES: usize = 1024;
+
+/// `error` cut to at most [`ERROR_KEPT_BYTES`], on a character boundary.
+pub fn kept_error(error: &str) -> &str {
+    let mut end = error.len().min(ERROR_KEPT_BYTES);
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    &error[..end]
+}
+
 /// What claiming one (prediction, status) unit of work found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -45,8 +57,16 @@ pub trait Claims: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Gives the claim up after a failed run, so a retry need not wait for it to expire.
-    fn release(&self, id: PredictionId, status: &Status, token: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Gives the claim up after a failed run, so a retry need not wait for it to expire,
+    /// and keeps why it failed (`error`, cut to [`ERROR_KEPT_BYTES`]) with the event for
+    /// the operator (`hooks inspect`, `hooks redrive`).
+    fn release(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        token: &str,
+        error: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Where the work keeps what it produced: named records per prediction (`"result"`,

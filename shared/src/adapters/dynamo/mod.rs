@@ -9,11 +9,15 @@
 //!   work is done, `work_pk`/`work_since` (sparse index `work`);
 //! - the work's records (`Outputs`): `pk = PRED#<id>`, `sk = OUTPUT#<name>`; `record`
 //!   (JSON text), `stored_at`;
-//! - reconciler cursors: `pk = RECONCILER`, `sk = CURSOR#<walk>`.
+//! - reconciler cursors: `pk = RECONCILER`, `sk = CURSOR#<walk>`, and its latest run's
+//!   summary, `sk = LAST_RUN`.
 
 mod ledger;
+mod ops;
 mod reconcile;
 mod work;
+
+pub use ops::{Backlog, Index, Reopened, to_json};
 
 use std::collections::HashMap;
 use std::future::Future;

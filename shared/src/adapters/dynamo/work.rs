@@ -9,11 +9,11 @@ use super::{
     DynamoLedger, Item, conditional, is_condition_failed, n, output_sk, prediction_pk, resend, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
-use crate::ports::{Claim, Claims, Outputs};
+use crate::ports::{Claim, Claims, Outputs, kept_error};
 use crate::prediction::{PredictionId, Status};
 
 /// How long a done event is kept when it does not say (`EVENT_TTL_DAYS`' default).
-const DEFAULT_KEEP_SECS: i64 = 30 * 86_400;
+pub(super) const DEFAULT_KEEP_SECS: i64 = 30 * 86_400;
 
 fn attempts(item: &Item) -> u32 {
     item.get("work_attempts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
@@ -101,13 +101,15 @@ impl Claims for DynamoLedger {
         }
     }
 
-    async fn release(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {
+    async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
         let request = self
             .update_event(id, status)
-            .update_expression("REMOVE #work, work_token, work_until")
+            .update_expression("SET last_error = :error, failed_at = :now REMOVE #work, work_token, work_until")
             .condition_expression("work_token = :token")
             .expression_attribute_names("#work", "work")
-            .expression_attribute_values(":token", s(token));
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":error", s(kept_error(error)))
+            .expression_attribute_values(":now", s(rfc3339(OffsetDateTime::now_utc())));
         // Already released, or taken over after it expired: nothing of ours to free.
         conditional(resend(|| request.clone().send()).await).map(drop)
     }

@@ -39,6 +39,8 @@ pub struct EventRow {
     pub expires_at: Option<OffsetDateTime>,
     /// How long the event is kept once its work is done.
     pub keep: time::Duration,
+    /// Why the last failed run failed.
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -139,7 +141,16 @@ impl Ledger for MemoryLedger {
         let work_since = (enqueue == Enqueue::Pending).then_some(event.received_at);
         let keep = event.expires_at - event.received_at;
         let expires_at = (enqueue != Enqueue::Pending).then_some(event.expires_at);
-        let row = EventRow { enqueue, payload, work: Work::None, attempts: 0, work_since, expires_at, keep };
+        let row = EventRow {
+            enqueue,
+            payload,
+            work: Work::None,
+            attempts: 0,
+            work_since,
+            expires_at,
+            keep,
+            last_error: None,
+        };
         state.events.insert(key, row);
         Ok(Recorded::New { advanced })
     }

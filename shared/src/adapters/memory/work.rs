@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::{MemoryLedger, Work};
 use crate::error::{Error, Result};
-use crate::ports::{Claim, Claims, Outputs, PredictionSource};
+use crate::ports::{Claim, Claims, Outputs, PredictionSource, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::wriftai::{ApiError, Fetched};
 
@@ -55,12 +55,13 @@ impl Claims for MemoryLedger {
         Ok(true)
     }
 
-    async fn release(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {
+    async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
         let mut state = self.lock();
         if let Some(event) = state.events.get_mut(&(id, status.to_string()))
             && matches!(&event.work, Work::InProgress { token: held, .. } if held == token)
         {
             event.work = Work::None;
+            event.last_error = Some(kept_error(error).to_owned());
         }
         Ok(())
     }

@@ -1,0 +1,103 @@
+//! The operations commands: `inspect`, `replay`, `redrive`, `status`. They read the
+//! same variables as the functions (`TABLE_NAME`, `QUEUE_URL`, `DLQ_URL`,
+//! `OUTPUT_BUCKET`, the region and credentials), so they run against the local stack
+//! (`.local/stack.env`) and a deployed one (its outputs) alike.
+
+pub mod inspect;
+pub mod redrive;
+pub mod status;
+
+use serde_json::{Value, json};
+use shared::adapters::dynamo::{DynamoLedger, Reopened};
+use shared::adapters::sqs::SqsQueue;
+use shared::adapters::{AwsSettings, aws_config};
+use shared::config::{Env, IngestConfig};
+use shared::error::chain;
+use shared::ingest::Ingest;
+use shared::prediction::{PredictionId, Status};
+use time::OffsetDateTime;
+
+/// The stack's table, queues and bucket, with clients for them.
+pub struct Ops {
+    pub ingest: Ingest<DynamoLedger, SqsQueue>,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    /// The work queue's dead-letter queue (`DLQ_URL`), for `redrive` and `status`.
+    pub dlq_url: Option<String>,
+    /// The output bucket (`OUTPUT_BUCKET`), for `inspect`.
+    pub bucket: Option<(aws_sdk_s3::Client, String)>,
+}
+
+impl Ops {
+    pub async fn from_env() -> Result<Self, String> {
+        let env = Env::process();
+        let config = IngestConfig::from_env(&env).map_err(|e| e.to_string())?;
+        let settings = AwsSettings::from_env(&env).map_err(|e| e.to_string())?.system_roots();
+        let aws = aws_config(&settings).await;
+        let bucket = env.optional("OUTPUT_BUCKET").map(|name| {
+            let path_style = env.optional("AWS_ENDPOINT_URL_S3").is_some();
+            let s3 = aws_sdk_s3::config::Builder::from(&aws).force_path_style(path_style).build();
+            (aws_sdk_s3::Client::from_conf(s3), name)
+        });
+        Ok(Self {
+            ingest: Ingest::new(
+                DynamoLedger::from_config(&aws, &config.table_name),
+                SqsQueue::from_config(&aws, &config.queue_url),
+                config.act_on,
+                config.event_ttl,
+            ),
+            sqs: aws_sdk_sqs::Client::new(&aws),
+            queue_url: config.queue_url,
+            dlq_url: env.optional("DLQ_URL"),
+            bucket,
+        })
+    }
+
+    pub fn ledger(&self) -> &DynamoLedger {
+        self.ingest.ledger()
+    }
+
+    fn dlq(&self) -> Result<&str, String> {
+        self.dlq_url.as_deref().ok_or_else(|| "DLQ_URL is not set (the stack's DeadLetterQueueUrl output)".into())
+    }
+}
+
+/// `hooks replay`: runs the prediction's work again, for `status` or for every status
+/// that had work, and says what it enqueued.
+pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>) -> Result<Value, String> {
+    let statuses = match status {
+        Some(status) => vec![status],
+        None => {
+            let items = ops.ledger().prediction_items(id).await.map_err(|e| chain(&e))?;
+            let with_work: Vec<Status> = items
+                .iter()
+                .filter(|item| item.get("enqueue").is_some())
+                .filter_map(|item| item["status"].as_str().and_then(|s| Status::parse(s).ok()))
+                .collect();
+            if items.is_empty() {
+                return Err(format!("{id}: no such prediction in the table"));
+            }
+            if with_work.is_empty() {
+                return Err(format!("{id}: no status of it has work to replay"));
+            }
+            with_work
+        }
+    };
+    let mut lines = Vec::new();
+    for status in statuses {
+        let now = OffsetDateTime::now_utc();
+        let line = match ops.ledger().reopen(id, &status, now).await.map_err(|e| chain(&e))? {
+            Reopened::Reopened { payload, was_done } => {
+                ops.ingest.resend(id, &status, payload.as_deref()).await.map_err(|e| chain(&e))?;
+                let how = if payload.is_some() { "with its payload" } else { "by reference (fetched from WriftAI)" };
+                let before = if was_done { "it was done; it runs again" } else { "it was not done yet" };
+                format!("{id} {status}: enqueued {how}; {before}")
+            }
+            Reopened::Running => return Err(format!("{id} {status}: a run holds it now; try again when it ends")),
+            Reopened::NoWork => return Err(format!("{id} {status}: this status has no work (ACT_ON_STATUSES)")),
+            Reopened::Missing => return Err(format!("{id} {status}: no such event in the table")),
+        };
+        lines.push(line);
+    }
+    Ok(json!(lines.join("\n")))
+}

@@ -1,0 +1,142 @@
+//! `hooks redrive`: moves messages from the dead-letter queue back to the work queue,
+//! after saying what each one is. Safe to run twice, and beside a running worker:
+//! - work since done (the reconciler or a replay ran it): the message is deleted, and
+//!   nothing runs twice;
+//! - work not done: the message goes back to the work queue (a copy, then the
+//!   delete: a crash between the two leaves a second message, which the claim absorbs);
+//! - a body that is not a work message, or work without its event record: it would
+//!   fail again, so it stays in the dead-letter queue and is said to.
+
+use std::collections::HashSet;
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use serde_json::{Value, json};
+use shared::error::chain;
+use shared::message::WorkMessage;
+
+use super::Ops;
+
+/// How long a message being looked at is hidden from another redrive.
+const HOLD_SECS: i32 = 60;
+
+/// What to do with one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Work not done: back to the work queue.
+    Move,
+    /// Work done meanwhile: delete.
+    Done,
+    /// It would fail again: leave it.
+    Stays(String),
+}
+
+pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, String> {
+    let dlq = ops.dlq()?;
+    let mut seen = HashSet::new();
+    let (mut lines, mut moved, mut deleted, mut stayed) = (Vec::new(), 0, 0, 0);
+    // Messages left in the DLQ stay hidden until the walk ends, so it gets past them.
+    let mut left = Vec::new();
+    while seen.len() < max {
+        let want = (max - seen.len()).min(10) as i32;
+        let received = ops
+            .sqs
+            .receive_message()
+            .queue_url(dlq)
+            .max_number_of_messages(want)
+            .wait_time_seconds(1)
+            // A dry run only looks: each message is visible again at once.
+            .visibility_timeout(if dry_run { 0 } else { HOLD_SECS })
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| format!("receiving from the DLQ: {}", chain(&e)))?;
+        let messages = received.messages();
+        if messages.is_empty() {
+            break;
+        }
+        let mut fresh = false;
+        for message in messages {
+            let (Some(message_id), Some(receipt)) = (message.message_id(), message.receipt_handle()) else { continue };
+            if !seen.insert(message_id.to_owned()) {
+                continue;
+            }
+            fresh = true;
+            let body = message.body().unwrap_or_default();
+            let receives = message
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .map_or("?", String::as_str);
+            let (what, verdict) = judge(ops, body).await?;
+            let done = match (&verdict, dry_run) {
+                (Verdict::Move, true) => "would move it back".to_owned(),
+                (Verdict::Done, true) => "would delete it: the work is done".to_owned(),
+                (Verdict::Stays(why), true) | (Verdict::Stays(why), false) => {
+                    stayed += 1;
+                    left.push(receipt.to_owned());
+                    format!("left in the DLQ: it fails again ({why})")
+                }
+                (Verdict::Move, false) => {
+                    let sent = ops.sqs.send_message().queue_url(&ops.queue_url).message_body(body).send().await;
+                    sent.map_err(|e| format!("sending to the work queue: {}", chain(&e)))?;
+                    delete(ops, dlq, receipt).await?;
+                    moved += 1;
+                    "moved back to the work queue".to_owned()
+                }
+                (Verdict::Done, false) => {
+                    delete(ops, dlq, receipt).await?;
+                    deleted += 1;
+                    "deleted: the work is done, nothing runs twice".to_owned()
+                }
+            };
+            lines.push(format!("{message_id}: {what}, received {receives} times: {done}"));
+        }
+        // A dry run sees the same messages again once it has seen them all.
+        if !fresh {
+            break;
+        }
+    }
+    if !dry_run {
+        for receipt in &left {
+            show(ops, dlq, receipt).await?;
+        }
+    }
+    let total = if dry_run {
+        format!("{} message(s) in the DLQ looked at; nothing changed (dry run)", seen.len())
+    } else {
+        format!("moved {moved}, deleted {deleted} (work done), left {stayed} (would fail again)")
+    };
+    lines.push(total);
+    Ok(json!(lines.join("\n")))
+}
+
+/// Makes a message visible again at once, where it is.
+async fn show(ops: &Ops, dlq: &str, receipt: &str) -> Result<(), String> {
+    let shown = ops.sqs.change_message_visibility().queue_url(dlq).receipt_handle(receipt).visibility_timeout(0);
+    shown.send().await.map(drop).map_err(|e| format!("releasing a DLQ message: {}", chain(&e)))
+}
+
+async fn delete(ops: &Ops, dlq: &str, receipt: &str) -> Result<(), String> {
+    let delete = ops.sqs.delete_message().queue_url(dlq).receipt_handle(receipt);
+    delete.send().await.map(drop).map_err(|e| format!("deleting from the DLQ: {}", chain(&e)))
+}
+
+/// What a message is, and what to do with it, from its body and its event record.
+async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict), String> {
+    let Ok(message) = WorkMessage::decode(body) else {
+        let start: String = body.chars().take(60).collect();
+        return Ok((format!("{start:?}"), Verdict::Stays("not a work message".into())));
+    };
+    let (id, status) = (message.prediction_id, message.status);
+    let what = format!("{id} {status}");
+    let Some(event) = ops.ledger().event(id, &status).await.map_err(|e| chain(&e))? else {
+        return Ok((what, Verdict::Stays("no event record: not from our receiver, or expired".into())));
+    };
+    Ok(match event["work"].as_str() {
+        Some("done") => (what, Verdict::Done),
+        _ => {
+            let why = event["last_error"].as_str().unwrap_or("no failure recorded: it timed out or was never claimed");
+            let attempts = event.get("work_attempts").and_then(Value::as_u64).unwrap_or(0);
+            (format!("{what} ({attempts} attempts, last failure: {why})"), Verdict::Move)
+        }
+    })
+}

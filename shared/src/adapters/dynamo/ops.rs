@@ -1,0 +1,220 @@
+//! What the operator's `hooks` commands read and change: one prediction's items, the
+//! backlogs of the two sparse indexes, the reconciler's last run, and reopening work
+//! that was done so that it runs again.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, Select};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::work::DEFAULT_KEEP_SECS;
+use super::{
+    DynamoLedger, Item, OPEN_INDEX, OPEN_PARTITION, WORK_INDEX, WORK_PARTITION, n, prediction_pk, resend, rfc3339, s,
+    string,
+};
+use crate::error::{Error, Result};
+use crate::prediction::{PredictionId, Status};
+
+const RECONCILER_PK: &str = "RECONCILER";
+const LAST_RUN_SK: &str = "LAST_RUN";
+
+/// The two sparse indexes: unfinished predictions, unfinished work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    Open,
+    Work,
+}
+
+/// Unfinished predictions or unfinished work: how many, and the oldest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backlog {
+    pub count: u64,
+    /// The oldest item's key (`PRED#<id>`, and `PRED` or `EVENT#<status>`) and since when.
+    pub oldest: Option<(String, String, String)>,
+}
+
+/// What reopening a unit of work found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reopened {
+    /// It will run again on its next message; `payload` is the prediction kept with
+    /// the event, if it fitted, and `was_done` whether it had run to completion.
+    Reopened { payload: Option<String>, was_done: bool },
+    /// A run holds a live claim on it now.
+    Running,
+    /// The event needs no work (its status is not acted on).
+    NoWork,
+    /// No such event.
+    Missing,
+}
+
+impl DynamoLedger {
+    /// Every item of one prediction, as JSON objects in key order.
+    pub async fn prediction_items(&self, id: PredictionId) -> Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(prediction_pk(id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            items.extend(out.items().iter().map(to_json));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// The size and oldest item of a sparse index.
+    pub async fn backlog(&self, index: Index) -> Result<Backlog> {
+        let (index, partition, key, since) = match index {
+            Index::Open => (OPEN_INDEX, OPEN_PARTITION, "open_pk", "open_since"),
+            Index::Work => (WORK_INDEX, WORK_PARTITION, "work_pk", "work_since"),
+        };
+        let query = || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", key)
+                .expression_attribute_values(":pk", s(partition))
+        };
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = query()
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            count += out.count() as u64;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let first = query().limit(1).send().await.map_err(|e| Error::store("Query", e))?;
+        let oldest = first.items().first().map(|item| {
+            let field = |name| string(item, name).unwrap_or_default().to_owned();
+            (field("pk"), field("sk"), field(since))
+        });
+        Ok(Backlog { count, oldest })
+    }
+
+    /// The event record of one unit of work, as a JSON object.
+    pub async fn event(&self, id: PredictionId, status: &Status) -> Result<Option<Value>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(id)))
+            .key("sk", s(super::event_sk(status)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem", e))?;
+        Ok(out.item().map(to_json))
+    }
+
+    /// Makes a unit of work claimable again, even when it was done: the next message
+    /// for it runs it, once. The event goes back into the `work` index (so the
+    /// reconciler sends it again if that message is lost) and stops expiring until the
+    /// run completes. Refused while a run holds a live claim.
+    pub async fn reopen(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<Reopened> {
+        let request = self
+            .update_event(id, status)
+            .update_expression(
+                "SET work_pk = :work, work_since = :since, reopened_at = :since, \
+                 keep_secs = if_not_exists(keep_secs, :keep) \
+                 ADD reopened :one \
+                 REMOVE #work, work_token, work_until, work_result, done_at, done_by, expires_at",
+            )
+            .condition_expression(
+                "attribute_exists(enqueue) AND \
+                 (attribute_not_exists(#work) OR #work = :done OR work_until < :now)",
+            )
+            .expression_attribute_names("#work", "work")
+            .expression_attribute_values(":work", s(WORK_PARTITION))
+            .expression_attribute_values(":since", s(rfc3339(now)))
+            .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match resend(|| request.clone().send()).await {
+            Ok(out) => {
+                let old = out.attributes().cloned().unwrap_or_default();
+                let payload = string(&old, "payload").map(str::to_owned);
+                Ok(Reopened::Reopened { payload, was_done: string(&old, "work") == Some("done") })
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
+                    None => Reopened::Missing,
+                    Some(old) if !old.contains_key("enqueue") => Reopened::NoWork,
+                    Some(_) => Reopened::Running,
+                }),
+                _ => Err(Error::store("UpdateItem", err)),
+            },
+        }
+    }
+
+    /// Keeps the summary of the reconciler's latest run, for `hooks status`.
+    pub async fn save_last_run(&self, summary: &Value, at: OffsetDateTime) -> Result<()> {
+        let request = self
+            .update(RECONCILER_PK.into(), LAST_RUN_SK)
+            .update_expression("SET summary = :summary, ran_at = :at")
+            .expression_attribute_values(":summary", s(summary.to_string()))
+            .expression_attribute_values(":at", s(rfc3339(at)));
+        resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
+    }
+
+    /// The reconciler's latest run: `{"ran_at": ..., "summary": {...}}`.
+    pub async fn last_run(&self) -> Result<Option<Value>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(RECONCILER_PK))
+            .key("sk", s(LAST_RUN_SK))
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem", e))?;
+        Ok(out.item().map(|item| {
+            let summary: Option<Value> = string(item, "summary").and_then(|text| serde_json::from_str(text).ok());
+            json!({"ran_at": string(item, "ran_at"), "summary": summary})
+        }))
+    }
+}
+
+/// A DynamoDB item as JSON: strings and numbers as themselves, maps and lists inside.
+pub fn to_json(item: &Item) -> Value {
+    Value::Object(item.iter().map(|(name, value)| (name.clone(), attribute(value))).collect::<Map<_, _>>())
+}
+
+fn attribute(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(text) => json!(text),
+        AttributeValue::N(number) => number
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| number.parse::<f64>().map(Value::from))
+            .unwrap_or(json!(number)),
+        AttributeValue::Bool(b) => json!(b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::M(map) => to_json(map),
+        AttributeValue::L(list) => Value::Array(list.iter().map(attribute).collect()),
+        AttributeValue::Ss(set) => json!(set),
+        AttributeValue::Ns(set) => json!(set),
+        other => json!(format!("{other:?}")),
+    }
+}
