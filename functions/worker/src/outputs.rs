@@ -80,8 +80,10 @@ impl OutputBucket {
                     let take = chunk.len().min(PART_BYTES - part.len());
                     part.extend_from_slice(&chunk.split_to(take));
                     if part.len() == PART_BYTES {
-                        let full = std::mem::replace(&mut part, BytesMut::with_capacity(PART_BYTES));
-                        upload.part(full.freeze()).await?;
+                        upload.part(part.split().freeze()).await?;
+                        // The part is sent and dropped: this takes its memory back
+                        // rather than holding a second part's.
+                        part.reserve(PART_BYTES);
                     }
                 }
             }

@@ -70,6 +70,24 @@ async fn null(State(counts): State<Counts>, headers: HeaderMap) -> Response {
     ([("content-type", "application/x-amz-json-1.0"), ("x-amzn-requestid", request_id.as_str())], body).into_response()
 }
 
+/// Bytes of the files [`start_files`] serves, a chunk at a time.
+static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+/// Serves `GET /file/<n>`: `n` bytes, streamed, so the harness holds none of them.
+pub async fn start_files() -> Result<SocketAddr> {
+    let app = axum::Router::new().route("/file/{bytes}", axum::routing::get(file));
+    serve(app).await
+}
+
+async fn file(axum::extract::Path(bytes): axum::extract::Path<u64>) -> Response {
+    let chunks = (0..bytes).step_by(CHUNK.len()).map(move |start| {
+        let len = (bytes - start).min(CHUNK.len() as u64) as usize;
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(&CHUNK[..len]))
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+    ([("content-type", "application/octet-stream"), ("content-length", &bytes.to_string())], body).into_response()
+}
+
 #[derive(Clone)]
 struct Proxy {
     upstream: String,

@@ -23,6 +23,9 @@ pub enum Command {
     /// One reconciler pass over that many unfinished predictions, GETs counted on the way
     /// to the simulator.
     Reconcile(Reconcile),
+    /// Peak RSS of the worker copying one output file of `--bytes` to the stack's
+    /// bucket, against its figure after a 1 KiB copy.
+    Copy(Copy),
     /// Receiver deliveries per second on the local stack.
     Load(Load),
     /// The markdown tables of one run's JSON lines, with the ratios.
@@ -107,6 +110,21 @@ impl Event {
             Event::Schedule => "schedule",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct Copy {
+    /// The function's name in the results.
+    #[arg(long, default_value = "worker")]
+    pub name: String,
+    /// The size of the output file.
+    #[arg(long, default_value_t = 50_000_000)]
+    pub bytes: u64,
+    /// Longest the copy may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub budget_secs: u64,
+    #[command(flatten)]
+    pub function: FunctionArgs,
 }
 
 #[derive(Debug, Args)]

@@ -89,6 +89,20 @@ pub fn sqs_batch(n: usize, input: &Value) -> Bytes {
     Bytes::from(json!({"Records": records}).to_string())
 }
 
+/// An SQS event of one work message for `id`, whose prediction's output is `output`.
+pub fn sqs_output(id: &str, output: &str) -> Bytes {
+    let mut payload: Value = serde_json::from_str(&prediction(id, json!({"prompt": "copy"}))).unwrap_or_default();
+    payload["output"] = json!(output);
+    let body = format!(r#"{{"prediction_id":"{id}","status":"succeeded","payload":{payload}}}"#);
+    let record = json!({
+        "messageId": uuid::Uuid::new_v4().to_string(), "receiptHandle": "bench", "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:bench", "awsRegion": "us-east-1",
+    });
+    Bytes::from(json!({"Records": [record]}).to_string())
+}
+
 /// An EventBridge schedule tick, as the reconciler's rule sends it.
 pub fn schedule() -> Bytes {
     Bytes::from(

@@ -43,6 +43,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Init(args) => scenarios::init(&args).await?,
         Command::Reconcile(args) => scenarios::reconcile(&args).await?,
         Command::Load(args) => scenarios::load(&args).await?,
+        Command::Copy(args) => scenarios::copy(&args).await?,
     };
     println!("{line}");
     Ok(())

@@ -146,6 +146,19 @@ pub fn render(path: &str) -> Result<String> {
                 verdict(r <= 1.5)
             );
         }
+        for l in lines.iter().filter(|l| l["kind"] == "copy") {
+            let growth = num(l, "growth_mb");
+            let _ = writeln!(
+                w,
+                "| {} peak RSS grows under 20 MB copying a {} MB output to S3 | +{growth} MB ({} MB after a 1 KiB copy, {} MB peak; {} s) | {} |",
+                l["name"].as_str().unwrap_or("?"),
+                num(l, "bytes") / 1e6,
+                l["idle_rss_mb"],
+                l["peak_rss_mb"],
+                l["seconds"],
+                verdict(growth < 20.0)
+            );
+        }
         for l in lines.iter().filter(|l| l["kind"] == "figure" && l["zip_bytes"].is_u64()) {
             let bytes = num(l, "zip_bytes");
             let _ = writeln!(

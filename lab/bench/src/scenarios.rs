@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::backend::{self, Counts};
-use crate::cli::{Backend, Event, Init, Invoke, Load, Reconcile};
+use crate::cli::{Backend, Copy, Event, Init, Invoke, Load, Reconcile};
 use crate::error::{Error, Result};
 use crate::events;
 use crate::function::Function;
@@ -277,5 +277,37 @@ pub async fn load(args: &Load) -> Result<Value> {
         "rps": (took.len() as f64 / elapsed.as_secs_f64()).round(),
         "p50_ms": percentile(&took, 0.5),
         "p99_ms": percentile(&took, 0.99),
+    }))
+}
+
+/// The worker copying one output file of `args.bytes` to the stack's bucket: its peak
+/// RSS against the figure after a 1 KiB copy, which has every client and buffer set up.
+pub async fn copy(args: &Copy) -> Result<Value> {
+    let files = backend::start_files().await?;
+    let ids = [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()];
+    Table::from_env()?.record_work(&ids).await?;
+    let log = log_path(&args.function.log_dir, &format!("{}-copy", args.name))?;
+    let (runtime, function, _) = cold_start(&args.function.command, &[], &log).await?;
+    let budget = Duration::from_secs(args.budget_secs);
+    let copy = async |id: &str, bytes: u64| -> Result<Duration> {
+        let answer = runtime.invoke(events::sqs_output(id, &format!("http://{files}/file/{bytes}")), budget).await?;
+        match refusal(&answer, Event::Sqs) {
+            Some(why) => Err(Error::Failed(format!("copying {bytes} bytes: {why}"))),
+            None => Ok(answer.took),
+        }
+    };
+    copy(&ids[0], 1024).await?;
+    let idle = function.peak_rss_kib();
+    let took = copy(&ids[1], args.bytes).await?;
+    let peak = function.peak_rss_kib();
+    let mb = |kib: Option<u64>| kib.map(|k| (k as f64 / 102.4).round() / 10.0);
+    Ok(json!({
+        "kind": "copy",
+        "name": args.name,
+        "bytes": args.bytes,
+        "seconds": ms(took) / 1e3,
+        "idle_rss_mb": mb(idle),
+        "peak_rss_mb": mb(peak),
+        "growth_mb": mb(peak.zip(idle).map(|(p, i)| p.saturating_sub(i))),
     }))
 }

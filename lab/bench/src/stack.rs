@@ -52,6 +52,23 @@ impl Table {
         Ok(())
     }
 
+    /// Records a `succeeded` event needing work for each ID, as the receiver would: the
+    /// item the worker's claim takes.
+    pub async fn record_work(&self, ids: &[String]) -> Result<()> {
+        let at = time::OffsetDateTime::now_utc();
+        let since =
+            at.format(&time::format_description::well_known::Rfc3339).map_err(|e| Error::Failed(e.to_string()))?;
+        for id in ids {
+            let item = json!({
+                "pk": {"S": format!("PRED#{id}")}, "sk": {"S": "EVENT#succeeded"}, "status": {"S": "succeeded"},
+                "received_at": {"S": since}, "enqueue": {"S": "sent"}, "keep_secs": {"N": "3600"},
+                "work_pk": {"S": "WORK"}, "work_since": {"S": since},
+            });
+            self.call("PutItem", &json!({"TableName": self.name, "Item": item})).await?;
+        }
+        Ok(())
+    }
+
     async fn call(&self, op: &str, body: &Value) -> Result<Value> {
         let date = time::OffsetDateTime::now_utc();
         let day = format!("{:04}{:02}{:02}", date.year(), date.month() as u8, date.day());
