@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .local/venv/bin
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test install unit template e2e verify build up down create register deploy lint bench chaos load fuzz
+.PHONY: help dev test install unit template e2e verify build up down create register deploy hooks lint bench chaos load fuzz
 STAGE ?= default
 # SAM and cargo-lambda from the project's virtualenv, whose python has zig for the
 # arm64 cross-build.
@@ -59,6 +59,9 @@ create: ## Create a prediction through WriftAI (the simulator locally): make cre
 register: ## Register a prediction as ours: make register ID=<prediction-id>
 	@test -n "$(ID)" || { echo "usage: make register ID=<prediction-id>" >&2; exit 2; }
 	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- register "$(ID)"
+
+hooks: ## The hooks CLI on the local stack: make hooks ARGS='status' (inspect <id>, replay <id>, redrive)
+	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- $(ARGS)
 
 lint: ## cargo fmt --check and clippy on the whole workspace, lab included.
 	cargo fmt --check

@@ -75,8 +75,10 @@ AWS_ACCESS_KEY_ID=local
 AWS_SECRET_ACCESS_KEY=local
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DDB_PORT
 AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$SQS_PORT
-# moto serves S3 on the same port (path-style: the worker addresses buckets so here).
+# moto serves S3 on the same port (path-style: the worker addresses buckets so here),
+# and any other AWS service a function is given: AWS_ENDPOINT_URL is the SDKs' fallback.
 AWS_ENDPOINT_URL_S3=http://127.0.0.1:$SQS_PORT
+AWS_ENDPOINT_URL=http://127.0.0.1:$SQS_PORT
 WRIFTAI_API_BASE_URL=http://127.0.0.1:$SIM_PORT/v1
 WRIFTAI_ACCESS_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 WRIFTAI_WEBHOOK_SECRET=whsec_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')

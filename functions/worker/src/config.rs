@@ -26,7 +26,8 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// The bucket output files are kept in (`OUTPUT_BUCKET`; none: they are not kept).
     pub output_bucket: Option<String>,
-    /// `AWS_ENDPOINT_URL_S3` is set (an emulator): address buckets in the path.
+    /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` is set (an emulator): address
+    /// buckets in the path.
     pub s3_path_style: bool,
     /// The most an output file may hold, and how long a download may go without a byte.
     pub download_limit: u64,
@@ -43,7 +44,7 @@ impl WorkerConfig {
             webhook: webhook_from_env(env),
             concurrency: env.parsed("WORKER_CONCURRENCY", 10)?,
             output_bucket: env.optional("OUTPUT_BUCKET"),
-            s3_path_style: env.optional("AWS_ENDPOINT_URL_S3").is_some(),
+            s3_path_style: env.optional("AWS_ENDPOINT_URL_S3").or(env.optional("AWS_ENDPOINT_URL")).is_some(),
             download_limit: env.parsed("DOWNLOAD_MAX_BYTES", 1 << 30)?,
             download_timeout: Duration::from_secs(env.parsed("DOWNLOAD_TIMEOUT_SECS", 10)?),
         })

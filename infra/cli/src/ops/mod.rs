@@ -35,7 +35,7 @@ impl Ops {
         let settings = AwsSettings::from_env(&env).map_err(|e| e.to_string())?.system_roots();
         let aws = aws_config(&settings).await;
         let bucket = env.optional("OUTPUT_BUCKET").map(|name| {
-            let path_style = env.optional("AWS_ENDPOINT_URL_S3").is_some();
+            let path_style = env.optional("AWS_ENDPOINT_URL_S3").or(env.optional("AWS_ENDPOINT_URL")).is_some();
             let s3 = aws_sdk_s3::config::Builder::from(&aws).force_path_style(path_style).build();
             (aws_sdk_s3::Client::from_conf(s3), name)
         });
