@@ -1,5 +1,5 @@
 //! Worked examples that [`work::handle`](crate::work::handle) runs, each when the
-//! prediction asks for it. They run in the end-to-end tests (`infra/e2e/tests/work.rs`).
+//! prediction asks for it. They run in the end-to-end tests (`infra/e2e/tests/work/`).
 //! - A succeeded prediction's output files (every URL in `output`): copy each to the
 //!   stack's bucket (outputs.rs) and note its key, size, type and SHA-256 in `files`.
 //! - An input with `"then": {"model": "..."}`: create the next prediction from this

@@ -42,6 +42,16 @@ fn var(name: &str) -> String {
 /// one queue, so whoever drains it files every message for the others to find.
 static RECEIVED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
 
+/// One look at the dead-letter queue at a time: a look hides what it receives for a
+/// moment, and the redrive test must see every message.
+static DEAD_LETTERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Holds the dead-letter queue for a test that needs it to itself across several looks
+/// (pass the guard to [`Stack::dead_letters`]).
+pub async fn dlq_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    DEAD_LETTERS.lock().await
+}
+
 /// One drain at a time: a message another test's drain has taken off the queue but not
 /// filed yet would be missing from both the queue and the files.
 static DRAINING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -118,14 +128,21 @@ impl Stack {
     }
 
     /// The bodies in the dead-letter queue now. Each is hidden for 2 s while they are
-    /// collected, so a poll sees every one, and then comes back.
-    pub async fn dead_letters(&self) -> Vec<String> {
+    /// collected, so a poll sees every one, and then comes back: a caller that looks
+    /// again, or redrives, waits that long. Under the [`dlq_lock`], its own or `held`.
+    pub async fn dead_letters(&self, held: Option<&tokio::sync::MutexGuard<'static, ()>>) -> Vec<String> {
+        let _own = match held {
+            Some(_) => None,
+            None => Some(dlq_lock().await),
+        };
         let dlq = var("DLQ_URL");
         let mut bodies = Vec::new();
         loop {
             let receive = self.sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).visibility_timeout(2);
             let out = receive.send().await.unwrap();
             if out.messages().is_empty() {
+                // The hold ends before anyone else looks.
+                tokio::time::sleep(Duration::from_millis(2100)).await;
                 return bodies;
             }
             bodies.extend(out.messages().iter().filter_map(|m| m.body().map(str::to_owned)));

@@ -1,7 +1,12 @@
 //! The whole pipeline on the local stack, with the queue -> worker mapping and the
 //! reconciler's schedule running: each terminal prediction's work runs exactly once,
 //! counted from its side effect (the result record's write count, kept by the test
-//! worker), whatever WriftAI, the worker or a poison message does.
+//! worker), whatever WriftAI, the worker or a poison message does. With it, in one test
+//! binary so that they run side by side: the output files (outputs.rs) and the `hooks`
+//! operations commands (operations.rs).
+
+mod operations;
+mod outputs;
 
 use std::time::Duration;
 
@@ -12,7 +17,7 @@ use shared::ingest::Ingest;
 use shared::prediction::PredictionId;
 use shared::wriftai::CreatePrediction;
 
-async fn create(stack: &Stack, model: &str, input: Value) -> PredictionId {
+pub(crate) async fn create(stack: &Stack, model: &str, input: Value) -> PredictionId {
     let ingest = Ingest::new(stack.ledger(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
     let request = CreatePrediction { model: model.into(), input, webhook: our_webhook(), wait: None };
     shared::create::create(&api(), &ingest, &request).await.unwrap().prediction.id
@@ -92,10 +97,8 @@ async fn a_poison_message_lands_in_the_dlq_and_the_others_complete() {
     let good = create(&stack, "acme/echo", json!({"prompt": "beside the poison"})).await;
     assert_eq!(worked(&stack, good, 60).await.1, 1);
 
-    let dlq = std::env::var("DLQ_URL").unwrap();
     let found = eventually(120, "the poison message in the DLQ", || async {
-        let out = stack.sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).send().await.ok()?;
-        out.messages().iter().any(|m| m.body() == Some(poison.as_str())).then_some(())
+        stack.dead_letters(None).await.contains(&poison).then_some(())
     })
     .await;
     assert_eq!(found, ());

@@ -1,19 +1,13 @@
 //! Output files kept in the stack's bucket (moto's S3 here) by the worker's example:
 //! streamed whole, once per output however often the work runs, and never partly.
 
-use e2e::{Stack, api, eventually, hooks, objects, our_webhook};
+use e2e::{Stack, eventually, hooks, objects};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::config::ActOn;
-use shared::ingest::Ingest;
 use shared::prediction::PredictionId;
-use shared::wriftai::CreatePrediction;
-use std::time::Duration;
 
 async fn create(stack: &Stack, input: Value) -> PredictionId {
-    let ingest = Ingest::new(stack.ledger(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
-    let request = CreatePrediction { model: "acme/echo".into(), input, webhook: our_webhook(), wait: None };
-    shared::create::create(&api(), &ingest, &request).await.unwrap().prediction.id
+    super::create(stack, "acme/echo", input).await
 }
 
 fn number(item: &e2e::Item, name: &str) -> u64 {
@@ -91,7 +85,7 @@ async fn a_file_that_breaks_off_is_missing_or_stalls_fails_its_work_and_keeps_no
         let expected = if fault == "missing" { "404" } else { "error decoding response body" };
         assert!(error.contains(expected), "{fault}: {error}");
         eventually(60, &format!("{fault}: its message in the DLQ"), || async {
-            stack.dead_letters().await.iter().any(|body| body.contains(&id.to_string())).then_some(())
+            stack.dead_letters(None).await.iter().any(|body| body.contains(&id.to_string())).then_some(())
         })
         .await;
         assert_eq!(stack.output(id, "result").await, None, "{fault}: no result");
