@@ -30,7 +30,8 @@ async fn sqs_hanging_is_a_503_and_the_repeat_enqueues_the_work() {
     let id = stack.registered().await;
     let body = payload(id, "succeeded", 3);
     {
-        let _frozen = Frozen::new("sqs");
+        // moto: SQS (and S3), one process.
+        let _frozen = Frozen::new("moto");
         let (status, answer) = stack.post(body.clone()).await;
         assert_eq!((status, &answer["error"]), (503, &"unavailable".into()));
     }

@@ -70,7 +70,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, Stri
             let done = match (&verdict, dry_run) {
                 (Verdict::Move, true) => "would move it back".to_owned(),
                 (Verdict::Done, true) => "would delete it: the work is done".to_owned(),
-                (Verdict::Stays(why), true) | (Verdict::Stays(why), false) => {
+                (Verdict::Stays(why), _) => {
                     stayed += 1;
                     left.push(receipt.to_owned());
                     format!("left in the DLQ: it fails again ({why})")
