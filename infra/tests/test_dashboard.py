@@ -6,32 +6,19 @@ has. What the functions emit is read from their Rust sources (`Metrics::new`,
 import json
 import pathlib
 import re
+import sys
 from dataclasses import dataclass
 
 import pytest
-import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-class CloudFormationLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form tags as their long form (`!Ref X` as
-    `{"Ref": "X"}`, `!Sub s` as `{"Fn::Sub": s}`), so a reference stays a reference."""
+sys.path.insert(0, str(ROOT / "infra"))
 
+import stack  # noqa: E402  (infra/stack.py reads the template with CloudFormation's tags)
 
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _tag)
-
-TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+TEMPLATE = stack.template()
 RESOURCES = TEMPLATE["Resources"]
 
 # What `${...}` placeholders of the dashboard's !Sub become: markers no real value has.
