@@ -26,6 +26,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -39,6 +40,8 @@ pub const WORK_INDEX: &str = "work";
 const OPEN_PARTITION: &str = "OPEN";
 const WORK_PARTITION: &str = "WORK";
 const PREDICTION_SK: &str = "PRED";
+/// The partition of the reconciler's own items: its cursors and its last run.
+const RECONCILER_PK: &str = "RECONCILER";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -60,6 +63,11 @@ impl DynamoLedger {
     /// An `UpdateItem` of one item of the table.
     fn update(&self, pk: String, sk: impl Into<String>) -> UpdateItemFluentBuilder {
         self.client.update_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk))
+    }
+
+    /// A consistent `GetItem` of one item of the table.
+    fn get(&self, pk: impl Into<String>, sk: impl Into<String>) -> GetItemFluentBuilder {
+        self.client.get_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).consistent_read(true)
     }
 
     /// An `UpdateItem` of a prediction's event record.

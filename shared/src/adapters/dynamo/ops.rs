@@ -9,13 +9,12 @@ use time::OffsetDateTime;
 
 use super::work::DEFAULT_KEEP_SECS;
 use super::{
-    DynamoLedger, Item, OPEN_INDEX, OPEN_PARTITION, WORK_INDEX, WORK_PARTITION, n, prediction_pk, resend, rfc3339, s,
-    string,
+    DynamoLedger, Item, OPEN_INDEX, OPEN_PARTITION, RECONCILER_PK, WORK_INDEX, WORK_PARTITION, n, prediction_pk,
+    resend, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::prediction::{PredictionId, Status};
 
-const RECONCILER_PK: &str = "RECONCILER";
 const LAST_RUN_SK: &str = "LAST_RUN";
 
 /// The two sparse indexes: unfinished predictions, unfinished work.
@@ -112,16 +111,8 @@ impl DynamoLedger {
 
     /// The event record of one unit of work, as a JSON object.
     pub async fn event(&self, id: PredictionId, status: &Status) -> Result<Option<Value>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(super::event_sk(status)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem", e))?;
+        let get = self.get(prediction_pk(id), super::event_sk(status));
+        let out = get.send().await.map_err(|e| Error::store("GetItem", e))?;
         Ok(out.item().map(to_json))
     }
 
@@ -180,15 +171,7 @@ impl DynamoLedger {
 
     /// The reconciler's latest run: `{"ran_at": ..., "summary": {...}}`.
     pub async fn last_run(&self) -> Result<Option<Value>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(RECONCILER_PK))
-            .key("sk", s(LAST_RUN_SK))
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem", e))?;
+        let out = self.get(RECONCILER_PK, LAST_RUN_SK).send().await.map_err(|e| Error::store("GetItem", e))?;
         Ok(out.item().map(|item| {
             let summary: Option<Value> = string(item, "summary").and_then(|text| serde_json::from_str(text).ok());
             json!({"ran_at": string(item, "ran_at"), "summary": summary})

@@ -3,14 +3,12 @@
 use time::OffsetDateTime;
 
 use super::{
-    DynamoLedger, OPEN_INDEX, OPEN_PARTITION, PREDICTION_SK, WORK_INDEX, WORK_PARTITION, conditional, decode_cursor,
-    encode_cursor, event_sk, parse_rfc3339, prediction_pk, rfc3339, s, string,
+    DynamoLedger, OPEN_INDEX, OPEN_PARTITION, PREDICTION_SK, RECONCILER_PK, WORK_INDEX, WORK_PARTITION, conditional,
+    decode_cursor, encode_cursor, event_sk, parse_rfc3339, prediction_pk, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
 use crate::prediction::{PredictionId, Status};
-
-const CURSOR_PK: &str = "RECONCILER";
 
 fn id_of(pk: Option<&str>) -> Option<PredictionId> {
     PredictionId::parse(pk?.strip_prefix("PRED#")?).ok()
@@ -92,17 +90,8 @@ impl ReconcileStore for DynamoLedger {
     }
 
     async fn work_payload(&self, id: PredictionId, status: &Status) -> Result<Option<String>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(prediction_pk(id)))
-            .key("sk", s(event_sk(status)))
-            .projection_expression("payload")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem", e))?;
+        let get = self.get(prediction_pk(id), event_sk(status)).projection_expression("payload");
+        let out = get.send().await.map_err(|e| Error::store("GetItem", e))?;
         Ok(out.item().and_then(|item| string(item, "payload")).map(str::to_owned))
     }
 
@@ -119,16 +108,8 @@ impl ReconcileStore for DynamoLedger {
     }
 
     async fn cursor(&self, walk: &str) -> Result<Option<String>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(CURSOR_PK))
-            .key("sk", s(format!("CURSOR#{walk}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem", e))?;
+        let get = self.get(RECONCILER_PK, format!("CURSOR#{walk}"));
+        let out = get.send().await.map_err(|e| Error::store("GetItem", e))?;
         Ok(out.item().and_then(|item| string(item, "cursor")).map(str::to_owned))
     }
 
@@ -139,7 +120,7 @@ impl ReconcileStore for DynamoLedger {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item("pk", s(CURSOR_PK))
+                .item("pk", s(RECONCILER_PK))
                 .item("sk", s(sk))
                 .item("cursor", s(cursor))
                 .send()
@@ -150,7 +131,7 @@ impl ReconcileStore for DynamoLedger {
                 .client
                 .delete_item()
                 .table_name(&self.table)
-                .key("pk", s(CURSOR_PK))
+                .key("pk", s(RECONCILER_PK))
                 .key("sk", s(sk))
                 .send()
                 .await
