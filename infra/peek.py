@@ -44,7 +44,7 @@ def table_when_worked(prediction_id, wait=30):
     """The items once the worker has stored its result record."""
     ddb = boto3.client("dynamodb", region_name=REGION)
     deadline = time.time() + wait
-    key = {"pk": {"S": f"PRED#{prediction_id}"}, "sk": {"S": "OUTPUT#result"}}
+    key = {"pk": {"S": f"PRED#{prediction_id}"}, "sk": {"S": "RECORD#result"}}
     while "Item" not in ddb.get_item(TableName=os.environ["TABLE_NAME"], Key=key) and time.time() < deadline:
         time.sleep(0.3)
     table(prediction_id)

@@ -91,6 +91,11 @@ RECONCILE_WORK_STALE_SECS=${RECONCILE_WORK_STALE_SECS:-30}
 RECONCILE_OVERDUE_SECS=${RECONCILE_OVERDUE_SECS:-60}
 # An output download that stalls fails in seconds, not the worker's 10.
 DOWNLOAD_TIMEOUT_SECS=${DOWNLOAD_TIMEOUT_SECS:-3}
+# The copy fetches from the simulator's address alone (plain http), nothing else on the
+# machine; the notification example posts to the simulator's sink.
+OUTPUT_URL_ALLOW_HTTP=true
+OUTPUT_URL_HOSTS=127.0.0.1:$SIM_PORT
+NOTIFY_URL=http://127.0.0.1:$SIM_PORT/_sim/notify
 # The function the queue invokes: the production worker, or the tests' test-worker.
 WORKER_FUNCTION=${WORKER_FUNCTION:-worker}
 ENV

@@ -92,7 +92,7 @@ def test_only_the_worker_writes_outputs_and_only_under_predictions():
                 if any(action.startswith("s3:") for action in actions):
                     writers[name] = (sorted(actions), statement["Resource"])
     assert writers == {
-        "WorkerFunction": (["s3:AbortMultipartUpload", "s3:PutObject"], "${OutputBucket.Arn}/predictions/*")
+        "WorkerFunction": (["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"], "${OutputBucket.Arn}/predictions/*")
     }
     assert RESOURCES["WorkerFunction"]["Properties"]["Environment"]["Variables"]["OUTPUT_BUCKET"] == "OutputBucket"
 

@@ -21,6 +21,13 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The bucket that holds records too large for an item failed.
+    #[error("the bucket's {op} failed")]
+    Bucket {
+        op: &'static str,
+        #[source]
+        source: BoxError,
+    },
     /// A webhook secret named by ARN could not be read from Secrets Manager.
     #[error("reading secret {arn} from Secrets Manager failed")]
     Secret {
@@ -45,12 +52,20 @@ impl Error {
         Self::Queue { op, source: source.into() }
     }
 
+    pub fn bucket(op: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Bucket { op, source: source.into() }
+    }
+
     /// Whether the same call may succeed later. Backend failures are treated as
     /// transient: the SDK already retried the ones it knows to be, and giving up on a
     /// webhook loses it for good.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Store { .. } | Self::Queue { .. } | Self::Contended(_) | Self::Secret { .. } => true,
+            Self::Store { .. }
+            | Self::Queue { .. }
+            | Self::Bucket { .. }
+            | Self::Contended(_)
+            | Self::Secret { .. } => true,
             Self::Corrupt { .. } => false,
         }
     }

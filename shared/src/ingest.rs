@@ -14,9 +14,10 @@ use time::OffsetDateTime;
 
 use crate::config::ActOn;
 use crate::error::Result;
-use crate::message::{TABLE_INLINE_LIMIT, WorkMessage};
+use crate::message::WorkMessage;
 use crate::ports::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{Prediction, PredictionId, Status};
+use crate::records;
 
 /// What happened to one update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +74,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
             received_at: now,
             expires_at: now + self.event_ttl,
             needs_work,
-            payload: (needs_work && raw.len() <= TABLE_INLINE_LIMIT).then_some(raw),
+            payload: (needs_work && raw.len() <= records::ITEM_BYTES).then_some(raw),
         };
         Ok(match self.ledger.record(&event).await? {
             Recorded::UnknownPrediction => Ingested::UnknownPrediction,

@@ -5,6 +5,8 @@
 //! - [`ingest`]: record, then enqueue; the path every update takes.
 //! - [`reconcile`]: asks WriftAI about what webhooks left unfinished.
 //! - [`message`]: the work message on the queue; [`work`] runs one, once.
+//! - [`records`]: the work's named records, of any size, and the one size policy;
+//!   [`steps`]: the steps of the work that run at most once.
 //! - [`signature`]: webhook signatures (scheme v1), verified and made.
 //! - [`wriftai`]: the WriftAI API client; [`create`] creates a prediction and records
 //!   it as ours.
@@ -24,7 +26,9 @@ pub mod metrics;
 pub mod ports;
 pub mod prediction;
 pub mod reconcile;
+pub mod records;
 pub mod signature;
+pub mod steps;
 pub mod webhook;
 pub mod work;
 pub mod wriftai;

@@ -8,10 +8,6 @@ use crate::prediction::{PredictionId, Status};
 /// Largest SQS message body (1 MiB), less room for the envelope around the payload.
 pub const QUEUE_INLINE_LIMIT: usize = 1_048_576 - 1_024;
 
-/// Largest payload kept in an event record: DynamoDB items stop at 400 KB, and the
-/// record's other attributes need room too.
-pub const TABLE_INLINE_LIMIT: usize = 350_000;
-
 #[derive(Debug, Deserialize)]
 pub struct WorkMessage {
     pub prediction_id: PredictionId,

@@ -7,8 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::error::BoxError;
@@ -16,12 +15,6 @@ use crate::message::WorkMessage;
 use crate::ports::{Claim, Claims, PredictionSource};
 use crate::prediction::{Prediction, PredictionId, Status};
 use crate::wriftai::ApiError;
-
-/// The most of a job's result kept with its event. The event may already hold the
-/// payload (up to `TABLE_INLINE_LIMIT`, 350,000 bytes), and DynamoDB refuses an item
-/// over 400 KB: a result that broke it could never be marked done, and the work would
-/// run again on every receive. A larger result is kept as its size and SHA-256.
-pub const RESULT_INLINE_LIMIT: usize = 16 * 1024;
 
 /// Time kept back from the invocation's deadline for what follows the job: marking it
 /// done or giving the claim back (a DynamoDB operation times out after 5 s), and
@@ -113,7 +106,6 @@ where
 
     match ran {
         Ok(result) => {
-            let result = kept(result);
             if !claims.complete(id, &status, &token, &result, OffsetDateTime::now_utc()).await? {
                 // Our claim expired mid-run and another run took it: both ran. Only a
                 // run slower than the Lambda deadline can get here.
@@ -128,15 +120,6 @@ where
             Err(err)
         }
     }
-}
-
-/// `result`, or its size and digest when it is larger than [`RESULT_INLINE_LIMIT`].
-pub fn kept(result: Value) -> Value {
-    let text = result.to_string();
-    if text.len() <= RESULT_INLINE_LIMIT {
-        return result;
-    }
-    json!({"omitted_bytes": text.len(), "sha256": hex::encode(Sha256::digest(text.as_bytes()))})
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {

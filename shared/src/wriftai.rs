@@ -37,6 +37,18 @@ impl ApiError {
             Self::Decode(_) => false,
         }
     }
+
+    /// Whether WriftAI surely did nothing with the request: it refused it (a 4xx, a rate
+    /// limit) or never got it (no connection). After anything else a create may have
+    /// happened.
+    pub fn did_nothing(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => *status < 500,
+            Self::RateLimited { .. } => true,
+            Self::Transport(e) => e.is_connect() || e.is_builder(),
+            Self::Decode(_) => false,
+        }
+    }
 }
 
 /// A prediction as the API returned it, with its exact JSON text.

@@ -13,7 +13,7 @@ use shared::adapters::dynamo::DynamoLedger;
 use shared::deadline::time_left;
 use shared::error::BoxError;
 use shared::metrics::Metrics;
-use shared::ports::{Ledger, Outputs, WorkQueue};
+use shared::ports::{Ledger, RecordTable, WorkQueue};
 use shared::prediction::Prediction;
 use shared::work::{self as unit, Outcome, WorkError};
 use shared::wriftai::WriftAi;
@@ -30,7 +30,7 @@ pub trait Job: Sync {
     fn run(&self, prediction: Prediction, attempt: u32) -> impl Future<Output = Result<Value, BoxError>> + Send;
 }
 
-impl<T: Ledger + Outputs, Q: WorkQueue> Job for work::Context<T, Q> {
+impl<T: Ledger + RecordTable, Q: WorkQueue> Job for work::Context<T, Q> {
     async fn run(&self, prediction: Prediction, _attempt: u32) -> Result<Value, BoxError> {
         work::handle(&prediction, self).await
     }

@@ -9,6 +9,9 @@ use shared::error::BoxError;
 use shared::metrics::Namespace;
 use shared::wriftai::{ApiConfig, Webhook, WriftAi};
 
+use crate::fetch::UrlPolicy;
+use crate::files::FileLimits;
+
 /// Everything the worker reads from its environment (see docs/configuration.md).
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -29,9 +32,15 @@ pub struct WorkerConfig {
     /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` is set (an emulator): address
     /// buckets in the path.
     pub s3_path_style: bool,
-    /// The most an output file may hold, and how long a download may go without a byte.
-    pub download_limit: u64,
+    /// Which URLs in an output may be fetched (`OUTPUT_URL_ALLOW_HTTP`,
+    /// `OUTPUT_URL_HOSTS`), and how much of an output is copied.
+    pub url_policy: UrlPolicy,
+    pub file_limits: FileLimits,
+    /// How long a download may connect, or go without a byte.
     pub download_timeout: Duration,
+    /// Where the notification example posts a failed prediction (`NOTIFY_URL`); none:
+    /// no notifications.
+    pub notify_url: Option<String>,
 }
 
 impl WorkerConfig {
@@ -45,8 +54,17 @@ impl WorkerConfig {
             concurrency: env.parsed("WORKER_CONCURRENCY", 10)?,
             output_bucket: env.optional("OUTPUT_BUCKET"),
             s3_path_style: env.optional("AWS_ENDPOINT_URL_S3").or(env.optional("AWS_ENDPOINT_URL")).is_some(),
-            download_limit: env.parsed("DOWNLOAD_MAX_BYTES", 1 << 30)?,
+            url_policy: UrlPolicy::new(
+                env.parsed("OUTPUT_URL_ALLOW_HTTP", false)?,
+                env.optional("OUTPUT_URL_HOSTS").as_deref(),
+            )?,
+            file_limits: FileLimits {
+                per_file: env.parsed("DOWNLOAD_MAX_BYTES", 1 << 30)?,
+                per_prediction: env.parsed("OUTPUT_MAX_BYTES", 2 << 30)?,
+                files: env.parsed("OUTPUT_MAX_FILES", 100)?,
+            },
             download_timeout: Duration::from_secs(env.parsed("DOWNLOAD_TIMEOUT_SECS", 10)?),
+            notify_url: env.optional("NOTIFY_URL"),
         })
     }
 }
@@ -84,9 +102,11 @@ mod tests {
     #[test]
     fn the_worker_reads_its_settings_with_their_defaults() {
         let config = WorkerConfig::from_env(&Env::of(&REQUIRED)).unwrap();
-        assert_eq!((config.concurrency, config.download_limit), (10, 1 << 30));
+        assert_eq!(config.concurrency, 10);
+        assert_eq!(config.file_limits, FileLimits { per_file: 1 << 30, per_prediction: 2 << 30, files: 100 });
         assert_eq!(config.download_timeout, Duration::from_secs(10));
         assert_eq!((config.webhook, config.output_bucket, config.s3_path_style), (None, None, false));
+        assert_eq!((config.url_policy, config.notify_url), (UrlPolicy::default(), None));
     }
 
     #[test]

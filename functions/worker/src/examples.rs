@@ -1,62 +1,81 @@
-//! Worked examples that [`work::handle`](crate::work::handle) runs, each when the
-//! prediction asks for it. They run in the end-to-end tests (`infra/e2e/tests/work/`).
-//! - A succeeded prediction's output files (every URL in `output`): copy each to the
-//!   stack's bucket (outputs.rs) and note its key, size, type and SHA-256 in `files`.
-//! - An input with `"then": {"model": "..."}`: create the next prediction from this
-//!   one's output, with our webhook, so its events come back through the receiver and
-//!   its work runs here in turn.
-//! - A failed prediction: keep a `triage` record beside its result, with what someone
-//!   looking into failures wants first (model, error source and message, input).
+//! Worked examples that [`handle`](crate::work::handle) runs, each when the prediction
+//! asks for it. Each side effect runs as a step (`shared::steps`), so a run done again
+//! after a crash does not do it twice. They run in the end-to-end tests
+//! (`infra/e2e/tests/work/`).
+//! - [`copy_files`]: a succeeded prediction's output files (every URL in `output`) are
+//!   copied to the stack's bucket, each once.
+//! - [`chain`]: an input with `"then": {"model": "..."}` creates the next prediction
+//!   from this one's output, once, with our webhook, so its work runs here in turn.
+//! - [`triage`]: a failed prediction keeps a `triage` record beside its result, with
+//!   what someone looking into failures wants first.
+//! - [`notify`]: a failed prediction is posted to `NOTIFY_URL`, once.
 
 use serde_json::{Value, json};
 use shared::error::BoxError;
-use shared::ports::{Ledger, Outputs, WorkQueue};
-use shared::prediction::{Prediction, Status};
-use shared::wriftai::CreatePrediction;
+use shared::ingest::Ingest;
+use shared::ports::{Ledger, RecordTable, WorkQueue};
+use shared::prediction::{Prediction, PredictionId, Status};
+use shared::records::Records;
+use shared::steps::{Failure, Steps};
+use shared::wriftai::{CreatePrediction, Webhook, WriftAi};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use crate::outputs;
-use crate::work::Context;
+use crate::files::{self, File, Files};
 
-/// Adds what the examples did to `record`, the prediction's `result`.
-pub async fn run<T: Ledger + Outputs, Q: WorkQueue>(
+/// Copies each file a succeeded prediction's output points at to the bucket, and says
+/// what became of each. A file copied by an earlier run (its step recorded with its
+/// key, size and SHA-256) is not fetched again: WriftAI's URL may have expired since. A
+/// URL the checks refuse, or a file past the limits (`OUTPUT_MAX_FILES`,
+/// `DOWNLOAD_MAX_BYTES`, `OUTPUT_MAX_BYTES`), is recorded as refused, with the reason,
+/// and never fetched; the work still ends.
+pub async fn copy_files<T: RecordTable>(
     prediction: &Prediction,
-    record: &mut Value,
-    ctx: &Context<T, Q>,
-) -> Result<(), BoxError> {
-    if prediction.status == Status::Failed {
-        keep_for_triage(prediction, ctx.table()).await?;
-    }
+    files: &Files,
+    steps: &Steps<'_, T, Files>,
+) -> Result<Vec<File>, BoxError> {
     if prediction.status != Status::Succeeded {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    if let Some(bucket) = &ctx.outputs {
-        let mut files = Vec::new();
-        for (position, url) in outputs::urls(&prediction.output) {
-            files.push(bucket.copy(url, &outputs::key(prediction.id, &position, url), &position).await?);
-        }
-        if !files.is_empty() {
-            record["files"] = json!(files);
-        }
+    let limits = &files.limits;
+    let (mut copied, mut bytes) = (Vec::new(), 0);
+    for (n, found) in files::urls(&prediction.output).iter().enumerate() {
+        let file = if n >= limits.files {
+            File::refused(found, format!("more than {} files in one output (OUTPUT_MAX_FILES)", limits.files))
+        } else {
+            let limit = limits.per_file.min(limits.per_prediction.saturating_sub(bytes));
+            // A copy writes a whole object under a fixed key: safe to repeat until done.
+            let name = format!("file {}", found.pointer);
+            steps.once_repeatable(&name, || async { Ok(files.copy(prediction.id, found, limit).await?) }).await?
+        };
+        bytes += file.bytes();
+        copied.push(file);
     }
-    if let Some(next) = chain(prediction, ctx).await? {
-        record["next"] = json!(next);
-    }
-    Ok(())
+    Ok(copied)
 }
 
 /// Creates the next prediction of a pipeline: input `{"prompt": <this output>}`, plus
 /// the rest of the chain. Returns its ID.
 ///
-/// The client never sends a create again after a 5xx, since WriftAI may have created
-/// the prediction before failing. Two can still start: a create that WriftAI applied
-/// but whose answer was lost (a 5xx, a timeout, a dropped connection) fails this run,
-/// and the run's retry creates the next prediction again. WriftAI offers no idempotency
-/// key that would let the retry find the first.
-async fn chain<T: Ledger, Q: WorkQueue>(
+/// At most once: the intent is recorded before the create, and the new prediction's ID
+/// straight after. A run done again that finds the intent and no ID (the create's answer
+/// was lost, or the run died before recording it) looks for the prediction among
+/// WriftAI's recent ones ([`find_created`]); found, it is taken as this one's; not
+/// found, the work fails to the DLQ saying so, rather than create a second one.
+pub async fn chain<L, Q>(
     prediction: &Prediction,
-    ctx: &Context<T, Q>,
-) -> Result<Option<String>, BoxError> {
-    let Some(then) = prediction.input.get("then") else { return Ok(None) };
+    ingest: &Ingest<L, Q>,
+    api: &WriftAi,
+    webhook: Option<&Webhook>,
+    steps: &Steps<'_, L, Files>,
+) -> Result<Option<PredictionId>, BoxError>
+where
+    L: Ledger + RecordTable,
+    Q: WorkQueue,
+{
+    let Some(then) = prediction.input.get("then").filter(|_| prediction.status == Status::Succeeded) else {
+        return Ok(None);
+    };
     let model = then.get("model").and_then(Value::as_str).ok_or("input.then.model must be a string")?;
     let prompt = match &prediction.output {
         Value::String(text) => text.clone(),
@@ -66,48 +85,164 @@ async fn chain<T: Ledger, Q: WorkQueue>(
     if let Some(rest) = then.get("then") {
         input["then"] = rest.clone();
     }
-    let request = CreatePrediction { model: model.to_owned(), input, webhook: ctx.webhook.clone(), wait: None };
-    let next = shared::create::create(&ctx.api, &ctx.ingest, &request).await?;
-    tracing::info!(next_id = %next.prediction.id, "chained the next prediction");
-    Ok(Some(next.prediction.id.to_string()))
+    let request = CreatePrediction { model: model.to_owned(), input, webhook: webhook.cloned(), wait: None };
+    let create = || async {
+        let created = api.create(&request).await;
+        Ok(created.map_err(|e| if e.did_nothing() { Failure::not_done(e) } else { Failure::Unknown(e.into()) })?)
+    };
+    let next: PredictionId = steps
+        .once_or_find(
+            "chain",
+            || async { create().await.map(|c| c.prediction.id) },
+            |since| find_created(api, &request, since),
+        )
+        .await?;
+    // Ours, so its webhooks are accepted. Registering again is harmless.
+    ingest.ledger().register(next, OffsetDateTime::now_utc()).await?;
+    tracing::info!(next_id = %next, "chained the next prediction");
+    Ok(Some(next))
+}
+
+/// Clocks differ: a prediction created this long before the intent was recorded still
+/// counts as created after it.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(2);
+/// Pages of WriftAI's predictions looked through at most (newest first).
+const PAGES: usize = 10;
+
+/// The prediction `request` created, if WriftAI knows one: among its predictions
+/// created since `since`, newest first, the one with the same model and input. Two
+/// such predictions are an error: which one this run made cannot be told.
+pub async fn find_created(
+    api: &WriftAi,
+    request: &CreatePrediction,
+    since: OffsetDateTime,
+) -> Result<Option<PredictionId>, BoxError> {
+    let (name, version) = request.model.split_once(':').unwrap_or((&request.model, ""));
+    let (mut cursor, mut found) = (None, Vec::new());
+    'pages: for _ in 0..PAGES {
+        let page = api.list(&[], cursor.as_deref(), 100).await?;
+        for item in page.items {
+            let created = item.created_at.as_deref().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok());
+            if created.is_some_and(|at| at < since - CLOCK_SKEW) {
+                break 'pages;
+            }
+            let same_model = item.model.as_ref().is_some_and(|m| {
+                format!("{}/{}", m.owner, m.name) == name
+                    && (version.is_empty() || m.version_number.as_ref().is_some_and(|v| v.to_string() == version))
+            });
+            // The list leaves the input out: it is read from the prediction itself.
+            if same_model && api.get(item.id).await?.is_some_and(|full| full.prediction.input == request.input) {
+                found.push(item.id);
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        many => {
+            Err(format!("{} recent predictions have this model and input: which one was ours is unknown", many.len())
+                .into())
+        }
+    }
 }
 
 /// Keeps a failed prediction's `triage` record: a put under its own name, so a rerun
-/// replaces it. The message and the input are kept whole up to `TRIAGE_FIELD_BYTES`
-/// each, and as their size beyond: a record must fit in a DynamoDB item.
-async fn keep_for_triage(prediction: &Prediction, table: &impl Outputs) -> Result<(), BoxError> {
+/// replaces it. Any size: a record too large for an item goes to the bucket.
+pub async fn triage<T: RecordTable>(prediction: &Prediction, records: Records<'_, T, Files>) -> Result<(), BoxError> {
+    if prediction.status != Status::Failed {
+        return Ok(());
+    }
     let error = prediction.error.as_ref();
     let triage = json!({
         "model": prediction.model.as_ref().map(|m| format!("{}/{}", m.owner, m.name)),
         "source": error.and_then(|e| e.source.as_deref()),
-        "message": bounded(json!(error.and_then(|e| e.message.as_deref()))),
-        "input": bounded(prediction.input.clone()),
+        "message": error.and_then(|e| e.message.as_deref()),
+        "input": prediction.input,
     });
-    table.store(prediction.id, "triage", &triage).await?;
+    records.store(prediction.id, "triage", &triage).await?;
     Ok(())
 }
 
-const TRIAGE_FIELD_BYTES: usize = 16 * 1024;
-
-fn bounded(value: Value) -> Value {
-    let bytes = value.to_string().len();
-    if bytes > TRIAGE_FIELD_BYTES { json!({"omitted_bytes": bytes}) } else { value }
+/// Tells someone a prediction failed: POSTs `{"prediction_id", "status", "model",
+/// "error"}` to `url`, at most once per prediction. A post that surely did not arrive
+/// (no connection; the sink answered 429 or 503, or refused it with another 4xx) is
+/// tried again with the work; one that may have arrived (no answer, another 5xx) is not,
+/// and the work fails to the DLQ saying so.
+pub async fn notify<T: RecordTable>(
+    prediction: &Prediction,
+    http: &reqwest::Client,
+    url: &str,
+    steps: &Steps<'_, T, Files>,
+) -> Result<(), BoxError> {
+    if prediction.status != Status::Failed {
+        return Ok(());
+    }
+    let message = json!({
+        "prediction_id": prediction.id,
+        "status": prediction.status.as_str(),
+        "model": prediction.model.as_ref().map(|m| format!("{}/{}", m.owner, m.name)),
+        "error": prediction.error.as_ref().and_then(|e| e.message.as_deref()),
+    });
+    steps
+        .once("notify", || async {
+            let sent = http.post(url).json(&message).send().await;
+            let status = match sent {
+                Ok(response) => response.status(),
+                Err(err) if err.is_connect() => return Err(Failure::not_done(err)),
+                Err(err) => return Err(Failure::Unknown(err.into())),
+            };
+            match status.as_u16() {
+                200..=299 => Ok(status.as_u16()),
+                429 | 503 | 400..=499 => Err(Failure::not_done(format!("the sink answered {status}"))),
+                _ => Err(Failure::Unknown(format!("the sink answered {status}").into())),
+            }
+        })
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
+    use shared::ports::{RecordTable, StepKey};
+    use shared::steps::StepError;
 
     use super::*;
-    use crate::work::tests::{context, prediction};
+    use crate::work::handle;
+    use crate::work::tests::{context, context_with, prediction};
+
+    /// A local WriftAI (the simulator), and its base URL.
+    async fn wriftai() -> (wriftai_sim::Running, String) {
+        let mut config = wriftai_sim::Config::new("test");
+        config.port = 0;
+        let running = wriftai_sim::start(config).await.unwrap();
+        let base = format!("{}/v1", running.base_url);
+        (running, base)
+    }
+
+    /// The predictions WriftAI holds for `model` whose input is `input`.
+    async fn created(api: &WriftAi, model: &str, input: &Value) -> Vec<PredictionId> {
+        let page = api.list(&[], None, 100).await.unwrap();
+        let mut found = Vec::new();
+        for item in page.items.iter().filter(|i| i.model.as_ref().is_some_and(|m| m.name == model)) {
+            if api.get(item.id).await.unwrap().unwrap().prediction.input == *input {
+                found.push(item.id);
+            }
+        }
+        found
+    }
 
     #[tokio::test]
-    async fn a_plain_output_is_neither_downloaded_nor_chained() {
+    async fn a_plain_output_is_neither_copied_nor_chained() {
         let ctx = context();
         let p = prediction("succeeded", json!({"prompt": "hi"}), json!("hello"), Value::Null);
-        let mut record = json!({"status": "succeeded"});
-        run(&p, &mut record, &ctx).await.unwrap();
-        assert_eq!(record, json!({"status": "succeeded"}));
+        handle(&p, &ctx).await.unwrap();
+        let (record, _) = ctx.ingest.ledger().record(p.id, "result").unwrap();
+        assert_eq!(record, json!({"status": "succeeded", "output": "hello"}));
     }
 
     #[tokio::test]
@@ -115,23 +250,111 @@ mod tests {
         let ctx = context();
         let error = json!({"source": "external", "message": "prompt too long", "detail": null});
         let failed = prediction("failed", json!({"prompt": "long"}), Value::Null, error);
-        run(&failed, &mut json!({}), &ctx).await.unwrap();
-        let (triage, _) = ctx.table().output(failed.id, "triage").expect("a triage record");
+        triage(&failed, ctx.records()).await.unwrap();
+        let (triage_record, _) = ctx.ingest.ledger().record(failed.id, "triage").expect("a triage record");
         assert_eq!(
-            triage,
+            triage_record,
             json!({"model": "acme/echo", "source": "external", "message": "prompt too long", "input": {"prompt": "long"}})
         );
-
         let succeeded = prediction("succeeded", json!({}), json!("fine"), Value::Null);
-        run(&succeeded, &mut json!({}), &ctx).await.unwrap();
-        assert_eq!(ctx.table().output(succeeded.id, "triage"), None);
+        triage(&succeeded, ctx.records()).await.unwrap();
+        assert_eq!(ctx.ingest.ledger().record(succeeded.id, "triage"), None);
     }
 
     #[tokio::test]
     async fn a_chain_without_a_model_fails_the_run() {
         let ctx = context();
         let p = prediction("succeeded", json!({"then": {"model": 7}}), json!("hello"), Value::Null);
-        let err = run(&p, &mut json!({}), &ctx).await.unwrap_err();
+        let err = handle(&p, &ctx).await.unwrap_err();
         assert_eq!(err.to_string(), "input.then.model must be a string");
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_the_chain_and_before_the_store_creates_the_next_prediction_once() {
+        let (_wriftai, base) = wriftai().await;
+        let ctx = context_with(&[("WRIFTAI_API_BASE_URL", &base)]);
+        let p = prediction("succeeded", json!({"then": {"model": "acme/next"}}), json!("crash test"), Value::Null);
+        // The first run chains, then dies before its result is stored.
+        let first = chain(&p, &ctx.ingest, &ctx.api, None, &ctx.steps(&p)).await.unwrap().unwrap();
+        assert_eq!(ctx.ingest.ledger().record(p.id, "result"), None);
+        // The retry runs the whole work again.
+        handle(&p, &ctx).await.unwrap();
+        let (record, _) = ctx.ingest.ledger().record(p.id, "result").unwrap();
+        assert_eq!(record["next"], json!(first));
+        assert_eq!(created(&ctx.api, "next", &json!({"prompt": "crash test"})).await, [first], "one next prediction");
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_answer_was_lost_is_found_at_wriftai_and_not_made_again() {
+        let (_wriftai, base) = wriftai().await;
+        let ctx = context_with(&[("WRIFTAI_API_BASE_URL", &base)]);
+        let p = prediction("succeeded", json!({"then": {"model": "acme/lost"}}), json!("lost answer"), Value::Null);
+        // An earlier run recorded its intent, created the prediction, and died before
+        // the answer came back.
+        let key = StepKey { id: p.id, status: &p.status, name: "chain" };
+        ctx.ingest.ledger().begin_step(key, OffsetDateTime::now_utc()).await.unwrap();
+        let request = CreatePrediction {
+            model: "acme/lost".into(),
+            input: json!({"prompt": "lost answer"}),
+            webhook: None,
+            wait: None,
+        };
+        let made = ctx.api.create(&request).await.unwrap().prediction.id;
+        let next = chain(&p, &ctx.ingest, &ctx.api, None, &ctx.steps(&p)).await.unwrap();
+        assert_eq!(next, Some(made), "the lost prediction is found and taken as this one's");
+        assert_eq!(created(&ctx.api, "lost", &request.input).await, [made]);
+        assert!(ctx.ingest.ledger().prediction(made).is_some(), "and registered as ours");
+    }
+
+    #[tokio::test]
+    async fn an_intent_whose_prediction_wriftai_does_not_have_fails_as_unknown_and_creates_nothing() {
+        let (_wriftai, base) = wriftai().await;
+        let ctx = context_with(&[("WRIFTAI_API_BASE_URL", &base)]);
+        let p = prediction("succeeded", json!({"then": {"model": "acme/never"}}), json!("never made"), Value::Null);
+        let key = StepKey { id: p.id, status: &p.status, name: "chain" };
+        ctx.ingest.ledger().begin_step(key, OffsetDateTime::now_utc()).await.unwrap();
+        let err = chain(&p, &ctx.ingest, &ctx.api, None, &ctx.steps(&p)).await.unwrap_err();
+        let unknown = err.downcast_ref::<StepError>();
+        assert!(matches!(unknown, Some(StepError::Unknown { .. })), "{err}");
+        assert!(err.to_string().contains("may have had its effect"), "{err}");
+        assert!(created(&ctx.api, "never", &json!({"prompt": "never made"})).await.is_empty());
+    }
+
+    /// A notification sink that counts the posts it gets.
+    async fn sink() -> (wriftai_sim::Running, String) {
+        let (running, base) = wriftai().await;
+        (running, format!("{}/_sim/notify", base.trim_end_matches("/v1")))
+    }
+
+    #[tokio::test]
+    async fn a_failed_prediction_is_notified_once_whatever_crashes_around_it() {
+        let (sim, url) = sink().await;
+        let ctx = context_with(&[("NOTIFY_URL", &url)]);
+        let error = json!({"source": "internal", "message": "boom", "detail": null});
+        let p = prediction("failed", json!({}), Value::Null, error);
+        // The first run notifies, then dies before its result is stored.
+        notify(&p, &ctx.http, &url, &ctx.steps(&p)).await.unwrap();
+        handle(&p, &ctx).await.unwrap();
+        handle(&p, &ctx).await.unwrap();
+        let posts = sim.state.notifications.posts(Some(&p.id.to_string()));
+        assert_eq!(posts.len(), 1, "{posts:?}");
+        assert_eq!(posts[0]["error"], "boom");
+        // A succeeded prediction is not notified.
+        let ok = prediction("succeeded", json!({}), json!("fine"), Value::Null);
+        handle(&ok, &ctx).await.unwrap();
+        assert!(sim.state.notifications.posts(Some(&ok.id.to_string())).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_notification_that_never_arrived_is_sent_by_the_retry() {
+        // Nothing listens here: the post is refused before it is sent.
+        let url = "http://127.0.0.1:9/_sim/notify";
+        let ctx = context_with(&[("NOTIFY_URL", url)]);
+        let p = prediction("failed", json!({}), Value::Null, json!({"message": "boom"}));
+        let err = notify(&p, &ctx.http, url, &ctx.steps(&p)).await.unwrap_err();
+        assert!(matches!(err.downcast_ref::<StepError>(), Some(StepError::NotDone { .. })), "{err}");
+        let (sim, url) = sink().await;
+        notify(&p, &ctx.http, &url, &ctx.steps(&p)).await.unwrap();
+        assert_eq!(sim.state.notifications.posts(Some(&p.id.to_string())).len(), 1);
     }
 }

@@ -4,86 +4,99 @@
 //! (`ACT_ON_STATUSES`, the terminal ones by default), with the typed prediction. What it
 //! returns is kept with the event as the work's result.
 //!
-//! You need not worry about duplicates, ordering or crashes here: the claim around
-//! `handle` runs it to completion once per (prediction, status). An `Err` or a panic
-//! fails only this message: it is tried again, and lands in the DLQ after five tries.
-//! So does a run still going 6 s before the invocation's deadline (`REPORT_MARGIN`):
-//! it is stopped there. Keep each side effect safe to repeat (a put, not an append): a
-//! run that crashes halfway is run again from the start.
+//! Duplicates, ordering and crashes are handled around it: the claim runs `handle` to
+//! completion once per (prediction, status). An `Err` or a panic fails only this
+//! message: it is tried again, and lands in the DLQ after five tries. So does a run
+//! still going when the invocation has only `REPORT_MARGIN` left: it is stopped there.
+//! A run that fails or crashes halfway is run again from the start, so run each side
+//! effect as a step: `ctx.steps(prediction).once("notify", || async { ... })` runs it at
+//! most once per (prediction, status, name), and a run done again gets the outcome the
+//! first recorded (`shared::steps` says what is left: a crash between the effect and its
+//! record). A put that writes a whole record or object is safe without one.
 //!
 //! To add a client (an AWS service, an HTTP API): a field on [`Context`], a line in
 //! [`Context::new`] that builds it from `clients.aws` or the config, the crate in
 //! `Cargo.toml` and, where AWS needs it, an IAM policy on `WorkerFunction` in
-//! `template.yaml`. The S3 bucket of `outputs` was added that way (a resource in
-//! `template.yaml` and a variable set to it exist on the local stack too). The tests at
-//! the bottom run `handle` on the in-memory adapters: copy them for your own work.
+//! `template.yaml`. The tests at the bottom run `handle` on the in-memory adapters:
+//! copy them for your own work.
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::adapters::{dynamo::DynamoLedger, sqs::SqsQueue};
 use shared::error::BoxError;
 use shared::ingest::Ingest;
-use shared::ports::{Ledger, Outputs, WorkQueue};
+use shared::ports::{Ledger, RecordTable, WorkQueue};
 use shared::prediction::{Prediction, Status};
+use shared::records::Records;
+use shared::steps::Steps;
 use shared::wriftai::{Webhook, WriftAi};
 
 use crate::config::{Clients, WorkerConfig};
 use crate::examples;
-use crate::outputs::OutputBucket;
-
-/// DynamoDB stops an item at 400 KB: an output larger than this is kept in the bucket
-/// (or, without one, as its size), an error as its size.
-const MAX_RECORD_BYTES: usize = 100_000;
+use crate::files::Files;
 
 /// What your work can use, built once per cold start by [`Context::new`]. On Lambda the
 /// table and queue are DynamoDB and SQS; the tests use the in-memory adapters.
 pub struct Context<T = DynamoLedger, Q = SqsQueue> {
-    /// Our table and work queue. The work keeps its records in the table
-    /// ([`Context::table`]); a chained prediction is recorded there as ours.
+    /// Our table and work queue; a chained prediction is recorded there as ours.
     pub ingest: Ingest<T, Q>,
     /// WriftAI, and the webhook a chained prediction is created with.
     pub api: WriftAi,
     pub webhook: Option<Webhook>,
-    /// The bucket output files are copied to (`OUTPUT_BUCKET`), with the HTTP client
-    /// that downloads them: at most `DOWNLOAD_MAX_BYTES` each, and no more than
-    /// `DOWNLOAD_TIMEOUT_SECS` without a byte. `None` without a bucket.
-    pub outputs: Option<OutputBucket>,
+    /// The stack's bucket (`OUTPUT_BUCKET`): copies of output files, and records too
+    /// large for an item. `None` without one.
+    pub files: Option<Files>,
+    /// An HTTP client for the services your work calls. Never for a URL that came in a
+    /// webhook body: `files` fetches those, under its checks.
+    pub http: reqwest::Client,
+    /// Where the notification example posts (`NOTIFY_URL`).
+    pub notify_url: Option<String>,
 }
 
-impl<T: Ledger, Q: WorkQueue> Context<T, Q> {
+impl<T: Ledger + RecordTable, Q: WorkQueue> Context<T, Q> {
     /// Builds the context once per cold start, on `table` and `queue`: DynamoDB and SQS
     /// in the Lambda (`main.rs`), in-memory adapters in the tests below.
     pub fn new(clients: &Clients, config: &WorkerConfig, table: T, queue: Q) -> Result<Self, BoxError> {
+        let files = match &config.output_bucket {
+            Some(bucket) => Some(Files::new(
+                &clients.aws,
+                bucket.clone(),
+                config.s3_path_style,
+                config.url_policy.clone(),
+                config.download_timeout,
+                config.file_limits.clone(),
+            )?),
+            None => None,
+        };
         Ok(Self {
             ingest: Ingest::new(table, queue, config.ingest.act_on.clone(), config.ingest.event_ttl),
             api: clients.api.clone(),
             webhook: clients.webhook.clone(),
-            outputs: match &config.output_bucket {
-                Some(bucket) => {
-                    let t = config.download_timeout;
-                    let http = reqwest::Client::builder().connect_timeout(t).read_timeout(t).build()?;
-                    Some(OutputBucket::new(
-                        &clients.aws,
-                        bucket.clone(),
-                        config.s3_path_style,
-                        http,
-                        config.download_limit,
-                    ))
-                }
-                None => None,
-            },
+            files,
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(10))
+                .build()?,
+            notify_url: config.notify_url.clone(),
         })
     }
 
-    /// Where the work keeps its records: named records per prediction.
-    pub fn table(&self) -> &T {
-        self.ingest.ledger()
+    /// The work's named records, per prediction, of any size.
+    pub fn records(&self) -> Records<'_, T, Files> {
+        Records::new(self.ingest.ledger(), self.files.as_ref())
+    }
+
+    /// The steps of `prediction`'s work, each run at most once.
+    pub fn steps<'a>(&'a self, prediction: &'a Prediction) -> Steps<'a, T, Files> {
+        Steps::new(self.records(), prediction)
     }
 }
 
 /// The example: each prediction's outcome is kept as its `result` record.
 pub async fn handle<T, Q>(prediction: &Prediction, ctx: &Context<T, Q>) -> Result<Value, BoxError>
 where
-    T: Ledger + Outputs,
+    T: Ledger + RecordTable,
     Q: WorkQueue,
 {
     let mut record = match prediction.status {
@@ -94,23 +107,23 @@ where
         // Only reached if you add non-terminal statuses to ACT_ON_STATUSES.
         _ => return Ok(Value::Null),
     };
-    // The worked examples: download, chain, triage (examples.rs). Delete this line and
-    // that module to start from a clean slate.
-    examples::run(prediction, &mut record, ctx).await?;
-    for field in ["output", "error"] {
-        let bytes = record[field].to_string().len();
-        if bytes <= MAX_RECORD_BYTES {
-            continue;
+    // The worked examples (examples.rs). Delete these lines and that file to start from
+    // a clean slate.
+    let steps = ctx.steps(prediction);
+    if let Some(files) = &ctx.files {
+        let copied = examples::copy_files(prediction, files, &steps).await?;
+        if !copied.is_empty() {
+            record["files"] = json!(copied);
         }
-        record[field] = match (&ctx.outputs, field) {
-            (Some(bucket), "output") => {
-                let key = format!("predictions/{}/output.json", prediction.id);
-                json!({"kept": bucket.put_json(&key, "output", &record[field]).await?})
-            }
-            _ => json!({"omitted_bytes": bytes}),
-        };
     }
-    ctx.table().store(prediction.id, "result", &record).await?;
+    if let Some(next) = examples::chain(prediction, &ctx.ingest, &ctx.api, ctx.webhook.as_ref(), &steps).await? {
+        record["next"] = json!(next);
+    }
+    examples::triage(prediction, ctx.records()).await?;
+    if let Some(url) = &ctx.notify_url {
+        examples::notify(prediction, &ctx.http, url, &steps).await?;
+    }
+    ctx.records().store(prediction.id, "result", &record).await?;
     Ok(json!({"stored": true, "next": record.get("next")}))
 }
 
@@ -122,23 +135,28 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// A context on the in-memory table and queue. Its clients point at nothing:
-    /// these tests never call out.
-    pub(crate) fn context() -> Context<MemoryLedger, MemoryQueue> {
-        let env = Env::of(&[
+    /// A context on the in-memory table and queue, with `settings` beside the required
+    /// ones. Its clients point at nothing unless a setting says otherwise.
+    pub(crate) fn context_with(settings: &[(&str, &str)]) -> Context<MemoryLedger, MemoryQueue> {
+        // The first of a name wins: `settings` before the defaults.
+        let mut pairs = settings.to_vec();
+        pairs.extend([
             ("TABLE_NAME", "test"),
             ("QUEUE_URL", "test"),
             ("WRIFTAI_ACCESS_TOKEN", "test"),
             ("WRIFTAI_API_BASE_URL", "http://127.0.0.1:9/v1"),
-            ("DOWNLOAD_MAX_BYTES", "1024"),
         ]);
-        let config = WorkerConfig::from_env(&env).unwrap();
+        let config = WorkerConfig::from_env(&Env::of(&pairs)).unwrap();
         let clients = Clients {
             aws: aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build(),
             api: WriftAi::new(config.api.clone()).unwrap(),
             webhook: None,
         };
         Context::new(&clients, &config, MemoryLedger::default(), MemoryQueue::default()).unwrap()
+    }
+
+    pub(crate) fn context() -> Context<MemoryLedger, MemoryQueue> {
+        context_with(&[])
     }
 
     /// A prediction as WriftAI sends it, at `status`, with `output` and `error`.
@@ -156,7 +174,7 @@ pub(crate) mod tests {
         let p = prediction("succeeded", json!({"prompt": "hi"}), json!("hello"), Value::Null);
         let result = handle(&p, &ctx).await.unwrap();
         assert_eq!(result, json!({"stored": true, "next": null}));
-        let stored = ctx.table().output(p.id, "result");
+        let stored = ctx.ingest.ledger().record(p.id, "result");
         assert_eq!(stored, Some((json!({"status": "succeeded", "output": "hello"}), 1)));
     }
 
@@ -166,7 +184,7 @@ pub(crate) mod tests {
         let error = json!({"source": "internal", "message": "out of memory", "detail": null});
         let p = prediction("failed", json!({}), Value::Null, error.clone());
         handle(&p, &ctx).await.unwrap();
-        let (record, _) = ctx.table().output(p.id, "result").unwrap();
+        let (record, _) = ctx.ingest.ledger().record(p.id, "result").unwrap();
         assert_eq!(record, json!({"status": "failed", "error": error}));
     }
 
@@ -175,27 +193,21 @@ pub(crate) mod tests {
         let ctx = context();
         let p = prediction("started", json!({}), Value::Null, Value::Null);
         assert_eq!(handle(&p, &ctx).await.unwrap(), Value::Null);
-        assert_eq!(ctx.table().output(p.id, "result"), None);
+        assert_eq!(ctx.ingest.ledger().record(p.id, "result"), None);
     }
 
     #[tokio::test]
-    async fn an_error_too_large_for_an_item_is_kept_as_its_size() {
+    async fn an_error_or_output_too_large_for_an_item_still_ends_done() {
         let ctx = context();
         let error = json!({"source": "external", "message": "e".repeat(500_000), "detail": null});
-        let p = prediction("failed", json!({}), Value::Null, error.clone());
-        handle(&p, &ctx).await.unwrap();
-        let (record, _) = ctx.table().output(p.id, "result").unwrap();
-        assert_eq!(record, json!({"status": "failed", "error": {"omitted_bytes": error.to_string().len()}}));
-        let (triage, _) = ctx.table().output(p.id, "triage").unwrap();
-        assert_eq!(triage["message"], json!({"omitted_bytes": 500_002}));
-    }
-
-    #[tokio::test]
-    async fn an_output_too_large_for_an_item_is_kept_as_its_size() {
-        let ctx = context();
-        let p = prediction("succeeded", json!({}), json!("x".repeat(MAX_RECORD_BYTES)), Value::Null);
-        handle(&p, &ctx).await.unwrap();
-        let (record, _) = ctx.table().output(p.id, "result").unwrap();
-        assert_eq!(record["output"], json!({"omitted_bytes": MAX_RECORD_BYTES + 2}));
+        let failed = prediction("failed", json!({}), Value::Null, error);
+        handle(&failed, &ctx).await.unwrap();
+        let succeeded = prediction("succeeded", json!({}), json!("x".repeat(500_000)), Value::Null);
+        handle(&succeeded, &ctx).await.unwrap();
+        for (id, name) in [(failed.id, "result"), (failed.id, "triage"), (succeeded.id, "result")] {
+            let (kept, writes) = ctx.ingest.ledger().kept(id, name).unwrap();
+            assert!(matches!(kept, shared::ports::Kept::Cut { bytes, .. } if bytes > 500_000), "{name}: {kept:?}");
+            assert_eq!(writes, 1);
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use shared::adapters::dynamo::{DynamoLedger, output_sk, prediction_pk};
+use shared::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk};
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::{AwsSettings, aws_config};
 use shared::config::{Env, webhook_from_env};
@@ -79,11 +79,11 @@ impl Stack {
         SqsQueue::new(self.sqs.clone(), &self.queue_url)
     }
 
-    /// The record `name` the work kept for a prediction (`"result"`, say), and how many
-    /// store calls wrote it (the test worker counts them).
-    pub async fn output(&self, id: PredictionId, name: &str) -> Option<(Value, usize)> {
+    /// The record `name` the work kept whole for a prediction (`"result"`, say), and how
+    /// many store calls wrote it (the test worker counts them).
+    pub async fn record(&self, id: PredictionId, name: &str) -> Option<(Value, usize)> {
         let items = self.items(id).await;
-        let item = items.get(&output_sk(name))?;
+        let item = items.get(&record_sk(name))?;
         let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
         Some((record, writes(item)))
     }

@@ -3,8 +3,9 @@
 
 use base64::Engine;
 use e2e::{Stack, payload, status_of};
-use shared::message::{QUEUE_INLINE_LIMIT, TABLE_INLINE_LIMIT};
+use shared::message::QUEUE_INLINE_LIMIT;
 use shared::prediction::PredictionId;
+use shared::records::ITEM_BYTES;
 
 #[tokio::test]
 async fn a_new_terminal_event_is_recorded_and_enqueued() {
@@ -180,7 +181,7 @@ async fn a_base64_body_from_the_function_url_is_decoded() {
 async fn an_event_too_large_for_an_item_is_enqueued_whole_but_stored_without_payload() {
     let stack = Stack::from_env().await;
     let id = stack.registered().await;
-    let body = payload(id, "succeeded", TABLE_INLINE_LIMIT + 1);
+    let body = payload(id, "succeeded", ITEM_BYTES + 1);
     assert_eq!(stack.post(body.clone()).await.0, 200);
     let event = &stack.items(id).await["EVENT#succeeded"];
     assert!(!event.contains_key("payload"));

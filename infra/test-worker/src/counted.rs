@@ -1,12 +1,13 @@
 //! The work's records with a count of the calls that stored them: the test worker's
-//! `Outputs`, so the tests can prove from the table that the work's side effect happened
-//! once. Production stores a plain record; only test builds count.
+//! `RecordTable`, so the tests can prove from the table that the work's side effect
+//! happened once. Production stores a plain record; only test builds count. It is also
+//! where the `panic_before_store` hook fires: after the work's steps, before its result
+//! is stored.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::Value;
-use shared::adapters::dynamo::{DynamoLedger, output_sk, prediction_pk, resend};
+use shared::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk, resend};
 use shared::error::{Error, Result};
-use shared::ports::{Ledger, NewEvent, Outputs, Recorded};
+use shared::ports::{Kept, Ledger, NewEvent, RecordTable, Recorded, StepKey, StepState};
 use shared::prediction::{PredictionId, Status};
 use time::OffsetDateTime;
 
@@ -14,34 +15,46 @@ use time::OffsetDateTime;
 #[derive(Clone)]
 pub struct Counted {
     ledger: DynamoLedger,
-    client: aws_sdk_dynamodb::Client,
-    table: String,
 }
 
 impl Counted {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        let table = table.into();
-        Self { ledger: DynamoLedger::new(client.clone(), &table), client, table }
+    pub fn new(ledger: DynamoLedger) -> Self {
+        Self { ledger }
     }
 }
 
-impl Outputs for Counted {
-    async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
+impl RecordTable for Counted {
+    async fn put_record(&self, id: PredictionId, name: &str, record: &Kept) -> Result<()> {
+        if name == "result" {
+            crate::before_store();
+        }
         // A set of call IDs, not a counter: a retry (the SDK's or `resend`'s) sends the
         // same ID again, and a write whose answer was lost was applied before the retry
         // is, so a counter would count one call twice. A set gains it once.
         let write = uuid::Uuid::new_v4().to_string();
+        let now = shared::adapters::dynamo::rfc3339(OffsetDateTime::now_utc());
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(prediction_pk(id)))
-            .key("sk", AttributeValue::S(output_sk(name)))
-            .update_expression("SET #record = :record ADD writes :write")
-            .expression_attribute_names("#record", "record")
-            .expression_attribute_values(":record", AttributeValue::S(record.to_string()))
+            .ledger
+            .kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", "writes :write")
+            .expression_attribute_values(":now", AttributeValue::S(now))
             .expression_attribute_values(":write", AttributeValue::Ss(vec![write]));
         resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
+    }
+
+    async fn get_record(&self, id: PredictionId, name: &str) -> Result<Option<Kept>> {
+        self.ledger.get_record(id, name).await
+    }
+
+    async fn begin_step(&self, step: StepKey<'_>, now: OffsetDateTime) -> Result<StepState> {
+        self.ledger.begin_step(step, now).await
+    }
+
+    async fn finish_step(&self, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) -> Result<()> {
+        self.ledger.finish_step(step, outcome, now).await
+    }
+
+    async fn forget_step(&self, step: StepKey<'_>) -> Result<()> {
+        self.ledger.forget_step(step).await
     }
 }
 

@@ -2,6 +2,7 @@
 //! of this crate's library.
 
 use lambda_runtime::{Error, run, service_fn};
+use shared::adapters::dynamo::DynamoLedger;
 use shared::adapters::sqs::SqsQueue;
 use shared::config::Env;
 use test_worker::{Counted, Hooked};
@@ -15,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let config = WorkerConfig::from_env(&Env::process())?;
     config.metrics.clone().install();
     let clients = Clients::new(&config).await?;
-    let table = Counted::new(aws_sdk_dynamodb::Client::new(&clients.aws), &config.ingest.table_name);
+    let table = Counted::new(DynamoLedger::from_config(&clients.aws, &config.ingest.table_name));
     let queue = SqsQueue::from_config(&clients.aws, &config.ingest.queue_url);
     let job = Hooked(Context::new(&clients, &config, table, queue)?);
     let worker = &Worker::new(&clients, &config, job);

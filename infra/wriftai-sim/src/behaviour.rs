@@ -34,6 +34,8 @@ pub enum FileFault {
     Cut,
     /// The first KiB, then nothing, ever.
     Stall,
+    /// Served whole once, then 404, as a URL that expires after its first use.
+    Once,
 }
 
 /// The `sim` object as sent; every field optional.

@@ -1,5 +1,5 @@
-//! `/_sim/*`, unauthenticated: health, chaos settings, the delivery log, counters, and
-//! the files that `output_url` predictions point at.
+//! `/_sim/*`, unauthenticated: health, chaos settings, the delivery log, counters, the
+//! files that `output_url` predictions point at, and a redirect to anywhere.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -47,6 +47,16 @@ pub async fn stats(State(state): State<Shared>) -> Json<StatsView> {
     Json(state.stats.view())
 }
 
+#[derive(Deserialize)]
+pub struct RedirectTo {
+    to: String,
+}
+
+/// `302` to `?to=`: a redirect for the tests of what the worker fetches.
+pub async fn redirect(Query(target): Query<RedirectTo>) -> Response {
+    (axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, target.to)]).into_response()
+}
+
 /// Deterministic content for `output_url` predictions, gone when the prediction's data
 /// expires, like a real signed output URL; or the fault `input.sim.file_fault` asks for.
 pub async fn file(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -55,7 +65,8 @@ pub async fn file(State(state): State<Shared>, Path(id): Path<String>) -> Result
     let headers = [(CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()), (CONTENT_LENGTH, content.len().to_string())];
     let body = match fault {
         None => return Ok((headers, content).into_response()),
-        Some(FileFault::Missing) => return Err(ApiError::not_found("file")),
+        // `once` is served as none or missing by the store.
+        Some(FileFault::Missing | FileFault::Once) => return Err(ApiError::not_found("file")),
         Some(FileFault::Cut) => {
             let half = content.slice(..content.len() / 2);
             let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "file_fault: cut");

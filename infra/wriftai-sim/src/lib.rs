@@ -7,7 +7,7 @@
 //! - `store`: predictions in memory; `lifecycle`: one task per prediction.
 //! - `delivery`: one webhook task per prediction; `signing`: its signature header.
 //! - `chaos`: seedable duplicate/reorder/drop/delay; `log`: attempts and counters.
-//! - `inspect`: the unauthenticated `/_sim` endpoints.
+//! - `inspect`: the unauthenticated `/_sim` endpoints; `notify`: a notification sink.
 
 pub mod api;
 pub mod behaviour;
@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod list;
 pub mod log;
+pub mod notify;
 pub mod prediction;
 pub mod signing;
 pub mod store;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub chaos: chaos::Chaos,
     pub log: log::DeliveryLog,
     pub stats: log::Stats,
+    /// What was posted to `/_sim/notify`.
+    pub notifications: notify::Sink,
     pub limiter: guard::RateLimiter,
     /// Sends webhooks; its timeout is the per-attempt timeout.
     pub http: reqwest::Client,
@@ -94,6 +97,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         chaos: chaos::Chaos::new(config.chaos.clone()),
         log: log::DeliveryLog::default(),
         stats: log::Stats::default(),
+        notifications: notify::Sink::default(),
         limiter: guard::RateLimiter::new(config.rate_limit),
         http,
         base_url: base_url.clone(),
@@ -115,6 +119,9 @@ pub fn router(state: Shared) -> Router {
         .route("/chaos", get(inspect::get_chaos).put(inspect::put_chaos))
         .route("/deliveries", get(inspect::deliveries))
         .route("/stats", get(inspect::stats))
-        .route("/files/{id}", get(inspect::file));
+        .route("/files/{id}", get(inspect::file))
+        .route("/redirect", get(inspect::redirect))
+        .route("/notify", post(notify::post))
+        .route("/notifications", get(notify::list));
     Router::new().nest("/v1", v1).nest("/_sim", sim).with_state(state)
 }

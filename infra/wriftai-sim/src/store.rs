@@ -20,6 +20,8 @@ struct Entry {
     cancel: Arc<Notify>,
     /// Set when the prediction ends, from `sim.expire_after_ms`; past it, it is gone.
     expires_at: Option<Instant>,
+    /// Its file was served once (`file_fault: once` serves it only then).
+    file_served: bool,
 }
 
 #[derive(Default)]
@@ -67,7 +69,7 @@ impl Store {
         let seq = inner.next_seq;
         inner.next_seq += 1;
         inner.order.insert(seq, prediction.id.clone());
-        let entry = Entry { prediction, behaviour, cancel: cancel.clone(), expires_at: None };
+        let entry = Entry { prediction, behaviour, cancel: cancel.clone(), expires_at: None, file_served: false };
         inner.entries.insert(entry.prediction.id.clone(), entry);
         drop(inner);
         self.changed.send_modify(|v| *v += 1);
@@ -80,12 +82,19 @@ impl Store {
         inner.entries.get(id).map(|e| e.prediction.clone())
     }
 
-    /// The content of `/_sim/files/<id>`, while the prediction's data lives.
+    /// The content of `/_sim/files/<id>`, while the prediction's data lives, and the
+    /// fault to serve it with now (`once` is none the first time, then `missing`).
     pub fn file(&self, id: &str) -> Option<(String, Option<FileFault>)> {
         let mut inner = lock(&self.inner);
         inner.purge_expired();
-        let entry = inner.entries.get(id)?;
-        Some((entry.behaviour.file_content(&entry.prediction.input), entry.behaviour.file_fault))
+        let entry = inner.entries.get_mut(id)?;
+        let fault = match entry.behaviour.file_fault {
+            Some(FileFault::Once) if entry.file_served => Some(FileFault::Missing),
+            Some(FileFault::Once) => None,
+            other => other,
+        };
+        entry.file_served = true;
+        Some((entry.behaviour.file_content(&entry.prediction.input), fault))
     }
 
     /// Applies `change` and stamps `updated_at`; starts the expiry clock when the

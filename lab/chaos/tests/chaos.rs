@@ -65,7 +65,7 @@ fn settled(items: &HashMap<String, Item>, truth: &str) -> bool {
     let event = items.get(&format!("EVENT#{truth}"));
     items.get("PRED").is_some_and(|p| status_of(p) == truth)
         && event.and_then(|e| e.get("work")).and_then(|w| w.as_s().ok()).is_some_and(|w| w == "done")
-        && items.contains_key("OUTPUT#result")
+        && items.contains_key("RECORD#result")
 }
 
 fn number(item: Option<&Item>, key: &str) -> u64 {
@@ -171,7 +171,7 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
     let (mut duplicated, mut work_runs, mut hooks) = (Vec::new(), 0, 0);
     for (n, id) in &ids {
         let items = stack.items(*id).await;
-        let written = items.get("OUTPUT#result").map_or(0, writes);
+        let written = items.get("RECORD#result").map_or(0, writes);
         if written > 1 {
             duplicated.push((*id, written));
         }

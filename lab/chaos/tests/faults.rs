@@ -16,8 +16,9 @@ use chaos::{FaultProxy, Frozen};
 use e2e::{Stack, payload, status_of, writes};
 use serde_json::json;
 use shared::adapters::dynamo::DynamoLedger;
-use shared::ports::{Claim, Claims, Outputs};
+use shared::ports::{Claim, Claims};
 use shared::prediction::{PredictionId, Status};
+use shared::records::{NoBucket, Records};
 use test_worker::Counted;
 use time::OffsetDateTime;
 
@@ -73,11 +74,11 @@ async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
     let stack = Stack::from_env().await;
     // The functions' store (a put) and the test worker's (which counts its calls): the
     // chaos suite's verdict rests on the count being right under the same fault.
-    let (id, ledger, counted) =
-        (PredictionId::random(), stack.ledger(), Counted::new(stack.dynamodb.clone(), &stack.table));
+    let (id, ledger, counted) = (PredictionId::random(), stack.ledger(), Counted::new(stack.ledger()));
     let frozen = Frozen::new("dynamodb");
     let both = tokio::spawn(async move {
-        let put = ledger.store(id, "result", &json!({"status": "succeeded"})).await;
+        let put = Records::<_, NoBucket>::new(&ledger, None).store(id, "result", &json!({"status": "succeeded"})).await;
+        let counted = Records::<_, NoBucket>::new(&counted, None);
         (put, counted.store(id, "counted", &json!({"status": "succeeded"})).await)
     });
     // Past the SDK's 2 s attempt timeout and within its 5 s operation timeout: the first
@@ -88,9 +89,9 @@ async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
     let (put, count) = both.await.unwrap();
     put.expect("the put succeeds once the emulator wakes");
     count.expect("the counted write succeeds once the emulator wakes");
-    let (record, _) = stack.output(id, "result").await.expect("the result record");
+    let (record, _) = stack.record(id, "result").await.expect("the result record");
     assert_eq!(record, json!({"status": "succeeded"}), "one record, however many attempts reached the table");
-    let (_, writes) = stack.output(id, "counted").await.expect("the counted record");
+    let (_, writes) = stack.record(id, "counted").await.expect("the counted record");
     assert_eq!(writes, 1, "one write, however many attempts reached the table");
 }
 
@@ -121,7 +122,8 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
     let proxy = FaultProxy::from_env().expect("the stack runs with FAULTS=1");
     let ledger = through_the_proxy(&stack, &proxy);
     // The output write as the test worker makes it: the production put plus a count.
-    let counted = Counted::new(aws_sdk_dynamodb::Client::from_conf(proxied(&stack, &proxy)), &stack.table);
+    let counted = Counted::new(through_the_proxy(&stack, &proxy));
+    let records = Records::<_, NoBucket>::new(&counted, None);
     let (status, now) = (Status::parse("succeeded").unwrap(), OffsetDateTime::now_utc());
     for throttle_after_first in [false, true] {
         let id = stack.registered().await;
@@ -136,7 +138,7 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
         proxy.set(sdk_gives_up(throttle_after_first)).await;
         assert!(ledger.complete(id, &status, &token, &json!({"stored": true}), now).await.unwrap(), "completed by us");
         proxy.set(sdk_gives_up(throttle_after_first)).await;
-        counted.store(id, "result", &json!({"status": "succeeded"})).await.unwrap();
+        records.store(id, "result", &json!({"status": "succeeded"})).await.unwrap();
         let injected = lost().await - before;
         proxy.set(json!({"rules": []})).await;
 
@@ -144,6 +146,6 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
         let items = stack.items(id).await;
         let event = &items["EVENT#succeeded"];
         assert_eq!((event["work"].as_s().unwrap().as_str(), event["done_by"].as_s().unwrap()), ("done", &token));
-        assert_eq!(writes(&items["OUTPUT#result"]), 1);
+        assert_eq!(writes(&items["RECORD#result"]), 1);
     }
 }

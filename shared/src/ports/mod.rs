@@ -3,8 +3,10 @@
 
 mod ledger;
 mod reconcile;
+mod records;
 mod work;
 
 pub use ledger::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
 pub use reconcile::{OpenPrediction, Page, ReconcileStore, StaleWork};
-pub use work::{Claim, Claims, ERROR_KEPT_BYTES, Outputs, PredictionSource, kept_error};
+pub use records::{Bucket, Kept, RecordTable, StepKey, StepState};
+pub use work::{Claim, Claims, ERROR_KEPT_BYTES, PredictionSource, kept_error};

@@ -1,4 +1,5 @@
-//! The worker's ports: claims on a unit of work, where the work keeps its records, and where a prediction is fetched when it came by reference.
+//! The worker's ports: claims on a unit of work, and where a prediction is fetched when
+//! it came by reference.
 
 use std::future::Future;
 
@@ -46,8 +47,8 @@ pub trait Claims: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Claim>> + Send;
 
-    /// Marks the unit done with its result (JSON). False when the claim had expired and
-    /// was taken by another run meanwhile.
+    /// Marks the unit done with its result (JSON, cut to `records::RESULT_BYTES`). False
+    /// when the claim had expired and was taken by another run meanwhile.
     fn complete(
         &self,
         id: PredictionId,
@@ -67,14 +68,6 @@ pub trait Claims: Send + Sync {
         token: &str,
         error: &str,
     ) -> impl Future<Output = Result<()>> + Send;
-}
-
-/// Where the work keeps what it produced: named records per prediction (`"result"`,
-/// or any name of yours), each a JSON value.
-pub trait Outputs: Send + Sync {
-    /// Stores `record` as `name` for `id`, replacing an earlier one: a put, so a run
-    /// that is repeated leaves the same single record.
-    fn store(&self, id: PredictionId, name: &str, record: &Value) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The truth about a prediction: WriftAI's `GET /v1/predictions/{id}`.

@@ -1,7 +1,7 @@
 //! `hooks inspect <id>`: one prediction's story from the table (and the bucket):
 //! registered, each status received (when, and whether in order), each unit of work
-//! (attempts, state, result or last error), the work's records, the output objects, and
-//! why it was closed if the reconciler gave up on it.
+//! (attempts, state, result or last error), the work's records and steps, the output
+//! objects, and why it was closed if the reconciler gave up on it.
 //!
 //! Repeated deliveries are not in it: the receiver writes nothing for a repeat (that is
 //! what keeps it idempotent and fast); they are counted by the `Duplicate` metric.
@@ -72,9 +72,20 @@ pub fn report(id: PredictionId, items: &[Value], objects: Vec<Value>) -> Value {
     let records: Vec<Value> = items
         .iter()
         .filter_map(|item| {
-            let name = sk(item).strip_prefix("OUTPUT#")?.to_owned();
-            let record = item["record"].as_str().and_then(|text| serde_json::from_str::<Value>(text).ok());
-            Some(json!({"name": name, "stored_at": item["stored_at"], "record": record}))
+            let name = sk(item).strip_prefix("RECORD#")?.to_owned();
+            Some(json!({"name": name, "stored_at": item["stored_at"], "record": kept(item)}))
+        })
+        .collect();
+    let steps: Vec<Value> = items
+        .iter()
+        .filter_map(|item| {
+            let sk = sk(item);
+            let (status, name) = sk.strip_prefix("STEP#")?.split_once('#')?;
+            let state = if item["state"] == "finished" { "finished" } else { "begun, no outcome recorded" };
+            Some(json!({
+                "status": status, "name": name, "state": state, "started_at": item["started_at"],
+                "finished_at": item["finished_at"], "outcome": kept(item),
+            }))
         })
         .collect();
     json!({
@@ -85,8 +96,22 @@ pub fn report(id: PredictionId, items: &[Value], objects: Vec<Value>) -> Value {
         "closed": prediction["closed"],
         "events": events,
         "records": records,
+        "steps": steps,
         "objects": objects,
     })
+}
+
+/// A record or step outcome as its item keeps it: the JSON itself, where it is in the
+/// bucket, or its size when it was cut.
+fn kept(item: &Value) -> Value {
+    if let Some(text) = item["record"].as_str() {
+        return serde_json::from_str(text).unwrap_or_else(|_| json!(text));
+    }
+    match (item.get("record_key"), item.get("record_bytes")) {
+        (Some(key), bytes) => json!({"in_bucket": key, "bytes": bytes, "sha256": item["record_sha256"]}),
+        (None, Some(bytes)) => json!({"omitted_bytes": bytes, "sha256": item["record_sha256"]}),
+        (None, None) => Value::Null,
+    }
 }
 
 /// A unit of work's state from its event: `waiting` (not claimed yet, or given back
@@ -148,6 +173,16 @@ pub fn render(report: &Value) -> String {
     for record in report["records"].as_array().into_iter().flatten() {
         lines.push(format!("  {}  record {}: {}", text(&record["stored_at"]), text(&record["name"]), record["record"]));
     }
+    for step in report["steps"].as_array().into_iter().flatten() {
+        let outcome = if step["outcome"].is_null() { String::new() } else { format!(": {}", step["outcome"]) };
+        lines.push(format!(
+            "  {}  step {:?} ({} work): {}{outcome}",
+            text(&step["started_at"]),
+            text(&step["name"]),
+            text(&step["status"]),
+            text(&step["state"])
+        ));
+    }
     for object in report["objects"].as_array().into_iter().flatten() {
         lines.push(format!("  object {} ({} bytes)", text(&object["key"]), object["bytes"]));
     }
@@ -168,7 +203,10 @@ mod tests {
             json!({"pk": pk, "sk": "EVENT#succeeded", "status": "succeeded", "received_at": "2026-01-01T00:00:02Z",
                    "enqueue": "sent", "work": "done", "work_attempts": 2, "done_at": "2026-01-01T00:00:04Z",
                    "work_result": "{\"stored\":true}", "last_error": "boom", "failed_at": "2026-01-01T00:00:03Z"}),
-            json!({"pk": pk, "sk": "OUTPUT#result", "record": "{\"status\":\"succeeded\"}", "stored_at": "2026-01-01T00:00:04Z"}),
+            json!({"pk": pk, "sk": "RECORD#result", "record": "{\"status\":\"succeeded\"}", "stored_at": "2026-01-01T00:00:04Z"}),
+            json!({"pk": pk, "sk": "STEP#succeeded#notify", "state": "started", "started_at": "2026-01-01T00:00:03Z"}),
+            json!({"pk": pk, "sk": "STEP#succeeded#file /0", "state": "finished", "started_at": "2026-01-01T00:00:03Z",
+                   "record": "{\"key\":\"k\"}"}),
             json!({"pk": pk, "sk": "PRED", "status": "succeeded", "registered_at": "2026-01-01T00:00:01Z"}),
         ]
     }
@@ -199,6 +237,8 @@ mod tests {
             "work: done, 2 attempts, done 2026-01-01T00:00:04Z",
             "last failure (2026-01-01T00:00:03Z): boom",
             "record result",
+            "step \"notify\" (succeeded work): begun, no outcome recorded",
+            "step \"file /0\" (succeeded work): finished: {\"key\":\"k\"}",
             "object predictions/x/output (5 bytes)",
         ] {
             assert!(text.contains(expected), "{expected:?} not in:\n{text}");

@@ -25,7 +25,7 @@ pub(crate) async fn create(stack: &Stack, model: &str, input: Value) -> Predicti
 
 /// Waits for the worker to have stored the prediction's output; returns it.
 async fn worked(stack: &Stack, id: PredictionId, seconds: u64) -> (Value, usize) {
-    eventually(seconds, &format!("the work of {id}"), || stack.output(id, "result")).await
+    eventually(seconds, &format!("the work of {id}"), || stack.record(id, "result")).await
 }
 
 fn work_attempts(item: &e2e::Item) -> u64 {
@@ -52,7 +52,7 @@ async fn with_duplicates_and_reordering_each_terminal_predictions_work_runs_once
     // Let any duplicate message that is still in flight arrive and be absorbed.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for id in ids {
-        assert_eq!(stack.output(id, "result").await.unwrap().1, 1, "{id}: work ran exactly once");
+        assert_eq!(stack.record(id, "result").await.unwrap().1, 1, "{id}: work ran exactly once");
     }
 }
 
@@ -145,12 +145,12 @@ async fn a_failed_prediction_is_kept_for_triage() {
     let succeeded = create(&stack, "acme/echo", json!({"prompt": "fine"})).await;
     let (result, _) = worked(&stack, failed, 60).await;
     assert_eq!(result["status"], "failed");
-    let (triage, writes) = stack.output(failed, "triage").await.expect("the triage record is kept with the result");
+    let (triage, writes) = stack.record(failed, "triage").await.expect("the triage record is kept with the result");
     assert_eq!(
         (triage["model"].as_str(), triage["input"]["prompt"].as_str(), writes),
         (Some("acme/echo"), Some("triage me"), 1)
     );
     assert_eq!((triage["source"].as_str(), triage["message"].as_str()), (Some("internal"), Some("simulated failure")));
     worked(&stack, succeeded, 60).await;
-    assert_eq!(stack.output(succeeded, "triage").await, None);
+    assert_eq!(stack.record(succeeded, "triage").await, None);
 }

@@ -24,7 +24,7 @@ fn line_of<'a>(said: &'a str, needle: &str) -> &'a str {
 async fn inspect_and_status_say_what_happened() {
     let stack = Stack::from_env().await;
     let id = create(&stack, json!({"prompt": "inspect me"})).await;
-    eventually(60, "the work done", || stack.output(id, "result")).await;
+    eventually(60, "the work done", || stack.record(id, "result")).await;
 
     let text = hooks(&["inspect", &id.to_string()]).unwrap();
     for expected in ["registered", "received succeeded, in order", "work: done, 1 attempt", "record result"] {
@@ -66,7 +66,7 @@ async fn redrive_sends_failed_work_back_deletes_done_work_and_leaves_what_cannot
     to_dlq(poison.clone()).await;
     // Work since done (a replay or the reconciler ran it): its message must not run it again.
     let done = create(&stack, json!({"prompt": "done already"})).await;
-    eventually(60, "the work done", || stack.output(done, "result")).await;
+    eventually(60, "the work done", || stack.record(done, "result")).await;
     to_dlq(WorkMessage::encode(done, &Status::Succeeded, "null")).await;
     // Work that fails every time: five tries, then the DLQ.
     let failing = create(&stack, json!({"prompt": "fails", "test_hook": "fail_always"})).await;
@@ -109,6 +109,6 @@ async fn redrive_sends_failed_work_back_deletes_done_work_and_leaves_what_cannot
     .await;
     eventually(60, "the failing work back in the DLQ", || in_dlq(failing)).await;
     // The done work never ran again.
-    let (_, writes) = stack.output(done, "result").await.unwrap();
+    let (_, writes) = stack.record(done, "result").await.unwrap();
     assert_eq!(writes, 1);
 }

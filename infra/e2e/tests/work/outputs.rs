@@ -19,7 +19,7 @@ async fn a_50_mb_output_is_kept_whole_and_a_replay_leaves_one_object() {
     let stack = Stack::from_env().await;
     let size = 50_000_000;
     let id = create(&stack, json!({"prompt": "big", "sim": {"output_url": true, "output_bytes": size}})).await;
-    let (record, _) = eventually(120, "the output kept", || stack.output(id, "result")).await;
+    let (record, _) = eventually(120, "the output kept", || stack.record(id, "result")).await;
     let file = &record["files"][0];
     let key = format!("predictions/{id}/output");
     assert_eq!((file["position"].as_str(), file["key"].as_str()), (Some("output"), Some(key.as_str())));
@@ -46,7 +46,7 @@ async fn a_50_mb_output_is_kept_whole_and_a_replay_leaves_one_object() {
         (event.get("work")?.as_s().ok()? == "done" && number(&event, "reopened") == 1).then_some(())
     })
     .await;
-    let (again, writes) = stack.output(id, "result").await.unwrap();
+    let (again, writes) = stack.record(id, "result").await.unwrap();
     assert_eq!((again["files"].clone(), writes), (record["files"].clone(), 2), "the result stored once per run");
     assert_eq!(objects(&stack.aws, id).await, vec![key]);
 }
@@ -57,7 +57,7 @@ async fn an_output_too_large_for_an_item_is_kept_as_one_json_object() {
     // The simulator's outputs are one URL or one text; a long text stands for the
     // JSON output too large for an item.
     let text = create(&stack, json!({"prompt": "long", "sim": {"output_bytes": 200_000}})).await;
-    let (record, _) = eventually(60, "the output kept", || stack.output(text, "result")).await;
+    let (record, _) = eventually(60, "the output kept", || stack.record(text, "result")).await;
     let kept = &record["output"]["kept"];
     assert_eq!(kept["key"].as_str(), Some(format!("predictions/{text}/output.json").as_str()));
     assert_eq!(kept["bytes"].as_u64(), Some(200_002));
@@ -88,7 +88,7 @@ async fn a_file_that_breaks_off_is_missing_or_stalls_fails_its_work_and_keeps_no
             stack.dead_letters(None).await.iter().any(|body| body.contains(&id.to_string())).then_some(())
         })
         .await;
-        assert_eq!(stack.output(id, "result").await, None, "{fault}: no result");
+        assert_eq!(stack.record(id, "result").await, None, "{fault}: no result");
         assert!(objects(&stack.aws, id).await.is_empty(), "{fault}: no object");
         let uploads = s3.list_multipart_uploads().bucket(&bucket).prefix(format!("predictions/{id}/")).send().await;
         assert!(uploads.unwrap().uploads().is_empty(), "{fault}: no upload left unfinished");

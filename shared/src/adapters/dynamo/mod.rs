@@ -7,14 +7,19 @@
 //!   for events that need work `enqueue` (`pending`/`sent`), maybe `payload`, the claim
 //!   (`work`, `work_token`, `work_until`, `work_attempts`, `work_result`) and, until the
 //!   work is done, `work_pk`/`work_since` (sparse index `work`);
-//! - the work's records (`Outputs`): `pk = PRED#<id>`, `sk = OUTPUT#<name>`; `record`
-//!   (JSON text), `stored_at`;
+//! - the work's records (`RecordTable`): `pk = PRED#<id>`, `sk = RECORD#<name>`; the
+//!   record kept (`record`, JSON text; or `record_key`, `bytes`, `sha256` when it is in
+//!   the bucket; or `bytes`, `sha256` alone when it was cut), `stored_at`;
+//! - the steps the work ran once: `sk = STEP#<status>#<name>`; `state` (`started`,
+//!   `finished`), `started_at`, `started_by`, and once finished its outcome, kept as a
+//!   record is, and `finished_at`;
 //! - reconciler cursors: `pk = RECONCILER`, `sk = CURSOR#<walk>`, and its latest run's
 //!   summary, `sk = LAST_RUN`.
 
 mod ledger;
 mod ops;
 mod reconcile;
+mod records;
 mod work;
 
 pub use ops::{Backlog, Index, Reopened, to_json};
@@ -124,8 +129,12 @@ pub fn event_sk(status: &Status) -> String {
     format!("EVENT#{status}")
 }
 
-pub fn output_sk(name: &str) -> String {
-    format!("OUTPUT#{name}")
+pub fn record_sk(name: &str) -> String {
+    format!("RECORD#{}", crate::records::item_name(name))
+}
+
+pub fn step_sk(status: &Status, name: &str) -> String {
+    format!("STEP#{status}#{}", crate::records::item_name(name))
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {

@@ -1,16 +1,15 @@
-//! Work claims on event records, and the work's output records.
+//! Work claims on event records.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{
-    DynamoLedger, Item, conditional, is_condition_failed, n, output_sk, prediction_pk, resend, rfc3339, s, string,
-};
+use super::{DynamoLedger, Item, conditional, is_condition_failed, n, resend, rfc3339, s, string};
 use crate::error::{Error, Result};
-use crate::ports::{Claim, Claims, Outputs, kept_error};
+use crate::ports::{Claim, Claims, kept_error};
 use crate::prediction::{PredictionId, Status};
+use crate::records::{RESULT_BYTES, cut};
 
 /// How long a done event is kept when it does not say (`EVENT_TTL_DAYS`' default).
 pub(super) const DEFAULT_KEEP_SECS: i64 = 30 * 86_400;
@@ -82,7 +81,7 @@ impl Claims for DynamoLedger {
             .condition_expression("work_token = :token")
             .expression_attribute_names("#work", "work")
             .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":result", s(result.to_string()))
+            .expression_attribute_values(":result", s(cut(result.clone(), RESULT_BYTES).to_string()))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":now_secs", n(now.unix_timestamp()))
             .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
@@ -112,17 +111,5 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":now", s(rfc3339(OffsetDateTime::now_utc())));
         // Already released, or taken over after it expired: nothing of ours to free.
         conditional(resend(|| request.clone().send()).await).map(drop)
-    }
-}
-
-impl Outputs for DynamoLedger {
-    async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
-        let request = self
-            .update(prediction_pk(id), output_sk(name))
-            .update_expression("SET #record = :record, stored_at = :now")
-            .expression_attribute_names("#record", "record")
-            .expression_attribute_values(":record", s(record.to_string()))
-            .expression_attribute_values(":now", s(rfc3339(OffsetDateTime::now_utc())));
-        resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
     }
 }

@@ -2,6 +2,7 @@
 //! atomicity as the AWS adapters (one lock per call) and can be told to fail.
 
 mod reconcile;
+mod records;
 mod work;
 
 use std::collections::BTreeMap;
@@ -11,9 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::ports::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
+use crate::ports::{Enqueue, Kept, Ledger, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
 
+pub use records::MemoryBucket;
 pub use work::MemorySource;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +45,14 @@ pub struct EventRow {
     pub last_error: Option<String>,
 }
 
+/// One step of the work, as its item holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepRow {
+    pub started_at: OffsetDateTime,
+    /// Its outcome, once it finished.
+    pub outcome: Option<Kept>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Work {
     None,
@@ -64,7 +74,9 @@ struct State {
     predictions: BTreeMap<PredictionId, PredictionRow>,
     events: BTreeMap<(PredictionId, String), EventRow>,
     /// The work's records by prediction and name, with how many times each was stored.
-    outputs: BTreeMap<(PredictionId, String), (serde_json::Value, u32)>,
+    records: BTreeMap<(PredictionId, String), (Kept, u32)>,
+    /// The work's steps by prediction, status and name.
+    steps: BTreeMap<(PredictionId, String, String), StepRow>,
     cursors: BTreeMap<String, String>,
 }
 
@@ -77,9 +89,23 @@ impl MemoryLedger {
         self.lock().events.get(&(id, status.to_owned())).cloned()
     }
 
-    /// The record `name` the work stored for `id`, and how many times it was stored.
-    pub fn output(&self, id: PredictionId, name: &str) -> Option<(serde_json::Value, u32)> {
-        self.lock().outputs.get(&(id, name.to_owned())).cloned()
+    /// The record `name` the work stored for `id` as it was kept, and how many times it
+    /// was stored.
+    pub fn kept(&self, id: PredictionId, name: &str) -> Option<(Kept, u32)> {
+        self.lock().records.get(&(id, name.to_owned())).cloned()
+    }
+
+    /// The record `name` the work stored whole for `id`, and how many times it was stored.
+    pub fn record(&self, id: PredictionId, name: &str) -> Option<(serde_json::Value, u32)> {
+        match self.kept(id, name)? {
+            (Kept::Whole(text), count) => Some((serde_json::from_str(&text).ok()?, count)),
+            _ => None,
+        }
+    }
+
+    /// The step `name` of `id` at `status`: whether it finished, and how often it began.
+    pub fn step(&self, id: PredictionId, status: &str, name: &str) -> Option<StepRow> {
+        self.lock().steps.get(&(id, status.to_owned(), name.to_owned())).cloned()
     }
 
     /// DynamoDB's TTL at `now`: deletes every event whose `expires_at` has passed.

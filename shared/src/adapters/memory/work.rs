@@ -1,4 +1,4 @@
-//! In-memory claims, outputs, and a stand-in for WriftAI's `GET`.
+//! In-memory claims, and a stand-in for WriftAI's `GET`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -6,10 +6,12 @@ use std::sync::Mutex;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::records::refuse_over_item_limit;
 use super::{MemoryLedger, Work};
-use crate::error::{Error, Result};
-use crate::ports::{Claim, Claims, Outputs, PredictionSource, kept_error};
+use crate::error::Result;
+use crate::ports::{Claim, Claims, PredictionSource, kept_error};
 use crate::prediction::{PredictionId, Status};
+use crate::records::{RESULT_BYTES, cut};
 use crate::wriftai::{ApiError, Fetched};
 
 impl Claims for MemoryLedger {
@@ -48,8 +50,9 @@ impl Claims for MemoryLedger {
         if !matches!(&event.work, Work::InProgress { token: held, .. } if held == token) {
             return Ok(false);
         }
+        let result = cut(result.clone(), RESULT_BYTES);
         refuse_over_item_limit(event.payload.as_ref().map_or(0, String::len) + result.to_string().len())?;
-        event.work = Work::Done(result.clone());
+        event.work = Work::Done(result);
         event.work_since = None;
         event.expires_at = Some(now + event.keep);
         Ok(true)
@@ -65,25 +68,6 @@ impl Claims for MemoryLedger {
         }
         Ok(())
     }
-}
-
-impl Outputs for MemoryLedger {
-    async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
-        refuse_over_item_limit(record.to_string().len())?;
-        let mut state = self.lock();
-        let entry = state.outputs.entry((id, name.to_owned())).or_insert((Value::Null, 0));
-        *entry = (record.clone(), entry.1 + 1);
-        Ok(())
-    }
-}
-
-/// DynamoDB refuses an item over 400 KB, with a validation error: modelled here on the
-/// bytes that can grow (a payload, a result, a record), so tests see the same refusal.
-fn refuse_over_item_limit(bytes: usize) -> Result<()> {
-    if bytes > 400 * 1024 {
-        return Err(Error::store("UpdateItem", "ValidationException: item size has exceeded the maximum allowed size"));
-    }
-    Ok(())
 }
 
 /// What WriftAI would answer to `GET /v1/predictions/{id}`, set by the test, and how

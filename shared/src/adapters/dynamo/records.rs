@@ -1,0 +1,119 @@
+//! The work's records and steps on DynamoDB: one item each, beside the prediction's.
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use time::OffsetDateTime;
+
+use super::{DynamoLedger, Item, n, parse_rfc3339, prediction_pk, record_sk, resend, rfc3339, s, step_sk, string};
+use crate::error::{Error, Result};
+use crate::ports::{Kept, RecordTable, StepKey, StepState};
+use crate::prediction::PredictionId;
+
+impl DynamoLedger {
+    /// The write that keeps `kept` on an item (`pk`, `sk`), with `set` (more `SET`
+    /// clauses) and `add` (an `ADD` clause, or empty) beside it. The test worker's store
+    /// adds to it, so it stays one write.
+    pub fn kept_write(&self, pk: String, sk: String, kept: &Kept, set: &str, add: &str) -> UpdateItemFluentBuilder {
+        // Each way of keeping sets its attributes and removes the others'.
+        let (assign, remove) = match kept {
+            Kept::Whole(_) => ("#record = :record", "record_key, record_bytes, record_sha256"),
+            Kept::InBucket { .. } => ("record_key = :key, record_bytes = :bytes, record_sha256 = :sha256", "#record"),
+            Kept::Cut { .. } => ("record_bytes = :bytes, record_sha256 = :sha256", "#record, record_key"),
+        };
+        let add = if add.is_empty() { String::new() } else { format!(" ADD {add}") };
+        let write = self
+            .update(pk, sk)
+            .update_expression(format!("SET {assign}, {set} REMOVE {remove}{add}"))
+            .expression_attribute_names("#record", "record");
+        match kept {
+            Kept::Whole(text) => write.expression_attribute_values(":record", s(text)),
+            Kept::InBucket { key, bytes, sha256 } => write
+                .expression_attribute_values(":key", s(key))
+                .expression_attribute_values(":bytes", n(bytes))
+                .expression_attribute_values(":sha256", s(sha256)),
+            Kept::Cut { bytes, sha256 } => {
+                write.expression_attribute_values(":bytes", n(bytes)).expression_attribute_values(":sha256", s(sha256))
+            }
+        }
+    }
+}
+
+/// The record an item keeps, however it was kept.
+fn kept(item: &Item) -> Option<Kept> {
+    if let Some(text) = string(item, "record") {
+        return Some(Kept::Whole(text.to_owned()));
+    }
+    let bytes = item.get("record_bytes")?.as_n().ok()?.parse().ok()?;
+    let sha256 = string(item, "record_sha256")?.to_owned();
+    Some(match string(item, "record_key") {
+        Some(key) => Kept::InBucket { key: key.to_owned(), bytes, sha256 },
+        None => Kept::Cut { bytes, sha256 },
+    })
+}
+
+impl RecordTable for DynamoLedger {
+    async fn put_record(&self, id: PredictionId, name: &str, record: &Kept) -> Result<()> {
+        let now = rfc3339(OffsetDateTime::now_utc());
+        let write = self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", "");
+        let write = write.expression_attribute_values(":now", s(now));
+        resend(|| write.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
+    }
+
+    async fn get_record(&self, id: PredictionId, name: &str) -> Result<Option<Kept>> {
+        let out = self.get(prediction_pk(id), record_sk(name)).send().await.map_err(|e| Error::store("GetItem", e))?;
+        Ok(out.item().and_then(kept))
+    }
+
+    async fn begin_step(&self, step: StepKey<'_>, now: OffsetDateTime) -> Result<StepState> {
+        // A token, so that a send repeated after its answer was lost knows its own intent.
+        let token = uuid::Uuid::new_v4().to_string();
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(prediction_pk(step.id)))
+            .item("sk", s(step_sk(step.status, step.name)))
+            .item("state", s("started"))
+            .item("started_at", s(rfc3339(now)))
+            .item("started_by", s(&token))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let err = match resend(|| request.clone().send()).await {
+            Ok(_) => return Ok(StepState::Begun),
+            Err(err) => err,
+        };
+        let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() else {
+            return Err(Error::store("PutItem", err));
+        };
+        let old = failed.item().cloned().unwrap_or_default();
+        Ok(match string(&old, "state") {
+            _ if string(&old, "started_by") == Some(token.as_str()) => StepState::Begun,
+            Some("finished") => StepState::Finished(kept(&old).ok_or_else(|| Error::Corrupt {
+                key: step_sk(step.status, step.name),
+                reason: "a finished step keeps no outcome",
+            })?),
+            _ => StepState::Started { since: parse_rfc3339(&old, "started_at").unwrap_or(now) },
+        })
+    }
+
+    async fn finish_step(&self, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) -> Result<()> {
+        let (pk, sk) = (prediction_pk(step.id), step_sk(step.status, step.name));
+        let write = self.kept_write(pk, sk, outcome, "#state = :finished, finished_at = :now", "");
+        let write = write
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":finished", s("finished"))
+            .expression_attribute_values(":now", s(rfc3339(now)));
+        resend(|| write.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
+    }
+
+    async fn forget_step(&self, step: StepKey<'_>) -> Result<()> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(step.id)))
+            .key("sk", s(step_sk(step.status, step.name)));
+        resend(|| delete.clone().send()).await.map(drop).map_err(|e| Error::store("DeleteItem", e))
+    }
+}

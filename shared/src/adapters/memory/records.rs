@@ -1,0 +1,101 @@
+//! In-memory records and steps, and an in-memory bucket for what does not fit an item.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+
+use time::OffsetDateTime;
+
+use super::{MemoryLedger, StepRow, take_one};
+use crate::error::{Error, Result};
+use crate::ports::{Bucket, Kept, RecordTable, StepKey, StepState};
+use crate::prediction::PredictionId;
+
+/// DynamoDB refuses an item over 400 KB, with a validation error: modelled here on the
+/// bytes that can grow (a payload, a result, a record), so tests see the same refusal.
+pub(super) fn refuse_over_item_limit(bytes: usize) -> Result<()> {
+    if bytes > 400 * 1024 {
+        return Err(Error::store("UpdateItem", "ValidationException: item size has exceeded the maximum allowed size"));
+    }
+    Ok(())
+}
+
+fn size(kept: &Kept) -> usize {
+    match kept {
+        Kept::Whole(text) => text.len(),
+        Kept::InBucket { key, sha256, .. } => key.len() + sha256.len(),
+        Kept::Cut { sha256, .. } => sha256.len(),
+    }
+}
+
+fn step_key(step: StepKey<'_>) -> (PredictionId, String, String) {
+    (step.id, step.status.to_string(), step.name.to_owned())
+}
+
+impl RecordTable for MemoryLedger {
+    async fn put_record(&self, id: PredictionId, name: &str, record: &Kept) -> Result<()> {
+        refuse_over_item_limit(size(record))?;
+        let mut state = self.lock();
+        let entry =
+            state.records.entry((id, name.to_owned())).or_insert((Kept::Cut { bytes: 0, sha256: String::new() }, 0));
+        *entry = (record.clone(), entry.1 + 1);
+        Ok(())
+    }
+
+    async fn get_record(&self, id: PredictionId, name: &str) -> Result<Option<Kept>> {
+        Ok(self.lock().records.get(&(id, name.to_owned())).map(|(kept, _)| kept.clone()))
+    }
+
+    async fn begin_step(&self, step: StepKey<'_>, now: OffsetDateTime) -> Result<StepState> {
+        let mut state = self.lock();
+        Ok(match state.steps.get(&step_key(step)) {
+            None => {
+                state.steps.insert(step_key(step), StepRow { started_at: now, outcome: None });
+                StepState::Begun
+            }
+            Some(StepRow { outcome: Some(outcome), .. }) => StepState::Finished(outcome.clone()),
+            Some(StepRow { started_at, .. }) => StepState::Started { since: *started_at },
+        })
+    }
+
+    async fn finish_step(&self, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) -> Result<()> {
+        refuse_over_item_limit(size(outcome))?;
+        let mut state = self.lock();
+        let row = state.steps.entry(step_key(step)).or_insert(StepRow { started_at: now, outcome: None });
+        row.outcome = Some(outcome.clone());
+        Ok(())
+    }
+
+    async fn forget_step(&self, step: StepKey<'_>) -> Result<()> {
+        self.lock().steps.remove(&step_key(step));
+        Ok(())
+    }
+}
+
+/// A bucket in memory: objects by key, and a switch to make the next puts fail.
+#[derive(Default)]
+pub struct MemoryBucket {
+    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Makes the next N puts fail as an unreachable S3 would.
+    pub fail_next: AtomicUsize,
+}
+
+impl MemoryBucket {
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+}
+
+impl Bucket for MemoryBucket {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<()> {
+        if take_one(&self.fail_next).is_some() {
+            return Err(Error::bucket("PutObject", "injected fault"));
+        }
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), body);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.objects.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned())
+    }
+}

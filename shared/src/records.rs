@@ -1,0 +1,186 @@
+//! Named records of any size, and the one size policy for everything the worker keeps
+//! in the table.
+//!
+//! DynamoDB stops an item at 400 KB. A record whose JSON text is at most [`ITEM_BYTES`]
+//! is kept whole in its item. A larger one goes to the bucket as one JSON object, its
+//! item keeping the key, size and SHA-256; without a bucket, the item keeps only the size
+//! and SHA-256. So a record of any size is stored, and the work that stores it ends.
+//! The result kept with an event, beside a payload of up to [`ITEM_BYTES`], is held to
+//! [`RESULT_BYTES`] ([`cut`]). Nothing else in the code measures what it keeps.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::ports::{Bucket, Kept, RecordTable};
+use crate::prediction::PredictionId;
+
+/// The most JSON text a record keeps in its item, and the most of a payload an event
+/// keeps: room is left for the item's other attributes under DynamoDB's 400 KB.
+pub const ITEM_BYTES: usize = 350_000;
+
+/// The most of a work result kept with its event, which may already hold a payload of
+/// [`ITEM_BYTES`]. A larger result is kept as its size and SHA-256.
+pub const RESULT_BYTES: usize = 16 * 1024;
+
+/// A name longer than this is kept under its SHA-256 instead (an item's sort key, an
+/// object key segment): names can come from a webhook body.
+const NAME_BYTES: usize = 200;
+
+/// The work's records of one table and bucket, seen as records of any size.
+pub struct Records<'a, T, B = NoBucket> {
+    table: &'a T,
+    bucket: Option<&'a B>,
+}
+
+impl<T, B> Clone for Records<'_, T, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T, B> Copy for Records<'_, T, B> {}
+
+impl<'a, T: RecordTable, B: Bucket> Records<'a, T, B> {
+    /// Records on `table`; those too large for an item go to `bucket`, or without one
+    /// are kept as their size.
+    pub fn new(table: &'a T, bucket: Option<&'a B>) -> Self {
+        Self { table, bucket }
+    }
+
+    pub fn table(&self) -> &'a T {
+        self.table
+    }
+
+    /// Stores `record` as `name` for `id`, replacing an earlier one.
+    pub async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
+        let kept = self.keep(id, &format!("records/{}", key_segment(name)), record).await?;
+        self.table.put_record(id, name, &kept).await
+    }
+
+    /// The record `name` of `id`, read back from its item or the bucket. A record that
+    /// was cut reads as `{"omitted_bytes": n, "sha256": "..."}`.
+    pub async fn load(&self, id: PredictionId, name: &str) -> Result<Option<Value>> {
+        match self.table.get_record(id, name).await? {
+            Some(kept) => self.restore(&kept).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `value` as an item can hold it: whole, or in the bucket under
+    /// `predictions/<id>/<path>.json`, or cut.
+    pub(crate) async fn keep(&self, id: PredictionId, path: &str, value: &Value) -> Result<Kept> {
+        let text = value.to_string();
+        if text.len() <= ITEM_BYTES {
+            return Ok(Kept::Whole(text));
+        }
+        let (bytes, sha256) = (text.len() as u64, hex::encode(Sha256::digest(text.as_bytes())));
+        Ok(match self.bucket {
+            Some(bucket) => {
+                let key = format!("predictions/{id}/{path}.json");
+                bucket.put(&key, text.into_bytes()).await?;
+                Kept::InBucket { key, bytes, sha256 }
+            }
+            None => Kept::Cut { bytes, sha256 },
+        })
+    }
+
+    pub(crate) async fn restore(&self, kept: &Kept) -> Result<Value> {
+        match kept {
+            Kept::Whole(text) => serde_json::from_str(text).map_err(|_| corrupt(text, "a record is not JSON")),
+            Kept::InBucket { key, .. } => {
+                let gone = || Error::Corrupt { key: key.clone(), reason: "the record's object is not in the bucket" };
+                let body = match self.bucket {
+                    Some(bucket) => bucket.get(key).await?.ok_or_else(gone)?,
+                    None => return Err(gone()),
+                };
+                serde_json::from_slice(&body).map_err(|_| corrupt(key, "a record's object is not JSON"))
+            }
+            Kept::Cut { bytes, sha256 } => Ok(json!({"omitted_bytes": bytes, "sha256": sha256})),
+        }
+    }
+}
+
+fn corrupt(key: &str, reason: &'static str) -> Error {
+    Error::Corrupt { key: key.chars().take(80).collect(), reason }
+}
+
+/// `value`, or its size and SHA-256 when its JSON text is larger than `limit`.
+pub fn cut(value: Value, limit: usize) -> Value {
+    let text = value.to_string();
+    if text.len() <= limit {
+        return value;
+    }
+    json!({"omitted_bytes": text.len(), "sha256": hex::encode(Sha256::digest(text.as_bytes()))})
+}
+
+/// `name` as one segment of an object key, one to one: ASCII letters, digits, `-` and
+/// `_` stay; every other byte becomes `~` and two hex digits; an empty name is `~`. No
+/// segment holds `/` or `.`, so segments joined by `/` and followed by an extension name
+/// one object each. A name over 200 bytes becomes `~h` and its SHA-256, which no other
+/// name encodes to.
+pub fn key_segment(name: &str) -> String {
+    if name.is_empty() {
+        return "~".into();
+    }
+    if name.len() > NAME_BYTES {
+        return format!("~h{}", hex::encode(Sha256::digest(name.as_bytes())));
+    }
+    let mut segment = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            segment.push(char::from(byte));
+        } else {
+            segment.push_str(&format!("~{byte:02X}"));
+        }
+    }
+    segment
+}
+
+/// `name` as an item's sort key holds it: itself, or over 200 bytes its SHA-256.
+pub fn item_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() > NAME_BYTES {
+        return format!("~h{}", hex::encode(Sha256::digest(name.as_bytes()))).into();
+    }
+    name.into()
+}
+
+/// The bucket of a [`Records`] that has none.
+pub enum NoBucket {}
+
+impl Bucket for NoBucket {
+    async fn put(&self, _: &str, _: Vec<u8>) -> Result<()> {
+        match *self {}
+    }
+
+    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>> {
+        match *self {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_segment_keeps_plain_names_and_encodes_the_rest_one_to_one() {
+        assert_eq!(key_segment("images"), "images");
+        assert_eq!(key_segment("a b"), "a~20b");
+        assert_eq!(key_segment("a_b"), "a_b");
+        assert_eq!(key_segment("a.png"), "a~2Epng");
+        assert_eq!(key_segment("~"), "~7E");
+        assert_eq!(key_segment(""), "~");
+        assert_eq!(key_segment("图"), "~E5~9B~BE");
+        let long = key_segment(&"x".repeat(201));
+        assert!(long.starts_with("~h") && long.len() == 66, "{long}");
+    }
+
+    #[test]
+    fn a_value_larger_than_its_limit_is_cut_to_its_size_and_digest() {
+        assert_eq!(cut(json!({"a": 1}), 100), json!({"a": 1}));
+        let large = json!("x".repeat(200));
+        let kept = cut(large.clone(), 100);
+        assert_eq!(kept["omitted_bytes"], large.to_string().len());
+        assert_eq!(kept["sha256"].as_str().map(str::len), Some(64));
+    }
+}

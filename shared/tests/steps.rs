@@ -1,0 +1,137 @@
+//! Steps of the work on the in-memory table and bucket: each runs at most once per
+//! (prediction, status, name), whatever becomes of the run around it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+use shared::adapters::memory::{MemoryBucket, MemoryLedger};
+use shared::ports::Kept;
+use shared::prediction::{Prediction, PredictionId};
+use shared::records::{ITEM_BYTES, NoBucket, Records};
+use shared::steps::{Failure, StepError, Steps};
+
+fn prediction() -> Prediction {
+    let body = json!({"id": PredictionId::random().to_string(), "status": "failed", "error": {"message": "boom"}});
+    Prediction::from_json(body.to_string().as_bytes()).unwrap()
+}
+
+fn steps<'a>(ledger: &'a MemoryLedger, prediction: &'a Prediction) -> Steps<'a, MemoryLedger> {
+    Steps::new(Records::<_, NoBucket>::new(ledger, None), prediction)
+}
+
+/// A side effect that counts how often it happened.
+async fn notify(sent: &AtomicU32) -> Result<u32, Failure> {
+    Ok(sent.fetch_add(1, Ordering::SeqCst) + 1)
+}
+
+#[tokio::test]
+async fn a_rerun_returns_the_recorded_outcome_without_running_the_step_again() {
+    let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
+    assert_eq!(steps(&ledger, &p).once("notify", || notify(&sent)).await.unwrap(), 1);
+    assert_eq!(steps(&ledger, &p).once("notify", || notify(&sent)).await.unwrap(), 1);
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+    // Another name, or another status of the same prediction, is another step.
+    assert_eq!(steps(&ledger, &p).once("page", || notify(&sent)).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_panic_after_the_side_effect_and_before_the_store_runs_the_step_once() {
+    let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
+    // The work as a user writes it: a step, then the result stored.
+    let work = |crash: bool| {
+        let (ledger, p, sent) = (&ledger, &p, &sent);
+        async move {
+            let n = steps(ledger, p).once("notify", || notify(sent)).await.unwrap();
+            assert!(!crash, "crash after the side effect, before the store");
+            shared::records::Records::<_, NoBucket>::new(ledger, None).store(p.id, "result", &json!(n)).await.unwrap();
+        }
+    };
+    let crashed = std::panic::AssertUnwindSafe(work(true)).catch_unwind().await;
+    assert!(crashed.is_err(), "the first run panics");
+    assert_eq!(ledger.record(p.id, "result"), None);
+    work(false).await;
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "the retry found the step done");
+    assert_eq!(ledger.record(p.id, "result"), Some((json!(1), 1)));
+}
+
+#[tokio::test]
+async fn a_step_begun_and_never_finished_is_unknown_and_never_repeated() {
+    let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
+    // A run that died after its effect, before its record: its future is dropped there.
+    let step = steps(&ledger, &p);
+    let died = step.once("notify", || async {
+        notify(&sent).await?;
+        std::future::pending::<Result<u32, Failure>>().await
+    });
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(50), died).await.is_err());
+    for _ in 0..2 {
+        let again = steps(&ledger, &p).once("notify", || notify(&sent)).await;
+        assert!(matches!(again, Err(StepError::Unknown { ref name, .. }) if name == "notify"), "{again:?}");
+    }
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "never sent twice");
+    // An unknown step is an error that says what to do.
+    let said = steps(&ledger, &p).once("notify", || notify(&sent)).await.unwrap_err().to_string();
+    assert!(said.contains("may have had its effect") && said.contains("--forget-step"), "{said}");
+}
+
+#[tokio::test]
+async fn a_step_that_failed_without_an_effect_runs_again_and_one_that_may_have_is_unknown() {
+    let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
+    let refused = steps(&ledger, &p).once("notify", || async { Err::<u32, _>(Failure::not_done("refused")) }).await;
+    assert!(matches!(refused, Err(StepError::NotDone { .. })));
+    assert_eq!(steps(&ledger, &p).once("notify", || notify(&sent)).await.unwrap(), 1);
+
+    // `?` in a step: the error may have followed the effect.
+    let lost = steps(&ledger, &p).once("post", || async { Err::<u32, _>("no answer".into()) }).await;
+    assert!(matches!(lost, Err(StepError::Unknown { source: Some(_), .. })));
+    let again = steps(&ledger, &p).once("post", || notify(&sent)).await;
+    assert!(matches!(again, Err(StepError::Unknown { .. })));
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_step_begun_and_never_finished_takes_what_find_finds() {
+    let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
+    let begun = steps(&ledger, &p).once("chain", || async { Err::<String, _>("lost answer".into()) }).await;
+    assert!(begun.is_err());
+    let create = || async { Ok("second".to_owned()) };
+    let nothing = steps(&ledger, &p).once_or_find("chain", create, |_| async { Ok(None) }).await;
+    assert!(matches!(nothing, Err(StepError::Unknown { .. })));
+    let found = steps(&ledger, &p)
+        .once_or_find("chain", || async { Ok("second".to_owned()) }, |_| async { Ok(Some("first".to_owned())) })
+        .await;
+    assert_eq!(found.unwrap(), "first");
+    // Recorded: the next rerun neither runs the step nor asks again.
+    let again = steps(&ledger, &p).once("chain", || async { Ok::<_, Failure>("third".to_owned()) }).await;
+    assert_eq!(again.unwrap(), "first");
+    assert_eq!(sent.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_repeatable_step_runs_again_until_its_outcome_is_recorded() {
+    let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
+    let step = steps(&ledger, &p);
+    let died = step.once_repeatable("copy", || async {
+        notify(&sent).await?;
+        std::future::pending::<Result<u32, Failure>>().await
+    });
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(50), died).await.is_err());
+    assert_eq!(steps(&ledger, &p).once_repeatable("copy", || notify(&sent)).await.unwrap(), 2);
+    assert_eq!(steps(&ledger, &p).once_repeatable("copy", || notify(&sent)).await.unwrap(), 2);
+    assert_eq!(sent.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_outcome_too_large_for_an_item_is_kept_in_the_bucket_and_read_back() {
+    let (ledger, bucket, p) = (MemoryLedger::default(), MemoryBucket::default(), prediction());
+    let large = json!({"blob": "b".repeat(ITEM_BYTES)});
+    let records = Records::new(&ledger, Some(&bucket));
+    let kept = Steps::new(records, &p).once("big", || async { Ok::<Value, Failure>(large.clone()) }).await.unwrap();
+    assert_eq!(kept, large);
+    let again = Steps::new(records, &p).once("big", || async { Ok::<Value, Failure>(json!("ran again")) }).await;
+    assert_eq!(again.unwrap(), large, "read back from the bucket");
+    assert_eq!(bucket.keys(), [format!("predictions/{}/steps/failed/big.json", p.id)]);
+    let step = ledger.step(p.id, "failed", "big").unwrap();
+    assert!(matches!(step.outcome, Some(Kept::InBucket { .. })), "{step:?}");
+}
