@@ -54,9 +54,10 @@ impl<E: Into<BoxError>> From<E> for Failure {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
-    /// The step failed without an effect; the work's retry runs it again.
-    #[error("step {name:?} failed before it had an effect")]
-    NotDone {
+    /// The step failed, and runs again with the work's retry: it had no effect, or it
+    /// is safe to repeat.
+    #[error("step {name:?} failed; it runs again with the work's retry")]
+    Failed {
         name: String,
         #[source]
         source: BoxError,
@@ -114,7 +115,7 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
         Fut: Future<Output = Result<V, Failure>>,
     {
         match self.begin(name).await? {
-            Began::Run => self.run(name, step).await,
+            Began::Run => self.run(name, step, false).await,
             Began::Finished(outcome) => Ok(outcome),
             Began::Started(since) => Err(StepError::Unknown { name: name.into(), since, source: None }),
         }
@@ -132,7 +133,7 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
         GFut: Future<Output = Result<Option<V>, BoxError>>,
     {
         let since = match self.begin(name).await? {
-            Began::Run => return self.run(name, step).await,
+            Began::Run => return self.run(name, step, false).await,
             Began::Finished(outcome) => return Ok(outcome),
             Began::Started(since) => since,
         };
@@ -157,7 +158,7 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
     {
         match self.begin(name).await? {
             Began::Finished(outcome) => Ok(outcome),
-            Began::Run | Began::Started(_) => self.run(name, step).await,
+            Began::Run | Began::Started(_) => self.run(name, step, true).await,
         }
     }
 
@@ -178,7 +179,9 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
         })
     }
 
-    async fn run<V, F, Fut>(&self, name: &str, step: F) -> Result<V, StepError>
+    /// Runs the step and records its outcome. A failure that may have had its effect is
+    /// unknown, unless the step is `repeatable`.
+    async fn run<V, F, Fut>(&self, name: &str, step: F, repeatable: bool) -> Result<V, StepError>
     where
         V: Serialize,
         F: FnOnce() -> Fut,
@@ -191,8 +194,9 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
             }
             Err(Failure::NotDone(source)) => {
                 self.records.table().forget_step(self.key(name)).await?;
-                Err(StepError::NotDone { name: name.into(), source })
+                Err(StepError::Failed { name: name.into(), source })
             }
+            Err(Failure::Unknown(source)) if repeatable => Err(StepError::Failed { name: name.into(), source }),
             Err(Failure::Unknown(source)) => {
                 let since = OffsetDateTime::now_utc();
                 Err(StepError::Unknown { name: name.into(), since, source: Some(source) })

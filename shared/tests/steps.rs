@@ -79,7 +79,7 @@ async fn a_step_begun_and_never_finished_is_unknown_and_never_repeated() {
 async fn a_step_that_failed_without_an_effect_runs_again_and_one_that_may_have_is_unknown() {
     let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
     let refused = steps(&ledger, &p).once("notify", || async { Err::<u32, _>(Failure::not_done("refused")) }).await;
-    assert!(matches!(refused, Err(StepError::NotDone { .. })));
+    assert!(matches!(refused, Err(StepError::Failed { .. })));
     assert_eq!(steps(&ledger, &p).once("notify", || notify(&sent)).await.unwrap(), 1);
 
     // `?` in a step: the error may have followed the effect.

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource, Work};
+use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
 use shared::config::ActOn;
 use shared::ingest::Ingest;
 use shared::message::WorkMessage;
@@ -41,7 +41,7 @@ async fn a_message_delivered_twice_runs_its_work_once() {
     assert_eq!(run(&ledger, &source, &body, later(), job).await.unwrap(), Outcome::AlreadyDone);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     let event = ledger.event(id, "succeeded").unwrap();
-    assert_eq!(event.work, Work::Done(json!({"output": "out"})));
+    assert_eq!(event.done, Some(json!({"output": "out"})));
     assert_eq!(event.work_since, None, "done work leaves the work index");
 }
 
@@ -100,7 +100,7 @@ async fn a_message_by_reference_fetches_the_prediction_and_one_wriftai_forgot_fa
     source.set(&format!(r#"{{"id":"{id}","status":"succeeded","output":"fetched"}}"#));
     let seen = run(&ledger, &source, &by_reference, later(), |p, _| async move { Ok(p.output) }).await.unwrap();
     assert_eq!(seen, Outcome::Done { attempt: 2 });
-    assert_eq!(ledger.event(id, "succeeded").unwrap().work, Work::Done(json!("fetched")));
+    assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("fetched")));
 }
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn a_result_too_large_for_the_event_is_kept_as_its_size_and_digest() {
         async move { Ok(large) }
     };
     assert_eq!(run(&ledger, &source, &body, later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
-    let Work::Done(kept) = ledger.event(id, "succeeded").unwrap().work else { panic!("the work is done") };
+    let kept = ledger.event(id, "succeeded").unwrap().done.expect("the work is done");
     assert_eq!(kept["omitted_bytes"], large.to_string().len());
     assert_eq!(kept["sha256"].as_str().map(str::len), Some(64));
 }
@@ -169,5 +169,41 @@ async fn a_job_still_running_near_the_deadline_is_stopped_and_its_claim_given_ba
     let ran = run(&ledger, &source, &body, deadline, slow).await;
     assert!(matches!(ran, Err(WorkError::OutOfTime)), "{ran:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "stopped at the budget: {:?}", started.elapsed());
-    assert_eq!(ledger.event(id, "succeeded").unwrap().work, Work::None, "the claim is given back for the retry");
+    let event = ledger.event(id, "succeeded").unwrap();
+    assert_eq!((event.claim, event.done), (None, None), "the claim is given back for the retry");
+}
+
+#[tokio::test]
+async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    run(&ledger, &source, &body, later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
+
+    let reopened = ledger.reopen(id, &Status::Succeeded).await.unwrap();
+    assert!(matches!(reopened, shared::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
+    assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("first")), "done until a new result");
+    let failed = run(&ledger, &source, &body, later(), |_, _| async { Err("the URLs expired".into()) }).await;
+    assert!(matches!(failed, Err(WorkError::Failed(_))));
+    let event = ledger.event(id, "succeeded").unwrap();
+    assert_eq!(event.done, Some(json!("first")), "a failed replay keeps the work done");
+    assert_eq!(event.last_error.as_deref(), Some("the work failed: the URLs expired"), "and says why");
+    assert!(event.replay && event.work_since.is_some(), "the replay is still asked for, and in the work index");
+
+    let again = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!("second")) }).await.unwrap();
+    assert_eq!(again, Outcome::Done { attempt: 3 });
+    let event = ledger.event(id, "succeeded").unwrap();
+    assert_eq!((event.done, event.replay), (Some(json!("second")), false));
+    assert_eq!(
+        run(&ledger, &source, &body, later(), |_, _| async { Ok(json!("third")) }).await.unwrap(),
+        Outcome::AlreadyDone
+    );
+}
+
+#[tokio::test]
+async fn a_replay_is_refused_while_a_run_holds_the_work() {
+    let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+    let (id, _) = recorded(&ledger, &queue).await;
+    let now = OffsetDateTime::now_utc();
+    ledger.claim(id, &Status::Succeeded, now + Duration::from_secs(30), now).await.unwrap();
+    assert_eq!(ledger.reopen(id, &Status::Succeeded).await.unwrap(), shared::ports::Reopened::Running);
 }

@@ -352,7 +352,7 @@ mod tests {
         let ctx = context_with(&[("NOTIFY_URL", url)]);
         let p = prediction("failed", json!({}), Value::Null, json!({"message": "boom"}));
         let err = notify(&p, &ctx.http, url, &ctx.steps(&p)).await.unwrap_err();
-        assert!(matches!(err.downcast_ref::<StepError>(), Some(StepError::NotDone { .. })), "{err}");
+        assert!(matches!(err.downcast_ref::<StepError>(), Some(StepError::Failed { .. })), "{err}");
         let (sim, url) = sink().await;
         notify(&p, &ctx.http, &url, &ctx.steps(&p)).await.unwrap();
         assert_eq!(sim.state.notifications.posts(Some(&p.id.to_string())).len(), 1);

@@ -57,11 +57,16 @@ enum Command {
         json: bool,
     },
     /// Runs a prediction's work again (even when it was done) and says what it enqueued.
+    /// Done work stays done with its result until the new run stores one.
     Replay {
         prediction_id: String,
         /// Only this status's work (default: every status that had work).
         #[arg(long, value_name = "STATUS")]
         status: Option<String>,
+        /// Runs this step again instead of returning its recorded outcome (a step left
+        /// unknown, once you know it did not happen). May be given more than once.
+        #[arg(long, value_name = "NAME")]
+        forget_step: Vec<String>,
     },
     /// Moves messages from the dead-letter queue back to the work queue, saying what each
     /// is; deletes those whose work is done meanwhile. Safe to run twice.
@@ -110,7 +115,9 @@ async fn main() -> ExitCode {
             (Ok(id), Ok(ops)) => ops::inspect::inspect(&ops, id, json).await,
             (Err(e), _) | (_, Err(e)) => Err(e),
         },
-        Command::Replay { prediction_id, status } => replay(&prediction_id, status.as_deref()).await,
+        Command::Replay { prediction_id, status, forget_step } => {
+            replay(&prediction_id, status.as_deref(), &forget_step).await
+        }
         Command::Redrive { max, dry_run } => match ops::Ops::from_env().await {
             Ok(ops) => ops::redrive::redrive(&ops, max, dry_run).await,
             Err(e) => Err(e),
@@ -140,13 +147,13 @@ fn parse_id(id: &str) -> Result<PredictionId, String> {
     PredictionId::parse(id).map_err(|e| format!("{id:?}: {e}"))
 }
 
-async fn replay(id: &str, status: Option<&str>) -> Result<Value, String> {
+async fn replay(id: &str, status: Option<&str>, forget: &[String]) -> Result<Value, String> {
     let id = parse_id(id)?;
     let status = match status {
         Some(raw) => Some(Status::parse(raw).map_err(|e| format!("--status {raw:?}: {e}"))?),
         None => None,
     };
-    ops::replay(&ops::Ops::from_env().await?, id, status).await
+    ops::replay(&ops::Ops::from_env().await?, id, status, forget).await
 }
 
 async fn register(id: &str) -> Result<Value, String> {
@@ -232,8 +239,13 @@ mod tests {
     fn the_operations_commands_take_their_flags() {
         let Command::Inspect { json, .. } = parse(&["inspect", "x", "--json"]).unwrap() else { panic!() };
         assert!(json);
-        let Command::Replay { status, .. } = parse(&["replay", "x", "--status", "failed"]).unwrap() else { panic!() };
-        assert_eq!(status.as_deref(), Some("failed"));
+        let Command::Replay { status, forget_step, .. } =
+            parse(&["replay", "x", "--status", "failed", "--forget-step", "notify", "--forget-step", "file /0"])
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((status.as_deref(), forget_step), (Some("failed"), vec!["notify".to_owned(), "file /0".to_owned()]));
         let Command::Redrive { max, dry_run } = parse(&["redrive"]).unwrap() else { panic!() };
         assert_eq!((max, dry_run), (100, false));
         let Command::Redrive { max, dry_run } = parse(&["redrive", "--max", "3", "--dry-run"]).unwrap() else {

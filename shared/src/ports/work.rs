@@ -35,6 +35,20 @@ pub enum Claim {
     Missing,
 }
 
+/// What reopening a unit of work found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reopened {
+    /// It will run again on its next message; `payload` is the prediction kept with
+    /// the event, if it fitted, and `was_done` whether it had run to completion.
+    Reopened { payload: Option<String>, was_done: bool },
+    /// A run holds a live claim on it now.
+    Running,
+    /// The event needs no work (its status is not acted on).
+    NoWork,
+    /// No such event.
+    Missing,
+}
+
 /// Claims in the style of the Powertools idempotency utility: a conditional
 /// "in progress" that expires with the run's deadline (so a run that timed out frees
 /// it), then "done" with the result, or released when the run failed.
@@ -68,6 +82,14 @@ pub trait Claims: Send + Sync {
         token: &str,
         error: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Makes a unit of work claimable again, even when it was done (`hooks replay`): the
+    /// next message for it runs it once more. Done work stays done, with its result,
+    /// until the new run stores a new one; a new run that fails leaves it so. The event
+    /// goes back into the `work` index (so the reconciler sends it again if that message
+    /// is lost) and stops expiring until the run completes. Refused while a run holds a
+    /// live claim, judged on the table's clock.
+    fn reopen(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<Reopened>> + Send;
 }
 
 /// The truth about a prediction: WriftAI's `GET /v1/predictions/{id}`.

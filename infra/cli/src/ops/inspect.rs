@@ -115,11 +115,12 @@ fn kept(item: &Value) -> Value {
 }
 
 /// A unit of work's state from its event: `waiting` (not claimed yet, or given back
-/// after a failure), `running`, `done`.
+/// after a failure), `running` (a run holds its claim), `done`; and whether a replay of
+/// it is waiting to run (done work stays done until the replay stores a new result).
 fn work(event: &Value) -> Value {
-    let state = match event["work"].as_str() {
-        Some("done") => "done",
-        Some("in_progress") => "running",
+    let state = match (event.get("work_token"), event["work"].as_str()) {
+        (Some(_), _) => "running",
+        (None, Some("done")) => "done",
         _ => "waiting",
     };
     let result = event["work_result"].as_str().and_then(|text| serde_json::from_str::<Value>(text).ok());
@@ -132,6 +133,7 @@ fn work(event: &Value) -> Value {
         "last_error": event["last_error"],
         "failed_at": event["failed_at"],
         "replays": event.get("reopened").cloned().unwrap_or(json!(0)),
+        "replay_waiting": event.get("replay").is_some(),
     })
 }
 
@@ -161,6 +163,9 @@ pub fn render(report: &Value) -> String {
             format!("      work: {}, {attempts} attempt{}", text(&work["state"]), if attempts == 1 { "" } else { "s" });
         if work["replays"].as_u64().unwrap_or(0) > 0 {
             line.push_str(&format!(", replayed {}x", work["replays"]));
+        }
+        if work["replay_waiting"] == json!(true) {
+            line.push_str(", a replay waits to run");
         }
         if let Some(done_at) = work["done_at"].as_str() {
             line.push_str(&format!(", done {done_at}: {}", work["result"]));

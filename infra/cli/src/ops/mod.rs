@@ -8,14 +8,14 @@ pub mod redrive;
 pub mod status;
 
 use serde_json::{Value, json};
-use shared::adapters::dynamo::{DynamoLedger, Reopened};
+use shared::adapters::dynamo::DynamoLedger;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::{AwsSettings, aws_config};
 use shared::config::{Env, IngestConfig};
 use shared::error::chain;
 use shared::ingest::Ingest;
+use shared::ports::{Claims, RecordTable, Reopened, StepKey};
 use shared::prediction::{PredictionId, Status};
-use time::OffsetDateTime;
 
 /// The stack's table, queues and bucket, with clients for them.
 pub struct Ops {
@@ -63,8 +63,10 @@ impl Ops {
 }
 
 /// `hooks replay`: runs the prediction's work again, for `status` or for every status
-/// that had work, and says what it enqueued.
-pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>) -> Result<Value, String> {
+/// that had work, and says what it enqueued. Work that was done stays done, with its
+/// result, until the new run stores another. The steps named in `forget` run again;
+/// every other step the work recorded returns its recorded outcome.
+pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>, forget: &[String]) -> Result<Value, String> {
     let statuses = match status {
         Some(status) => vec![status],
         None => {
@@ -85,13 +87,22 @@ pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>) -> Resu
     };
     let mut lines = Vec::new();
     for status in statuses {
-        let now = OffsetDateTime::now_utc();
-        let line = match ops.ledger().reopen(id, &status, now).await.map_err(|e| chain(&e))? {
+        let line = match ops.ledger().reopen(id, &status).await.map_err(|e| chain(&e))? {
             Reopened::Reopened { payload, was_done } => {
+                for name in forget {
+                    let step = StepKey { id, status: &status, name };
+                    ops.ledger().forget_step(step).await.map_err(|e| chain(&e))?;
+                }
                 ops.ingest.resend(id, &status, payload.as_deref()).await.map_err(|e| chain(&e))?;
                 let how = if payload.is_some() { "with its payload" } else { "by reference (fetched from WriftAI)" };
-                let before = if was_done { "it was done; it runs again" } else { "it was not done yet" };
-                format!("{id} {status}: enqueued {how}; {before}")
+                let before = if was_done {
+                    "it was done, and stays done with its result until the new run stores one"
+                } else {
+                    "it was not done yet"
+                };
+                let forgotten =
+                    if forget.is_empty() { String::new() } else { format!("; steps run again: {forget:?}") };
+                format!("{id} {status}: enqueued {how}; {before}{forgotten}")
             }
             Reopened::Running => return Err(format!("{id} {status}: a run holds it now; try again when it ends")),
             Reopened::NoWork => return Err(format!("{id} {status}: this status has no work (ACT_ON_STATUSES)")),

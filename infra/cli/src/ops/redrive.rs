@@ -131,8 +131,9 @@ async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict), String> {
     let Some(event) = ops.ledger().event(id, &status).await.map_err(|e| chain(&e))? else {
         return Ok((what, Verdict::Stays("no event record: not from our receiver, or expired".into())));
     };
+    // Done work with a replay asked for still has a run to make.
     Ok(match event["work"].as_str() {
-        Some("done") => (what, Verdict::Done),
+        Some("done") if event.get("replay").is_none() => (what, Verdict::Done),
         _ => {
             let why = event["last_error"].as_str().unwrap_or("no failure recorded: it timed out or was never claimed");
             let attempts = event.get("work_attempts").and_then(Value::as_u64).unwrap_or(0);

@@ -22,7 +22,7 @@ mod reconcile;
 mod records;
 mod work;
 
-pub use ops::{Backlog, Index, Reopened, to_json};
+pub use ops::{Backlog, Index, to_json};
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,16 +1,13 @@
 //! What the operator's `hooks` commands read and change: one prediction's items, the
-//! backlogs of the two sparse indexes, the reconciler's last run, and reopening work
-//! that was done so that it runs again.
+//! backlogs of the two sparse indexes, and the reconciler's last run.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use super::work::DEFAULT_KEEP_SECS;
 use super::{
-    DynamoLedger, Item, OPEN_INDEX, OPEN_PARTITION, RECONCILER_PK, WORK_INDEX, WORK_PARTITION, n, prediction_pk,
-    resend, rfc3339, s, string,
+    DynamoLedger, Item, OPEN_INDEX, OPEN_PARTITION, RECONCILER_PK, WORK_INDEX, WORK_PARTITION, prediction_pk, resend,
+    rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::prediction::{PredictionId, Status};
@@ -30,20 +27,6 @@ pub struct Backlog {
     pub count: u64,
     /// The oldest item's key (`PRED#<id>`, and `PRED` or `EVENT#<status>`) and since when.
     pub oldest: Option<(String, String, String)>,
-}
-
-/// What reopening a unit of work found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reopened {
-    /// It will run again on its next message; `payload` is the prediction kept with
-    /// the event, if it fitted, and `was_done` whether it had run to completion.
-    Reopened { payload: Option<String>, was_done: bool },
-    /// A run holds a live claim on it now.
-    Running,
-    /// The event needs no work (its status is not acted on).
-    NoWork,
-    /// No such event.
-    Missing,
 }
 
 impl DynamoLedger {
@@ -114,49 +97,6 @@ impl DynamoLedger {
         let get = self.get(prediction_pk(id), super::event_sk(status));
         let out = get.send().await.map_err(|e| Error::store("GetItem", e))?;
         Ok(out.item().map(to_json))
-    }
-
-    /// Makes a unit of work claimable again, even when it was done: the next message
-    /// for it runs it, once. The event goes back into the `work` index (so the
-    /// reconciler sends it again if that message is lost) and stops expiring until the
-    /// run completes. Refused while a run holds a live claim.
-    pub async fn reopen(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<Reopened> {
-        let request = self
-            .update_event(id, status)
-            .update_expression(
-                "SET work_pk = :work, work_since = :since, reopened_at = :since, \
-                 keep_secs = if_not_exists(keep_secs, :keep) \
-                 ADD reopened :one \
-                 REMOVE #work, work_token, work_until, work_result, done_at, done_by, expires_at",
-            )
-            .condition_expression(
-                "attribute_exists(enqueue) AND \
-                 (attribute_not_exists(#work) OR #work = :done OR work_until < :now)",
-            )
-            .expression_attribute_names("#work", "work")
-            .expression_attribute_values(":work", s(WORK_PARTITION))
-            .expression_attribute_values(":since", s(rfc3339(now)))
-            .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match resend(|| request.clone().send()).await {
-            Ok(out) => {
-                let old = out.attributes().cloned().unwrap_or_default();
-                let payload = string(&old, "payload").map(str::to_owned);
-                Ok(Reopened::Reopened { payload, was_done: string(&old, "work") == Some("done") })
-            }
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
-                    None => Reopened::Missing,
-                    Some(old) if !old.contains_key("enqueue") => Reopened::NoWork,
-                    Some(_) => Reopened::Running,
-                }),
-                _ => Err(Error::store("UpdateItem", err)),
-            },
-        }
     }
 
     /// Keeps the summary of the reconciler's latest run, for `hooks status`.

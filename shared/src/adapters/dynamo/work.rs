@@ -1,13 +1,20 @@
-//! Work claims on event records.
+//! Work claims on event records. A run holds the work by its token (`work_token`,
+//! `work_until`); `work = done` with its result marks it done, and stays so through a
+//! replay until the replayed run stores a new result.
 
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
 use serde_json::Value;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::{DynamoLedger, Item, conditional, is_condition_failed, n, resend, rfc3339, s, string};
+use super::{DynamoLedger, Item, WORK_PARTITION, conditional, is_condition_failed, n, resend, rfc3339, s, string};
 use crate::error::{Error, Result};
-use crate::ports::{Claim, Claims, kept_error};
+use crate::ports::{Claim, Claims, Reopened, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::records::{RESULT_BYTES, cut};
 
@@ -16,6 +23,11 @@ pub(super) const DEFAULT_KEEP_SECS: i64 = 30 * 86_400;
 
 fn attempts(item: &Item) -> u32 {
     item.get("work_attempts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Done, and no replay asked for since.
+fn done(item: &Item) -> bool {
+    string(item, "work") == Some("done") && !item.contains_key("replay")
 }
 
 impl Claims for DynamoLedger {
@@ -27,32 +39,34 @@ impl Claims for DynamoLedger {
         now: OffsetDateTime,
     ) -> Result<Claim> {
         let token = uuid::Uuid::new_v4().to_string();
-        let request = self.update_event(id, status)
-            .update_expression("SET #work = :in_progress, work_token = :token, work_until = :until ADD work_attempts :one")
-            // Free, or held by a run whose deadline has passed (it timed out or died).
+        let request = self
+            .update_event(id, status)
+            .update_expression("SET work_token = :token, work_until = :until ADD work_attempts :one")
+            // Not done (or done with a replay asked for), and free or held by a run whose
+            // deadline has passed (it timed out or died).
             .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#work) OR (#work = :in_progress AND work_until < :now))",
+                "attribute_exists(pk) AND (attribute_not_exists(#work) OR attribute_exists(replay)) \
+                 AND (attribute_not_exists(work_token) OR work_until < :now)",
             )
             .expression_attribute_names("#work", "work")
-            .expression_attribute_values(":in_progress", s("in_progress"))
             .expression_attribute_values(":token", s(&token))
             .expression_attribute_values(":until", n(until.unix_timestamp()))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .expression_attribute_values(":one", n(1))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match resend(|| request.clone().send()).await {
             Ok(out) => Ok(Claim::Acquired { token, attempt: out.attributes().map_or(1, attempts) }),
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
                     None => Claim::Missing,
-                    Some(old) if string(old, "work") == Some("done") => Claim::Done,
                     // Our own claim: an earlier attempt of this call was applied but its
                     // answer was lost, and the SDK (or `resend`) tried again. Without
                     // this the unit would look busy until the claim expired.
                     Some(old) if string(old, "work_token") == Some(token.as_str()) => {
                         Claim::Acquired { attempt: attempts(old), token }
                     }
+                    Some(old) if done(old) => Claim::Done,
                     Some(_) => Claim::Busy,
                 }),
                 _ => Err(Error::store("UpdateItem", err)),
@@ -76,7 +90,7 @@ impl Claims for DynamoLedger {
             .update_expression(
                 "SET #work = :done, work_result = :result, done_at = :now, done_by = :token, \
                  expires_at = if_not_exists(keep_secs, :keep) + :now_secs \
-                 REMOVE work_token, work_until, work_pk, work_since",
+                 REMOVE work_token, work_until, work_pk, work_since, replay",
             )
             .condition_expression("work_token = :token")
             .expression_attribute_names("#work", "work")
@@ -101,15 +115,96 @@ impl Claims for DynamoLedger {
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
+        // Only the claim goes: done work (a replay that failed) stays done, with its
+        // result, and the replay stays asked for.
         let request = self
             .update_event(id, status)
-            .update_expression("SET last_error = :error, failed_at = :now REMOVE #work, work_token, work_until")
+            .update_expression("SET last_error = :error, failed_at = :now REMOVE work_token, work_until")
             .condition_expression("work_token = :token")
-            .expression_attribute_names("#work", "work")
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":error", s(kept_error(error)))
             .expression_attribute_values(":now", s(rfc3339(OffsetDateTime::now_utc())));
         // Already released, or taken over after it expired: nothing of ours to free.
         conditional(resend(|| request.clone().send()).await).map(drop)
+    }
+
+    async fn reopen(&self, id: PredictionId, status: &Status) -> Result<Reopened> {
+        // Whether a claim is still live is judged on the table's clock, not the
+        // operator's: the clock that set `work_until` is the Lambda's, and a laptop's
+        // may be minutes off.
+        let now = self.server_now(id, status).await?;
+        let request = self
+            .update_event(id, status)
+            .update_expression(
+                "SET work_pk = :work, work_since = :since, reopened_at = :since, replay = :since, \
+                 keep_secs = if_not_exists(keep_secs, :keep) \
+                 ADD reopened :one \
+                 REMOVE expires_at",
+            )
+            .condition_expression(
+                "attribute_exists(enqueue) AND (attribute_not_exists(work_token) OR work_until < :now)",
+            )
+            .expression_attribute_values(":work", s(WORK_PARTITION))
+            .expression_attribute_values(":since", s(rfc3339(now)))
+            .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match resend(|| request.clone().send()).await {
+            Ok(out) => {
+                let old = out.attributes().cloned().unwrap_or_default();
+                let payload = string(&old, "payload").map(str::to_owned);
+                Ok(Reopened::Reopened { payload, was_done: string(&old, "work") == Some("done") })
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
+                    None => Reopened::Missing,
+                    Some(old) if !old.contains_key("enqueue") => Reopened::NoWork,
+                    Some(_) => Reopened::Running,
+                }),
+                _ => Err(Error::store("UpdateItem", err)),
+            },
+        }
+    }
+}
+
+/// `Date: Wed, 02 Dec 2026 03:23:35 GMT`, the clock of an HTTP answer.
+const HTTP_DATE: &str = "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT";
+
+/// Keeps the `Date` of the answer to one call.
+#[derive(Clone, Debug, Default)]
+struct AnswerDate(Arc<Mutex<Option<String>>>);
+
+impl Intercept for AnswerDate {
+    fn name(&self) -> &'static str {
+        "AnswerDate"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let date = context.response().headers().get("date").map(str::to_owned);
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = date;
+        Ok(())
+    }
+}
+
+impl DynamoLedger {
+    /// The time on the table's side: the `Date` of DynamoDB's answer to a read of the
+    /// event.
+    async fn server_now(&self, id: PredictionId, status: &Status) -> Result<OffsetDateTime> {
+        let date = AnswerDate::default();
+        let read = self.get(super::prediction_pk(id), super::event_sk(status)).projection_expression("pk");
+        read.customize().interceptor(date.clone()).send().await.map_err(|e| Error::store("GetItem", e))?;
+        let header = date.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let format = time::format_description::parse_borrowed::<2>(HTTP_DATE).ok();
+        let parsed = header.as_deref().zip(format).and_then(|(h, f)| PrimitiveDateTime::parse(h, &f).ok());
+        parsed
+            .map(PrimitiveDateTime::assume_utc)
+            .ok_or(Error::Corrupt { key: "Date".into(), reason: "DynamoDB's answer carries no readable Date header" })
     }
 }

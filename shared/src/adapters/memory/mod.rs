@@ -32,7 +32,12 @@ pub struct PredictionRow {
 pub struct EventRow {
     pub enqueue: Enqueue,
     pub payload: Option<String>,
-    pub work: Work,
+    /// The result of the run that completed the work, once it is done.
+    pub done: Option<serde_json::Value>,
+    /// The run holding the work, until its deadline.
+    pub claim: Option<Claimed>,
+    /// A replay was asked for: done work runs once more.
+    pub replay: bool,
     pub attempts: u32,
     /// In the `work` index since then, until the work is done.
     pub work_since: Option<OffsetDateTime>,
@@ -45,19 +50,18 @@ pub struct EventRow {
     pub last_error: Option<String>,
 }
 
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claimed {
+    pub token: String,
+    pub until: OffsetDateTime,
+}
+
 /// One step of the work, as its item holds it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepRow {
     pub started_at: OffsetDateTime,
     /// Its outcome, once it finished.
     pub outcome: Option<Kept>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Work {
-    None,
-    InProgress { token: String, until: OffsetDateTime },
-    Done(serde_json::Value),
 }
 
 #[derive(Default)]
@@ -170,7 +174,9 @@ impl Ledger for MemoryLedger {
         let row = EventRow {
             enqueue,
             payload,
-            work: Work::None,
+            done: None,
+            claim: None,
+            replay: false,
             attempts: 0,
             work_since,
             expires_at,

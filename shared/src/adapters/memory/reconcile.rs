@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{MemoryLedger, Work};
+use super::MemoryLedger;
 use crate::error::Result;
 use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
 use crate::prediction::{PredictionId, Status};
@@ -47,7 +47,7 @@ impl ReconcileStore for MemoryLedger {
             .events
             .iter()
             .filter_map(|((id, status), row)| {
-                let since = row.work_since.filter(|since| *since < before && !matches!(row.work, Work::Done(_)))?;
+                let since = row.work_since.filter(|since| *since < before)?;
                 Some((since, StaleWork { id: *id, status: Status::parse(status).ok()? }))
             })
             .collect();

@@ -7,9 +7,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::records::refuse_over_item_limit;
-use super::{MemoryLedger, Work};
+use super::{Claimed, MemoryLedger};
 use crate::error::Result;
-use crate::ports::{Claim, Claims, PredictionSource, kept_error};
+use crate::ports::{Claim, Claims, Enqueue, PredictionSource, Reopened, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::records::{RESULT_BYTES, cut};
 use crate::wriftai::{ApiError, Fetched};
@@ -26,13 +26,14 @@ impl Claims for MemoryLedger {
         let Some(event) = state.events.get_mut(&(id, status.to_string())) else {
             return Ok(Claim::Missing);
         };
-        match &event.work {
-            Work::Done(_) => return Ok(Claim::Done),
-            Work::InProgress { until: held, .. } if *held >= now => return Ok(Claim::Busy),
-            Work::InProgress { .. } | Work::None => {}
+        if event.done.is_some() && !event.replay {
+            return Ok(Claim::Done);
+        }
+        if event.claim.as_ref().is_some_and(|held| held.until >= now) {
+            return Ok(Claim::Busy);
         }
         let token = uuid::Uuid::new_v4().to_string();
-        event.work = Work::InProgress { token: token.clone(), until };
+        event.claim = Some(Claimed { token: token.clone(), until });
         event.attempts += 1;
         Ok(Claim::Acquired { token, attempt: event.attempts })
     }
@@ -47,12 +48,14 @@ impl Claims for MemoryLedger {
     ) -> Result<bool> {
         let mut state = self.lock();
         let Some(event) = state.events.get_mut(&(id, status.to_string())) else { return Ok(false) };
-        if !matches!(&event.work, Work::InProgress { token: held, .. } if held == token) {
+        if event.claim.as_ref().is_none_or(|held| held.token != token) {
             return Ok(false);
         }
         let result = cut(result.clone(), RESULT_BYTES);
         refuse_over_item_limit(event.payload.as_ref().map_or(0, String::len) + result.to_string().len())?;
-        event.work = Work::Done(result);
+        event.done = Some(result);
+        event.claim = None;
+        event.replay = false;
         event.work_since = None;
         event.expires_at = Some(now + event.keep);
         Ok(true)
@@ -61,12 +64,28 @@ impl Claims for MemoryLedger {
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
         let mut state = self.lock();
         if let Some(event) = state.events.get_mut(&(id, status.to_string()))
-            && matches!(&event.work, Work::InProgress { token: held, .. } if held == token)
+            && event.claim.as_ref().is_some_and(|held| held.token == token)
         {
-            event.work = Work::None;
+            event.claim = None;
             event.last_error = Some(kept_error(error).to_owned());
         }
         Ok(())
+    }
+
+    async fn reopen(&self, id: PredictionId, status: &Status) -> Result<Reopened> {
+        let now = OffsetDateTime::now_utc();
+        let mut state = self.lock();
+        let Some(event) = state.events.get_mut(&(id, status.to_string())) else { return Ok(Reopened::Missing) };
+        if event.enqueue == Enqueue::NotNeeded {
+            return Ok(Reopened::NoWork);
+        }
+        if event.claim.as_ref().is_some_and(|held| held.until >= now) {
+            return Ok(Reopened::Running);
+        }
+        event.replay = true;
+        event.work_since = Some(now);
+        event.expires_at = None;
+        Ok(Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() })
     }
 }
 
