@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 
 use crate::config::ActOn;
 use crate::error::Result;
-use crate::message::WorkMessage;
-use crate::ports::{Enqueue, Ledger, NewEvent, Recorded, WorkQueue};
+use crate::message::{Message, WorkMessage};
+use crate::ports::{Enqueue, Ledger, Lookup, NewEvent, PredictionSource, Recorded, WorkQueue};
 use crate::prediction::{Prediction, PredictionId, Status};
 use crate::records;
 
@@ -32,6 +32,9 @@ pub enum Ingested {
     Duplicate { enqueued: bool },
     /// Not a prediction of ours: nothing written, nothing enqueued.
     UnknownPrediction,
+    /// An unsigned delivery: nothing it says is recorded. When the prediction is not
+    /// finished, a check is enqueued: the worker asks WriftAI and records its answer.
+    Triggered { enqueued: bool },
 }
 
 impl Ingested {
@@ -41,8 +44,18 @@ impl Ingested {
             Self::OutOfOrder => "out_of_order",
             Self::Duplicate { .. } => "duplicate",
             Self::UnknownPrediction => "unknown_prediction",
+            Self::Triggered { .. } => "check",
         }
     }
+}
+
+/// Why a check could not be made: WriftAI did not answer, or the table or queue failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error(transparent)]
+    Api(#[from] crate::wriftai::ApiError),
+    #[error(transparent)]
+    Store(#[from] crate::Error),
 }
 
 pub struct Ingest<L, Q> {
@@ -93,6 +106,35 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
                 Ingested::Duplicate { enqueued: false }
             }
         })
+    }
+
+    /// Takes an unsigned delivery for `id` as a trigger only: whoever knows a
+    /// prediction's ID can post any status and output for it, so none of it is recorded
+    /// or acted on. The worker checks with WriftAI instead ([`refresh`](Self::refresh)),
+    /// and the status and payload it acts on are WriftAI's. One read, and a send when
+    /// the prediction is ours and not finished.
+    pub async fn trigger(&self, id: PredictionId) -> Result<Ingested> {
+        Ok(match self.ledger.lookup(id).await? {
+            Lookup::Unknown => Ingested::UnknownPrediction,
+            Lookup::Finished => Ingested::Triggered { enqueued: false },
+            Lookup::Open => {
+                self.queue.send(Message::check(id)).await?;
+                Ingested::Triggered { enqueued: true }
+            }
+        })
+    }
+
+    /// Asks `source` (WriftAI) for prediction `id` and records what it says, through
+    /// the same path as a webhook: the check a trigger asked for. `None` when WriftAI
+    /// does not know it (the reconciler closes it later).
+    pub async fn refresh<S: PredictionSource>(
+        &self,
+        source: &S,
+        id: PredictionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Ingested>, RefreshError> {
+        let Some(fetched) = source.get(id).await? else { return Ok(None) };
+        Ok(Some(self.ingest(&fetched.prediction, &fetched.raw, now).await?))
     }
 
     /// Enqueues an event's work again (the reconciler's recovery), from its stored

@@ -1,4 +1,5 @@
-//! The work message: what the receiver enqueues and the worker reads.
+//! The messages on the work queue: a unit of work to run, or, from an unsigned
+//! delivery, a prediction to check with WriftAI.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -16,6 +17,28 @@ pub struct WorkMessage {
     /// worker fetches it with `GET /v1/predictions/{id}`.
     #[serde(default)]
     pub payload: Option<Box<RawValue>>,
+}
+
+/// A message on the work queue, as the worker reads it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Message {
+    /// Run the work of one (prediction, status).
+    Work(WorkMessage),
+    /// Ask WriftAI for the prediction and record what it says, as the reconciler does:
+    /// an unsigned delivery, which anyone could have written, asks for no more.
+    Check { check: PredictionId },
+}
+
+impl Message {
+    pub fn decode(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+
+    /// The body of a check of prediction `id`.
+    pub fn check(id: PredictionId) -> String {
+        format!(r#"{{"check":"{id}"}}"#)
+    }
 }
 
 impl WorkMessage {
@@ -51,6 +74,15 @@ mod tests {
         assert_eq!(msg.prediction_id, id);
         assert_eq!(msg.status, Status::Succeeded);
         assert_eq!(msg.payload.unwrap().get(), payload);
+    }
+
+    #[test]
+    fn a_check_is_told_from_a_unit_of_work() {
+        let id = PredictionId::parse(ID).unwrap();
+        assert!(matches!(Message::decode(&Message::check(id)).unwrap(), Message::Check { check } if check == id));
+        let work = WorkMessage::encode(id, &Status::Failed, "{}");
+        assert!(matches!(Message::decode(&work).unwrap(), Message::Work(m) if m.status == Status::Failed));
+        assert!(Message::decode(r#"{"check":"not an id"}"#).is_err());
     }
 
     #[test]

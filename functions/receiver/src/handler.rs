@@ -58,7 +58,12 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
 
     let prediction = &delivery.prediction;
     let span = tracing::info_span!("delivery", prediction_id = %prediction.id, status = %prediction.status);
-    let outcome = ingest.ingest(prediction, &delivery.raw, now).instrument(span.clone()).await;
+    let outcome = match checks.verifier {
+        Some(_) => ingest.ingest(prediction, &delivery.raw, now).instrument(span.clone()).await,
+        // Unsigned: anyone who knows the ID could have written this body, so nothing in
+        // it is recorded; the worker asks WriftAI instead.
+        None => ingest.trigger(prediction.id).instrument(span.clone()).await,
+    };
     let _entered = span.enter();
     let metrics = delivery_metrics(checks, prediction.status.as_str(), &outcome);
     metrics.emit();
@@ -78,8 +83,12 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
             response
         }
         Ok(outcome) => {
-            let enqueued =
-                matches!(outcome, Ingested::Recorded { enqueued: true } | Ingested::Duplicate { enqueued: true });
+            let enqueued = matches!(
+                outcome,
+                Ingested::Recorded { enqueued: true }
+                    | Ingested::Duplicate { enqueued: true }
+                    | Ingested::Triggered { enqueued: true }
+            );
             tracing::info!(outcome = outcome.as_str(), enqueued, "delivery accepted");
             json_response(StatusCode::OK, json!({"outcome": outcome.as_str(), "enqueued": enqueued}))
         }
@@ -112,6 +121,7 @@ fn delivery_metrics(checks: &Checks, status: &str, outcome: &shared::Result<Inge
         }
         Ok(Ingested::OutOfOrder) => metrics.count("OutOfOrder", 1),
         Ok(Ingested::UnknownPrediction) => metrics.count("UnknownPrediction", 1),
+        Ok(Ingested::Triggered { enqueued }) => metrics.count("CheckEnqueued", u64::from(*enqueued)),
         Err(_) => metrics.count("BackendErrors", 1),
     };
     metrics
@@ -183,8 +193,9 @@ mod tests {
         let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
         let id = PredictionId::random();
         ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        // Unsigned (the checks hold no secret): a body that parses asks for a check.
         let (status, json) = answer(&ingest, Body::Binary(body(id, "failed").into_bytes())).await;
-        assert_eq!((status, &json["outcome"]), (200, &"recorded".into()));
+        assert_eq!((status, &json["outcome"]), (200, &"check".into()));
         assert_eq!(queue.messages().len(), 1);
     }
 
@@ -198,6 +209,21 @@ mod tests {
         let (status, json) = answer(&ingest, Body::Text(body(id, "succeeded"))).await;
         assert_eq!(status, 503);
         assert_eq!(json, serde_json::json!({"error": "unavailable", "message": "try again later"}));
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_delivery_records_nothing_it_claims_and_only_asks_for_a_check() {
+        let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+        let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
+        let id = PredictionId::random();
+        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        // Anyone who knows the ID can post this; Checks::default() checks no signature.
+        let forged = format!(r#"{{"id":"{id}","status":"succeeded","output":"https://evil.example/x.png"}}"#);
+        let (status, json) = answer(&ingest, Body::Text(forged)).await;
+        assert_eq!((status, json), (200, serde_json::json!({"outcome": "check", "enqueued": true})));
+        assert!(ledger.event(id, "succeeded").is_none(), "the forged status is not recorded");
+        assert_eq!(ledger.prediction(id).unwrap().status, None, "nor does it move the prediction");
+        assert_eq!(queue.messages(), [shared::message::Message::check(id)], "only a check is enqueued");
     }
 
     #[tokio::test]

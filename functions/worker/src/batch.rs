@@ -10,11 +10,14 @@ use futures_util::{FutureExt, StreamExt, stream};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::dynamo::DynamoLedger;
+use shared::adapters::sqs::SqsQueue;
 use shared::deadline::time_left;
 use shared::error::BoxError;
+use shared::ingest::Ingest;
+use shared::message::Message;
 use shared::metrics::Metrics;
 use shared::ports::{Ledger, RecordTable, WorkQueue};
-use shared::prediction::Prediction;
+use shared::prediction::{Prediction, PredictionId};
 use shared::work::{self as unit, Outcome, WorkError};
 use shared::wriftai::WriftAi;
 use time::OffsetDateTime;
@@ -37,7 +40,8 @@ impl<T: Ledger + RecordTable, Q: WorkQueue> Job for work::Context<T, Q> {
 }
 
 pub struct Worker<J> {
-    claims: DynamoLedger,
+    /// The table (claims) and the queue a check's answer may enqueue work on.
+    ingest: Ingest<DynamoLedger, SqsQueue>,
     /// Fetches a prediction that came by reference (too large for a message).
     api: WriftAi,
     concurrency: usize,
@@ -47,7 +51,12 @@ pub struct Worker<J> {
 impl<J: Job> Worker<J> {
     pub fn new(clients: &Clients, config: &WorkerConfig, job: J) -> Self {
         Self {
-            claims: DynamoLedger::from_config(&clients.aws, &config.ingest.table_name),
+            ingest: Ingest::new(
+                DynamoLedger::from_config(&clients.aws, &config.ingest.table_name),
+                SqsQueue::from_config(&clients.aws, &config.ingest.queue_url),
+                config.ingest.act_on.clone(),
+                config.ingest.event_ttl,
+            ),
             api: clients.api.clone(),
             concurrency: config.concurrency.max(1),
             job,
@@ -86,11 +95,15 @@ impl<J: Job> Worker<J> {
         let message_id = record.message_id.unwrap_or_default();
         let body = record.body.unwrap_or_default();
         let span = tracing::info_span!("message", %message_id, prediction_id = field::Empty, status = field::Empty);
+        if let Ok(Message::Check { check }) = Message::decode(&body) {
+            span.record("prediction_id", field::display(check));
+            return self.check(check).instrument(span).await.map_err(|counted| (counted, message_id));
+        }
         if let Some((id, status)) = unit::peek(&body) {
             span.record("prediction_id", field::display(id));
             span.record("status", field::display(status));
         }
-        let run = unit::run(&self.claims, &self.api, &body, deadline, |prediction, attempt| {
+        let run = unit::run(self.ingest.ledger(), &self.api, &body, deadline, |prediction, attempt| {
             self.job.run(prediction, attempt)
         });
         let outcome = AssertUnwindSafe(run).catch_unwind().instrument(span.clone()).await;
@@ -118,6 +131,25 @@ impl<J: Job> Worker<J> {
             Err(_) => {
                 tracing::error!("message handling panicked");
                 Err(("WorkFailed", message_id))
+            }
+        }
+    }
+
+    /// An unsigned delivery's check: what WriftAI says of the prediction is recorded,
+    /// and its work enqueued if it moved it forward. Safe to repeat.
+    async fn check(&self, id: PredictionId) -> Result<&'static str, &'static str> {
+        match self.ingest.refresh(&self.api, id, OffsetDateTime::now_utc()).await {
+            Ok(Some(outcome)) => {
+                tracing::info!(outcome = outcome.as_str(), "checked with WriftAI");
+                Ok("Checked")
+            }
+            Ok(None) => {
+                tracing::warn!("WriftAI does not know this prediction: nothing to record");
+                Ok("Checked")
+            }
+            Err(err) => {
+                tracing::error!(error = %shared::error::chain(&err), "check failed; it comes back");
+                Err("CheckFailed")
             }
         }
     }

@@ -7,7 +7,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk, resend};
 use shared::error::{Error, Result};
-use shared::ports::{Kept, Ledger, NewEvent, RecordTable, Recorded, StepKey, StepState};
+use shared::ports::{Kept, Ledger, Lookup, NewEvent, RecordTable, Recorded, StepKey, StepState};
 use shared::prediction::{PredictionId, Status};
 use time::OffsetDateTime;
 
@@ -69,5 +69,9 @@ impl Ledger for Counted {
 
     async fn mark_enqueued(&self, id: PredictionId, status: &Status) -> Result<()> {
         self.ledger.mark_enqueued(id, status).await
+    }
+
+    async fn lookup(&self, id: PredictionId) -> Result<Lookup> {
+        self.ledger.lookup(id).await
     }
 }

@@ -39,6 +39,17 @@ pub enum Recorded {
     UnknownPrediction,
 }
 
+/// What the ledger knows of a prediction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Not a prediction of ours.
+    Unknown,
+    /// Ours, and no terminal status recorded yet.
+    Open,
+    /// Ours, and a terminal status is recorded.
+    Finished,
+}
+
 /// Where an event stands with respect to the work queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueue {
@@ -62,6 +73,9 @@ pub trait Ledger: Send + Sync {
 
     /// Notes that an event's work message was sent.
     fn mark_enqueued(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<()>> + Send;
+
+    /// Whether `id` is ours, and finished: one consistent read.
+    fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send;
 }
 
 /// The queue the worker reads.
@@ -80,6 +94,10 @@ impl<T: Ledger + ?Sized> Ledger for &T {
 
     fn mark_enqueued(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<()>> + Send {
         (**self).mark_enqueued(id, status)
+    }
+
+    fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send {
+        (**self).lookup(id)
     }
 }
 

@@ -15,7 +15,7 @@ use super::{
     prediction_pk, rfc3339, s,
 };
 use crate::error::{Error, Result};
-use crate::ports::{Enqueue, Ledger, NewEvent, Recorded};
+use crate::ports::{Enqueue, Ledger, Lookup, NewEvent, Recorded};
 use crate::prediction::{PredictionId, Status};
 
 /// A transaction that collides with another on the same prediction is tried this often.
@@ -223,6 +223,18 @@ impl Ledger for DynamoLedger {
             .await;
         // The event expired meanwhile: nothing left to confirm.
         conditional(result).map(drop)
+    }
+
+    async fn lookup(&self, id: PredictionId) -> Result<Lookup> {
+        let read = self.get(prediction_pk(id), PREDICTION_SK).projection_expression("pk, #rank");
+        let out =
+            read.expression_attribute_names("#rank", "rank").send().await.map_err(|e| Error::store("GetItem", e))?;
+        let rank = out.item().and_then(|item| item.get("rank")).and_then(|v| v.as_n().ok()).map(String::as_str);
+        Ok(match (out.item(), rank) {
+            (None, _) => Lookup::Unknown,
+            (Some(_), Some("3")) => Lookup::Finished,
+            (Some(_), _) => Lookup::Open,
+        })
     }
 }
 

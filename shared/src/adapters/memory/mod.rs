@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::ports::{Enqueue, Kept, Ledger, NewEvent, Recorded, WorkQueue};
+use crate::ports::{Enqueue, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
 
 pub use records::MemoryBucket;
@@ -193,6 +193,15 @@ impl Ledger for MemoryLedger {
             event.enqueue = Enqueue::Sent;
         }
         Ok(())
+    }
+
+    async fn lookup(&self, id: PredictionId) -> Result<Lookup> {
+        Self::injected_fault(&self.fail_next, "GetItem")?;
+        Ok(match self.lock().predictions.get(&id) {
+            None => Lookup::Unknown,
+            Some(row) if row.status.as_ref().is_some_and(Status::is_terminal) => Lookup::Finished,
+            Some(_) => Lookup::Open,
+        })
     }
 }
 

@@ -1,0 +1,68 @@
+//! Unsigned deliveries (`ALLOW_UNSIGNED_WEBHOOKS=true`): anyone who knows a prediction's
+//! ID can post one, so a delivery is only a trigger. What the work acts on is what
+//! WriftAI's `GET` says.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+use shared::config::ActOn;
+use shared::ingest::{Ingest, Ingested};
+use shared::message::Message;
+use shared::ports::Ledger;
+use shared::prediction::{Prediction, PredictionId};
+use shared::work::{Outcome, run};
+use time::OffsetDateTime;
+
+#[tokio::test]
+async fn a_forged_succeeded_then_the_genuine_failed_ends_as_wriftai_says() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+
+    // The forged delivery, then the genuine one: the receiver cannot tell them apart.
+    assert_eq!(ingest.trigger(id).await.unwrap(), Ingested::Triggered { enqueued: true });
+    assert_eq!(ingest.trigger(id).await.unwrap(), Ingested::Triggered { enqueued: true });
+    assert!(ledger.event(id, "succeeded").is_none(), "nothing of the forged delivery is recorded");
+
+    // WriftAI's truth, which the worker's checks ask for.
+    let truth = json!({"id": id.to_string(), "status": "failed", "output": null,
+                       "error": {"source": "internal", "message": "out of memory"}});
+    source.set(&truth.to_string());
+    for body in queue.messages() {
+        if let Message::Check { check } = Message::decode(&body).unwrap() {
+            ingest.refresh(&source, check, OffsetDateTime::now_utc()).await.unwrap();
+        }
+    }
+    // One unit of work, for the status WriftAI gave, carrying WriftAI's payload.
+    let work: Vec<String> =
+        queue.messages().into_iter().filter(|m| !matches!(Message::decode(m), Ok(Message::Check { .. }))).collect();
+    assert_eq!(work.len(), 1, "{work:?}");
+    let seen = Mutex::new(None::<Prediction>);
+    let deadline = OffsetDateTime::now_utc() + Duration::from_secs(60);
+    let job = |prediction: Prediction, _| {
+        *seen.lock().unwrap() = Some(prediction);
+        async { Ok(Value::Null) }
+    };
+    assert_eq!(run(&ledger, &source, &work[0], deadline, job).await.unwrap(), Outcome::Done { attempt: 1 });
+    let acted_on = seen.into_inner().unwrap().unwrap();
+    assert_eq!(acted_on.status.as_str(), "failed");
+    assert_eq!((acted_on.output, acted_on.error.unwrap().message.as_deref()), (Value::Null, Some("out of memory")));
+    assert!(ledger.event(id, "succeeded").is_none());
+}
+
+#[tokio::test]
+async fn a_trigger_for_a_finished_or_unknown_prediction_enqueues_nothing() {
+    let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
+    assert_eq!(ingest.trigger(PredictionId::random()).await.unwrap(), Ingested::UnknownPrediction);
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    let raw = format!(r#"{{"id":"{id}","status":"failed"}}"#);
+    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
+    let sent = queue.messages().len();
+    assert_eq!(ingest.trigger(id).await.unwrap(), Ingested::Triggered { enqueued: false });
+    assert_eq!(queue.messages().len(), sent, "a finished prediction needs no check");
+}
