@@ -20,8 +20,7 @@ pub struct WorkMessage {
 }
 
 /// A message on the work queue, as the worker reads it.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Message {
     /// Run the work of one (prediction, status).
     Work(WorkMessage),
@@ -31,8 +30,16 @@ pub enum Message {
 }
 
 impl Message {
+    /// Reads a body. Not an untagged enum: serde cannot keep a raw payload inside one.
     pub fn decode(body: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(body)
+        #[derive(Deserialize)]
+        struct Check {
+            check: PredictionId,
+        }
+        match serde_json::from_str::<Check>(body) {
+            Ok(Check { check }) => Ok(Self::Check { check }),
+            Err(_) => WorkMessage::decode(body).map(Self::Work),
+        }
     }
 
     /// The body of a check of prediction `id`.

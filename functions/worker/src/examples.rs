@@ -45,7 +45,7 @@ pub async fn copy_files<T: RecordTable>(
         } else {
             let limit = limits.per_file.min(limits.per_prediction.saturating_sub(bytes));
             // A copy writes a whole object under a fixed key: safe to repeat until done.
-            let name = format!("file {}", found.pointer);
+            let name = format!("file output{}", found.pointer);
             steps.once_repeatable(&name, || async { Ok(files.copy(prediction.id, found, limit).await?) }).await?
         };
         bytes += file.bytes();

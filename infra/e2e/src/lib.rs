@@ -301,6 +301,17 @@ impl Sim {
         self.http.get(format!("{}/_sim/deliveries", self.base)).send().await.unwrap().json().await.unwrap()
     }
 
+    /// What the notification sink (`/_sim/notify`) got for one prediction.
+    pub async fn notifications(&self, id: PredictionId) -> Vec<Value> {
+        let url = format!("{}/_sim/notifications?prediction_id={id}", self.base);
+        self.http.get(url).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The simulator's own address, `http://127.0.0.1:<port>`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub async fn stats(&self) -> Value {
         self.http.get(format!("{}/_sim/stats", self.base)).send().await.unwrap().json().await.unwrap()
     }

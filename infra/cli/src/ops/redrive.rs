@@ -34,7 +34,8 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, Stri
     let dlq = ops.dlq()?;
     let mut seen = HashSet::new();
     let (mut lines, mut moved, mut deleted, mut stayed) = (Vec::new(), 0, 0, 0);
-    // Messages left in the DLQ stay hidden until the walk ends, so it gets past them.
+    // Messages left in the DLQ (all of them, in a dry run) stay hidden until the walk
+    // ends, so it gets past them, and are shown again then.
     let mut left = Vec::new();
     while seen.len() < max {
         let want = (max - seen.len()).min(10) as i32;
@@ -44,8 +45,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, Stri
             .queue_url(dlq)
             .max_number_of_messages(want)
             .wait_time_seconds(1)
-            // A dry run only looks: each message is visible again at once.
-            .visibility_timeout(if dry_run { 0 } else { HOLD_SECS })
+            .visibility_timeout(HOLD_SECS)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -67,12 +67,14 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, Stri
                 .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                 .map_or("?", String::as_str);
             let (what, verdict) = judge(ops, body).await?;
+            if dry_run || matches!(verdict, Verdict::Stays(_)) {
+                left.push(receipt.to_owned());
+            }
             let done = match (&verdict, dry_run) {
                 (Verdict::Move, true) => "would move it back".to_owned(),
                 (Verdict::Done, true) => "would delete it: the work is done".to_owned(),
                 (Verdict::Stays(why), _) => {
                     stayed += 1;
-                    left.push(receipt.to_owned());
                     format!("left in the DLQ: it fails again ({why})")
                 }
                 (Verdict::Move, false) => {
@@ -90,15 +92,12 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, Stri
             };
             lines.push(format!("{message_id}: {what}, received {receives} times: {done}"));
         }
-        // A dry run sees the same messages again once it has seen them all.
         if !fresh {
             break;
         }
     }
-    if !dry_run {
-        for receipt in &left {
-            show(ops, dlq, receipt).await?;
-        }
+    for receipt in &left {
+        show(ops, dlq, receipt).await?;
     }
     let total = if dry_run {
         format!("{} message(s) in the DLQ looked at; nothing changed (dry run)", seen.len())

@@ -2,11 +2,13 @@
 //! reconciler's schedule running: each terminal prediction's work runs exactly once,
 //! counted from its side effect (the result record's write count, kept by the test
 //! worker), whatever WriftAI, the worker or a poison message does. With it, in one test
-//! binary so that they run side by side: the output files (outputs.rs) and the `hooks`
-//! operations commands (operations.rs).
+//! binary so that they run side by side: the steps that run once (steps.rs), the output
+//! files and what may be fetched (files.rs), and the `hooks` operations commands
+//! (operations.rs).
 
+mod files;
 mod operations;
-mod outputs;
+mod steps;
 
 use std::time::Duration;
 
