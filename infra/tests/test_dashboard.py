@@ -238,7 +238,7 @@ REQUIRED = {
         "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible", "ApproximateAgeOfOldestMessage",
     ],
     att("WorkDeadLetterQueue", "QueueName"): ["ApproximateNumberOfMessagesVisible"],
-    att("ScheduleDeadLetterQueue", "QueueName"): ["ApproximateNumberOfMessagesVisible"],
+    att("ReconcilerDeadLetterQueue", "QueueName"): ["ApproximateNumberOfMessagesVisible"],
 }
 
 

@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+import re
 import sys
 
 import yaml
@@ -109,20 +110,30 @@ def test_webhooks_are_signed_unless_the_stack_says_otherwise():
     assert variables["ALLOW_UNSIGNED_WEBHOOKS"] == "AllowUnsignedWebhooks"
 
 
+def seconds(path, name):
+    """A `Duration` constant of the Rust source, `from_secs(n)` or a sum of others."""
+    text = (ROOT / path).read_text()
+    m = re.search(rf"const {name}: Duration = Duration::from_secs\((\d+)\)", text)
+    return int(m.group(1))
+
+
 def test_the_time_budgets_fit_for_every_allowed_parameter_value():
     """The work queue's visibility timeout covers six worker timeouts plus the longest
-    batch window the template allows, and the worker's timeout leaves its work time
-    after the margin kept for reporting the batch (REPORT_MARGIN in shared/src/work.rs)
-    and a whole download."""
-    import re
-
+    batch window the template allows; the worker's timeout leaves its work time after
+    the margin kept for reporting the batch (REPORT_MARGIN: one whole DynamoDB call and
+    the answer) and a whole download; the receiver's leaves time for its three writes."""
     worker = RESOURCES["WorkerFunction"]["Properties"]
     window = TEMPLATE["Parameters"]["WorkerBatchWindowSeconds"]["MaxValue"]
     visibility = int(RESOURCES["WorkQueue"]["Properties"]["VisibilityTimeout"])
     assert visibility >= 6 * worker["Timeout"] + window
-    margin = re.search(r"REPORT_MARGIN: Duration = Duration::from_secs\((\d+)\)", (ROOT / "shared/src/work.rs").read_text())
+    work = (ROOT / "shared/src/work.rs").read_text()
+    assert "REPORT_MARGIN: Duration = OPERATION_TIMEOUT.saturating_add(ANSWER_MARGIN)" in work
+    operation = seconds("shared/src/adapters/mod.rs", "OPERATION_TIMEOUT")
+    answer = seconds("shared/src/deadline.rs", "ANSWER_MARGIN")
     download = re.search(r'"DOWNLOAD_TIMEOUT_SECS", (\d+)', (ROOT / "functions/worker/src/config.rs").read_text())
-    assert worker["Timeout"] > int(margin.group(1)) + int(download.group(1))
+    assert worker["Timeout"] > operation + answer + int(download.group(1))
+    # The receiver answers ANSWER_MARGIN before its deadline, and one write fits.
+    assert RESOURCES["ReceiverFunction"]["Properties"]["Timeout"] > operation + answer
 
 
 FUNCTIONS = ["ReceiverFunction", "WorkerFunction", "ReconcilerFunction"]

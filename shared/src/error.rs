@@ -38,6 +38,9 @@ pub enum Error {
     /// Concurrent writes to one prediction kept colliding; a later attempt will pass.
     #[error("prediction {0} is being written concurrently")]
     Contended(PredictionId),
+    /// The invocation's time ran out before the calls were done; a repeat finishes them.
+    #[error("the invocation's time ran out")]
+    OutOfTime,
     /// An item in the table does not have the shape this code writes.
     #[error("stored item {key} is malformed: {reason}")]
     Corrupt { key: String, reason: &'static str },
@@ -65,7 +68,8 @@ impl Error {
             | Self::Queue { .. }
             | Self::Bucket { .. }
             | Self::Contended(_)
-            | Self::Secret { .. } => true,
+            | Self::Secret { .. }
+            | Self::OutOfTime => true,
             Self::Corrupt { .. } => false,
         }
     }

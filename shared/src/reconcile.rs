@@ -12,8 +12,10 @@ use time::OffsetDateTime;
 use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
 
+use crate::adapters::OPERATION_TIMEOUT;
 use crate::config::{ConfigError, Env};
 use crate::ingest::{Ingest, Ingested};
+use crate::message::WorkMessage;
 use crate::ports::{Ledger, OpenPrediction, PredictionSource, ReconcileStore, StaleWork, WorkQueue};
 
 /// Why a prediction was taken out of the unfinished set (the `closed` attribute).
@@ -27,10 +29,15 @@ pub struct ReconcileConfig {
     /// WriftAI fails a prediction after 30 minutes; one still unfinished past this is
     /// given up on.
     pub overdue_after: Duration,
-    /// Work recorded this long ago and still not done is enqueued again.
+    /// Work recorded this long ago and still not done is enqueued again...
     pub work_stale_after: Duration,
+    /// ... at most this often; past it, it goes to the dead-letter queue instead.
+    pub max_requeues: u32,
     pub concurrency: usize,
     pub page_size: u32,
+    /// Time kept back from a walk's deadline to save its place: one DynamoDB call
+    /// (`OPERATION_TIMEOUT`), not a setting.
+    pub save_margin: Duration,
 }
 
 impl ReconcileConfig {
@@ -39,8 +46,10 @@ impl ReconcileConfig {
             min_age: Duration::from_secs(env.parsed("RECONCILE_MIN_AGE_SECS", 300)?),
             overdue_after: Duration::from_secs(env.parsed("RECONCILE_OVERDUE_SECS", 35 * 60)?),
             work_stale_after: Duration::from_secs(env.parsed("RECONCILE_WORK_STALE_SECS", 15 * 60)?),
+            max_requeues: env.parsed("RECONCILE_MAX_REQUEUES", 10)?,
             concurrency: env.parsed("RECONCILE_CONCURRENCY", 8)?,
             page_size: env.parsed("RECONCILE_PAGE_SIZE", 50)?,
+            save_margin: OPERATION_TIMEOUT,
         })
     }
 }
@@ -58,25 +67,38 @@ pub struct Summary {
     pub expired: usize,
     /// Unfinished work found and enqueued again.
     pub requeued: usize,
+    /// Unfinished work requeued `max_requeues` times already: sent to the dead-letter
+    /// queue instead, and out of the `work` index.
+    pub dead_lettered: usize,
+    /// Calls that failed or timed out: their items are tried again on the next pass.
     pub errors: usize,
     /// The run stopped before its deadline with work left; the next one resumes.
     pub cut_short: bool,
 }
 
 enum Step {
-    Examined { advanced: bool, enqueued: bool, expired: bool },
+    Examined {
+        advanced: bool,
+        enqueued: bool,
+        expired: bool,
+    },
     Requeued,
+    DeadLettered,
+    /// The work was done meanwhile.
+    Nothing,
     Failed,
 }
 
-pub struct Reconciler<'a, L, Q, S, P> {
+pub struct Reconciler<'a, L, Q, S, P, D = Q> {
     pub ingest: &'a Ingest<L, Q>,
     pub store: &'a S,
     pub source: &'a P,
+    /// The work queue's dead-letter queue, for work requeued too often.
+    pub dead_letters: &'a D,
     pub config: &'a ReconcileConfig,
 }
 
-impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler<'_, L, Q, S, P> {
+impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQueue> Reconciler<'_, L, Q, S, P, D> {
     /// Walks both indexes from where the last run stopped, until `deadline`. The walk of
     /// unfinished predictions gets two thirds of the time and the walk of unfinished
     /// work the rest (or more, when the first ends early): the second needs only
@@ -99,8 +121,11 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler
     }
 
     /// One walk, a page at a time until `until`. A page is one wave of concurrent calls
-    /// (at most `concurrency` items), and the place after it is saved at once: a run cut
-    /// short loses at most one wave, which the next run does again.
+    /// (at most `concurrency` items), and the place after it is saved at once. Each item
+    /// ends `save_margin` before `until` whatever its calls would take (one `GET` can
+    /// take minutes with the client's retries): one that has not ended by then is
+    /// counted as an error and left for the next pass, and the page is still whole, so
+    /// the walk moves on and a slow item never pins it.
     async fn walk<T, Pg, PgFut, It, ItFut>(
         &self,
         name: &str,
@@ -118,13 +143,35 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler
         let wave = self.config.concurrency.max(1);
         let limit = self.config.page_size.min(u32::try_from(wave).unwrap_or(u32::MAX)).max(1);
         let mut cursor = self.store.cursor(name).await?;
+        let margin = self.config.save_margin;
+        let items_until = until.checked_sub(margin).unwrap_or(until);
+        // The slowest item so far: a page is begun only if that much time is left for it.
+        let slowest = std::sync::Mutex::new(Duration::ZERO);
         loop {
+            let longest = *slowest.lock().unwrap_or_else(|p| p.into_inner());
+            if Instant::now() + longest.max(margin) >= items_until {
+                summary.cut_short = true;
+                return Ok(());
+            }
             let Ok(page) = timeout_at(until, page(cursor.clone(), limit)).await else {
                 summary.cut_short = true;
                 return Ok(());
             };
             let page = page?;
-            let mut steps = stream::iter(page.items).map(&item).buffer_unordered(wave);
+            let bounded = |one| {
+                let (step, slowest) = (item(one), &slowest);
+                async move {
+                    let began = Instant::now();
+                    let step = timeout_at(items_until, step).await.unwrap_or_else(|_| {
+                        tracing::warn!("an item outlived its share of the run; it is tried again on the next pass");
+                        Step::Failed
+                    });
+                    let mut slowest = slowest.lock().unwrap_or_else(|p| p.into_inner());
+                    *slowest = (*slowest).max(began.elapsed());
+                    step
+                }
+            };
+            let mut steps = stream::iter(page.items).map(bounded).buffer_unordered(wave);
             let mut whole = true;
             loop {
                 match timeout_at(until, steps.next()).await {
@@ -201,21 +248,28 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource> Reconciler
     }
 
     async fn requeue_in(&self, work: StaleWork, now: OffsetDateTime) -> Step {
+        let (id, status) = (work.id, &work.status);
         let sent = async {
-            let payload = self.store.work_payload(work.id, &work.status).await?;
-            self.ingest.resend(work.id, &work.status, payload.as_deref()).await?;
-            self.store.touch_work(work.id, &work.status, now).await
+            let Some(requeues) = self.store.touch_work(id, status, now).await? else { return Ok(Step::Nothing) };
+            let payload = self.store.work_payload(id, status).await?;
+            if requeues <= self.config.max_requeues {
+                self.ingest.resend(id, status, payload.as_deref()).await?;
+                tracing::info!(requeues, "unfinished work enqueued again");
+                return Ok(Step::Requeued);
+            }
+            // Failing every time it runs: into the DLQ, where `hooks redrive` says why,
+            // rather than around the queue forever.
+            let body = WorkMessage::encode(id, status, payload.as_deref().unwrap_or("null"));
+            self.dead_letters.send(body).await?;
+            let reason = format!("requeued {} times without completing", self.config.max_requeues);
+            self.store.give_up_work(id, status, &reason, now).await?;
+            tracing::error!(requeues, "unfinished work sent to the dead-letter queue: {reason}");
+            Ok::<_, crate::Error>(Step::DeadLettered)
         };
-        match sent.await {
-            Ok(()) => {
-                tracing::info!("unfinished work enqueued again");
-                Step::Requeued
-            }
-            Err(err) => {
-                tracing::warn!(error = %crate::error::chain(&err), "work not enqueued again");
-                Step::Failed
-            }
-        }
+        sent.await.unwrap_or_else(|err| {
+            tracing::warn!(error = %crate::error::chain(&err), "work not enqueued again");
+            Step::Failed
+        })
     }
 }
 
@@ -232,6 +286,8 @@ impl Summary {
                 self.requeued += 1;
                 self.enqueued += 1;
             }
+            Step::DeadLettered => self.dead_lettered += 1,
+            Step::Nothing => {}
             Step::Failed => self.errors += 1,
         }
     }

@@ -10,6 +10,8 @@ use futures_util::FutureExt;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::adapters::OPERATION_TIMEOUT;
+use crate::deadline::ANSWER_MARGIN;
 use crate::error::BoxError;
 use crate::message::WorkMessage;
 use crate::ports::{Claim, Claims, PredictionSource};
@@ -17,9 +19,10 @@ use crate::prediction::{Prediction, PredictionId, Status};
 use crate::wriftai::ApiError;
 
 /// Time kept back from the invocation's deadline for what follows the job: marking it
-/// done or giving the claim back (a DynamoDB operation times out after 5 s), and
-/// answering with the batch's failures. A job still running then is stopped.
-pub const REPORT_MARGIN: Duration = Duration::from_secs(6);
+/// done or giving the claim back (at least one whole DynamoDB call, which ends within
+/// `OPERATION_TIMEOUT`, 5 s), and answering with the batch's failures (`ANSWER_MARGIN`,
+/// 1 s): 6 s. A job still running then is stopped.
+pub const REPORT_MARGIN: Duration = OPERATION_TIMEOUT.saturating_add(ANSWER_MARGIN);
 
 /// What one message came to.
 #[derive(Clone, Debug, PartialEq, Eq)]

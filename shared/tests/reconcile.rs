@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 struct World {
     ledger: MemoryLedger,
     queue: MemoryQueue,
+    dead_letters: MemoryQueue,
     source: MemorySource,
     config: ReconcileConfig,
 }
@@ -26,10 +27,13 @@ impl World {
             min_age: Duration::from_secs(60),
             overdue_after: Duration::from_secs(35 * 60),
             work_stale_after: Duration::from_secs(600),
+            max_requeues: 3,
             concurrency: 4,
             page_size: 2,
+            save_margin: Duration::from_millis(100),
         };
-        Self { ledger: MemoryLedger::default(), queue: MemoryQueue::default(), source: MemorySource::default(), config }
+        let (ledger, queue, dead_letters) = (MemoryLedger::default(), MemoryQueue::default(), MemoryQueue::default());
+        Self { ledger, queue, dead_letters, source: MemorySource::default(), config }
     }
 
     /// A prediction of ours registered `age` ago, that WriftAI reports at `status`.
@@ -45,8 +49,13 @@ impl World {
     /// One run with `budget` to its deadline.
     async fn run(&self, budget: Duration) -> Summary {
         let ingest = Ingest::new(&self.ledger, &self.queue, ActOn::terminal(), Duration::from_secs(3600));
-        let reconciler =
-            Reconciler { ingest: &ingest, store: &self.ledger, source: &self.source, config: &self.config };
+        let reconciler = Reconciler {
+            ingest: &ingest,
+            store: &self.ledger,
+            source: &self.source,
+            dead_letters: &self.dead_letters,
+            config: &self.config,
+        };
         reconciler.run(tokio::time::Instant::now() + budget).await.unwrap()
     }
 
@@ -175,4 +184,52 @@ async fn with_wriftai_slower_than_a_run_every_prediction_is_examined_over_runs_a
     for id in ids {
         assert_eq!(w.ledger.prediction(id).unwrap().status, Some(Status::Started), "{id} examined");
     }
+}
+
+#[tokio::test]
+async fn a_get_that_outlives_the_walk_is_skipped_and_the_walk_moves_on() {
+    let w = World::new();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(w.prediction(OLD + Duration::from_secs(10 - n), Some("started")).await);
+    }
+    // WriftAI holds every GET longer than a run's whole share: a page can never be
+    // finished the old way, and its place would be kept before it forever.
+    w.source.slow(Duration::from_secs(30));
+    for _ in 0..2 {
+        let summary = tokio::time::timeout(Duration::from_secs(4), w.run(Duration::from_secs(3))).await.unwrap();
+        assert_eq!(summary.examined, 0);
+    }
+    for id in ids {
+        assert_eq!(w.source.asked(id), 1, "{id}: each asked once over two runs, none twice");
+    }
+}
+
+#[tokio::test]
+async fn work_requeued_past_its_cap_goes_to_the_dead_letter_queue_once_and_stays_out() {
+    let w = World::new();
+    let id = w.prediction(OLD, None).await;
+    let raw = format!(r#"{{"id":"{id}","status":"failed","error":{{"message":"m"}}}}"#);
+    let ingest = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(3600));
+    let long_ago = OffsetDateTime::now_utc() - Duration::from_secs(3600);
+    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, long_ago).await.unwrap();
+    // Its work keeps failing: the reconciler finds it stale run after run.
+    let mut requeued = 0;
+    for _ in 0..6 {
+        let summary = w.run(AMPLE).await;
+        requeued += summary.requeued;
+        if summary.dead_lettered == 1 {
+            break;
+        }
+        w.ledger.stale_since(id, "failed", long_ago);
+    }
+    assert_eq!(requeued, 3, "requeued max_requeues times");
+    assert_eq!(w.dead_letters.messages().len(), 1, "then sent to the DLQ, once");
+    let message = WorkMessage::decode(&w.dead_letters.messages()[0]).unwrap();
+    assert_eq!(message.payload.unwrap().get(), raw);
+    let event = w.ledger.event(id, "failed").unwrap();
+    assert_eq!(event.gave_up.as_deref(), Some("requeued 3 times without completing"));
+    assert_eq!(event.work_since, None, "out of the work index");
+    w.ledger.stale_since(id, "failed", long_ago);
+    assert_eq!(w.run(AMPLE).await.requeued, 0);
 }

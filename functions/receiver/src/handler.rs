@@ -4,14 +4,17 @@
 use std::convert::Infallible;
 
 use lambda_http::http::{StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
+use shared::deadline::{ANSWER_MARGIN, time_left, within};
+use shared::error::Error::OutOfTime;
 use shared::ingest::{Ingest, Ingested};
 use shared::metrics::Metrics;
 use shared::ports::{Ledger, WorkQueue};
 use shared::signature;
 use shared::webhook::{self, Checks, Rejection};
 use time::OffsetDateTime;
+use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
 
 /// How long WriftAI should wait before retrying a delivery for an ID we do not know yet.
@@ -22,6 +25,12 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
     checks: &Checks,
     request: Request,
 ) -> Result<Response<Body>, Infallible> {
+    // The calls below end `ANSWER_MARGIN` before the invocation's deadline (three
+    // writes of up to `OPERATION_TIMEOUT` each would outlast the 10 s timeout): past it
+    // the answer is a 503, and WriftAI's repeat finishes what was begun.
+    let answer_by = request
+        .lambda_context_ref()
+        .map(|context| Instant::now() + time_left(context.deadline).saturating_sub(ANSWER_MARGIN));
     let (parts, body) = request.into_parts();
     let body = match body {
         Body::Empty => Vec::new(),
@@ -58,11 +67,17 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
 
     let prediction = &delivery.prediction;
     let span = tracing::info_span!("delivery", prediction_id = %prediction.id, status = %prediction.status);
-    let outcome = match checks.verifier {
-        Some(_) => ingest.ingest(prediction, &delivery.raw, now).instrument(span.clone()).await,
-        // Unsigned: anyone who knows the ID could have written this body, so nothing in
-        // it is recorded; the worker asks WriftAI instead.
-        None => ingest.trigger(prediction.id).instrument(span.clone()).await,
+    let recorded = async {
+        match checks.verifier {
+            Some(_) => ingest.ingest(prediction, &delivery.raw, now).await,
+            // Unsigned: anyone who knows the ID could have written this body, so nothing
+            // in it is recorded; the worker asks WriftAI instead.
+            None => ingest.trigger(prediction.id).await,
+        }
+    };
+    let outcome = match answer_by {
+        Some(by) => timeout_at(by, within(by, recorded)).instrument(span.clone()).await.unwrap_or(Err(OutOfTime)),
+        None => recorded.instrument(span.clone()).await,
     };
     let _entered = span.enter();
     let metrics = delivery_metrics(checks, prediction.status.as_str(), &outcome);

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use shared::adapters::AwsSettings;
+use shared::adapters::{AwsSettings, OPERATION_TIMEOUT};
 use shared::config::{ConfigError, Env, IngestConfig};
+use shared::deadline::ANSWER_MARGIN;
 use shared::metrics::Namespace;
 use shared::reconcile::ReconcileConfig;
 use shared::wriftai::ApiConfig;
@@ -19,7 +20,11 @@ pub struct ReconcilerConfig {
     pub api: ApiConfig,
     /// The walks: ages, page size, concurrency.
     pub reconcile: ReconcileConfig,
-    /// Time kept back from the invocation's deadline to save the cursor and answer.
+    /// The work queue's dead-letter queue (`DLQ_URL`): work requeued past
+    /// `RECONCILE_MAX_REQUEUES` goes there.
+    pub dlq_url: String,
+    /// Time kept back from the invocation's deadline to keep the run's summary and
+    /// answer: one DynamoDB call and the answer, 6 s by default.
     pub safety_margin: Duration,
 }
 
@@ -31,7 +36,11 @@ impl ReconcilerConfig {
             ingest: IngestConfig::from_env(env)?,
             api: ApiConfig::from_env(env)?,
             reconcile: ReconcileConfig::from_env(env)?,
-            safety_margin: Duration::from_secs(env.parsed("RECONCILE_SAFETY_MARGIN_SECS", 10)?),
+            dlq_url: env.required("DLQ_URL")?,
+            safety_margin: match env.optional("RECONCILE_SAFETY_MARGIN_SECS") {
+                Some(_) => Duration::from_secs(env.parsed("RECONCILE_SAFETY_MARGIN_SECS", 0)?),
+                None => OPERATION_TIMEOUT.saturating_add(ANSWER_MARGIN),
+            },
         })
     }
 }
@@ -46,9 +55,10 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("WRIFTAI_ACCESS_TOKEN", "x"),
+            ("DLQ_URL", "d"),
         ]))
         .unwrap();
-        assert_eq!(config.safety_margin, Duration::from_secs(10));
+        assert_eq!(config.safety_margin, Duration::from_secs(6));
         assert_eq!(config.reconcile.min_age, Duration::from_secs(300));
     }
 

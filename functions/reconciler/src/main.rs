@@ -26,6 +26,7 @@ async fn main() -> Result<(), Error> {
             config.ingest.act_on,
             config.ingest.event_ttl,
         ),
+        dead_letters: SqsQueue::from_config(&aws, &config.dlq_url),
         api: WriftAi::new(config.api)?,
         reconcile: config.reconcile,
         safety_margin: config.safety_margin,

@@ -11,7 +11,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::dynamo::DynamoLedger;
 use shared::adapters::sqs::SqsQueue;
-use shared::deadline::time_left;
+use shared::deadline::{ANSWER_MARGIN, time_left, within};
 use shared::error::BoxError;
 use shared::ingest::Ingest;
 use shared::message::Message;
@@ -21,6 +21,7 @@ use shared::prediction::{Prediction, PredictionId};
 use shared::work::{self as unit, Outcome, WorkError};
 use shared::wriftai::WriftAi;
 use time::OffsetDateTime;
+use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, field};
 
 use crate::config::{Clients, WorkerConfig};
@@ -64,10 +65,18 @@ impl<J: Job> Worker<J> {
     }
 
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-        // The claim on each unit expires when this invocation is stopped.
-        let deadline = OffsetDateTime::now_utc() + time_left(event.context.deadline);
+        // The claim on each unit expires when this invocation is stopped. Every call a
+        // message makes ends `ANSWER_MARGIN` before that, so the batch is always reported:
+        // a message still going then fails alone.
+        let left = time_left(event.context.deadline);
+        let deadline = OffsetDateTime::now_utc() + left;
+        let answer_by = Instant::now() + left.saturating_sub(ANSWER_MARGIN);
         let results: Vec<Result<&'static str, (&'static str, String)>> = stream::iter(event.payload.records)
-            .map(|record| self.process(record, deadline))
+            .map(|record| {
+                let message_id = record.message_id.clone().unwrap_or_default();
+                let bounded = timeout_at(answer_by, within(answer_by, self.process(record, deadline)));
+                bounded.map(|done| done.unwrap_or(Err(("WorkFailed", message_id))))
+            })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -117,8 +126,9 @@ impl<J: Job> Worker<J> {
                 })
             }
             Ok(Err(WorkError::Busy)) => {
+                // Contention, not failure: counted apart, so WorkFailed alarms on failures.
                 tracing::info!("another run holds this work; it comes back later");
-                Err(("WorkFailed", message_id))
+                Err(("WorkBusy", message_id))
             }
             Ok(Err(err @ WorkError::MissingEvent { .. })) => {
                 tracing::error!(error = %err, "work without its event record: it goes to the DLQ, redrive it once understood");

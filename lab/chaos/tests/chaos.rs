@@ -169,6 +169,9 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
     // The verdict, from the table and the side effects.
     let ours: HashSet<PredictionId> = ids.iter().map(|(_, id)| *id).collect();
     let (mut duplicated, mut work_runs, mut hooks) = (Vec::new(), 0, 0);
+    // The work's own side effect, beside the result: each failed prediction is posted to
+    // the simulator's sink once (a step of the work, `ctx.steps(p).once("notify")`).
+    let (mut notified, mut not_notified_once) = (0, Vec::new());
     for (n, id) in &ids {
         let items = stack.items(*id).await;
         let written = items.get("RECORD#result").map_or(0, writes);
@@ -176,6 +179,12 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
             duplicated.push((*id, written));
         }
         let status = truth.get(id).cloned().unwrap_or_default();
+        if status == "failed" {
+            match sim.notifications(*id).await.len() {
+                1 => notified += 1,
+                posts => not_notified_once.push((*id, posts)),
+            }
+        }
         work_runs += number(items.get(&format!("EVENT#{status}")), "work_attempts");
         hooks += u64::from(input(*n).get("test_hook").is_some());
     }
@@ -261,6 +270,7 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
         "DLQ                {dlq_poison} deliberate poison, {dlq_others} of other tests, {} of this run",
         dlq_ours.len()
     );
+    println!("notifications      {notified} failed predictions posted once, {} not", not_notified_once.len());
     println!("lost               {}", pending.len());
     println!("duplicated work    {}", duplicated.len());
     println!("silently dropped   {}", silently_dropped.len());
@@ -268,6 +278,7 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
 
     assert!(pending.is_empty(), "lost: {pending:?}");
     assert!(duplicated.is_empty(), "work ran more than once: {duplicated:?}");
+    assert!(not_notified_once.is_empty(), "failed predictions not posted exactly once: {not_notified_once:?}");
     assert!(silently_dropped.is_empty(), "accepted but not recorded: {silently_dropped:?}");
     assert!(dlq_ours.is_empty(), "the DLQ holds this run's work: {dlq_ours:?}");
 }

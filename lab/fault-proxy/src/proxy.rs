@@ -40,7 +40,9 @@ impl Proxy {
         } else {
             return Ok(json(StatusCode::BAD_REQUEST, r#"{"message":"fault-proxy: no X-Amz-Target"}"#));
         };
-        let fault = self.faults.decide(&target);
+        let (parts, body) = request.into_parts();
+        let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else { return Err(Dropped) };
+        let fault = self.faults.decide(&target, &body);
         match fault {
             Some((Kind::Throttle, _)) => return Ok(throttled(&target)),
             Some((Kind::ServerError, _)) => return Ok(server_error(&target)),
@@ -49,12 +51,16 @@ impl Proxy {
                 tokio::time::sleep(Duration::from_millis(hold_ms)).await;
                 return Err(Dropped);
             }
-            Some((Kind::LostAnswer, _)) | None => {}
+            Some((Kind::LostAnswer | Kind::Delay, _)) | None => {}
         }
-        let answer = self.forward(upstream, request).await;
+        let answer = self.forward(upstream, parts, body).await;
         self.faults.forwarded();
         match (fault, answer) {
             (Some((Kind::LostAnswer, _)), _) => Err(Dropped),
+            (Some((Kind::Delay, hold_ms)), answer) => {
+                tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+                answer.ok_or(Dropped)
+            }
             (_, Some(response)) => Ok(response),
             (_, None) => Err(Dropped),
         }
@@ -62,9 +68,12 @@ impl Proxy {
 
     /// Sends the call on unchanged; `None` when the emulator could not be reached, which
     /// the caller then sees as a dropped connection, as it would without the proxy.
-    async fn forward(&self, upstream: &str, request: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
-        let (parts, body) = request.into_parts();
-        let body = body.collect().await.ok()?.to_bytes();
+    async fn forward(
+        &self,
+        upstream: &str,
+        parts: hyper::http::request::Parts,
+        body: Bytes,
+    ) -> Option<Response<Full<Bytes>>> {
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mut outgoing = self.http.request(parts.method.clone(), format!("{upstream}{path}")).body(body);
         for (name, value) in &parts.headers {

@@ -23,6 +23,9 @@ pub enum Kind {
     /// Forwarded, so the write happens, but the answer is dropped and the connection
     /// closed: the caller cannot tell it from a timeout. The hardest case for idempotency.
     LostAnswer,
+    /// Forwarded at once, and its answer held for `hold_ms` (default 3000) before it is
+    /// sent: a slow service, whose writes land while their callers wait.
+    Delay,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,6 +44,10 @@ pub struct Rule {
     /// limit). `rate` 1 with `times` 3 fails exactly the next three matching calls.
     #[serde(default)]
     pub times: Option<u64>,
+    /// Only calls whose body holds this text (`":done"` picks the worker's completions
+    /// among its `UpdateItem`s).
+    #[serde(default)]
+    pub contains: Option<String>,
 }
 
 fn any() -> String {
@@ -48,9 +55,14 @@ fn any() -> String {
 }
 
 impl Rule {
-    fn matches(&self, target: &str) -> bool {
+    fn matches(&self, target: &str, body: &[u8]) -> bool {
         let (service, operation) = target.split_once('.').unwrap_or((target, ""));
-        self.operation == "*" || self.operation == target || self.operation == service || self.operation == operation
+        let named = self.operation == "*"
+            || self.operation == target
+            || self.operation == service
+            || self.operation == operation;
+        let holds = |text: &str| body.windows(text.len().max(1)).any(|w| w == text.as_bytes());
+        named && self.contains.as_deref().is_none_or(holds)
     }
 }
 
@@ -112,12 +124,17 @@ impl Faults {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Decides the fate of one call to `target`: `None` forwards it untouched.
-    pub fn decide(&self, target: &str) -> Option<(Kind, u64)> {
+    /// Decides the fate of one call to `target` with `body`: `None` forwards it untouched.
+    pub fn decide(&self, target: &str, body: &[u8]) -> Option<(Kind, u64)> {
         let mut inner = self.lock();
         *inner.stats.calls_by_operation.entry(target.to_owned()).or_default() += 1;
-        let rules: Vec<(usize, Rule)> =
-            inner.rules.iter().enumerate().filter(|(_, r)| r.matches(target)).map(|(i, r)| (i, r.clone())).collect();
+        let rules: Vec<(usize, Rule)> = inner
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.matches(target, body))
+            .map(|(i, r)| (i, r.clone()))
+            .collect();
         for (index, rule) in rules {
             if rule.times.is_some_and(|times| inner.spent[index] >= times) {
                 continue;
@@ -168,28 +185,35 @@ mod tests {
     use super::*;
 
     fn rule(operation: &str, kind: Kind, rate: f64) -> Rule {
-        Rule { operation: operation.into(), kind, rate, hold_ms: None, times: None }
+        Rule { operation: operation.into(), kind, rate, hold_ms: None, times: None, contains: None }
     }
 
     #[test]
     fn a_rule_with_times_stops_after_that_many_faults() {
         let limited = Rule { times: Some(3), ..rule("UpdateItem", Kind::LostAnswer, 1.0) };
         let faults = Faults::new(Settings { seed: None, rules: vec![limited] });
-        let fates: Vec<_> = (0..5).map(|_| faults.decide("DynamoDB_20120810.UpdateItem")).collect();
+        let fates: Vec<_> = (0..5).map(|_| faults.decide("DynamoDB_20120810.UpdateItem", b"")).collect();
         assert_eq!(fates, [Some((Kind::LostAnswer, 3000)); 3].into_iter().chain([None, None]).collect::<Vec<_>>());
         // New rules start their counts afresh.
         faults.replace(Settings { seed: None, rules: vec![Rule { times: Some(1), ..rule("*", Kind::Reset, 1.0) }] });
-        assert_eq!(faults.decide("AmazonSQS.SendMessage"), Some((Kind::Reset, 3000)));
-        assert_eq!(faults.decide("AmazonSQS.SendMessage"), None);
+        assert_eq!(faults.decide("AmazonSQS.SendMessage", b""), Some((Kind::Reset, 3000)));
+        assert_eq!(faults.decide("AmazonSQS.SendMessage", b""), None);
     }
 
     #[test]
     fn a_rule_matches_its_service_its_operation_or_the_whole_target() {
         for name in ["*", "DynamoDB_20120810", "PutItem", "DynamoDB_20120810.PutItem"] {
-            assert!(rule(name, Kind::Throttle, 1.0).matches("DynamoDB_20120810.PutItem"), "{name}");
+            assert!(rule(name, Kind::Throttle, 1.0).matches("DynamoDB_20120810.PutItem", b""), "{name}");
         }
-        assert!(!rule("AmazonSQS", Kind::Throttle, 1.0).matches("DynamoDB_20120810.PutItem"));
-        assert!(!rule("GetItem", Kind::Throttle, 1.0).matches("DynamoDB_20120810.PutItem"));
+        assert!(!rule("AmazonSQS", Kind::Throttle, 1.0).matches("DynamoDB_20120810.PutItem", b""));
+        assert!(!rule("GetItem", Kind::Throttle, 1.0).matches("DynamoDB_20120810.PutItem", b""));
+    }
+
+    #[test]
+    fn a_rule_with_contains_matches_only_calls_whose_body_holds_it() {
+        let done = Rule { contains: Some(":done".into()), ..rule("UpdateItem", Kind::Delay, 1.0) };
+        assert!(done.matches("DynamoDB_20120810.UpdateItem", br#"{"UpdateExpression":"SET #work = :done"}"#));
+        assert!(!done.matches("DynamoDB_20120810.UpdateItem", br#"{"UpdateExpression":"SET work_token = :token"}"#));
     }
 
     #[test]
@@ -197,7 +221,7 @@ mod tests {
         let settings = Settings { seed: Some(7), rules: vec![rule("*", Kind::Reset, 0.3)] };
         let run = || {
             let faults = Faults::new(settings.clone());
-            (0..200).map(|_| faults.decide("AmazonSQS.SendMessage").is_some()).collect::<Vec<_>>()
+            (0..200).map(|_| faults.decide("AmazonSQS.SendMessage", b"").is_some()).collect::<Vec<_>>()
         };
         let first = run();
         assert_eq!(first, run());

@@ -16,6 +16,15 @@ use tls::TrustRoots;
 
 use crate::config::{ConfigError, Env};
 
+/// The most one try of an AWS call may take.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The most a whole AWS call may take, the SDK's own retries (three tries) included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most connecting to an AWS endpoint may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How the AWS clients are set up: read with the function's configuration, at cold start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AwsSettings {
@@ -62,9 +71,9 @@ pub async fn aws_config(settings: &AwsSettings) -> aws_config::SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).http_client(tls::https_client(settings.roots)).timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         );
     if settings.region_in_env {

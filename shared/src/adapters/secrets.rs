@@ -7,10 +7,18 @@ use aws_config::SdkConfig;
 use crate::config::non_blank;
 use crate::error::{BoxError, Error, Result};
 
-const ARN_PREFIX: &str = "arn:aws:secretsmanager:";
+/// Whether `value` names a Secrets Manager secret, in any partition AWS has
+/// (`arn:aws:`, `arn:aws-cn:`, `arn:aws-us-gov:`), by its full or partial ARN.
+pub fn is_secret_arn(value: &str) -> bool {
+    let mut parts = value.splitn(4, ':');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some("arn"), Some("aws" | "aws-cn" | "aws-us-gov"), Some("secretsmanager"))
+    )
+}
 
 pub async fn resolve(config: &SdkConfig, value: &str) -> Result<String> {
-    if !value.starts_with(ARN_PREFIX) {
+    if !is_secret_arn(value) {
         return Ok(value.to_owned());
     }
     let secret = |source: crate::error::BoxError| Error::Secret { arn: value.to_owned(), source };
@@ -27,4 +35,25 @@ pub async fn resolve(config: &SdkConfig, value: &str) -> Result<String> {
 /// when it comes to nothing (empty or blank).
 pub async fn resolve_var(config: &SdkConfig, var: &'static str, value: &str) -> Result<String, BoxError> {
     Ok(non_blank(var, resolve(config, value).await?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_arn_is_known_in_every_partition_and_a_plain_value_is_not() {
+        for arn in [
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:wriftai-token",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:wriftai-token-AbCdEf",
+            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:t",
+            "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:t",
+        ] {
+            assert!(is_secret_arn(arn), "{arn}");
+        }
+        for plain in ["whsec_abc", "arn:aws:ssm:us-east-1:1:parameter/x", "arn:aws-xx:secretsmanager:r:1:secret:t", ""]
+        {
+            assert!(!is_secret_arn(plain), "{plain}");
+        }
+    }
 }

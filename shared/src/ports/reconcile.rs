@@ -51,11 +51,23 @@ pub trait ReconcileStore: Send + Sync {
     /// The payload kept with an event, when it fitted in the item.
     fn work_payload(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<Option<String>>> + Send;
 
-    /// Restarts an event's staleness clock after it was enqueued again.
+    /// Counts one more requeue of an event's work and restarts its staleness clock.
+    /// The requeues so far, this one included; `None` when the work left the `work`
+    /// index meanwhile (done).
     fn touch_work(
         &self,
         id: PredictionId,
         status: &Status,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<u32>>> + Send;
+
+    /// Takes work out of the `work` index for good, saying why (`gave_up`): the
+    /// reconciler sent it to the dead-letter queue instead of requeueing it again.
+    fn give_up_work(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        reason: &str,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<()>> + Send;
 

@@ -90,7 +90,8 @@ fn conditional<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) ->
     }
 }
 
-/// Sends of one write, all told, while its outcome stays unknown.
+/// Sends of one write, all told, while its outcome stays unknown, when no deadline is
+/// set (the `hooks` CLI, tests).
 const SENDS: u32 = 3;
 
 /// Sends a write that is safe to apply twice (it carries a claim token or a write ID),
@@ -103,18 +104,35 @@ const SENDS: u32 = 3;
 /// that way makes the work run again. A failed condition is an answer (it says what the
 /// item holds, which the caller reads) and is returned at once; so is a validation
 /// error (the write can never be applied: sending it again changes nothing).
+///
+/// Within an invocation's deadline (`deadline::within`), it spends the time left, and
+/// no more: each send is cut at the deadline, and another is made while one more try
+/// (`ATTEMPT_TIMEOUT`) fits. Without one, it makes at most [`SENDS`].
 pub async fn resend<T, E, Fut>(mut send: impl FnMut() -> Fut) -> Result<T, SdkError<E, HttpResponse>>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
-    let mut sent = 1;
+    let deadline = crate::deadline::current();
+    let mut sent = 0;
     loop {
-        match send().await {
-            Err(err) if sent < SENDS && !is_condition_failed(&err) && !is_invalid(&err) => {
+        sent += 1;
+        let result = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, send()).await {
+                Ok(result) => result,
+                Err(_) => return Err(SdkError::timeout_error("the invocation's deadline came first")),
+            },
+            None => send().await,
+        };
+        let pause = Duration::from_millis(100 * u64::from(sent)).min(Duration::from_secs(1));
+        let another = match deadline {
+            Some(deadline) => tokio::time::Instant::now() + pause + super::ATTEMPT_TIMEOUT <= deadline,
+            None => sent < SENDS,
+        };
+        match result {
+            Err(err) if another && !is_condition_failed(&err) && !is_invalid(&err) => {
                 tracing::warn!(sent, error = %crate::error::chain(&err), "a write's outcome is unknown; sending it again");
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(sent))).await;
-                sent += 1;
+                tokio::time::sleep(pause).await;
             }
             result => return result,
         }
@@ -251,6 +269,31 @@ mod tests {
                 .message("Item size has exceeded the maximum allowed size")
                 .build(),
         ))
+    }
+
+    #[tokio::test]
+    async fn within_a_deadline_a_write_is_sent_again_while_time_is_left_and_never_past_it() {
+        let started = tokio::time::Instant::now();
+        let deadline = started + std::time::Duration::from_secs(4);
+        let (calls, result) = crate::deadline::within(deadline, async {
+            let calls = AtomicU32::new(0);
+            let result: Sent = resend(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(lost())
+            })
+            .await;
+            (calls.into_inner(), result)
+        })
+        .await;
+        assert!(result.is_err() && calls > SENDS, "kept sending while a try fitted: {calls} sends");
+        assert!(tokio::time::Instant::now() < deadline, "and stopped before the deadline");
+
+        // A send that hangs is cut at the deadline.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(300);
+        let hung: Sent = crate::deadline::within(deadline, resend(|| std::future::pending())).await;
+        assert!(hung.is_err());
+        let late = tokio::time::Instant::now() - deadline;
+        assert!(late < std::time::Duration::from_millis(200), "returned {late:?} past its deadline");
     }
 
     #[tokio::test]

@@ -1,10 +1,11 @@
 //! The reconciler's walks over the sparse indexes, and its cursors.
 
+use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
 
 use super::{
     DynamoLedger, OPEN_INDEX, OPEN_PARTITION, PREDICTION_SK, RECONCILER_PK, WORK_INDEX, WORK_PARTITION, conditional,
-    decode_cursor, encode_cursor, event_sk, parse_rfc3339, prediction_pk, rfc3339, s, string,
+    decode_cursor, encode_cursor, event_sk, n, parse_rfc3339, prediction_pk, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
@@ -95,15 +96,36 @@ impl ReconcileStore for DynamoLedger {
         Ok(out.item().and_then(|item| string(item, "payload")).map(str::to_owned))
     }
 
-    async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<()> {
+    async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<Option<u32>> {
         let outcome = self
             .update_event(id, status)
-            .update_expression("SET work_since = :now")
+            .update_expression("SET work_since = :now ADD requeues :one")
             .condition_expression("attribute_exists(work_pk)")
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        // Done meanwhile: it left the index, nothing to requeue.
+        match outcome {
+            Ok(out) => {
+                let requeues = out.attributes().and_then(|a| a.get("requeues")).and_then(|v| v.as_n().ok());
+                Ok(Some(requeues.and_then(|n| n.parse().ok()).unwrap_or(1)))
+            }
+            Err(err) if super::is_condition_failed(&err) => Ok(None),
+            Err(err) => Err(Error::store("UpdateItem", err)),
+        }
+    }
+
+    async fn give_up_work(&self, id: PredictionId, status: &Status, reason: &str, now: OffsetDateTime) -> Result<()> {
+        let outcome = self
+            .update_event(id, status)
+            .update_expression("SET gave_up = :reason, gave_up_at = :now REMOVE work_pk, work_since")
+            .condition_expression("attribute_exists(work_pk)")
+            .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .send()
             .await;
-        // Done meanwhile: it left the index, nothing to restart.
         conditional(outcome).map(drop)
     }
 

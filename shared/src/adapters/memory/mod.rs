@@ -48,6 +48,10 @@ pub struct EventRow {
     pub keep: time::Duration,
     /// Why the last failed run failed.
     pub last_error: Option<String>,
+    /// How often the reconciler enqueued this work again.
+    pub requeues: u32,
+    /// Why the reconciler stopped requeueing it, and sent it to the DLQ.
+    pub gave_up: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +121,13 @@ impl MemoryLedger {
         self.lock().events.retain(|_, event| event.expires_at.is_none_or(|at| at > now));
     }
 
+    /// Moves an event's staleness clock back to `at`, as if its work had waited since.
+    pub fn stale_since(&self, id: PredictionId, status: &str, at: OffsetDateTime) {
+        if let Some(event) = self.lock().events.get_mut(&(id, status.to_owned())).filter(|e| e.work_since.is_some()) {
+            event.work_since = Some(at);
+        }
+    }
+
     pub fn item_count(&self) -> usize {
         let state = self.lock();
         state.predictions.len() + state.events.len()
@@ -182,6 +193,8 @@ impl Ledger for MemoryLedger {
             expires_at,
             keep,
             last_error: None,
+            requeues: 0,
+            gave_up: None,
         };
         state.events.insert(key, row);
         Ok(Recorded::New { advanced })

@@ -59,10 +59,21 @@ impl ReconcileStore for MemoryLedger {
         Ok(self.lock().events.get(&(id, status.to_string())).and_then(|row| row.payload.clone()))
     }
 
-    async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<()> {
+    async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<Option<u32>> {
+        let mut state = self.lock();
+        let Some(row) = state.events.get_mut(&(id, status.to_string())).filter(|row| row.work_since.is_some()) else {
+            return Ok(None);
+        };
+        row.work_since = Some(now);
+        row.requeues += 1;
+        Ok(Some(row.requeues))
+    }
+
+    async fn give_up_work(&self, id: PredictionId, status: &Status, reason: &str, _now: OffsetDateTime) -> Result<()> {
         if let Some(row) = self.lock().events.get_mut(&(id, status.to_string())).filter(|row| row.work_since.is_some())
         {
-            row.work_since = Some(now);
+            row.work_since = None;
+            row.gave_up = Some(reason.to_owned());
         }
         Ok(())
     }

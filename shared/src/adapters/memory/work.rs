@@ -95,6 +95,7 @@ impl Claims for MemoryLedger {
 pub struct MemorySource {
     predictions: Mutex<BTreeMap<PredictionId, String>>,
     delay: Mutex<std::time::Duration>,
+    asked: Mutex<BTreeMap<PredictionId, usize>>,
 }
 
 impl MemorySource {
@@ -109,6 +110,11 @@ impl MemorySource {
         *self.delay.lock().unwrap_or_else(|p| p.into_inner()) = delay;
     }
 
+    /// How often `get` was asked about `id`.
+    pub fn asked(&self, id: PredictionId) -> usize {
+        self.asked.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied().unwrap_or(0)
+    }
+
     pub fn forget(&self, id: PredictionId) {
         self.predictions.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
@@ -116,6 +122,7 @@ impl MemorySource {
 
 impl PredictionSource for MemorySource {
     async fn get(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
+        *self.asked.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default() += 1;
         let delay = *self.delay.lock().unwrap_or_else(|p| p.into_inner());
         tokio::time::sleep(delay).await;
         let raw = self.predictions.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
