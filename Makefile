@@ -28,8 +28,8 @@ unit: ## cargo test of the functions, shared and the local stack; the Python che
 	cargo build --bins
 	$(VENV)/python -m pytest -q infra/tests --ignore=infra/tests/stack
 
-template: ## cfn-lint and sam validate of template.yaml.
-	$(VENV)/cfn-lint template.yaml
+template: ## cfn-lint (informational checks too) and sam validate of template.yaml.
+	$(VENV)/cfn-lint --include-checks I -- template.yaml
 	$(SAM) validate --lint
 
 e2e: ## End-to-end tests on the local stack, which it starts and stops.

@@ -64,6 +64,11 @@ impl<J: Job> Worker<J> {
         }
     }
 
+    /// What runs for each claimed message.
+    pub fn job(&self) -> &J {
+        &self.job
+    }
+
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
         // The claim on each unit expires when this invocation is stopped. Every call a
         // message makes ends `ANSWER_MARGIN` before that, so the batch is always reported:

@@ -5,6 +5,8 @@
 //!   the test worker's count of it still one write.
 //! - The worker's claim, completion and output write when the SDK gives up on answers
 //!   lost after the write: each still done once, by the same run.
+//! - The worker under a DynamoDB whose answers come 8 s late: every batch is reported
+//!   before its deadline, no work runs twice, and no completion is lost.
 //!
 //! The emulator is frozen with SIGSTOP (a hung backend, the worst case: the SDK must time
 //! out) or the fault proxy's rules are set, so these tests run one at a time in their own
@@ -148,4 +150,123 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
         assert_eq!((event["work"].as_s().unwrap().as_str(), event["done_by"].as_s().unwrap()), ("done", &token));
         assert_eq!(writes(&items["RECORD#result"]), 1);
     }
+}
+
+/// A service config that finds nothing in the environment.
+#[derive(Debug)]
+struct NoEndpointVariables;
+
+impl aws_types::service_config::LoadServiceConfig for NoEndpointVariables {
+    fn load_config(&self, _: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        None
+    }
+}
+
+/// A job that counts its runs per prediction: the work's side effect, seen from outside.
+#[derive(Default)]
+struct Counting(std::sync::Mutex<std::collections::HashMap<PredictionId, u32>>);
+
+impl worker::batch::Job for Counting {
+    async fn run(
+        &self,
+        prediction: shared::prediction::Prediction,
+        _attempt: u32,
+    ) -> Result<serde_json::Value, shared::error::BoxError> {
+        *self.0.lock().unwrap().entry(prediction.id).or_default() += 1;
+        Ok(json!({"ran": true}))
+    }
+}
+
+impl Counting {
+    fn runs(&self, id: PredictionId) -> u32 {
+        self.0.lock().unwrap().get(&id).copied().unwrap_or(0)
+    }
+}
+
+/// One SQS batch of `bodies` for the worker, with `seconds` to its deadline.
+fn batch(bodies: &[String], seconds: u64) -> lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent> {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    for (n, body) in bodies.iter().enumerate() {
+        let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+        (message.message_id, message.body) = (Some(format!("m-{n}")), Some(body.clone()));
+        event.records.push(message);
+    }
+    let mut context = lambda_runtime::Context::default();
+    let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    context.deadline = u64::try_from(now_ms).unwrap() + seconds * 1000;
+    lambda_runtime::LambdaEvent::new(event, context)
+}
+
+#[tokio::test]
+async fn with_dynamodb_answers_8_s_late_batches_are_reported_in_time_and_no_work_runs_twice() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let stack = Stack::from_env().await;
+    let proxy = FaultProxy::from_env().expect("the stack runs with FAULTS=1");
+    // Four units of work, recorded through the receiver; this test hands their messages
+    // to a worker of its own, whose calls go through the fault proxy.
+    let (mut ids, mut bodies) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let id = stack.registered().await;
+        let body = payload(id, "succeeded", 3);
+        assert_eq!(stack.post(body.clone()).await.0, 200);
+        assert_eq!(stack.messages_for(id).await.len(), 1);
+        bodies.push(shared::message::WorkMessage::encode(id, &Status::Succeeded, &body));
+        ids.push(id);
+    }
+    let config = worker::config::WorkerConfig::from_env(&shared::config::Env::process()).unwrap();
+    // Every call through the proxy: the stack's endpoint variables (which a service's
+    // own config would read first) set aside.
+    let mut aws = stack.aws.to_builder().endpoint_url(proxy.url());
+    aws.set_service_config(None::<NoEndpointVariables>);
+    let clients = worker::config::Clients {
+        aws: aws.build(),
+        api: shared::wriftai::WriftAi::new(config.api.clone()).unwrap(),
+        webhook: None,
+    };
+    let worker = worker::batch::Worker::new(&clients, &config, Counting::default());
+    let late = |contains: Option<&str>| {
+        json!({"rules": [{"operation": "DynamoDB_20120810", "kind": "delay", "rate": 1.0, "hold_ms": 8000,
+                          "contains": contains}]})
+    };
+    let failed = |response: &aws_lambda_events::event::sqs::SqsBatchResponse| response.batch_item_failures.len();
+
+    // Every answer late: no claim is ever known to be won, nothing runs, and the batch
+    // is still answered before its deadline, each message failed alone.
+    proxy.set(late(None)).await;
+    let started = std::time::Instant::now();
+    let forwarded = proxy.stats().await["forwarded"].as_u64().unwrap();
+    let response = worker.handle(batch(&bodies, 12)).await.unwrap();
+    assert!(
+        proxy.stats().await["forwarded"].as_u64().unwrap() > forwarded,
+        "the worker's calls went through the proxy"
+    );
+    assert!(started.elapsed() < Duration::from_secs(12), "reported after {:?}", started.elapsed());
+    assert_eq!(failed(&response), 4);
+    assert!(ids.iter().all(|id| job_runs(&worker, *id) == 0));
+    // The claims that landed expire with that deadline.
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(started.elapsed()) + Duration::from_secs(1)).await;
+
+    // Only the completions late: the work runs, its completion lands unknown to the run,
+    // and the batch is still answered before its deadline.
+    proxy.set(late(Some(":done"))).await;
+    let started = std::time::Instant::now();
+    let response = worker.handle(batch(&bodies, 30)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30), "reported after {:?}", started.elapsed());
+    assert_eq!(failed(&response), 4, "no completion was known to land");
+    assert!(ids.iter().all(|id| job_runs(&worker, *id) == 1));
+
+    // The messages come back once DynamoDB answers again: the completions had landed,
+    // so nothing runs twice and no completion is lost.
+    proxy.set(json!({"rules": []})).await;
+    let response = worker.handle(batch(&bodies, 30)).await.unwrap();
+    assert_eq!(failed(&response), 0);
+    for id in ids {
+        assert_eq!(job_runs(&worker, id), 1, "{id}: ran once");
+        let event = &stack.items(id).await["EVENT#succeeded"];
+        assert_eq!(event["work"].as_s().unwrap(), "done", "{id}: its completion landed");
+    }
+}
+
+fn job_runs(worker: &worker::batch::Worker<Counting>, id: PredictionId) -> u32 {
+    worker.job().runs(id)
 }
