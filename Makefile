@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .local/venv/bin
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test install unit template e2e verify build up down create register deploy hooks lint bench chaos load fuzz
+.PHONY: help dev test install unit template e2e verify build up down create register deploy hooks hakari lint bench chaos load fuzz
 STAGE ?= default
 # SAM and cargo-lambda from the project's virtualenv, whose python has zig for the
 # arm64 cross-build.
@@ -62,6 +62,9 @@ register: ## Register a prediction as ours: make register ID=<prediction-id>
 
 hooks: ## The hooks CLI on the local stack: make hooks ARGS='status' (inspect <id>, replay <id>, redrive)
 	@set -a; . .local/stack.env; set +a; cargo run --quiet -p cli -- $(ARGS)
+
+hakari: ## After changing a dependency: regenerate infra/workspace-hack (one build of the AWS SDK for every build).
+	infra/hakari.sh generate
 
 lint: ## cargo fmt --check and clippy on the whole workspace, lab included.
 	cargo fmt --check

@@ -11,6 +11,10 @@ export PATH="$root/.local/venv/bin:$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION
 start=$SECONDS
 sam build --config-env "${STAGE:-default}"
 echo "build: sam build took $((SECONDS - start)) s"
+# One build of the AWS SDK for the three functions (infra/workspace-hack): one fingerprint
+# of aws-sdk-dynamodb on a fresh target directory.
+fingerprints=$(find "${CARGO_TARGET_DIR:-target}/aarch64-unknown-linux-gnu/release/.fingerprint" -maxdepth 1 -name 'aws-sdk-dynamodb-*' 2>/dev/null | wc -l)
+echo "build: $fingerprints aws-sdk-dynamodb fingerprint(s) in the release target"
 python - <<'PY'
 import io, pathlib, zipfile
 import sys

@@ -38,9 +38,16 @@ NEEDS = {
     "s3:HeadObject": {"s3:GetObject"},
 }
 # Operations the SDK links but the functions never make: the credentials chain's (on
-# Lambda the role's credentials are in the environment) and S3 Express sessions (for
-# directory buckets only; the output bucket is a general purpose one).
-NEVER_CALLED = {"sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sso:GetRoleCredentials", "s3:CreateSession"}
+# Lambda the role's credentials are in the environment; the debug builds also carry the
+# `hooks` CLI's SSO login) and S3 Express sessions (for directory buckets only; the
+# output bucket is a general purpose one).
+NEVER_CALLED = {
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithWebIdentity",
+    "sso:GetRoleCredentials",
+    "ssooidc:CreateToken",
+    "s3:CreateSession",
+}
 
 OPERATION = re.compile(r"\baws_sdk_(\w+?)::operation::\w+::(\w+)::orchestrate\b")
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 pub const HEADER: &str = "wriftai-webhook-signature";
@@ -81,7 +81,7 @@ impl Verifier {
 
 fn signed(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     // HMAC takes keys of any length; new_from_slice cannot fail for it.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);

@@ -1,6 +1,6 @@
 //! The `wriftai-webhook-signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256>`.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::chaos::SplitMix64;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Receiver, Sim, eventually};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 

@@ -2,7 +2,7 @@
 //! requests, SQS batches of work messages, and a schedule tick.
 
 use axum::body::Bytes;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
