@@ -14,7 +14,15 @@ import boto3
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PREFIX = "wriftai-hooks"
+
+
+def setting(name):
+    """A setting of project.mk (`NAME := value`): the project's name, region, statuses."""
+    match = re.search(rf"^{name} := (.+)$", (ROOT / "project.mk").read_text(), re.M)
+    return match.group(1).strip()
+
+
+PREFIX = setting("PROJECT")
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -40,7 +48,7 @@ def template():
 
 
 def local_name(logical):
-    """`WorkQueue` -> `wriftai-hooks-work-queue`."""
+    """`WorkQueue` -> `<project>-work-queue`."""
     return f"{PREFIX}-" + re.sub(r"(?<!^)(?=[A-Z])", "-", logical).lower()
 
 

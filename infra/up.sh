@@ -19,6 +19,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# The debug binaries, wherever cargo builds them.
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 local_dir="$root/.local"
 pids="$local_dir/pids"
 logs="$local_dir/logs"
@@ -69,6 +71,8 @@ start dynamodb java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_
 start moto python -m moto.server -H 127.0.0.1 -p "$SQS_PORT"
 
 env_file="$local_dir/stack.env"
+# A setting of project.mk (`NAME := value`).
+project() { sed -n "s/^$1 := //p" "$root/project.mk" | head -n 1; }
 cat >"$env_file.tmp" <<ENV
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=local
@@ -96,6 +100,9 @@ DOWNLOAD_TIMEOUT_SECS=${DOWNLOAD_TIMEOUT_SECS:-3}
 OUTPUT_URL_ALLOW_HTTP=true
 OUTPUT_URL_HOSTS=127.0.0.1:$SIM_PORT
 NOTIFY_URL=http://127.0.0.1:$SIM_PORT/_sim/notify
+# The project's metrics namespace (a stack's name on AWS) and the statuses it acts on.
+METRICS_NAMESPACE=$(project PROJECT)
+ACT_ON_STATUSES=$(project ACT_ON_STATUSES)
 # The function the queue invokes: the production worker, or the tests' test-worker.
 WORKER_FUNCTION=${WORKER_FUNCTION:-worker}
 ENV
@@ -119,14 +126,14 @@ else
   cargo build --bins
   if [ "${FAULTS:-0}" = 1 ]; then cargo build -p fault-proxy; fi
 fi
-start wriftai-sim target/debug/wriftai-sim --port "$SIM_PORT"
+start wriftai-sim "$bin/wriftai-sim" --port "$SIM_PORT"
 wait_for wriftai-sim 30 curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/health"
 # The functions reach AWS through the fault proxy when FAULTS=1, and only they do.
 if [ "${LOCAL_FUNCTIONS:-1}" != 0 ]; then
   function_env=()
   if [ "${FAULTS:-0}" = 1 ]; then
     FAULT_PROXY_PORT=$FAULT_PORT FAULT_DYNAMODB_UPSTREAM=$AWS_ENDPOINT_URL_DYNAMODB \
-      FAULT_SQS_UPSTREAM=$AWS_ENDPOINT_URL_SQS start fault-proxy target/debug/fault-proxy
+      FAULT_SQS_UPSTREAM=$AWS_ENDPOINT_URL_SQS start fault-proxy "$bin/fault-proxy"
     wait_for fault-proxy 30 curl -sf -o /dev/null "http://127.0.0.1:$FAULT_PORT/_faults"
     echo "FAULT_PROXY_URL=http://127.0.0.1:$FAULT_PORT" >>"$env_file.tmp"
     function_env=(AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$FAULT_PORT" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$FAULT_PORT")

@@ -12,8 +12,6 @@ The list is kept beside the code, in the function's Cargo.toml
 The binaries are the debug ones `make unit` builds (`cargo build --bins`) before these
 tests run."""
 
-import functools
-import json
 import pathlib
 import re
 import subprocess
@@ -21,6 +19,7 @@ import tomllib
 
 import pytest
 
+from cargo import debug_binary
 from translated import resources
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -52,23 +51,9 @@ NEVER_CALLED = {
 OPERATION = re.compile(r"\baws_sdk_(\w+?)::operation::\w+::(\w+)::orchestrate\b")
 
 
-@functools.cache
-def target_dir():
-    metadata = subprocess.run(
-        ["cargo", "metadata", "--no-deps", "--format-version", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-        text=True,
-    )
-    return pathlib.Path(json.loads(metadata.stdout)["target_directory"])
-
-
 def operations(binary):
     """The SDK operations a built binary links, as `service:Operation`."""
-    path = target_dir() / "debug" / binary
-    assert path.exists(), f"{path} is not built: `cargo build --bins` (make unit does) builds it"
-    symbols = subprocess.run(["nm", "-C", str(path)], capture_output=True, check=True, text=True).stdout
+    symbols = subprocess.run(["nm", "-C", str(debug_binary(binary))], capture_output=True, check=True, text=True).stdout
     return {f"{service}:{op}" for service, op in OPERATION.findall(symbols)}
 
 

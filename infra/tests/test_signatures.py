@@ -10,6 +10,7 @@ import pytest
 from wriftai import _webhook
 
 import signature_vectors
+from cargo import debug_binary
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ def test_the_official_client_accepts_our_signatures(secret, body):
     # Built by `make unit` with the rest of the workspace (a `cargo run -p cli` here
     # would resolve features for cli alone and rebuild half the dependencies).
     header = subprocess.run(
-        [ROOT / "target" / "debug" / "hooks", "sign", "--secret", secret],
+        [debug_binary("hooks"), "sign", "--secret", secret],
         input=body, capture_output=True, check=True, cwd=ROOT,
     ).stdout.decode().strip()
     timestamp = int(header.split(",")[0].removeprefix("t="))

@@ -34,7 +34,7 @@ RESOURCES = TEMPLATE["Resources"]
 def test_the_local_table_is_the_templates():
     tmpl = stack.template()
     spec, ttl = stack.table_spec("Table", tmpl["Resources"]["Table"]["Properties"])
-    assert spec["TableName"] == "wriftai-hooks-table"
+    assert spec["TableName"] == f"{stack.setting('PROJECT')}-table"
     assert spec["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
     assert [index["IndexName"] for index in spec["GlobalSecondaryIndexes"]] == ["open", "work"]
     assert ttl == "expires_at"
@@ -126,7 +126,7 @@ def test_the_time_budgets_fit_for_every_allowed_parameter_value():
     window = TEMPLATE["Parameters"]["WorkerBatchWindowSeconds"]["MaxValue"]
     visibility = int(RESOURCES["WorkQueue"]["Properties"]["VisibilityTimeout"])
     assert visibility >= 6 * worker["Timeout"] + window
-    work = (ROOT / "shared/src/work.rs").read_text()
+    work = (ROOT / "shared/src/claim.rs").read_text()
     assert "REPORT_MARGIN: Duration = OPERATION_TIMEOUT.saturating_add(ANSWER_MARGIN)" in work
     operation = seconds("shared/src/adapters/mod.rs", "OPERATION_TIMEOUT")
     answer = seconds("shared/src/deadline.rs", "ANSWER_MARGIN")
@@ -162,7 +162,7 @@ def test_a_receiver_reservation_of_zero_reserves_nothing():
 
 
 def test_every_resource_that_takes_tags_carries_the_projects():
-    assert TEMPLATE["Globals"]["Function"]["Tags"] == {"project": "wriftai-hooks"}
+    assert TEMPLATE["Globals"]["Function"]["Tags"] == {"project": "ProjectName"}
     assert TEMPLATE["Globals"]["Function"]["PropagateTags"] is True
     taggable = (
         "AWS::DynamoDB::Table",
@@ -173,4 +173,4 @@ def test_every_resource_that_takes_tags_carries_the_projects():
     )
     for name, resource in RESOURCES.items():
         if resource["Type"] in taggable:
-            assert {"Key": "project", "Value": "wriftai-hooks"} in resource["Properties"].get("Tags", []), name
+            assert {"Key": "project", "Value": "ProjectName"} in resource["Properties"].get("Tags", []), name

@@ -15,6 +15,7 @@ import stack  # noqa: E402  (infra/stack.py reads the template with CloudFormati
 
 ACCOUNT = "123456789012"
 PARAMETERS = {
+    "ProjectName": "my-hooks",
     "AccessTokenSecretArn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:wriftai-token",
     "WebhookSecretArn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:wriftai-webhook",
 }

@@ -1,7 +1,7 @@
 //! Record, then enqueue: the one path every prediction update takes, whether a webhook
 //! brought it (receiver) or a `GET` did (reconciler).
 //!
-//! Round trips to AWS per case (the README explains why a new event that needs work
+//! Round trips to AWS per case (docs/design.md explains why a new event that needs work
 //! costs three):
 //! - unknown prediction, plain repeat, new event the worker ignores: 1;
 //! - out-of-order event: 2 (the failed advance, then the event alone);

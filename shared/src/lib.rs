@@ -4,7 +4,8 @@
 //! - [`webhook`]: checks one HTTP delivery (method, path, content type, size, JSON).
 //! - [`ingest`]: record, then enqueue; the path every update takes.
 //! - [`reconcile`]: asks WriftAI about what webhooks left unfinished.
-//! - [`message`]: the work message on the queue; [`work`] runs one, once.
+//! - [`message`]: the messages on the work queue; [`claim`] runs one unit of work,
+//!   once.
 //! - [`records`]: the work's named records, of any size, and the one size policy;
 //!   [`steps`]: the steps of the work that run at most once.
 //! - [`signature`]: webhook signatures (scheme v1), verified and made.
@@ -16,6 +17,7 @@
 //!   know if a retry helps, the time an invocation has left, and CloudWatch metrics.
 
 pub mod adapters;
+pub mod claim;
 pub mod config;
 pub mod create;
 pub mod deadline;
@@ -30,7 +32,6 @@ pub mod records;
 pub mod signature;
 pub mod steps;
 pub mod webhook;
-pub mod work;
 pub mod wriftai;
 
 pub use error::{Error, Result};

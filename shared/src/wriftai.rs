@@ -2,6 +2,7 @@
 //! does: on 429 (until `x-ratelimit-reset`) and on 5xx (exponential backoff from 0.5 s,
 //! capped at 8 s, up to 25% jitter), twice by default.
 
+use std::future::Future;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{ConfigError, Env};
+use crate::ports::PredictionSource;
 use crate::prediction::{Prediction, PredictionId, Status};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.wrift.ai/v1";
@@ -247,6 +249,12 @@ fn truncate(mut body: String) -> String {
         body.truncate(cut);
     }
     body
+}
+
+impl PredictionSource for WriftAi {
+    fn get(&self, id: PredictionId) -> impl Future<Output = Result<Option<Fetched>, ApiError>> + Send {
+        WriftAi::get(self, id)
+    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+use shared::claim::{Outcome, run};
 use shared::config::ActOn;
 use shared::ingest::{Ingest, Ingested};
 use shared::message::Message;
 use shared::ports::Ledger;
 use shared::prediction::{Prediction, PredictionId};
-use shared::work::{Outcome, run};
 use time::OffsetDateTime;
 
 #[tokio::test]

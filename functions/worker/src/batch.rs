@@ -11,6 +11,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::dynamo::DynamoLedger;
 use shared::adapters::sqs::SqsQueue;
+use shared::claim::{self as unit, ClaimError, Outcome};
 use shared::deadline::{ANSWER_MARGIN, time_left, within};
 use shared::error::BoxError;
 use shared::ingest::Ingest;
@@ -18,7 +19,6 @@ use shared::message::Message;
 use shared::metrics::Metrics;
 use shared::ports::{Ledger, RecordTable, WorkQueue};
 use shared::prediction::{Prediction, PredictionId};
-use shared::work::{self as unit, Outcome, WorkError};
 use shared::wriftai::WriftAi;
 use time::OffsetDateTime;
 use tokio::time::{Instant, timeout_at};
@@ -130,12 +130,12 @@ impl<J: Job> Worker<J> {
                     Outcome::AlreadyDone => "WorkAlreadyDone",
                 })
             }
-            Ok(Err(WorkError::Busy)) => {
+            Ok(Err(ClaimError::Busy)) => {
                 // Contention, not failure: counted apart, so WorkFailed alarms on failures.
                 tracing::info!("another run holds this work; it comes back later");
                 Err(("WorkBusy", message_id))
             }
-            Ok(Err(err @ WorkError::MissingEvent { .. })) => {
+            Ok(Err(err @ ClaimError::MissingEvent { .. })) => {
                 tracing::error!(error = %err, "work without its event record: it goes to the DLQ, redrive it once understood");
                 Err(("MissingEvent", message_id))
             }

@@ -206,15 +206,17 @@ impl Stack {
 
 /// A webhook body for `id` at `status`, with an output of `output_bytes` characters.
 pub fn payload(id: PredictionId, status: &str, output_bytes: usize) -> String {
-    let output = if status == "succeeded" { format!("\"{}\"", "o".repeat(output_bytes)) } else { "null".into() };
-    format!(
-        r#"{{"id":"{id}","status":"{status}","created_at":"2026-11-26T10:00:00Z","updated_at":"2026-11-26T10:00:05Z",
-"model":{{"owner":"acme","name":"echo","version_number":1}},"input":{{"prompt":"hi"}},"output":{output},
-"error":null,"metrics":null,"setup_time":null,"execution_time":null,"stream":false}}"#
-    )
+    let output = if status == "succeeded" { Value::String("o".repeat(output_bytes)) } else { Value::Null };
+    serde_json::json!({
+        "id": id.to_string(), "status": status,
+        "created_at": "2026-11-26T10:00:00Z", "updated_at": "2026-11-26T10:00:05Z",
+        "model": {"owner": "acme", "name": "echo", "version_number": 1}, "input": {"prompt": "hi"},
+        "output": output, "error": null, "metrics": null, "setup_time": null, "execution_time": null, "stream": false,
+    })
+    .to_string()
 }
 
-/// How many store calls wrote an output item (`writes` holds one ID per call).
+/// How many store calls wrote a record's item (`writes` holds one ID per call).
 pub fn writes(item: &Item) -> usize {
     item.get("writes").and_then(|v| v.as_ss().ok()).map_or(0, Vec::len)
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use e2e::{Stack, api, payload};
 use serde_json::json;
+use shared::claim::{Outcome, run};
 use shared::message::WorkMessage;
 use shared::prediction::Status;
-use shared::work::{Outcome, run};
 use time::OffsetDateTime;
 
 #[tokio::test]

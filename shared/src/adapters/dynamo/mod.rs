@@ -1,4 +1,4 @@
-//! The ports on one DynamoDB table. Item layout (the README documents it):
+//! The ports on one DynamoDB table. Item layout (docs/design.md, "The table"):
 //! - prediction: `pk = PRED#<id>`, `sk = PRED`; `status`, `rank`, `updated_at`,
 //!   `registered_at`; while unfinished `open_pk`/`open_since` (sparse index `open`);
 //!   `closed` when the reconciler gave up on it;
@@ -16,11 +16,11 @@
 //! - reconciler cursors: `pk = RECONCILER`, `sk = CURSOR#<walk>`, and its latest run's
 //!   summary, `sk = LAST_RUN`.
 
+mod claims;
 mod ledger;
 mod ops;
 mod reconcile;
 mod records;
-mod work;
 
 pub use ops::{Backlog, Index, to_json};
 

@@ -1,9 +1,9 @@
 //! In-memory twins of the ports, for unit tests of the services. They keep the same
 //! atomicity as the AWS adapters (one lock per call) and can be told to fail.
 
+mod claims;
 mod reconcile;
 mod records;
-mod work;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::ports::{Enqueue, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
 
+pub use claims::MemorySource;
 pub use records::MemoryBucket;
-pub use work::MemorySource;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PredictionRow {

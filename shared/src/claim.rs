@@ -34,7 +34,7 @@ pub enum Outcome {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum WorkError {
+pub enum ClaimError {
     /// Can never succeed: the message is not ours or not readable. It goes to the DLQ
     /// after the queue's receive limit.
     #[error("poison message: {0}")]
@@ -78,34 +78,34 @@ pub async fn run<C, S, F, Fut>(
     body: &str,
     deadline: OffsetDateTime,
     job: F,
-) -> Result<Outcome, WorkError>
+) -> Result<Outcome, ClaimError>
 where
     C: Claims,
     S: PredictionSource,
     F: FnOnce(Prediction, u32) -> Fut,
     Fut: Future<Output = Result<Value, BoxError>>,
 {
-    let message = WorkMessage::decode(body).map_err(|e| WorkError::Poison(e.to_string()))?;
+    let message = WorkMessage::decode(body).map_err(|e| ClaimError::Poison(e.to_string()))?;
     let (id, status) = (message.prediction_id, message.status);
     let (token, attempt) = match claims.claim(id, &status, deadline, OffsetDateTime::now_utc()).await? {
         Claim::Acquired { token, attempt } => (token, attempt),
         Claim::Done => return Ok(Outcome::AlreadyDone),
-        Claim::Busy => return Err(WorkError::Busy),
-        Claim::Missing => return Err(WorkError::MissingEvent { id, status }),
+        Claim::Busy => return Err(ClaimError::Busy),
+        Claim::Missing => return Err(ClaimError::MissingEvent { id, status }),
     };
 
     let budget = Duration::try_from(deadline - OffsetDateTime::now_utc() - REPORT_MARGIN).unwrap_or_default();
     let ran = async {
         let prediction = match &message.payload {
-            Some(raw) => Prediction::from_json(raw.get().as_bytes()).map_err(|e| WorkError::Poison(e.to_string()))?,
-            None => source.get(id).await?.ok_or(WorkError::Gone(id))?.prediction,
+            Some(raw) => Prediction::from_json(raw.get().as_bytes()).map_err(|e| ClaimError::Poison(e.to_string()))?,
+            None => source.get(id).await?.ok_or(ClaimError::Gone(id))?.prediction,
         };
         match AssertUnwindSafe(job(prediction, attempt)).catch_unwind().await {
-            Ok(result) => result.map_err(WorkError::Failed),
-            Err(panic) => Err(WorkError::Panicked(panic_text(panic.as_ref()))),
+            Ok(result) => result.map_err(ClaimError::Failed),
+            Err(panic) => Err(ClaimError::Panicked(panic_text(panic.as_ref()))),
         }
     };
-    let ran = tokio::time::timeout(budget, ran).await.unwrap_or(Err(WorkError::OutOfTime));
+    let ran = tokio::time::timeout(budget, ran).await.unwrap_or(Err(ClaimError::OutOfTime));
 
     match ran {
         Ok(result) => {

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use serde_json::json;
 use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+use shared::claim::{ClaimError, Outcome, run};
 use shared::config::ActOn;
 use shared::ingest::Ingest;
 use shared::message::WorkMessage;
 use shared::ports::{Claim, Claims, Ledger};
 use shared::prediction::{Prediction, PredictionId, Status};
-use shared::work::{Outcome, WorkError, run};
 use time::OffsetDateTime;
 
 /// A registered prediction whose `succeeded` event was recorded and enqueued.
@@ -50,9 +50,9 @@ async fn a_failed_or_panicking_run_frees_the_claim_for_the_retry() {
     let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
     let (_, body) = recorded(&ledger, &queue).await;
     let failed = run(&ledger, &source, &body, later(), |_, _| async { Err("boom".into()) }).await;
-    assert!(matches!(failed, Err(WorkError::Failed(_))));
+    assert!(matches!(failed, Err(ClaimError::Failed(_))));
     let panicked = run(&ledger, &source, &body, later(), |_, _| async { panic!("kaboom") }).await;
-    assert!(matches!(panicked, Err(WorkError::Panicked(ref m)) if m == "kaboom"), "{panicked:?}");
+    assert!(matches!(panicked, Err(ClaimError::Panicked(ref m)) if m == "kaboom"), "{panicked:?}");
     let done = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
     assert_eq!(done, Outcome::Done { attempt: 3 });
 }
@@ -77,7 +77,7 @@ async fn a_live_claim_makes_a_concurrent_duplicate_back_off_and_an_expired_one_d
     let held = ledger.claim(id, &Status::Succeeded, now + Duration::from_secs(30), now).await.unwrap();
     assert!(matches!(held, Claim::Acquired { attempt: 1, .. }));
     let busy = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await;
-    assert!(matches!(busy, Err(WorkError::Busy)));
+    assert!(matches!(busy, Err(ClaimError::Busy)));
 
     // The holder timed out: its claim expired with its deadline.
     let (id2, body2) = recorded(&ledger, &queue).await;
@@ -96,7 +96,7 @@ async fn a_message_by_reference_fetches_the_prediction_and_one_wriftai_forgot_fa
     assert!(WorkMessage::decode(&by_reference).unwrap().payload.is_none());
 
     let gone = run(&ledger, &source, &by_reference, later(), |_, _| async { Ok(json!(null)) }).await;
-    assert!(matches!(gone, Err(WorkError::Gone(g)) if g == id));
+    assert!(matches!(gone, Err(ClaimError::Gone(g)) if g == id));
     source.set(&format!(r#"{{"id":"{id}","status":"succeeded","output":"fetched"}}"#));
     let seen = run(&ledger, &source, &by_reference, later(), |p, _| async move { Ok(p.output) }).await.unwrap();
     assert_eq!(seen, Outcome::Done { attempt: 2 });
@@ -108,11 +108,11 @@ async fn a_message_that_is_not_ours_is_poison() {
     let (ledger, source) = (MemoryLedger::default(), MemorySource::default());
     for body in ["not json", r#"{"prediction_id":"x"}"#] {
         let poison = run(&ledger, &source, body, later(), |_, _| async { Ok(json!(null)) }).await;
-        assert!(matches!(poison, Err(WorkError::Poison(_))), "{body}");
+        assert!(matches!(poison, Err(ClaimError::Poison(_))), "{body}");
     }
     let stray = WorkMessage::encode(PredictionId::random(), &Status::Succeeded, "{}");
     let missing = run(&ledger, &source, &stray, later(), |_, _| async { Ok(json!(null)) }).await;
-    assert!(matches!(missing, Err(WorkError::MissingEvent { .. })), "{missing:?}");
+    assert!(matches!(missing, Err(ClaimError::MissingEvent { .. })), "{missing:?}");
 }
 
 #[tokio::test]
@@ -136,7 +136,7 @@ async fn an_event_is_kept_past_its_ttl_until_its_work_is_done_then_expires() {
 
     // A copy of the message after that is a loud error of its own, not poison.
     let late = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await;
-    assert!(matches!(late, Err(WorkError::MissingEvent { .. })), "{late:?}");
+    assert!(matches!(late, Err(ClaimError::MissingEvent { .. })), "{late:?}");
 }
 
 #[tokio::test]
@@ -160,14 +160,14 @@ async fn a_job_still_running_near_the_deadline_is_stopped_and_its_claim_given_ba
     let (id, body) = recorded(&ledger, &queue).await;
     // A call that would outlive the invocation: 120 s, with one second to spare before
     // the margin kept for reporting.
-    let deadline = OffsetDateTime::now_utc() + shared::work::REPORT_MARGIN + Duration::from_secs(1);
+    let deadline = OffsetDateTime::now_utc() + shared::claim::REPORT_MARGIN + Duration::from_secs(1);
     let slow = |_, _| async {
         tokio::time::sleep(Duration::from_secs(120)).await;
         Ok(json!(null))
     };
     let started = std::time::Instant::now();
     let ran = run(&ledger, &source, &body, deadline, slow).await;
-    assert!(matches!(ran, Err(WorkError::OutOfTime)), "{ran:?}");
+    assert!(matches!(ran, Err(ClaimError::OutOfTime)), "{ran:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "stopped at the budget: {:?}", started.elapsed());
     let event = ledger.event(id, "succeeded").unwrap();
     assert_eq!((event.claim, event.done), (None, None), "the claim is given back for the retry");
@@ -183,7 +183,7 @@ async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
     assert!(matches!(reopened, shared::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
     assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("first")), "done until a new result");
     let failed = run(&ledger, &source, &body, later(), |_, _| async { Err("the URLs expired".into()) }).await;
-    assert!(matches!(failed, Err(WorkError::Failed(_))));
+    assert!(matches!(failed, Err(ClaimError::Failed(_))));
     let event = ledger.event(id, "succeeded").unwrap();
     assert_eq!(event.done, Some(json!("first")), "a failed replay keeps the work done");
     assert_eq!(event.last_error.as_deref(), Some("the work failed: the URLs expired"), "and says why");

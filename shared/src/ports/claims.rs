@@ -1,5 +1,4 @@
-//! The worker's ports: claims on a unit of work, and where a prediction is fetched when
-//! it came by reference.
+//! Claims on a unit of work: what runs the work once.
 
 use std::future::Future;
 
@@ -8,7 +7,6 @@ use time::OffsetDateTime;
 
 use crate::error::Result;
 use crate::prediction::{PredictionId, Status};
-use crate::wriftai::{ApiError, Fetched, WriftAi};
 
 /// The most of a failed run's error kept with its event.
 pub const ERROR_KEPT_BYTES: usize = 1024;
@@ -90,16 +88,4 @@ pub trait Claims: Send + Sync {
     /// is lost) and stops expiring until the run completes. Refused while a run holds a
     /// live claim, judged on the table's clock.
     fn reopen(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<Reopened>> + Send;
-}
-
-/// The truth about a prediction: WriftAI's `GET /v1/predictions/{id}`.
-pub trait PredictionSource: Send + Sync {
-    /// `None` when WriftAI no longer knows it (never created, or its data expired).
-    fn get(&self, id: PredictionId) -> impl Future<Output = Result<Option<Fetched>, ApiError>> + Send;
-}
-
-impl PredictionSource for WriftAi {
-    fn get(&self, id: PredictionId) -> impl Future<Output = Result<Option<Fetched>, ApiError>> + Send {
-        WriftAi::get(self, id)
-    }
 }

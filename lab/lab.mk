@@ -1,0 +1,20 @@
+# The lab's targets, included by the Makefile: this repository's own verification.
+.PHONY: verify bench chaos load fuzz template-check
+
+verify: ## The lab's checks (CI runs them after `test`): fault-injection tests, the short chaos run.
+	lab/verify.sh
+
+template-check: install ## The lab: make a project with `cargo lambda new` from this checkout, and run its checks.
+	lab/template-check.sh
+
+bench: ## The lab: init, latency, memory, zips and builds against hello-world and a Python peer; writes docs/benchmarks.md. Slow.
+	lab/bench.sh
+
+chaos: install ## The lab: the long chaos run (2,000 predictions, AWS faults, worker crashes); prints its summary.
+	lab/chaos.sh
+
+load: install ## The lab: the receiver under sustained signed POSTs for LOAD_SECS (30); prints rate and latencies.
+	lab/load.sh
+
+fuzz: ## The lab: fuzz the receiver's request checks for FUZZ_SECS (120); installs cargo-fuzz into .local/cargo.
+	lab/fuzz.sh

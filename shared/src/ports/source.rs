@@ -1,0 +1,12 @@
+//! The truth about a prediction, from WriftAI.
+
+use std::future::Future;
+
+use crate::prediction::PredictionId;
+use crate::wriftai::{ApiError, Fetched};
+
+/// WriftAI's `GET /v1/predictions/{id}`. [`crate::wriftai::WriftAi`] is the real one.
+pub trait PredictionSource: Send + Sync {
+    /// `None` when WriftAI no longer knows it (never created, or its data expired).
+    fn get(&self, id: PredictionId) -> impl Future<Output = Result<Option<Fetched>, ApiError>> + Send;
+}
