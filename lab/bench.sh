@@ -40,7 +40,7 @@ if [ "${1:-}" = "--report" ]; then
   write_report
   exit 0
 fi
-infra/install.sh --bench
+infra/install.sh --venv bench-venv lab/bench/requirements.txt
 : >"$results"
 
 figure() { # name, value[, extra json fields]
