@@ -1,6 +1,7 @@
-//! One unit of work from the queue, run to completion once: decode the message, claim
-//! the (prediction, status), fetch the prediction if it came by reference, run the
-//! job, then mark it done, or give the claim back so a retry can run it.
+//! One unit of work from the queue, run to completion once: claim the (prediction,
+//! status), fetch the prediction if it came by reference, run the job (a panic in it
+//! caught here, the only place), then mark it done, or give the claim back so a retry
+//! can run it.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -64,18 +65,13 @@ pub enum ClaimError {
     OutOfTime,
 }
 
-/// The message's identity, known once it is decoded: for logs and spans.
-pub fn peek(body: &str) -> Option<(PredictionId, Status)> {
-    WorkMessage::decode(body).ok().map(|m| (m.prediction_id, m.status))
-}
-
-/// Runs `job` for the message `body` at most to completion once. `deadline` is when
+/// Runs `job` for `message` at most to completion once. `deadline` is when
 /// this run will be stopped (the Lambda's); the claim expires then. The fetch and the
 /// job, and so every call they make, end [`REPORT_MARGIN`] before it.
 pub async fn run<C, S, F, Fut>(
     claims: &C,
     source: &S,
-    body: &str,
+    message: WorkMessage,
     deadline: OffsetDateTime,
     job: F,
 ) -> Result<Outcome, ClaimError>
@@ -85,7 +81,6 @@ where
     F: FnOnce(Prediction, u32) -> Fut,
     Fut: Future<Output = Result<Value, BoxError>>,
 {
-    let message = WorkMessage::decode(body).map_err(|e| ClaimError::Poison(e.to_string()))?;
     let (id, status) = (message.prediction_id, message.status);
     let (token, attempt) = match claims.claim(id, &status, deadline, OffsetDateTime::now_utc()).await? {
         Claim::Acquired { token, attempt } => (token, attempt),

@@ -74,6 +74,15 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         &self.ledger
     }
 
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    /// The same, on the ledger `wrap` makes of this one (the test worker counts writes).
+    pub fn map_ledger<M: Ledger>(self, wrap: impl FnOnce(L) -> M) -> Ingest<M, Q> {
+        Ingest { ledger: wrap(self.ledger), queue: self.queue, act_on: self.act_on, event_ttl: self.event_ttl }
+    }
+
     /// Records `prediction` (whose exact JSON text is `raw`) and enqueues its work when
     /// the worker acts on its status. An error means nothing is known to be done and
     /// the caller should have the update delivered again; a repeat then finishes the

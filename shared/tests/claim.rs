@@ -24,6 +24,10 @@ async fn recorded(ledger: &MemoryLedger, queue: &MemoryQueue) -> (PredictionId, 
     (id, queue.messages().pop().unwrap())
 }
 
+fn message(body: &str) -> WorkMessage {
+    WorkMessage::decode(body).expect("the receiver's message")
+}
+
 fn later() -> OffsetDateTime {
     OffsetDateTime::now_utc() + Duration::from_secs(60)
 }
@@ -37,8 +41,8 @@ async fn a_message_delivered_twice_runs_its_work_once() {
         runs.fetch_add(1, Ordering::SeqCst);
         async move { Ok(json!({"output": p.output})) }
     };
-    assert_eq!(run(&ledger, &source, &body, later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
-    assert_eq!(run(&ledger, &source, &body, later(), job).await.unwrap(), Outcome::AlreadyDone);
+    assert_eq!(run(&ledger, &source, message(&body), later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
+    assert_eq!(run(&ledger, &source, message(&body), later(), job).await.unwrap(), Outcome::AlreadyDone);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     let event = ledger.event(id, "succeeded").unwrap();
     assert_eq!(event.done, Some(json!({"output": "out"})));
@@ -49,11 +53,11 @@ async fn a_message_delivered_twice_runs_its_work_once() {
 async fn a_failed_or_panicking_run_frees_the_claim_for_the_retry() {
     let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
     let (_, body) = recorded(&ledger, &queue).await;
-    let failed = run(&ledger, &source, &body, later(), |_, _| async { Err("boom".into()) }).await;
+    let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("boom".into()) }).await;
     assert!(matches!(failed, Err(ClaimError::Failed(_))));
-    let panicked = run(&ledger, &source, &body, later(), |_, _| async { panic!("kaboom") }).await;
+    let panicked = run(&ledger, &source, message(&body), later(), |_, _| async { panic!("kaboom") }).await;
     assert!(matches!(panicked, Err(ClaimError::Panicked(ref m)) if m == "kaboom"), "{panicked:?}");
-    let done = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    let done = run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
     assert_eq!(done, Outcome::Done { attempt: 3 });
 }
 
@@ -61,10 +65,10 @@ async fn a_failed_or_panicking_run_frees_the_claim_for_the_retry() {
 async fn a_failed_run_leaves_why_with_its_event_cut_to_a_kilobyte() {
     let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
     let (id, body) = recorded(&ledger, &queue).await;
-    run(&ledger, &source, &body, later(), |_, _| async { Err("boom".into()) }).await.unwrap_err();
+    run(&ledger, &source, message(&body), later(), |_, _| async { Err("boom".into()) }).await.unwrap_err();
     assert_eq!(ledger.event(id, "succeeded").unwrap().last_error.as_deref(), Some("the work failed: boom"));
     let long = "é".repeat(1000);
-    run(&ledger, &source, &body, later(), |_, _| async move { Err(long.into()) }).await.unwrap_err();
+    run(&ledger, &source, message(&body), later(), |_, _| async move { Err(long.into()) }).await.unwrap_err();
     let kept = ledger.event(id, "succeeded").unwrap().last_error.unwrap();
     assert!(kept.len() <= shared::ports::ERROR_KEPT_BYTES && kept.starts_with("the work failed: éé"), "{kept}");
 }
@@ -76,14 +80,14 @@ async fn a_live_claim_makes_a_concurrent_duplicate_back_off_and_an_expired_one_d
     let now = OffsetDateTime::now_utc();
     let held = ledger.claim(id, &Status::Succeeded, now + Duration::from_secs(30), now).await.unwrap();
     assert!(matches!(held, Claim::Acquired { attempt: 1, .. }));
-    let busy = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await;
+    let busy = run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!(null)) }).await;
     assert!(matches!(busy, Err(ClaimError::Busy)));
 
     // The holder timed out: its claim expired with its deadline.
     let (id2, body2) = recorded(&ledger, &queue).await;
     let past = now - Duration::from_secs(1);
     ledger.claim(id2, &Status::Succeeded, past, past - Duration::from_secs(30)).await.unwrap();
-    let taken = run(&ledger, &source, &body2, later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    let taken = run(&ledger, &source, message(&body2), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
     assert_eq!(taken, Outcome::Done { attempt: 2 });
 }
 
@@ -95,23 +99,24 @@ async fn a_message_by_reference_fetches_the_prediction_and_one_wriftai_forgot_fa
         WorkMessage::encode(id, &Status::Succeeded, &format!(r#"{{"output":"{}"}}"#, "x".repeat(1 << 20)));
     assert!(WorkMessage::decode(&by_reference).unwrap().payload.is_none());
 
-    let gone = run(&ledger, &source, &by_reference, later(), |_, _| async { Ok(json!(null)) }).await;
+    let gone = run(&ledger, &source, message(&by_reference), later(), |_, _| async { Ok(json!(null)) }).await;
     assert!(matches!(gone, Err(ClaimError::Gone(g)) if g == id));
     source.set(&format!(r#"{{"id":"{id}","status":"succeeded","output":"fetched"}}"#));
-    let seen = run(&ledger, &source, &by_reference, later(), |p, _| async move { Ok(p.output) }).await.unwrap();
+    let seen =
+        run(&ledger, &source, message(&by_reference), later(), |p, _| async move { Ok(p.output) }).await.unwrap();
     assert_eq!(seen, Outcome::Done { attempt: 2 });
     assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("fetched")));
 }
 
 #[tokio::test]
 async fn a_message_that_is_not_ours_is_poison() {
-    let (ledger, source) = (MemoryLedger::default(), MemorySource::default());
-    for body in ["not json", r#"{"prediction_id":"x"}"#] {
-        let poison = run(&ledger, &source, body, later(), |_, _| async { Ok(json!(null)) }).await;
-        assert!(matches!(poison, Err(ClaimError::Poison(_))), "{body}");
-    }
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, _) = recorded(&ledger, &queue).await;
+    let unreadable = WorkMessage::encode(id, &Status::Succeeded, r#"{"id":"not an id"}"#);
+    let poison = run(&ledger, &source, message(&unreadable), later(), |_, _| async { Ok(json!(null)) }).await;
+    assert!(matches!(poison, Err(ClaimError::Poison(_))), "{poison:?}");
     let stray = WorkMessage::encode(PredictionId::random(), &Status::Succeeded, "{}");
-    let missing = run(&ledger, &source, &stray, later(), |_, _| async { Ok(json!(null)) }).await;
+    let missing = run(&ledger, &source, message(&stray), later(), |_, _| async { Ok(json!(null)) }).await;
     assert!(matches!(missing, Err(ClaimError::MissingEvent { .. })), "{missing:?}");
 }
 
@@ -126,7 +131,7 @@ async fn an_event_is_kept_past_its_ttl_until_its_work_is_done_then_expires() {
 
     // A redrive runs the work; from then on the event may expire, a TTL after.
     assert_eq!(
-        run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await.unwrap(),
+        run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap(),
         Outcome::Done { attempt: 1 }
     );
     let expires_at = ledger.event(id, "succeeded").unwrap().expires_at.expect("done work expires");
@@ -135,7 +140,7 @@ async fn an_event_is_kept_past_its_ttl_until_its_work_is_done_then_expires() {
     assert!(ledger.event(id, "succeeded").is_none());
 
     // A copy of the message after that is a loud error of its own, not poison.
-    let late = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!(null)) }).await;
+    let late = run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!(null)) }).await;
     assert!(matches!(late, Err(ClaimError::MissingEvent { .. })), "{late:?}");
 }
 
@@ -148,7 +153,7 @@ async fn a_result_too_large_for_the_event_is_kept_as_its_size_and_digest() {
         let large = large.clone();
         async move { Ok(large) }
     };
-    assert_eq!(run(&ledger, &source, &body, later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
+    assert_eq!(run(&ledger, &source, message(&body), later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
     let kept = ledger.event(id, "succeeded").unwrap().done.expect("the work is done");
     assert_eq!(kept["omitted_bytes"], large.to_string().len());
     assert_eq!(kept["sha256"].as_str().map(str::len), Some(64));
@@ -166,7 +171,7 @@ async fn a_job_still_running_near_the_deadline_is_stopped_and_its_claim_given_ba
         Ok(json!(null))
     };
     let started = std::time::Instant::now();
-    let ran = run(&ledger, &source, &body, deadline, slow).await;
+    let ran = run(&ledger, &source, message(&body), deadline, slow).await;
     assert!(matches!(ran, Err(ClaimError::OutOfTime)), "{ran:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "stopped at the budget: {:?}", started.elapsed());
     let event = ledger.event(id, "succeeded").unwrap();
@@ -177,24 +182,24 @@ async fn a_job_still_running_near_the_deadline_is_stopped_and_its_claim_given_ba
 async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
     let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
     let (id, body) = recorded(&ledger, &queue).await;
-    run(&ledger, &source, &body, later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
+    run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
 
     let reopened = ledger.reopen(id, &Status::Succeeded).await.unwrap();
     assert!(matches!(reopened, shared::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
     assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("first")), "done until a new result");
-    let failed = run(&ledger, &source, &body, later(), |_, _| async { Err("the URLs expired".into()) }).await;
+    let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("the URLs expired".into()) }).await;
     assert!(matches!(failed, Err(ClaimError::Failed(_))));
     let event = ledger.event(id, "succeeded").unwrap();
     assert_eq!(event.done, Some(json!("first")), "a failed replay keeps the work done");
     assert_eq!(event.last_error.as_deref(), Some("the work failed: the URLs expired"), "and says why");
     assert!(event.replay && event.work_since.is_some(), "the replay is still asked for, and in the work index");
 
-    let again = run(&ledger, &source, &body, later(), |_, _| async { Ok(json!("second")) }).await.unwrap();
+    let again = run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("second")) }).await.unwrap();
     assert_eq!(again, Outcome::Done { attempt: 3 });
     let event = ledger.event(id, "succeeded").unwrap();
     assert_eq!((event.done, event.replay), (Some(json!("second")), false));
     assert_eq!(
-        run(&ledger, &source, &body, later(), |_, _| async { Ok(json!("third")) }).await.unwrap(),
+        run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("third")) }).await.unwrap(),
         Outcome::AlreadyDone
     );
 }

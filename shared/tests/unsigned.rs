@@ -10,7 +10,7 @@ use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
 use shared::claim::{Outcome, run};
 use shared::config::ActOn;
 use shared::ingest::{Ingest, Ingested};
-use shared::message::Message;
+use shared::message::{Message, WorkMessage};
 use shared::ports::Ledger;
 use shared::prediction::{Prediction, PredictionId};
 use time::OffsetDateTime;
@@ -46,7 +46,10 @@ async fn a_forged_succeeded_then_the_genuine_failed_ends_as_wriftai_says() {
         *seen.lock().unwrap() = Some(prediction);
         async { Ok(Value::Null) }
     };
-    assert_eq!(run(&ledger, &source, &work[0], deadline, job).await.unwrap(), Outcome::Done { attempt: 1 });
+    assert_eq!(
+        run(&ledger, &source, WorkMessage::decode(&work[0]).unwrap(), deadline, job).await.unwrap(),
+        Outcome::Done { attempt: 1 }
+    );
     let acted_on = seen.into_inner().unwrap().unwrap();
     assert_eq!(acted_on.status.as_str(), "failed");
     assert_eq!((acted_on.output, acted_on.error.unwrap().message.as_deref()), (Value::Null, Some("out of memory")));

@@ -6,19 +6,56 @@ use std::convert::Infallible;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
+use shared::adapters::{SdkConfig, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
 use shared::deadline::{ANSWER_MARGIN, time_left, within};
+use shared::error::BoxError;
 use shared::error::Error::OutOfTime;
 use shared::ingest::{Ingest, Ingested};
 use shared::metrics::Metrics;
 use shared::ports::{Ledger, WorkQueue};
-use shared::signature;
+use shared::signature::{self, Verifier};
 use shared::webhook::{self, Checks, Rejection};
 use time::OffsetDateTime;
 use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
 
+use crate::config::ReceiverConfig;
+
 /// How long WriftAI should wait before retrying a delivery for an ID we do not know yet.
 const UNKNOWN_RETRY_AFTER_SECS: &str = "30";
+
+/// What the receiver needs, built once per cold start: on Lambda, DynamoDB and SQS
+/// ([`App::on_aws`]); the tests below use the in-memory adapters.
+pub struct App<L, Q> {
+    pub ingest: Ingest<L, Q>,
+    pub checks: Checks,
+}
+
+impl App<DynamoLedger, SqsQueue> {
+    /// Resolves the webhook secrets (Secrets Manager ARNs are read now, so no secret sits
+    /// in the environment) and builds the record-and-enqueue path.
+    pub async fn on_aws(aws: &SdkConfig, config: ReceiverConfig) -> Result<Self, BoxError> {
+        let mut keys = Vec::with_capacity(config.secrets.len());
+        for (var, secret) in &config.secrets {
+            keys.push(secrets::resolve_var(aws, var, secret).await?);
+        }
+        if config.allow_unsigned {
+            tracing::warn!(
+                "ALLOW_UNSIGNED_WEBHOOKS=true and no WRIFTAI_WEBHOOK_SECRET: signatures are not checked, only prediction IDs"
+            );
+        }
+        Ok(Self {
+            ingest: Ingest::on_aws(aws, &config.ingest),
+            checks: Checks { limits: config.limits, verifier: Verifier::new(keys, config.tolerance) },
+        })
+    }
+}
+
+impl<L: Ledger, Q: WorkQueue> App<L, Q> {
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        handle(&self.ingest, &self.checks, request).await
+    }
+}
 
 pub async fn handle<L: Ledger, Q: WorkQueue>(
     ingest: &Ingest<L, Q>,

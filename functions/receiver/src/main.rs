@@ -1,18 +1,16 @@
-//! Receiver Lambda: wiring only. Reads the configuration, builds the AWS clients and
-//! resolves the webhook secrets once, and serves Function URL requests with
-//! [`handler::handle`].
+//! Receiver Lambda: wiring only, in the shape of every function's `main`: its
+//! configuration, its clients, the app on them, run. Serves Function URL requests with
+//! [`handler::App`].
 
 mod config;
 mod handler;
 
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::{aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
+use shared::adapters::aws_config;
 use shared::config::Env;
-use shared::ingest::Ingest;
-use shared::signature::Verifier;
-use shared::webhook::Checks;
 
 use crate::config::ReceiverConfig;
+use crate::handler::App;
 
 /// One thread: Lambda hands an instance one request at a time, and the handler only
 /// waits on DynamoDB and SQS. Without worker threads every hand-off between the handler
@@ -25,22 +23,6 @@ async fn main() -> Result<(), Error> {
     let config = ReceiverConfig::from_env(&Env::process())?;
     config.metrics.clone().install();
     let aws = aws_config(&config.aws).await;
-    let mut keys = Vec::with_capacity(config.secrets.len());
-    for (var, secret) in &config.secrets {
-        keys.push(secrets::resolve_var(&aws, var, secret).await?);
-    }
-    let checks = Checks { limits: config.limits, verifier: Verifier::new(keys, config.tolerance) };
-    if config.allow_unsigned {
-        tracing::warn!(
-            "ALLOW_UNSIGNED_WEBHOOKS=true and no WRIFTAI_WEBHOOK_SECRET: signatures are not checked, only prediction IDs"
-        );
-    }
-    let ingest = Ingest::new(
-        DynamoLedger::from_config(&aws, &config.ingest.table_name),
-        SqsQueue::from_config(&aws, &config.ingest.queue_url),
-        config.ingest.act_on,
-        config.ingest.event_ttl,
-    );
-    let (ingest, checks) = (&ingest, &checks);
-    run(service_fn(move |request| handler::handle(ingest, checks, request))).await
+    let app = &App::on_aws(&aws, config).await?;
+    run(service_fn(move |request| app.handle(request))).await
 }

@@ -5,72 +5,172 @@ use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::adapters::{dynamo::DynamoLedger, sqs::SqsQueue};
+use shared::adapters::{SdkConfig, dynamo::DynamoLedger, sqs::SqsQueue};
 use shared::deadline::{time_left, within};
+use shared::error::BoxError;
 use shared::ingest::Ingest;
 use shared::metrics::Metrics;
+use shared::ports::{Ledger, PredictionSource, ReconcileStore, WorkQueue};
 use shared::reconcile::{ReconcileConfig, Reconciler, Summary};
 use shared::wriftai::WriftAi;
 use tokio::time::Instant;
 
-/// What a run needs, built once per cold start.
-pub struct App {
-    pub ingest: Ingest<DynamoLedger, SqsQueue>,
+use crate::config::ReconcilerConfig;
+
+/// What a run needs, built once per cold start: on Lambda, DynamoDB, SQS and WriftAI
+/// ([`App::on_aws`]); the tests below use the in-memory adapters.
+pub struct App<L, Q, P, D> {
+    pub ingest: Ingest<L, Q>,
     /// The work queue's dead-letter queue, for work requeued too often.
-    pub dead_letters: SqsQueue,
-    pub api: WriftAi,
+    pub dead_letters: D,
+    pub source: P,
     pub reconcile: ReconcileConfig,
     pub safety_margin: Duration,
 }
 
-pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let budget = time_left(event.context.deadline).saturating_sub(app.safety_margin);
-    let reconciler = Reconciler {
-        ingest: &app.ingest,
-        store: app.ingest.ledger(),
-        source: &app.api,
-        dead_letters: &app.dead_letters,
-        config: &app.reconcile,
-    };
-    let deadline = Instant::now() + budget;
-    let run = within(deadline, reconciler.run(deadline)).await;
-    let mut metrics = Metrics::new("reconciler");
-    let summary: Summary = match run {
-        Ok(summary) => summary,
-        Err(err) => {
-            // Counted before it fails the invocation (the Errors alarm), so the run's
-            // failure is on the dashboard beside its siblings.
-            tracing::error!(error = %shared::error::chain(&err), "reconcile run failed; the next one starts over");
-            metrics.count("RunFailed", 1).emit();
-            return Err(err.into());
-        }
-    };
-    tracing::info!(
-        examined = summary.examined,
-        advanced = summary.advanced,
-        enqueued = summary.enqueued,
-        expired = summary.expired,
-        requeued = summary.requeued,
-        dead_lettered = summary.dead_lettered,
-        errors = summary.errors,
-        cut_short = summary.cut_short,
-        budget_ms = budget.as_millis() as u64,
-        "reconcile run"
-    );
-    metrics
-        .count("Examined", summary.examined as u64)
-        .count("Advanced", summary.advanced as u64)
-        .count("Enqueued", summary.enqueued as u64)
-        .count("Expired", summary.expired as u64)
-        .count("Requeued", summary.requeued as u64)
-        .count("DeadLettered", summary.dead_lettered as u64)
-        .count("Errors", summary.errors as u64);
-    metrics.emit();
-    let summary = serde_json::to_value(summary)?;
-    // For `hooks status`. The run is done either way: a lost summary only shows an
-    // older run there.
-    if let Err(err) = app.ingest.ledger().save_last_run(&summary, time::OffsetDateTime::now_utc()).await {
-        tracing::warn!(error = %shared::error::chain(&err), "the run's summary was not kept");
+impl App<DynamoLedger, SqsQueue, WriftAi, SqsQueue> {
+    pub async fn on_aws(aws: &SdkConfig, config: ReconcilerConfig) -> Result<Self, BoxError> {
+        Ok(Self {
+            ingest: Ingest::on_aws(aws, &config.ingest),
+            dead_letters: SqsQueue::from_config(aws, &config.dlq_url),
+            source: WriftAi::connect(aws, &config.api).await?,
+            reconcile: config.reconcile,
+            safety_margin: config.safety_margin,
+        })
     }
-    Ok(summary)
+}
+
+impl<L, Q, P, D> App<L, Q, P, D>
+where
+    L: Ledger + ReconcileStore,
+    Q: WorkQueue,
+    P: PredictionSource,
+    D: WorkQueue,
+{
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
+        let budget = time_left(event.context.deadline).saturating_sub(self.safety_margin);
+        let reconciler = Reconciler {
+            ingest: &self.ingest,
+            store: self.ingest.ledger(),
+            source: &self.source,
+            dead_letters: &self.dead_letters,
+            config: &self.reconcile,
+        };
+        let deadline = Instant::now() + budget;
+        let run = within(deadline, reconciler.run(deadline)).await;
+        let mut metrics = Metrics::new("reconciler");
+        let summary: Summary = match run {
+            Ok(summary) => summary,
+            Err(err) => {
+                // Counted before it fails the invocation (the Errors alarm), so the run's
+                // failure is on the dashboard beside its siblings.
+                tracing::error!(error = %shared::error::chain(&err), "reconcile run failed; the next one starts over");
+                metrics.count("RunFailed", 1).emit();
+                return Err(err.into());
+            }
+        };
+        tracing::info!(
+            examined = summary.examined,
+            advanced = summary.advanced,
+            enqueued = summary.enqueued,
+            expired = summary.expired,
+            requeued = summary.requeued,
+            dead_lettered = summary.dead_lettered,
+            errors = summary.errors,
+            cut_short = summary.cut_short,
+            budget_ms = budget.as_millis() as u64,
+            "reconcile run"
+        );
+        metrics
+            .count("Examined", summary.examined as u64)
+            .count("Advanced", summary.advanced as u64)
+            .count("Enqueued", summary.enqueued as u64)
+            .count("Expired", summary.expired as u64)
+            .count("Requeued", summary.requeued as u64)
+            .count("DeadLettered", summary.dead_lettered as u64)
+            .count("Errors", summary.errors as u64);
+        metrics.emit();
+        let summary = serde_json::to_value(summary)?;
+        // For `hooks status`. The run is done either way: a lost summary only shows an
+        // older run there.
+        if let Err(err) = self.ingest.ledger().save_last_run(&summary, time::OffsetDateTime::now_utc()).await {
+            tracing::warn!(error = %shared::error::chain(&err), "the run's summary was not kept");
+        }
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+    use shared::config::ActOn;
+    use shared::prediction::PredictionId;
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    type TestApp = App<MemoryLedger, MemoryQueue, MemorySource, MemoryQueue>;
+
+    fn app() -> TestApp {
+        App {
+            ingest: Ingest::new(
+                MemoryLedger::default(),
+                MemoryQueue::default(),
+                ActOn::terminal(),
+                Duration::from_secs(3600),
+            ),
+            dead_letters: MemoryQueue::default(),
+            source: MemorySource::default(),
+            reconcile: ReconcileConfig {
+                min_age: Duration::from_secs(60),
+                overdue_after: Duration::from_secs(35 * 60),
+                work_stale_after: Duration::from_secs(600),
+                max_requeues: 3,
+                concurrency: 4,
+                page_size: 10,
+                save_margin: Duration::from_millis(100),
+            },
+            safety_margin: Duration::from_secs(6),
+        }
+    }
+
+    /// The scheduler's event, `seconds` before the invocation's deadline.
+    fn invocation(seconds: u64) -> LambdaEvent<Value> {
+        let mut context = lambda_runtime::Context::default();
+        let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+        context.deadline = now_ms + seconds * 1000;
+        LambdaEvent::new(json!({"source": "aws.scheduler"}), context)
+    }
+
+    #[tokio::test]
+    async fn a_run_brings_a_prediction_webhooks_left_unfinished_to_its_end_and_keeps_its_summary() {
+        let app = app();
+        let id = PredictionId::random();
+        let ten_minutes_ago = OffsetDateTime::now_utc() - Duration::from_secs(600);
+        app.ingest.ledger().register(id, ten_minutes_ago).await.unwrap();
+        app.source.set(&json!({"id": id.to_string(), "status": "succeeded", "output": "o"}).to_string());
+
+        let summary = app.handle(invocation(60)).await.unwrap();
+        assert_eq!((summary["examined"].as_u64(), summary["advanced"].as_u64()), (Some(1), Some(1)), "{summary}");
+        assert_eq!(summary["enqueued"], 1);
+        assert!(app.ingest.ledger().event(id, "succeeded").is_some(), "recorded through the receiver's path");
+        assert_eq!(app.ingest.queue().messages().len(), 1, "its work enqueued");
+        let kept = app.ingest.ledger().last_run().await.unwrap().expect("the run's summary is kept");
+        assert_eq!(kept["summary"], summary);
+    }
+
+    #[tokio::test]
+    async fn a_run_with_no_time_past_its_margin_asks_nothing_and_still_keeps_its_summary() {
+        let app = app();
+        let id = PredictionId::random();
+        app.ingest.ledger().register(id, OffsetDateTime::now_utc() - Duration::from_secs(600)).await.unwrap();
+        app.source.set(&json!({"id": id.to_string(), "status": "succeeded"}).to_string());
+
+        // 5 s left, less than the 6 s safety margin: no time to walk.
+        let summary = app.handle(invocation(5)).await.unwrap();
+        assert_eq!(app.source.asked(id), 0, "{summary}");
+        assert!(app.ingest.queue().messages().is_empty());
+        assert!(app.ingest.ledger().last_run().await.unwrap().is_some());
+    }
 }

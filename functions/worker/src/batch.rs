@@ -1,9 +1,9 @@
 //! One SQS batch: its messages worked on concurrently (bounded), each in its own span,
 //! each failure reported alone (`ReportBatchItemFailures`), so one bad message never
-//! makes the good ones run again, and a panic fails only its own message.
+//! makes the good ones run again. Each message is decoded once, here; a panic in the work
+//! is caught once, by the claim around it, and fails only its own message.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt, stream};
@@ -11,13 +11,13 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::dynamo::DynamoLedger;
 use shared::adapters::sqs::SqsQueue;
-use shared::claim::{self as unit, ClaimError, Outcome};
+use shared::claim::{self, ClaimError, Outcome};
 use shared::deadline::{ANSWER_MARGIN, time_left, within};
 use shared::error::BoxError;
 use shared::ingest::Ingest;
 use shared::message::Message;
 use shared::metrics::Metrics;
-use shared::ports::{Ledger, RecordTable, WorkQueue};
+use shared::ports::{Claims, Ledger, PredictionSource, RecordTable, WorkQueue};
 use shared::prediction::{Prediction, PredictionId};
 use shared::wriftai::WriftAi;
 use time::OffsetDateTime;
@@ -40,28 +40,33 @@ impl<T: Ledger + RecordTable, Q: WorkQueue> Job for work::Context<T, Q> {
     }
 }
 
-pub struct Worker<J> {
+/// The worker: on Lambda, the table and queue are DynamoDB and SQS and the source is
+/// WriftAI ([`Worker::on_aws`]); the tests below use the in-memory adapters.
+pub struct Worker<L, Q, S, J> {
     /// The table (claims) and the queue a check's answer may enqueue work on.
-    ingest: Ingest<DynamoLedger, SqsQueue>,
-    /// Fetches a prediction that came by reference (too large for a message).
-    api: WriftAi,
+    ingest: Ingest<L, Q>,
+    /// Fetches a prediction that came by reference (too large for a message), and
+    /// answers an unsigned delivery's check.
+    source: S,
     concurrency: usize,
     job: J,
 }
 
-impl<J: Job> Worker<J> {
-    pub fn new(clients: &Clients, config: &WorkerConfig, job: J) -> Self {
-        Self {
-            ingest: Ingest::new(
-                DynamoLedger::from_config(&clients.aws, &config.ingest.table_name),
-                SqsQueue::from_config(&clients.aws, &config.ingest.queue_url),
-                config.ingest.act_on.clone(),
-                config.ingest.event_ttl,
-            ),
-            api: clients.api.clone(),
-            concurrency: config.concurrency.max(1),
-            job,
-        }
+impl<J: Job> Worker<DynamoLedger, SqsQueue, WriftAi, J> {
+    pub fn on_aws(clients: &Clients, config: &WorkerConfig, job: J) -> Self {
+        Worker::new(Ingest::on_aws(&clients.aws, &config.ingest), clients.api.clone(), config.concurrency, job)
+    }
+}
+
+impl<L, Q, S, J> Worker<L, Q, S, J>
+where
+    L: Ledger + Claims,
+    Q: WorkQueue,
+    S: PredictionSource,
+    J: Job,
+{
+    pub fn new(ingest: Ingest<L, Q>, source: S, concurrency: usize, job: J) -> Self {
+        Self { ingest, source, concurrency: concurrency.max(1), job }
     }
 
     /// What runs for each claimed message.
@@ -107,44 +112,46 @@ impl<J: Job> Worker<J> {
         deadline: OffsetDateTime,
     ) -> Result<&'static str, (&'static str, String)> {
         let message_id = record.message_id.unwrap_or_default();
-        let body = record.body.unwrap_or_default();
         let span = tracing::info_span!("message", %message_id, prediction_id = field::Empty, status = field::Empty);
-        if let Ok(Message::Check { check }) = Message::decode(&body) {
-            span.record("prediction_id", field::display(check));
-            return self.check(check).instrument(span).await.map_err(|counted| (counted, message_id));
-        }
-        if let Some((id, status)) = unit::peek(&body) {
-            span.record("prediction_id", field::display(id));
-            span.record("status", field::display(status));
-        }
-        let run = unit::run(self.ingest.ledger(), &self.api, &body, deadline, |prediction, attempt| {
+        let message = match Message::decode(record.body.as_deref().unwrap_or_default()) {
+            Ok(Message::Check { check }) => {
+                span.record("prediction_id", field::display(check));
+                return self.check(check).instrument(span).await.map_err(|counted| (counted, message_id));
+            }
+            Ok(Message::Work(message)) => message,
+            Err(err) => {
+                let _entered = span.enter();
+                tracing::error!(error = %err, "poison message: not a work message; it goes to the DLQ");
+                return Err(("WorkFailed", message_id));
+            }
+        };
+        span.record("prediction_id", field::display(message.prediction_id));
+        span.record("status", field::display(&message.status));
+        let outcome = claim::run(self.ingest.ledger(), &self.source, message, deadline, |prediction, attempt| {
             self.job.run(prediction, attempt)
-        });
-        let outcome = AssertUnwindSafe(run).catch_unwind().instrument(span.clone()).await;
+        })
+        .instrument(span.clone())
+        .await;
         let _entered = span.enter();
         match outcome {
-            Ok(Ok(outcome)) => {
+            Ok(outcome) => {
                 tracing::info!(?outcome, "message done");
                 Ok(match outcome {
                     Outcome::Done { .. } => "WorkDone",
                     Outcome::AlreadyDone => "WorkAlreadyDone",
                 })
             }
-            Ok(Err(ClaimError::Busy)) => {
+            Err(ClaimError::Busy) => {
                 // Contention, not failure: counted apart, so WorkFailed alarms on failures.
                 tracing::info!("another run holds this work; it comes back later");
                 Err(("WorkBusy", message_id))
             }
-            Ok(Err(err @ ClaimError::MissingEvent { .. })) => {
+            Err(err @ ClaimError::MissingEvent { .. }) => {
                 tracing::error!(error = %err, "work without its event record: it goes to the DLQ, redrive it once understood");
                 Err(("MissingEvent", message_id))
             }
-            Ok(Err(err)) => {
+            Err(err) => {
                 tracing::error!(error = %shared::error::chain(&err), "message failed");
-                Err(("WorkFailed", message_id))
-            }
-            Err(_) => {
-                tracing::error!("message handling panicked");
                 Err(("WorkFailed", message_id))
             }
         }
@@ -153,7 +160,7 @@ impl<J: Job> Worker<J> {
     /// An unsigned delivery's check: what WriftAI says of the prediction is recorded,
     /// and its work enqueued if it moved it forward. Safe to repeat.
     async fn check(&self, id: PredictionId) -> Result<&'static str, &'static str> {
-        match self.ingest.refresh(&self.api, id, OffsetDateTime::now_utc()).await {
+        match self.ingest.refresh(&self.source, id, OffsetDateTime::now_utc()).await {
             Ok(Some(outcome)) => {
                 tracing::info!(outcome = outcome.as_str(), "checked with WriftAI");
                 Ok("Checked")
@@ -167,5 +174,158 @@ impl<J: Job> Worker<J> {
                 Err("CheckFailed")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use aws_lambda_events::event::sqs::SqsMessage;
+    use serde_json::json;
+    use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+    use shared::config::ActOn;
+    use shared::message::WorkMessage;
+    use shared::prediction::Status;
+
+    use super::*;
+
+    /// Counts its runs per prediction; fails or panics when the input's `then` asks.
+    #[derive(Default)]
+    struct Counting(Mutex<BTreeMap<PredictionId, u32>>);
+
+    impl Counting {
+        fn runs(&self, id: PredictionId) -> u32 {
+            self.0.lock().unwrap().get(&id).copied().unwrap_or(0)
+        }
+    }
+
+    impl Job for Counting {
+        async fn run(&self, prediction: Prediction, _attempt: u32) -> Result<Value, BoxError> {
+            *self.0.lock().unwrap().entry(prediction.id).or_default() += 1;
+            match prediction.input["then"].as_str() {
+                Some("fail") => Err("asked to fail".into()),
+                Some("panic") => panic!("asked to panic"),
+                _ => Ok(json!({"ran": true})),
+            }
+        }
+    }
+
+    type TestWorker = Worker<MemoryLedger, MemoryQueue, MemorySource, Counting>;
+
+    fn worker() -> TestWorker {
+        let ingest =
+            Ingest::new(MemoryLedger::default(), MemoryQueue::default(), ActOn::terminal(), Duration::from_secs(3600));
+        Worker::new(ingest, MemorySource::default(), 4, Counting::default())
+    }
+
+    fn succeeded(id: PredictionId, then: &str) -> String {
+        json!({"id": id.to_string(), "status": "succeeded", "input": {"then": then}, "output": "out"}).to_string()
+    }
+
+    /// A registered prediction whose `succeeded` event the receiver recorded: the
+    /// message it enqueued.
+    async fn delivered(worker: &TestWorker, then: &str) -> (PredictionId, String) {
+        let (id, now) = (PredictionId::random(), OffsetDateTime::now_utc());
+        worker.ingest.ledger().register(id, now).await.unwrap();
+        let raw = succeeded(id, then);
+        worker.ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, now).await.unwrap();
+        (id, WorkMessage::encode(id, &Status::Succeeded, &raw))
+    }
+
+    /// An SQS batch of `bodies`, with message IDs `m0`, `m1`, ..., 30 s before its deadline.
+    fn batch(bodies: &[&str]) -> LambdaEvent<SqsEvent> {
+        let mut event = SqsEvent::default();
+        for (n, body) in bodies.iter().enumerate() {
+            let mut message = SqsMessage::default();
+            (message.message_id, message.body) = (Some(format!("m{n}")), Some((*body).to_owned()));
+            event.records.push(message);
+        }
+        let mut context = lambda_runtime::Context::default();
+        let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+        context.deadline = now_ms + 30_000;
+        LambdaEvent::new(event, context)
+    }
+
+    async fn failures(worker: &TestWorker, bodies: &[&str]) -> Vec<String> {
+        let response = worker.handle(batch(bodies)).await.unwrap();
+        let mut failed: Vec<String> =
+            response.batch_item_failures.into_iter().map(|failure| failure.item_identifier).collect();
+        failed.sort();
+        failed
+    }
+
+    #[tokio::test]
+    async fn each_message_runs_its_work_once_and_a_repeat_runs_nothing() {
+        let worker = worker();
+        let (a, body_a) = delivered(&worker, "succeed").await;
+        let (b, body_b) = delivered(&worker, "succeed").await;
+        assert!(failures(&worker, &[&body_a, &body_b]).await.is_empty());
+        assert!(failures(&worker, &[&body_a]).await.is_empty(), "a repeat is done, not failed");
+        assert_eq!((worker.job().runs(a), worker.job().runs(b)), (1, 1));
+        assert_eq!(worker.ingest.ledger().event(a, "succeeded").unwrap().done, Some(json!({"ran": true})));
+    }
+
+    #[tokio::test]
+    async fn a_message_that_is_not_a_work_message_fails_alone() {
+        let worker = worker();
+        let (id, body) = delivered(&worker, "succeed").await;
+        let failed = failures(&worker, &["not json", &body, r#"{"prediction_id":"x"}"#]).await;
+        assert_eq!(failed, ["m0", "m2"]);
+        assert_eq!(worker.job().runs(id), 1);
+    }
+
+    #[tokio::test]
+    async fn work_that_fails_or_panics_fails_only_its_message_and_runs_again() {
+        let worker = worker();
+        let (failing, fail) = delivered(&worker, "fail").await;
+        let (panicking, panic) = delivered(&worker, "panic").await;
+        let (fine, ok) = delivered(&worker, "succeed").await;
+        assert_eq!(failures(&worker, &[&fail, &panic, &ok]).await, ["m0", "m1"]);
+        // Their claims were given back: the next delivery runs them again.
+        assert_eq!(failures(&worker, &[&fail, &panic, &ok]).await, ["m0", "m1"]);
+        assert_eq!([failing, panicking, fine].map(|id| worker.job().runs(id)), [2, 2, 1]);
+        assert_eq!(worker.ingest.ledger().event(panicking, "succeeded").unwrap().done, None);
+    }
+
+    #[tokio::test]
+    async fn work_another_run_holds_is_not_run_and_comes_back() {
+        let worker = worker();
+        let (id, body) = delivered(&worker, "succeed").await;
+        let until = OffsetDateTime::now_utc() + Duration::from_secs(60);
+        let held = worker.ingest.ledger().claim(id, &Status::Succeeded, until, OffsetDateTime::now_utc()).await;
+        assert!(matches!(held.unwrap(), shared::ports::Claim::Acquired { .. }));
+        assert_eq!(failures(&worker, &[&body]).await, ["m0"]);
+        assert_eq!(worker.job().runs(id), 0);
+    }
+
+    #[tokio::test]
+    async fn a_work_message_for_an_event_never_recorded_fails() {
+        let worker = worker();
+        let id = PredictionId::random();
+        let stray = WorkMessage::encode(id, &Status::Succeeded, &succeeded(id, "succeed"));
+        assert_eq!(failures(&worker, &[&stray]).await, ["m0"]);
+        assert_eq!(worker.job().runs(id), 0);
+    }
+
+    #[tokio::test]
+    async fn a_check_records_what_wriftai_says_and_enqueues_its_work() {
+        let worker = worker();
+        let id = PredictionId::random();
+        worker.ingest.ledger().register(id, OffsetDateTime::now_utc()).await.unwrap();
+        worker.source.set(&succeeded(id, "succeed"));
+        assert!(failures(&worker, &[&Message::check(id)]).await.is_empty());
+        assert!(worker.ingest.ledger().event(id, "succeeded").is_some(), "WriftAI's status is recorded");
+        let enqueued = worker.ingest.queue().messages();
+        assert_eq!(enqueued.len(), 1);
+        // The work it enqueued then runs as any other.
+        assert!(failures(&worker, &[&enqueued[0]]).await.is_empty());
+        assert_eq!(worker.job().runs(id), 1);
+        // A prediction WriftAI does not know: nothing to record, and nothing to retry.
+        let unknown = PredictionId::random();
+        assert!(failures(&worker, &[&Message::check(unknown)]).await.is_empty());
+        assert!(worker.ingest.ledger().event(unknown, "succeeded").is_none());
     }
 }

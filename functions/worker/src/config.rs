@@ -80,16 +80,15 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub async fn new(config: &WorkerConfig) -> Result<Self, BoxError> {
+    pub async fn connect(config: &WorkerConfig) -> Result<Self, BoxError> {
         let aws = aws_config(&config.aws).await;
-        let mut api = config.api.clone();
-        api.token = secrets::resolve_var(&aws, "WRIFTAI_ACCESS_TOKEN", &api.token).await?;
+        let api = WriftAi::connect(&aws, &config.api).await?;
         let secret = match config.webhook.as_ref().and_then(|(_, secret)| secret.as_ref()) {
             Some(secret) => Some(secrets::resolve_var(&aws, "WRIFTAI_WEBHOOK_SECRET", secret).await?),
             None => None,
         };
         let webhook = config.webhook.as_ref().map(|(url, _)| Webhook { url: url.clone(), secret });
-        Ok(Self { api: WriftAi::new(api)?, webhook, aws })
+        Ok(Self { aws, api, webhook })
     }
 }
 

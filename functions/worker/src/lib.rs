@@ -11,6 +11,7 @@
 //!   failures.
 //! - [`config`]: the worker's settings, read once at cold start, and the clients built
 //!   from them.
+//! - [`serve`]: the Lambda: config, clients, the worker around a job, run.
 
 pub mod batch;
 pub mod config;
@@ -18,3 +19,23 @@ pub mod examples;
 pub mod fetch;
 pub mod files;
 pub mod work;
+
+use lambda_runtime::{Error, run, service_fn};
+use shared::config::Env;
+use shared::error::BoxError;
+
+use crate::batch::{Job, Worker};
+use crate::config::{Clients, WorkerConfig};
+
+/// The worker's Lambda, as every function's `main` runs: its configuration, its clients,
+/// the app on them, run. `job` builds what runs for each claimed message:
+/// [`work::Context::on_aws`] in `main.rs`; the end-to-end tests' worker wraps it with
+/// crash hooks.
+pub async fn serve<J: Job>(job: impl FnOnce(&Clients, &WorkerConfig) -> Result<J, BoxError>) -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = WorkerConfig::from_env(&Env::process())?;
+    config.metrics.clone().install();
+    let clients = Clients::connect(&config).await?;
+    let worker = &Worker::on_aws(&clients, &config, job(&clients, &config)?);
+    run(service_fn(move |event| worker.handle(event))).await
+}

@@ -15,7 +15,7 @@
 //! record). A put that writes a whole record or object is safe without one.
 //!
 //! To add a client (an AWS service, an HTTP API): a field on [`Context`], a line in
-//! [`Context::new`] that builds it from `clients.aws` or the config, the crate in
+//! [`Context::new`] that builds it from `clients.aws` or the config (`config.rs`), the crate in
 //! `Cargo.toml` and, where AWS needs it, an IAM policy on `WorkerFunction` in
 //! `template.yaml`. The tests at the bottom run `handle` on the in-memory adapters:
 //! copy them for your own work.
@@ -54,10 +54,17 @@ pub struct Context<T = DynamoLedger, Q = SqsQueue> {
     pub notify_url: Option<String>,
 }
 
+impl Context {
+    /// The context on the stack's table and queue, built once per cold start (`main.rs`).
+    pub fn on_aws(clients: &Clients, config: &WorkerConfig) -> Result<Self, BoxError> {
+        Context::new(clients, config, Ingest::on_aws(&clients.aws, &config.ingest))
+    }
+}
+
 impl<T: Ledger + RecordTable, Q: WorkQueue> Context<T, Q> {
-    /// Builds the context once per cold start, on `table` and `queue`: DynamoDB and SQS
-    /// in the Lambda (`main.rs`), in-memory adapters in the tests below.
-    pub fn new(clients: &Clients, config: &WorkerConfig, table: T, queue: Q) -> Result<Self, BoxError> {
+    /// Builds the context on `ingest`'s table and queue: DynamoDB and SQS in the Lambda
+    /// ([`Context::on_aws`]), in-memory adapters in the tests below.
+    pub fn new(clients: &Clients, config: &WorkerConfig, ingest: Ingest<T, Q>) -> Result<Self, BoxError> {
         let files = match &config.output_bucket {
             Some(bucket) => Some(Files::new(
                 &clients.aws,
@@ -70,7 +77,7 @@ impl<T: Ledger + RecordTable, Q: WorkQueue> Context<T, Q> {
             None => None,
         };
         Ok(Self {
-            ingest: Ingest::new(table, queue, config.ingest.act_on.clone(), config.ingest.event_ttl),
+            ingest,
             api: clients.api.clone(),
             webhook: clients.webhook.clone(),
             files,
@@ -152,7 +159,13 @@ pub(crate) mod tests {
             api: WriftAi::new(config.api.clone()).unwrap(),
             webhook: None,
         };
-        Context::new(&clients, &config, MemoryLedger::default(), MemoryQueue::default()).unwrap()
+        let ingest = Ingest::new(
+            MemoryLedger::default(),
+            MemoryQueue::default(),
+            config.ingest.act_on.clone(),
+            config.ingest.event_ttl,
+        );
+        Context::new(&clients, &config, ingest).unwrap()
     }
 
     pub(crate) fn context() -> Context<MemoryLedger, MemoryQueue> {

@@ -32,8 +32,14 @@ async fn a_100_kb_result_on_a_340_kb_event_ends_done_and_runs_once() {
         async { Ok(json!({"blob": "r".repeat(100_000)})) }
     };
     let deadline = OffsetDateTime::now_utc() + Duration::from_secs(60);
-    assert_eq!(run(&ledger, &api, &message, deadline, job).await.unwrap(), Outcome::Done { attempt: 1 });
-    assert_eq!(run(&ledger, &api, &message, deadline, job).await.unwrap(), Outcome::AlreadyDone);
+    assert_eq!(
+        run(&ledger, &api, WorkMessage::decode(&message).unwrap(), deadline, job).await.unwrap(),
+        Outcome::Done { attempt: 1 }
+    );
+    assert_eq!(
+        run(&ledger, &api, WorkMessage::decode(&message).unwrap(), deadline, job).await.unwrap(),
+        Outcome::AlreadyDone
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
     let event = &stack.items(id).await["EVENT#succeeded"];

@@ -16,14 +16,24 @@ use std::time::Duration;
 use serde_json::Value;
 use shared::adapters::sqs::SqsQueue;
 use shared::error::BoxError;
+use shared::ingest::Ingest;
 use shared::prediction::Prediction;
 use worker::batch::Job;
+use worker::config::{Clients, WorkerConfig};
 use worker::work::{self, Context};
 
 pub use counted::Counted;
 
 /// The worker's work, with the crash hooks run first.
 pub struct Hooked(pub Context<Counted, SqsQueue>);
+
+impl Hooked {
+    /// The worker's context on the stack's table (its writes counted) and queue.
+    pub fn on_aws(clients: &Clients, config: &WorkerConfig) -> Result<Self, BoxError> {
+        let ingest = Ingest::on_aws(&clients.aws, &config.ingest).map_ledger(Counted::new);
+        Ok(Hooked(Context::new(clients, config, ingest)?))
+    }
+}
 
 tokio::task_local! {
     /// The hook of the run in progress, and its attempt: read where the result is stored.

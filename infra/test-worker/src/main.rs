@@ -1,24 +1,10 @@
-//! `test-worker`: wiring only, as the worker's `main.rs`, with the test table and hooks
-//! of this crate's library.
+//! `test-worker`: the worker's Lambda ([`worker::serve`]) with the crash hooks and the
+//! counted table of this crate's library as the job.
 
-use lambda_runtime::{Error, run, service_fn};
-use shared::adapters::dynamo::DynamoLedger;
-use shared::adapters::sqs::SqsQueue;
-use shared::config::Env;
-use test_worker::{Counted, Hooked};
-use worker::batch::Worker;
-use worker::config::{Clients, WorkerConfig};
-use worker::work::Context;
+use lambda_runtime::Error;
+use test_worker::Hooked;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let config = WorkerConfig::from_env(&Env::process())?;
-    config.metrics.clone().install();
-    let clients = Clients::new(&config).await?;
-    let table = Counted::new(DynamoLedger::from_config(&clients.aws, &config.ingest.table_name));
-    let queue = SqsQueue::from_config(&clients.aws, &config.ingest.queue_url);
-    let job = Hooked(Context::new(&clients, &config, table, queue)?);
-    let worker = &Worker::new(&clients, &config, job);
-    run(service_fn(move |event| worker.handle(event))).await
+    worker::serve(Hooked::on_aws).await
 }

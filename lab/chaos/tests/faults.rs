@@ -223,7 +223,7 @@ async fn with_dynamodb_answers_8_s_late_batches_are_reported_in_time_and_no_work
         api: shared::wriftai::WriftAi::new(config.api.clone()).unwrap(),
         webhook: None,
     };
-    let worker = worker::batch::Worker::new(&clients, &config, Counting::default());
+    let worker = worker::batch::Worker::on_aws(&clients, &config, Counting::default());
     let late = |contains: Option<&str>| {
         json!({"rules": [{"operation": "DynamoDB_20120810", "kind": "delay", "rate": 1.0, "hold_ms": 8000,
                           "contains": contains}]})
@@ -267,6 +267,13 @@ async fn with_dynamodb_answers_8_s_late_batches_are_reported_in_time_and_no_work
     }
 }
 
-fn job_runs(worker: &worker::batch::Worker<Counting>, id: PredictionId) -> u32 {
+type AwsWorker = worker::batch::Worker<
+    shared::adapters::dynamo::DynamoLedger,
+    shared::adapters::sqs::SqsQueue,
+    shared::wriftai::WriftAi,
+    Counting,
+>;
+
+fn job_runs(worker: &AwsWorker, id: PredictionId) -> u32 {
     worker.job().runs(id)
 }

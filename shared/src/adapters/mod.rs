@@ -12,9 +12,15 @@ use aws_config::BehaviorVersion;
 use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
 use aws_config::timeout::TimeoutConfig;
 
+pub use aws_config::SdkConfig;
+use dynamo::DynamoLedger;
+use sqs::SqsQueue;
 use tls::TrustRoots;
 
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, IngestConfig};
+use crate::error::BoxError;
+use crate::ingest::Ingest;
+use crate::wriftai::{ApiConfig, WriftAi};
 
 /// The most one try of an AWS call may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -83,4 +89,26 @@ pub async fn aws_config(settings: &AwsSettings) -> aws_config::SdkConfig {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
     loader.load().await
+}
+
+impl Ingest<DynamoLedger, SqsQueue> {
+    /// Record-and-enqueue on the stack's table and work queue.
+    pub fn on_aws(aws: &SdkConfig, config: &IngestConfig) -> Self {
+        Ingest::new(
+            DynamoLedger::from_config(aws, &config.table_name),
+            SqsQueue::from_config(aws, &config.queue_url),
+            config.act_on.clone(),
+            config.event_ttl,
+        )
+    }
+}
+
+impl WriftAi {
+    /// The WriftAI client, its token resolved: a Secrets Manager ARN in
+    /// `WRIFTAI_ACCESS_TOKEN` is read now, so the secret never sits in the environment.
+    pub async fn connect(aws: &SdkConfig, config: &ApiConfig) -> Result<Self, BoxError> {
+        let mut config = config.clone();
+        config.token = secrets::resolve_var(aws, "WRIFTAI_ACCESS_TOKEN", &config.token).await?;
+        Ok(WriftAi::new(config)?)
+    }
 }

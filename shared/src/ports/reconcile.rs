@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::error::Result;
@@ -75,4 +76,10 @@ pub trait ReconcileStore: Send + Sync {
     fn cursor(&self, walk: &str) -> impl Future<Output = Result<Option<String>>> + Send;
 
     fn save_cursor(&self, walk: &str, cursor: Option<&str>) -> impl Future<Output = Result<()>> + Send;
+
+    /// Keeps the summary of the latest run, for `hooks status`.
+    fn save_last_run(&self, summary: &Value, at: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
+
+    /// The latest run: `{"ran_at": ..., "summary": {...}}`.
+    fn last_run(&self) -> impl Future<Output = Result<Option<Value>>> + Send;
 }

@@ -1,18 +1,12 @@
 //! What the operator's `hooks` commands read and change: one prediction's items, the
-//! backlogs of the two sparse indexes, and the reconciler's last run.
+//! backlogs of the two sparse indexes.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 
-use super::{
-    DynamoLedger, Item, OPEN_INDEX, OPEN_PARTITION, RECONCILER_PK, WORK_INDEX, WORK_PARTITION, prediction_pk, resend,
-    rfc3339, s, string,
-};
+use super::{DynamoLedger, Item, OPEN_INDEX, OPEN_PARTITION, WORK_INDEX, WORK_PARTITION, prediction_pk, s, string};
 use crate::error::{Error, Result};
 use crate::prediction::{PredictionId, Status};
-
-const LAST_RUN_SK: &str = "LAST_RUN";
 
 /// The two sparse indexes: unfinished predictions, unfinished work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,25 +91,6 @@ impl DynamoLedger {
         let get = self.get(prediction_pk(id), super::event_sk(status));
         let out = get.send().await.map_err(|e| Error::store("GetItem", e))?;
         Ok(out.item().map(to_json))
-    }
-
-    /// Keeps the summary of the reconciler's latest run, for `hooks status`.
-    pub async fn save_last_run(&self, summary: &Value, at: OffsetDateTime) -> Result<()> {
-        let request = self
-            .update(RECONCILER_PK.into(), LAST_RUN_SK)
-            .update_expression("SET summary = :summary, ran_at = :at")
-            .expression_attribute_values(":summary", s(summary.to_string()))
-            .expression_attribute_values(":at", s(rfc3339(at)));
-        resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
-    }
-
-    /// The reconciler's latest run: `{"ran_at": ..., "summary": {...}}`.
-    pub async fn last_run(&self) -> Result<Option<Value>> {
-        let out = self.get(RECONCILER_PK, LAST_RUN_SK).send().await.map_err(|e| Error::store("GetItem", e))?;
-        Ok(out.item().map(|item| {
-            let summary: Option<Value> = string(item, "summary").and_then(|text| serde_json::from_str(text).ok());
-            json!({"ran_at": string(item, "ran_at"), "summary": summary})
-        }))
     }
 }
 

@@ -1,15 +1,18 @@
-//! The reconciler's walks over the sparse indexes, and its cursors.
+//! The reconciler's walks over the sparse indexes, its cursors and its last run.
 
 use aws_sdk_dynamodb::types::ReturnValue;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{
     DynamoLedger, OPEN_INDEX, OPEN_PARTITION, PREDICTION_SK, RECONCILER_PK, WORK_INDEX, WORK_PARTITION, conditional,
-    decode_cursor, encode_cursor, event_sk, n, parse_rfc3339, prediction_pk, rfc3339, s, string,
+    decode_cursor, encode_cursor, event_sk, n, parse_rfc3339, prediction_pk, resend, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
 use crate::prediction::{PredictionId, Status};
+
+const LAST_RUN_SK: &str = "LAST_RUN";
 
 fn id_of(pk: Option<&str>) -> Option<PredictionId> {
     PredictionId::parse(pk?.strip_prefix("PRED#")?).ok()
@@ -160,5 +163,21 @@ impl ReconcileStore for DynamoLedger {
                 .map(drop)
                 .map_err(|e| Error::store("DeleteItem", e)),
         }
+    }
+    async fn save_last_run(&self, summary: &Value, at: OffsetDateTime) -> Result<()> {
+        let request = self
+            .update(RECONCILER_PK.into(), LAST_RUN_SK)
+            .update_expression("SET summary = :summary, ran_at = :at")
+            .expression_attribute_values(":summary", s(summary.to_string()))
+            .expression_attribute_values(":at", s(rfc3339(at)));
+        resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
+    }
+
+    async fn last_run(&self) -> Result<Option<Value>> {
+        let out = self.get(RECONCILER_PK, LAST_RUN_SK).send().await.map_err(|e| Error::store("GetItem", e))?;
+        Ok(out.item().map(|item| {
+            let summary: Option<Value> = string(item, "summary").and_then(|text| serde_json::from_str(text).ok());
+            json!({"ran_at": string(item, "ran_at"), "summary": summary})
+        }))
     }
 }

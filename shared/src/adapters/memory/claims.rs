@@ -1,7 +1,4 @@
-//! In-memory claims, and a stand-in for WriftAI's `GET`.
-
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+//! In-memory claims.
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -9,10 +6,9 @@ use time::OffsetDateTime;
 use super::records::refuse_over_item_limit;
 use super::{Claimed, MemoryLedger};
 use crate::error::Result;
-use crate::ports::{Claim, Claims, Enqueue, PredictionSource, Reopened, kept_error};
+use crate::ports::{Claim, Claims, Enqueue, Reopened, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::records::{RESULT_BYTES, cut};
-use crate::wriftai::{ApiError, Fetched};
 
 impl Claims for MemoryLedger {
     async fn claim(
@@ -86,50 +82,5 @@ impl Claims for MemoryLedger {
         event.work_since = Some(now);
         event.expires_at = None;
         Ok(Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() })
-    }
-}
-
-/// What WriftAI would answer to `GET /v1/predictions/{id}`, set by the test, and how
-/// slowly.
-#[derive(Default)]
-pub struct MemorySource {
-    predictions: Mutex<BTreeMap<PredictionId, String>>,
-    delay: Mutex<std::time::Duration>,
-    asked: Mutex<BTreeMap<PredictionId, usize>>,
-}
-
-impl MemorySource {
-    pub fn set(&self, raw: &str) {
-        let prediction =
-            crate::prediction::Prediction::from_json(raw.as_bytes()).expect("a test sets a valid prediction");
-        self.predictions.lock().unwrap_or_else(|p| p.into_inner()).insert(prediction.id, raw.to_owned());
-    }
-
-    /// Makes every `get` take `delay`, as a degraded WriftAI would.
-    pub fn slow(&self, delay: std::time::Duration) {
-        *self.delay.lock().unwrap_or_else(|p| p.into_inner()) = delay;
-    }
-
-    /// How often `get` was asked about `id`.
-    pub fn asked(&self, id: PredictionId) -> usize {
-        self.asked.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied().unwrap_or(0)
-    }
-
-    pub fn forget(&self, id: PredictionId) {
-        self.predictions.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-    }
-}
-
-impl PredictionSource for MemorySource {
-    async fn get(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
-        *self.asked.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default() += 1;
-        let delay = *self.delay.lock().unwrap_or_else(|p| p.into_inner());
-        tokio::time::sleep(delay).await;
-        let raw = self.predictions.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
-        raw.map(|raw| {
-            let prediction = crate::prediction::Prediction::from_json(raw.as_bytes()).map_err(ApiError::Decode)?;
-            Ok(Fetched { prediction, raw })
-        })
-        .transpose()
     }
 }

@@ -4,6 +4,7 @@
 mod claims;
 mod reconcile;
 mod records;
+mod source;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -15,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::ports::{Enqueue, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
 
-pub use claims::MemorySource;
 pub use records::MemoryBucket;
+pub use source::MemorySource;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PredictionRow {
@@ -86,6 +87,8 @@ struct State {
     /// The work's steps by prediction, status and name.
     steps: BTreeMap<(PredictionId, String, String), StepRow>,
     cursors: BTreeMap<String, String>,
+    /// The reconciler's latest run.
+    last_run: Option<serde_json::Value>,
 }
 
 impl MemoryLedger {

@@ -1,5 +1,6 @@
 //! The in-memory reconciler store: the sparse indexes as filters over the maps.
 
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::MemoryLedger;
@@ -89,5 +90,13 @@ impl ReconcileStore for MemoryLedger {
             None => state.cursors.remove(walk),
         };
         Ok(())
+    }
+    async fn save_last_run(&self, summary: &Value, at: OffsetDateTime) -> Result<()> {
+        self.lock().last_run = Some(json!({"ran_at": at.to_string(), "summary": summary}));
+        Ok(())
+    }
+
+    async fn last_run(&self) -> Result<Option<Value>> {
+        Ok(self.lock().last_run.clone())
     }
 }
