@@ -88,7 +88,7 @@ where
     let request = CreatePrediction { model: model.to_owned(), input, webhook: webhook.cloned(), wait: None };
     let create = || async {
         let created = api.create(&request).await;
-        Ok(created.map_err(|e| if e.did_nothing() { Failure::not_done(e) } else { Failure::Unknown(e.into()) })?)
+        created.map_err(|e| if e.did_nothing() { Failure::not_done(e) } else { Failure::Unknown(e.into()) })
     };
     let next: PredictionId = steps
         .once_or_find(
@@ -128,7 +128,7 @@ pub async fn find_created(
             }
             let same_model = item.model.as_ref().is_some_and(|m| {
                 format!("{}/{}", m.owner, m.name) == name
-                    && (version.is_empty() || m.version_number.as_ref().is_some_and(|v| v.to_string() == version))
+                    && (version.is_empty() || m.version_number.as_ref().is_some_and(|v| *v == version))
             });
             // The list leaves the input out: it is read from the prediction itself.
             if same_model && api.get(item.id).await?.is_some_and(|full| full.prediction.input == request.input) {

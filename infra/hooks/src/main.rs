@@ -1,5 +1,6 @@
 //! `hooks`: operator commands against the configured stack and WriftAI.
 
+mod error;
 mod ops;
 
 use std::io::Read;
@@ -10,14 +11,15 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 // The platform's TLS roots: the CLI runs on laptops, where a TLS-inspecting proxy may
 // sit between it and AWS.
-use shared::adapters::{AwsSettings, aws_config, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
+use shared::adapters::{AwsSettings, aws_config, dynamo::DynamoLedger, secrets};
 use shared::config::{Env, IngestConfig, webhook_from_env};
-use shared::error::chain as error_chain;
 use shared::ingest::Ingest;
 use shared::ports::Ledger;
 use shared::prediction::{PredictionId, Status};
 use shared::wriftai::{ApiConfig, CreatePrediction, Webhook, WriftAi};
 use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
 
 /// Operator commands against the configured table and WriftAI, configured by the same
 /// variables as the functions (`.local/stack.env` locally).
@@ -99,108 +101,86 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = match Cli::try_parse() {
-        Ok(cli) => cli.command,
-        // Exit 1 on a usage error, as before clap (whose own code is 2); 0 after --help.
-        Err(usage) => {
-            let _ = usage.print();
-            return if usage.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
-        }
-    };
-    let result = match command {
-        Command::Register { prediction_id } => register(&prediction_id).await,
-        Command::Create { model, input, wait } => create(model, &input, wait.map(Duration::from_secs)).await,
-        Command::Sign { secret, timestamp } => sign(&secret, timestamp),
-        Command::Inspect { prediction_id, json } => match (parse_id(&prediction_id), ops::Ops::from_env().await) {
-            (Ok(id), Ok(ops)) => ops::inspect::inspect(&ops, id, json).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        },
-        Command::Replay { prediction_id, status, forget_step } => {
-            replay(&prediction_id, status.as_deref(), &forget_step).await
-        }
-        Command::Redrive { max, dry_run } => match ops::Ops::from_env().await {
-            Ok(ops) => ops::redrive::redrive(&ops, max, dry_run).await,
-            Err(e) => Err(e),
-        },
-        Command::Status { json } => match ops::Ops::from_env().await {
-            Ok(ops) => ops::status::status(&ops, json).await,
-            Err(e) => Err(e),
-        },
-    };
-    match result {
-        Ok(Value::String(text)) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(message) => {
-            eprintln!("hooks: {message}");
-            ExitCode::FAILURE
-        }
+    match Cli::try_parse() {
+        Ok(cli) => devcli::exit("hooks", run(cli.command).await),
+        Err(refused) => devcli::usage(refused),
     }
 }
 
-fn parse_id(id: &str) -> Result<PredictionId, String> {
-    PredictionId::parse(id).map_err(|e| format!("{id:?}: {e}"))
+/// Runs the command and prints what it says: text as it is, a report as JSON.
+async fn run(command: Command) -> Result<()> {
+    let said = match command {
+        Command::Register { prediction_id } => register(&prediction_id).await?,
+        Command::Create { model, input, wait } => create(model, &input, wait.map(Duration::from_secs)).await?,
+        Command::Sign { secret, timestamp } => sign(&secret, timestamp)?,
+        Command::Inspect { prediction_id, json } => {
+            let id = parse_id(&prediction_id)?;
+            ops::inspect::inspect(&ops::Ops::from_env().await?, id, json).await?
+        }
+        Command::Replay { prediction_id, status, forget_step } => {
+            replay(&prediction_id, status.as_deref(), &forget_step).await?
+        }
+        Command::Redrive { max, dry_run } => ops::redrive::redrive(&ops::Ops::from_env().await?, max, dry_run).await?,
+        Command::Status { json } => ops::status::status(&ops::Ops::from_env().await?, json).await?,
+    };
+    match said {
+        Value::String(text) => println!("{text}"),
+        out => println!("{out}"),
+    }
+    Ok(())
 }
 
-async fn replay(id: &str, status: Option<&str>, forget: &[String]) -> Result<Value, String> {
+fn parse_id(id: &str) -> Result<PredictionId> {
+    PredictionId::parse(id).map_err(|e| Error::argument(format!("{id:?}"), e))
+}
+
+async fn replay(id: &str, status: Option<&str>, forget: &[String]) -> Result<Value> {
     let id = parse_id(id)?;
     let status = match status {
-        Some(raw) => Some(Status::parse(raw).map_err(|e| format!("--status {raw:?}: {e}"))?),
+        Some(raw) => Some(Status::parse(raw).map_err(|e| Error::argument(format!("--status {raw:?}"), e))?),
         None => None,
     };
     ops::replay(&ops::Ops::from_env().await?, id, status, forget).await
 }
 
-async fn register(id: &str) -> Result<Value, String> {
+async fn register(id: &str) -> Result<Value> {
     let id = parse_id(id)?;
     let env = Env::process();
-    let table = env.required("TABLE_NAME").map_err(|e| e.to_string())?;
+    let table = env.required("TABLE_NAME")?;
     let ledger = DynamoLedger::from_config(&aws(&env).await?, table);
-    let new = ledger.register(id, OffsetDateTime::now_utc()).await.map_err(|e| error_chain(&e))?;
+    let new = ledger.register(id, OffsetDateTime::now_utc()).await?;
     Ok(json!({"id": id, "registered": new}))
 }
 
-async fn create(model: String, input: &str, wait: Option<Duration>) -> Result<Value, String> {
-    let input: Value = serde_json::from_str(input).map_err(|e| format!("--input is not JSON: {e}"))?;
+async fn create(model: String, input: &str, wait: Option<Duration>) -> Result<Value> {
+    let input: Value = serde_json::from_str(input).map_err(|e| Error::argument("--input is not JSON", e))?;
 
     let env = Env::process();
-    let config = IngestConfig::from_env(&env).map_err(|e| e.to_string())?;
+    let config = IngestConfig::from_env(&env)?;
     let aws = aws(&env).await?;
-    let mut api_config = ApiConfig::from_env(&env).map_err(|e| e.to_string())?;
-    api_config.token = secrets::resolve(&aws, &api_config.token).await.map_err(|e| error_chain(&e))?;
-    let api = WriftAi::new(api_config).map_err(|e| error_chain(&e))?;
+    let api = WriftAi::connect(&aws, &ApiConfig::from_env(&env)?)
+        .await
+        .map_err(|e| Error::aws("reading WRIFTAI_ACCESS_TOKEN from Secrets Manager", e))?;
     let webhook = match webhook_from_env(&env) {
-        Some((url, Some(secret))) => {
-            Some(Webhook { url, secret: Some(secrets::resolve(&aws, &secret).await.map_err(|e| error_chain(&e))?) })
-        }
+        Some((url, Some(secret))) => Some(Webhook { url, secret: Some(secrets::resolve(&aws, &secret).await?) }),
         Some((url, None)) => Some(Webhook { url, secret: None }),
         None => None,
     };
-    let ingest = Ingest::new(
-        DynamoLedger::from_config(&aws, &config.table_name),
-        SqsQueue::from_config(&aws, &config.queue_url),
-        config.act_on,
-        config.event_ttl,
-    );
+    let ingest = Ingest::on_aws(&aws, &config);
     let request = CreatePrediction { model, input, webhook, wait };
-    let fetched = shared::create::create(&api, &ingest, &request).await.map_err(|e| error_chain(&e))?;
-    serde_json::from_str(&fetched.raw).map_err(|e| e.to_string())
+    let fetched = shared::create::create(&api, &ingest, &request).await?;
+    serde_json::from_str(&fetched.raw).map_err(Error::Json)
 }
 
-fn sign(secret: &str, timestamp: Option<i64>) -> Result<Value, String> {
+fn sign(secret: &str, timestamp: Option<i64>) -> Result<Value> {
     let timestamp = timestamp.unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp());
     let mut body = Vec::new();
-    std::io::stdin().read_to_end(&mut body).map_err(|e| e.to_string())?;
+    std::io::stdin().read_to_end(&mut body).map_err(Error::Stdin)?;
     Ok(Value::String(shared::signature::sign(secret, timestamp, &body)))
 }
 
-async fn aws<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<aws_config::SdkConfig, String> {
-    Ok(aws_config(&AwsSettings::from_env(env).map_err(|e| e.to_string())?.system_roots()).await)
+async fn aws<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<aws_config::SdkConfig> {
+    Ok(aws_config(&AwsSettings::from_env(env)?.system_roots()).await)
 }
 
 #[cfg(test)]

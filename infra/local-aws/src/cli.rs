@@ -1,12 +1,12 @@
 //! The command line: two subcommands, their flags, and the environment variables behind them.
 
-use std::ffi::{OsStr, OsString};
-use std::ops::RangeInclusive;
+use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::builder::NonEmptyStringValueParser;
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use devcli::{blank_is_unset, number};
 
 /// Plays the AWS glue the local stack lacks: the SQS event source mapping and the
 /// reconciler's schedule.
@@ -115,23 +115,8 @@ fn parse(mut command: clap::Command, args: impl IntoIterator<Item = OsString>) -
     Ok(cli.command)
 }
 
-/// A variable set to nothing counts as unset, as `VAR= local-aws ...` means in a script;
-/// clap alone would hand the empty value to the flag. `env` is the process's variables.
-fn blank_is_unset(command: clap::Command, env: impl Fn(&OsStr) -> Option<OsString>) -> clap::Command {
-    command.mut_subcommands(|sub| {
-        sub.mut_args(|arg| match arg.get_env().and_then(&env) {
-            Some(value) if value.to_string_lossy().trim().is_empty() => arg.env(None),
-            _ => arg,
-        })
-    })
-}
-
-fn number(raw: &str, range: RangeInclusive<u64>, expected: &str) -> Result<u64, String> {
-    raw.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| format!("must be {expected}"))
-}
-
 fn batch_size(raw: &str) -> Result<usize, String> {
-    number(raw, 1..=10_000, "a whole number from 1 to 10000").map(|n| n as usize)
+    number(raw, 1..=10_000, "a whole number from 1 to 10000")
 }
 
 fn window(raw: &str) -> Result<Duration, String> {
@@ -160,6 +145,8 @@ fn invoke_url(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use super::*;
 
     /// Parses as `from_process` does, with `env` for the process's variables. clap reads

@@ -54,20 +54,10 @@ pub enum BatchFailure {
     UnknownIdentifier(String),
 }
 
-/// The error and its sources on one line: what a log reader needs to act.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
+    use devcli::chain;
+
     use super::*;
 
     #[test]

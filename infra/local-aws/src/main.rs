@@ -1,35 +1,18 @@
 //! `local-aws`: wiring only; parses the command line and runs one loop until SIGTERM or Ctrl-C.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use aws_config::BehaviorVersion;
 use local_aws::cli::{self, Command};
-use local_aws::error::{Error, chain};
+use local_aws::error::Error;
 use local_aws::{Shutdown, schedule::Schedule, sqs::Mapping};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
-    let command = match cli::from_process() {
-        Ok(command) => command,
-        // Exit 1 on a usage error, as before clap (whose own code is 2); 0 after --help.
-        Err(usage) => {
-            let _ = usage.print();
-            return if usage.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
-        }
-    };
-    match run(command).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("local-aws: {}", chain(&error));
-            ExitCode::FAILURE
-        }
+    devcli::init_tracing();
+    match cli::from_process() {
+        Ok(command) => devcli::exit("local-aws", run(command).await),
+        Err(refused) => devcli::usage(refused),
     }
 }
 

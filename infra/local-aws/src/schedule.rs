@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use crate::cli::ScheduleConfig;
-use crate::error::{Error, chain};
+use devcli::chain;
+
+use crate::error::Error;
 use crate::event::scheduled_event;
 use crate::invoke::Invoker;
 

@@ -13,7 +13,9 @@ use tokio::time::{Instant, sleep};
 
 use crate::batch::settle;
 use crate::cli::SqsConfig;
-use crate::error::{Error, chain};
+use devcli::chain;
+
+use crate::error::Error;
 use crate::event::{Source, sqs_event};
 use crate::invoke::Invoker;
 

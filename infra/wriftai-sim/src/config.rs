@@ -1,4 +1,5 @@
-//! The simulator's settings, read once at start from the command line and `SIM_*` variables (`flags`).
+//! The simulator's settings, read once at start from the command line and `SIM_*`
+//! variables ([`crate::flags::from_process`]).
 
 use std::time::Duration;
 
@@ -47,10 +48,5 @@ impl Config {
             allow_any_webhook_host: false,
             chaos: ChaosSettings::default(),
         }
-    }
-
-    /// Reads the command line, each flag falling back to its `SIM_*` variable (flags win).
-    pub fn from_process() -> Result<Self, clap::Error> {
-        crate::flags::from_process()
     }
 }

@@ -1,7 +1,6 @@
 //! Webhook delivery: one task per prediction sends its status changes in order, each
 //! signed, retried with capped exponential backoff, and shaped by the chaos plan.
 
-use std::error::Error as _;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -191,12 +190,6 @@ impl Worker {
 /// The error and its causes on one line: reqwest's top-level text alone ("error
 /// sending request") hides whether it was a refusal or a timeout.
 fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() { format!("timed out: {error}") } else { error.to_string() };
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    let text = devcli::chain(error);
+    if error.is_timeout() { format!("timed out: {text}") } else { text }
 }

@@ -1,16 +1,17 @@
 //! The command line: each setting of [`Config`] a flag, falling back to its `SIM_*` variable.
 
-use std::ffi::{OsStr, OsString};
-use std::str::FromStr;
+use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::builder::NonEmptyStringValueParser;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use devcli::{blank_is_unset, number};
 
 use crate::chaos::ChaosSettings;
 use crate::config::{Config, DEFAULT_PORT};
 
-pub(crate) fn from_process() -> Result<Config, clap::Error> {
+/// Reads the command line, each flag falling back to its `SIM_*` variable (flags win).
+pub fn from_process() -> Result<Config, clap::Error> {
     parse(blank_is_unset(Flags::command(), |name| std::env::var_os(name)), std::env::args_os())
 }
 
@@ -126,47 +127,32 @@ fn parse(mut command: clap::Command, args: impl IntoIterator<Item = OsString>) -
     Flags::from_arg_matches(&matches).map(Config::from).map_err(|e| e.format(&mut command))
 }
 
-/// A variable set to nothing counts as unset, as `SIM_SEED= wriftai-sim` means in a
-/// script; clap alone would hand the empty value to the flag. `env` is the process's
-/// variables.
-fn blank_is_unset(command: clap::Command, env: impl Fn(&OsStr) -> Option<OsString>) -> clap::Command {
-    command.mut_args(|arg| match arg.get_env().and_then(&env) {
-        Some(value) if value.to_string_lossy().trim().is_empty() => arg.env(None),
-        _ => arg,
-    })
-}
-
-/// A value as variables were always read here: blanks around it do not count.
-fn number<T: FromStr>(raw: &str, expected: &str, valid: impl Fn(&T) -> bool) -> Result<T, String> {
-    raw.trim().parse().ok().filter(valid).ok_or_else(|| format!("must be {expected}"))
-}
-
 fn port(raw: &str) -> Result<u16, String> {
-    number(raw, "a port number (0 = any)", |_| true)
+    number(raw, .., "a port number (0 = any)")
 }
 
 fn millis(raw: &str) -> Result<Duration, String> {
-    number(raw, "milliseconds", |_| true).map(Duration::from_millis)
+    number(raw, .., "milliseconds").map(Duration::from_millis)
 }
 
 fn delay(raw: &str) -> Result<u64, String> {
-    number(raw, "milliseconds", |_| true)
+    number(raw, .., "milliseconds")
 }
 
 fn count(raw: &str) -> Result<u32, String> {
-    number(raw, "a request count", |_| true)
+    number(raw, .., "a request count")
 }
 
 fn seed(raw: &str) -> Result<u64, String> {
-    number(raw, "an unsigned integer", |_| true)
+    number(raw, .., "an unsigned integer")
 }
 
 fn rate(raw: &str) -> Result<f64, String> {
-    number(raw, "a probability in [0, 1]", |r| (0.0..=1.0).contains(r))
+    number(raw, 0.0..=1.0, "a probability in [0, 1]")
 }
 
 fn attempts(raw: &str) -> Result<u32, String> {
-    number(raw, "an integer >= 1", |n| *n >= 1)
+    number(raw, 1.., "an integer >= 1")
 }
 
 fn flag(raw: &str) -> Result<bool, String> {
@@ -179,6 +165,8 @@ fn flag(raw: &str) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use clap::error::ErrorKind;
 
     use super::*;

@@ -15,7 +15,7 @@ pub mod chaos;
 pub mod config;
 pub mod delivery;
 pub mod error;
-mod flags;
+pub mod flags;
 pub mod guard;
 pub mod inspect;
 pub mod lifecycle;

@@ -1,39 +1,16 @@
 //! `wriftai-sim`: starts the simulator on 127.0.0.1 and prints where it listens.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
-use tracing_subscriber::EnvFilter;
 use wriftai_sim::{Config, start};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
-    let config = match Config::from_process() {
-        Ok(config) => config,
-        // Exit 1 on a usage error, as before clap (whose own code is 2); 0 after --help.
-        Err(usage) => {
-            let _ = usage.print();
-            return if usage.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
-        }
-    };
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // One plain line, causes included, so a script's log says what to fix.
-            let mut message = format!("wriftai-sim: {error}");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{message}");
-            ExitCode::FAILURE
-        }
+    devcli::init_tracing();
+    match wriftai_sim::flags::from_process() {
+        Ok(config) => devcli::exit("wriftai-sim", run(config).await),
+        Err(refused) => devcli::usage(refused),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The harness's one error type: every failure names what it was doing.
+//! The harness's one error type: every failure names what it was doing, and its cause
+//! follows (`devcli::exit` prints the chain).
 
 use std::io;
 
@@ -6,19 +7,19 @@ use std::io;
 pub enum Error {
     #[error("usage: {0}")]
     Usage(String),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         #[source]
         source: io::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Http {
         what: String,
         #[source]
         source: reqwest::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Json {
         what: String,
         #[source]

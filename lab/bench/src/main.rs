@@ -13,6 +13,8 @@ mod scenarios;
 mod stack;
 mod stats;
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 use cli::{Cli, Command};
@@ -21,15 +23,10 @@ use error::Result;
 /// One thread: the harness serves one invocation at a time per function, and every
 /// thread it woke would add its own hand-offs to what it measures.
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let cli = Cli::try_parse().unwrap_or_else(|usage| {
-        let _ = usage.print();
-        // Exit 1 on a usage error, as before clap (whose own code is 2); 0 after --help.
-        std::process::exit(if usage.use_stderr() { 1 } else { 0 })
-    });
-    if let Err(err) = dispatch(cli.command).await {
-        eprintln!("bench: {err}");
-        std::process::exit(1);
+async fn main() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => devcli::exit("bench", dispatch(cli.command).await),
+        Err(refused) => devcli::usage(refused),
     }
 }
 

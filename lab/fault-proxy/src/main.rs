@@ -4,6 +4,7 @@
 mod proxy;
 mod rules;
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,20 +52,23 @@ fn rules(raw: &str) -> Result<Vec<Rule>, String> {
 
 #[derive(Debug, thiserror::Error)]
 enum StartError {
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
-    #[error("cannot listen: {0}")]
+    #[error("cannot listen")]
     Bind(#[from] std::io::Error),
 }
 
 #[tokio::main]
-async fn main() -> Result<(), StartError> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
-    let cli = Cli::try_parse().unwrap_or_else(|usage| {
-        let _ = usage.print();
-        // Exit 1 on a usage error, as before clap (whose own code is 2); 0 after --help.
-        std::process::exit(if usage.use_stderr() { 1 } else { 0 })
-    });
+async fn main() -> ExitCode {
+    devcli::init_tracing();
+    match Cli::try_parse() {
+        Ok(cli) => devcli::exit("fault-proxy", run(cli).await),
+        Err(refused) => devcli::usage(refused),
+    }
+}
+
+/// Serves until Ctrl-C.
+async fn run(cli: Cli) -> Result<(), StartError> {
     let http = reqwest::Client::builder()
         // Past any SDK timeout: the caller gives up first, as it would with AWS.
         .timeout(Duration::from_secs(30))

@@ -7,15 +7,15 @@
 //! what keeps it idempotent and fast); they are counted by the `Duplicate` metric.
 
 use serde_json::{Value, json};
-use shared::error::chain;
 use shared::prediction::{PredictionId, Status};
 
 use super::Ops;
+use crate::error::{Error, Result};
 
-pub async fn inspect(ops: &Ops, id: PredictionId, as_json: bool) -> Result<Value, String> {
-    let items = ops.ledger().prediction_items(id).await.map_err(|e| chain(&e))?;
+pub async fn inspect(ops: &Ops, id: PredictionId, as_json: bool) -> Result<Value> {
+    let items = ops.ledger().prediction_items(id).await?;
     if items.is_empty() {
-        return Err(format!("{id}: no such prediction in the table"));
+        return Err(Error::NoSuchPrediction(id));
     }
     let objects = match &ops.bucket {
         Some((s3, bucket)) => {
@@ -25,7 +25,7 @@ pub async fn inspect(ops: &Ops, id: PredictionId, as_json: bool) -> Result<Value
                 .prefix(format!("predictions/{id}/"))
                 .send()
                 .await
-                .map_err(|e| format!("listing s3://{bucket}: {}", chain(&e)))?;
+                .map_err(|e| Error::aws(format!("listing s3://{bucket}"), e))?;
             listed
                 .contents()
                 .iter()

@@ -12,10 +12,11 @@ use shared::adapters::dynamo::DynamoLedger;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::{AwsSettings, aws_config};
 use shared::config::{Env, IngestConfig};
-use shared::error::chain;
 use shared::ingest::Ingest;
 use shared::ports::{Claims, RecordTable, Reopened, StepKey};
 use shared::prediction::{PredictionId, Status};
+
+use crate::error::{Error, Result};
 
 /// The stack's table, queues and bucket, with clients for them.
 pub struct Ops {
@@ -29,10 +30,10 @@ pub struct Ops {
 }
 
 impl Ops {
-    pub async fn from_env() -> Result<Self, String> {
+    pub async fn from_env() -> Result<Self> {
         let env = Env::process();
-        let config = IngestConfig::from_env(&env).map_err(|e| e.to_string())?;
-        let settings = AwsSettings::from_env(&env).map_err(|e| e.to_string())?.system_roots();
+        let config = IngestConfig::from_env(&env)?;
+        let settings = AwsSettings::from_env(&env)?.system_roots();
         let aws = aws_config(&settings).await;
         let bucket = env.optional("OUTPUT_BUCKET").map(|name| {
             let path_style = env.optional("AWS_ENDPOINT_URL_S3").or(env.optional("AWS_ENDPOINT_URL")).is_some();
@@ -40,12 +41,7 @@ impl Ops {
             (aws_sdk_s3::Client::from_conf(s3), name)
         });
         Ok(Self {
-            ingest: Ingest::new(
-                DynamoLedger::from_config(&aws, &config.table_name),
-                SqsQueue::from_config(&aws, &config.queue_url),
-                config.act_on,
-                config.event_ttl,
-            ),
+            ingest: Ingest::on_aws(&aws, &config),
             sqs: aws_sdk_sqs::Client::new(&aws),
             queue_url: config.queue_url,
             dlq_url: env.optional("DLQ_URL"),
@@ -57,8 +53,9 @@ impl Ops {
         self.ingest.ledger()
     }
 
-    fn dlq(&self) -> Result<&str, String> {
-        self.dlq_url.as_deref().ok_or_else(|| "DLQ_URL is not set (the stack's DeadLetterQueueUrl output)".into())
+    fn dlq(&self) -> Result<&str> {
+        let unset = Error::Unset { var: "DLQ_URL", what: "the stack's DeadLetterQueueUrl output" };
+        self.dlq_url.as_deref().ok_or(unset)
     }
 }
 
@@ -66,34 +63,35 @@ impl Ops {
 /// that had work, and says what it enqueued. Work that was done stays done, with its
 /// result, until the new run stores another. The steps named in `forget` run again;
 /// every other step the work recorded returns its recorded outcome.
-pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>, forget: &[String]) -> Result<Value, String> {
+pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>, forget: &[String]) -> Result<Value> {
     let statuses = match status {
         Some(status) => vec![status],
         None => {
-            let items = ops.ledger().prediction_items(id).await.map_err(|e| chain(&e))?;
+            let items = ops.ledger().prediction_items(id).await?;
             let with_work: Vec<Status> = items
                 .iter()
                 .filter(|item| item.get("enqueue").is_some())
                 .filter_map(|item| item["status"].as_str().and_then(|s| Status::parse(s).ok()))
                 .collect();
             if items.is_empty() {
-                return Err(format!("{id}: no such prediction in the table"));
+                return Err(Error::NoSuchPrediction(id));
             }
             if with_work.is_empty() {
-                return Err(format!("{id}: no status of it has work to replay"));
+                return Err(Error::NothingToReplay(id));
             }
             with_work
         }
     };
     let mut lines = Vec::new();
     for status in statuses {
-        let line = match ops.ledger().reopen(id, &status).await.map_err(|e| chain(&e))? {
+        let not_replayed = |why| Err(Error::NotReplayed { id, status: status.clone(), why });
+        let line = match ops.ledger().reopen(id, &status).await? {
             Reopened::Reopened { payload, was_done } => {
                 for name in forget {
                     let step = StepKey { id, status: &status, name };
-                    ops.ledger().forget_step(step).await.map_err(|e| chain(&e))?;
+                    ops.ledger().forget_step(step).await?;
                 }
-                ops.ingest.resend(id, &status, payload.as_deref()).await.map_err(|e| chain(&e))?;
+                ops.ingest.resend(id, &status, payload.as_deref()).await?;
                 let how = if payload.is_some() { "with its payload" } else { "by reference (fetched from WriftAI)" };
                 let before = if was_done {
                     "it was done, and stays done with its result until the new run stores one"
@@ -104,9 +102,9 @@ pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>, forget:
                     if forget.is_empty() { String::new() } else { format!("; steps run again: {forget:?}") };
                 format!("{id} {status}: enqueued {how}; {before}{forgotten}")
             }
-            Reopened::Running => return Err(format!("{id} {status}: a run holds it now; try again when it ends")),
-            Reopened::NoWork => return Err(format!("{id} {status}: this status has no work (ACT_ON_STATUSES)")),
-            Reopened::Missing => return Err(format!("{id} {status}: no such event in the table")),
+            Reopened::Running => return not_replayed("a run holds it now; try again when it ends"),
+            Reopened::NoWork => return not_replayed("this status has no work (ACT_ON_STATUSES)"),
+            Reopened::Missing => return not_replayed("no such event in the table"),
         };
         lines.push(line);
     }

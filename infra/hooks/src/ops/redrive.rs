@@ -11,10 +11,10 @@ use std::collections::HashSet;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
-use shared::error::chain;
 use shared::message::WorkMessage;
 
 use super::Ops;
+use crate::error::{Error, Result};
 
 /// How long a message being looked at is hidden from another redrive.
 const HOLD_SECS: i32 = 60;
@@ -30,7 +30,7 @@ pub enum Verdict {
     Stays(String),
 }
 
-pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, String> {
+pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
     let dlq = ops.dlq()?;
     let mut seen = HashSet::new();
     let (mut lines, mut moved, mut deleted, mut stayed) = (Vec::new(), 0, 0, 0);
@@ -49,7 +49,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, Stri
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| format!("receiving from the DLQ: {}", chain(&e)))?;
+            .map_err(|e| Error::aws("receiving from the DLQ", e))?;
         let messages = received.messages();
         if messages.is_empty() {
             break;
@@ -79,7 +79,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, Stri
                 }
                 (Verdict::Move, false) => {
                     let sent = ops.sqs.send_message().queue_url(&ops.queue_url).message_body(body).send().await;
-                    sent.map_err(|e| format!("sending to the work queue: {}", chain(&e)))?;
+                    sent.map_err(|e| Error::aws("sending to the work queue", e))?;
                     delete(ops, dlq, receipt).await?;
                     moved += 1;
                     "moved back to the work queue".to_owned()
@@ -109,25 +109,25 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value, Stri
 }
 
 /// Makes a message visible again at once, where it is.
-async fn show(ops: &Ops, dlq: &str, receipt: &str) -> Result<(), String> {
+async fn show(ops: &Ops, dlq: &str, receipt: &str) -> Result<()> {
     let shown = ops.sqs.change_message_visibility().queue_url(dlq).receipt_handle(receipt).visibility_timeout(0);
-    shown.send().await.map(drop).map_err(|e| format!("releasing a DLQ message: {}", chain(&e)))
+    shown.send().await.map(drop).map_err(|e| Error::aws("releasing a DLQ message", e))
 }
 
-async fn delete(ops: &Ops, dlq: &str, receipt: &str) -> Result<(), String> {
+async fn delete(ops: &Ops, dlq: &str, receipt: &str) -> Result<()> {
     let delete = ops.sqs.delete_message().queue_url(dlq).receipt_handle(receipt);
-    delete.send().await.map(drop).map_err(|e| format!("deleting from the DLQ: {}", chain(&e)))
+    delete.send().await.map(drop).map_err(|e| Error::aws("deleting from the DLQ", e))
 }
 
 /// What a message is, and what to do with it, from its body and its event record.
-async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict), String> {
+async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict)> {
     let Ok(message) = WorkMessage::decode(body) else {
         let start: String = body.chars().take(60).collect();
         return Ok((format!("{start:?}"), Verdict::Stays("not a work message".into())));
     };
     let (id, status) = (message.prediction_id, message.status);
     let what = format!("{id} {status}");
-    let Some(event) = ops.ledger().event(id, &status).await.map_err(|e| chain(&e))? else {
+    let Some(event) = ops.ledger().event(id, &status).await? else {
         return Ok((what, Verdict::Stays("no event record: not from our receiver, or expired".into())));
     };
     // Done work with a replay asked for still has a run to make.

@@ -4,20 +4,21 @@
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use shared::adapters::dynamo::{Backlog, Index};
-use shared::error::chain;
+use shared::ports::ReconcileStore;
 
 use super::Ops;
+use crate::error::{Error, Result};
 
-pub async fn status(ops: &Ops, as_json: bool) -> Result<Value, String> {
+pub async fn status(ops: &Ops, as_json: bool) -> Result<Value> {
     let ledger = ops.ledger();
-    let open = ledger.backlog(Index::Open).await.map_err(|e| chain(&e))?;
-    let work = ledger.backlog(Index::Work).await.map_err(|e| chain(&e))?;
+    let open = ledger.backlog(Index::Open).await?;
+    let work = ledger.backlog(Index::Work).await?;
     let queue = depth(ops, &ops.queue_url).await?;
     let dlq = match &ops.dlq_url {
         Some(url) => depth(ops, url).await?,
         None => Value::Null,
     };
-    let last_run = ledger.last_run().await.map_err(|e| chain(&e))?;
+    let last_run = ledger.last_run().await?;
     let report = json!({
         "unfinished_predictions": backlog(&open),
         "unfinished_work": backlog(&work),
@@ -37,7 +38,7 @@ fn backlog(backlog: &Backlog) -> Value {
     json!({"count": backlog.count, "oldest": oldest})
 }
 
-async fn depth(ops: &Ops, url: &str) -> Result<Value, String> {
+async fn depth(ops: &Ops, url: &str) -> Result<Value> {
     let out = ops
         .sqs
         .get_queue_attributes()
@@ -46,7 +47,7 @@ async fn depth(ops: &Ops, url: &str) -> Result<Value, String> {
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(|e| format!("{url}: {}", chain(&e)))?;
+        .map_err(|e| Error::aws(url, e))?;
     let count =
         |name| out.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse::<u64>().ok()).unwrap_or_default();
     Ok(json!({

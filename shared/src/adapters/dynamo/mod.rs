@@ -290,7 +290,7 @@ mod tests {
 
         // A send that hangs is cut at the deadline.
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(300);
-        let hung: Sent = crate::deadline::within(deadline, resend(|| std::future::pending())).await;
+        let hung: Sent = crate::deadline::within(deadline, resend(std::future::pending)).await;
         assert!(hung.is_err());
         let late = tokio::time::Instant::now() - deadline;
         assert!(late < std::time::Duration::from_millis(200), "returned {late:?} past its deadline");
