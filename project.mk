@@ -2,11 +2,12 @@
 # queues are <name>-..., the tags and the local metrics namespace say it), the region
 # it deploys to, and the statuses its worker acts on (the deploy's default for
 # ActOnStatuses, and the local stack's). The Makefile includes this file; edit it freely.
-#
-# `cargo lambda new NAME --template <the repository this came from>` writes the answers
-# to its questions here (CargoLambda.toml): in the template, each `ifeq` below is false
-# and the first block holds the template's own values; in a project made from it, the
-# second block is all there is.
+# {% comment %}
+# `cargo lambda new NAME --template <this repository>` writes the answers to its
+# questions here (CargoLambda.toml): in the template, each `ifeq` below is false and the
+# first block holds the template's own values; in a project made from it, the second
+# block is all there is.
+# {% endcomment %}
 ifeq (x{{ "" }},x)
 {% comment %}
 endif
