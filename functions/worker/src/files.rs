@@ -31,8 +31,9 @@ use crate::fetch::{FetchError, Fetcher, UrlPolicy};
 /// 5 MiB and more (the last one excepted), up to 10,000 of them (80 GB here).
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
-/// A key longer than this is made from the SHA-256 of the place instead: S3 keys stop
-/// at 1,024 bytes.
+/// A place longer than this is keyed by its pointer's SHA-256 instead, as `~p<hex>`:
+/// S3 keys stop at 1,024 bytes. (A name over 200 bytes is `~h<hex>`, its own digest: the
+/// two never meet, though a name may spell a place's pointer.)
 const KEY_BYTES: usize = 900;
 
 /// The most a refused URL keeps of itself in the result.
@@ -132,7 +133,8 @@ pub fn key(id: PredictionId, found: &Found<'_>) -> String {
         place.push_str(segment);
     }
     if place.len() > KEY_BYTES {
-        place = format!("/~h{}", hex::encode(Sha256::digest(found.pointer.as_bytes())));
+        // `~p`, not the `~h` of a long name's digest: a name can spell a place's pointer.
+        place = format!("/~p{}", hex::encode(Sha256::digest(found.pointer.as_bytes())));
     }
     format!("predictions/{id}/output{place}{extension}")
 }
@@ -367,7 +369,24 @@ mod tests {
             output = json!({"deeper": output});
         }
         let key = keys(id, &output).remove(0);
-        assert!(key.len() < 1024 && key.contains("/output/~h") && key.ends_with(".png"), "{key}");
+        assert!(key.len() < 1024 && key.contains("/output/~p") && key.ends_with(".png"), "{key}");
+    }
+
+    #[test]
+    fn a_deep_place_and_a_name_that_spells_its_pointer_get_keys_of_their_own() {
+        let id = PredictionId::random();
+        // Five 200-byte names: a place of 1,005 bytes, digested; and the name "/A/B/C/D/E"
+        // of 1,005 bytes at the top, digested too.
+        let names: Vec<String> = ('A'..='E').map(|c| c.to_string().repeat(200)).collect();
+        let mut output = json!("https://x/nested.png");
+        for name in names.iter().rev() {
+            output = json!({ name.clone(): output });
+        }
+        let spelled: String = names.iter().map(|n| format!("/{n}")).collect();
+        output[spelled] = json!("https://x/spelled.png");
+        let keys = keys(id, &output);
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0], keys[1], "{keys:?}");
     }
 
     /// Any JSON value, with URLs among its strings and object names of every kind.
@@ -388,7 +407,51 @@ mod tests {
         })
     }
 
+    /// An output built from places: paths of names, long ones (up to the 200 bytes a
+    /// name keeps as itself, and past it) and deep ones (past the 900 bytes a place
+    /// keeps), each holding a URL; and beside them, names that spell another place's
+    /// JSON Pointer, so a digest of a name can meet a digest of a place.
+    fn deep_outputs() -> impl Strategy<Value = Value> {
+        let name = prop_oneof!["[ab]{1,3}", "[ab]{190,200}", "[ab/~]{190,200}", "[ab]{201,230}"];
+        let path = prop::collection::vec(name, 1..8);
+        (prop::collection::vec(path, 1..5), any::<bool>()).prop_map(|(paths, spell)| {
+            let mut output = serde_json::Map::new();
+            for (n, path) in paths.iter().enumerate() {
+                insert(&mut output, path, json!(format!("https://x/{n}.png")));
+                if spell {
+                    // The place's pointer, as one name at the top.
+                    let pointer: String = path.iter().map(|s| format!("/{s}")).collect();
+                    output.insert(pointer, json!(format!("https://x/spelled-{n}.png")));
+                }
+            }
+            Value::Object(output)
+        })
+    }
+
+    /// Puts `value` at `path` in `object`, making the objects on the way.
+    fn insert(object: &mut serde_json::Map<String, Value>, path: &[String], value: Value) {
+        let (last, on_the_way) = path.split_last().unwrap();
+        let mut here = object;
+        for name in on_the_way {
+            let next = here.entry(name.clone()).or_insert_with(|| json!({}));
+            if !next.is_object() {
+                *next = json!({});
+            }
+            here = next.as_object_mut().unwrap();
+        }
+        here.insert(last.clone(), value);
+    }
+
     proptest! {
+        #[test]
+        fn long_names_and_deep_places_never_share_a_key(output in deep_outputs()) {
+            let id = PredictionId::random();
+            let keys = keys(id, &output);
+            let unique: HashSet<&String> = keys.iter().collect();
+            prop_assert_eq!(unique.len(), keys.len(), "{:?}", keys);
+            prop_assert!(keys.iter().all(|k| k.len() <= 1024));
+        }
+
         #[test]
         fn every_url_of_any_output_gets_a_key_of_its_own_and_the_same_one_each_run(output in outputs()) {
             let id = PredictionId::random();
