@@ -9,7 +9,8 @@
 //! - its host is in `OUTPUT_URL_HOSTS`, when that is set;
 //! - its address is public: loopback, private, link-local, CGNAT, multicast, broadcast,
 //!   unspecified, documentation and reserved ranges are refused, v4 and v6, with v4
-//!   inside v6 (mapped, compatible, NAT64, 6to4) read as the v4 it holds. A host name is
+//!   inside v6 (mapped, translated, compatible, NAT64, 6to4) read as the v4 it holds,
+//!   and local-use NAT64 refused whatever it holds. A host name is
 //!   checked after DNS resolution, and the connection is made to the address that was
 //!   checked, so a name that resolves to a public address once and a private one the
 //!   next time (DNS rebinding) cannot slip past. An address literal in
@@ -147,8 +148,9 @@ fn public_v4(ip: Ipv4Addr) -> Result<(), &'static str> {
 
 fn public_v6(ip: Ipv6Addr) -> Result<(), &'static str> {
     let segments = ip.segments();
-    // v4 carried inside v6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64
-    // (64:ff9b::a.b.c.d) and 6to4 (2002:AABB:CCDD::): judged as the v4 they carry.
+    // v4 carried inside v6: mapped (::ffff:a.b.c.d), translated (::ffff:0:a.b.c.d),
+    // compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:AABB:CCDD::):
+    // judged as the v4 they carry.
     if let Some(v4) = ip.to_ipv4_mapped() {
         return public_v4(v4);
     }
@@ -157,8 +159,13 @@ fn public_v6(ip: Ipv6Addr) -> Result<(), &'static str> {
     if segments[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
         return public_v4(embedded(12));
     }
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    if segments[..6] == [0, 0, 0, 0, 0xffff, 0] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return public_v4(embedded(12));
+    }
+    // Local-use NAT64 (RFC 8215) reaches whatever v4 its operator's translator does,
+    // wherever in the address the v4 sits: never a public address.
+    if segments[..3] == [0x64, 0xff9b, 1] {
+        return Err("local-use NAT64");
     }
     if segments[0] == 0x2002 {
         return public_v4(embedded(2));
@@ -308,6 +315,10 @@ mod tests {
             "http://[::ffff:169.254.169.254]/",
             "http://[::127.0.0.1]/",
             "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
+            "http://[64:ff9b:1:a9fe:a9:fe00::]/",
             "http://[2002:7f00:1::]/",
             "http://[2001::1]/",
         ] {
@@ -317,9 +328,12 @@ mod tests {
                 refused(url, &policy)
             );
         }
-        for url in
-            ["http://93.184.215.14/", "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/", "http://[::ffff:8.8.8.8]/"]
-        {
+        for url in [
+            "http://93.184.215.14/",
+            "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/",
+            "http://[::ffff:8.8.8.8]/",
+            "http://[::ffff:0:808:808]/",
+        ] {
             assert_eq!(refused(url, &policy), None, "{url}");
         }
     }
