@@ -67,7 +67,8 @@ pub enum ClaimError {
 
 /// Runs `job` for `message` at most to completion once. `deadline` is when
 /// this run will be stopped (the Lambda's); the claim expires then. The fetch and the
-/// job, and so every call they make, end [`REPORT_MARGIN`] before it.
+/// job, and so every call they make, end [`REPORT_MARGIN`] before it: that is the job's
+/// deadline, which [`crate::deadline::current`] gives inside it.
 pub async fn run<C, S, F, Fut>(
     claims: &C,
     source: &S,
@@ -90,6 +91,7 @@ where
     };
 
     let budget = Duration::try_from(deadline - OffsetDateTime::now_utc() - REPORT_MARGIN).unwrap_or_default();
+    let job_deadline = tokio::time::Instant::now() + budget;
     let ran = async {
         let prediction = match &message.payload {
             Some(raw) => Prediction::from_json(raw.get().as_bytes()).map_err(|e| ClaimError::Poison(e.to_string()))?,
@@ -100,7 +102,10 @@ where
             Err(panic) => Err(ClaimError::Panicked(panic_text(panic.as_ref()))),
         }
     };
-    let ran = tokio::time::timeout(budget, ran).await.unwrap_or(Err(ClaimError::OutOfTime));
+    // The job sees its own deadline (`deadline::current`): its calls, and what it
+    // derives from it (a download's deadline), end by it.
+    let ran = crate::deadline::within(job_deadline, tokio::time::timeout_at(job_deadline, ran));
+    let ran = ran.await.unwrap_or(Err(ClaimError::OutOfTime));
 
     match ran {
         Ok(result) => {

@@ -4,7 +4,9 @@
 //! The claim around the work runs it to completion once, but a run that fails or
 //! crashes halfway runs again from the start. A step run through [`Steps`] does not:
 //! its intent is recorded before it runs and its outcome after, so a run done again
-//! returns the recorded outcome instead of running the step again.
+//! returns the recorded outcome instead of running the step again. An outcome is kept
+//! as a record is (`shared::records`); one too large to be read back (over an item, with
+//! no bucket) is refused when the step ends, never recorded.
 //!
 //! One window is left, and no record can close it: a crash after the step had its
 //! effect and before its outcome was recorded (the process dies, the invocation times
@@ -12,10 +14,13 @@
 //! finds the intent without an outcome, and the step may or may not have happened.
 //! [`Steps::once`] never repeats it then: the work fails as [`StepError::Unknown`] and
 //! goes to the dead-letter queue, where an operator decides (`hooks inspect` shows the
-//! step; `hooks replay --forget-step` runs it again). [`Steps::once_or_find`] first asks
-//! what the world knows (the chain example lists WriftAI's recent predictions), and
+//! step; `hooks replay --forget-step` runs it again). An intent whose own write went
+//! unconfirmed is taken back by the run that wrote it, when the table answers in time.
+//! [`Steps::once_or_find`] first asks what the world knows, by a mark the step left on
+//! what it made (the chain example marks the prediction it creates), and
 //! [`Steps::once_repeatable`] is for steps that are safe to repeat, such as a copy that
-//! writes a whole object: run again until an outcome is recorded, never after.
+//! writes a whole object: run again until an outcome is recorded, never after, and told
+//! how many of its tries failed so it can stop trying.
 
 use std::future::Future;
 
@@ -24,9 +29,9 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use crate::error::BoxError;
-use crate::ports::{Bucket, RecordTable, StepKey, StepState};
+use crate::ports::{Bucket, Kept, RecordTable, StepKey, StepState};
 use crate::prediction::{Prediction, PredictionId, Status};
-use crate::records::{NoBucket, Records, key_segment};
+use crate::records::{ITEM_BYTES, NoBucket, Records, key_segment};
 
 /// How a step that failed left its effect. `?` on any error in a step gives
 /// [`Failure::Unknown`]: a failure is taken to have maybe happened unless the step says
@@ -38,11 +43,20 @@ pub enum Failure {
     NotDone(BoxError),
     /// It may have had its effect (sent, and no answer came back): it is not run again.
     Unknown(BoxError),
+    /// A try of a repeatable step failed in a way a later try may not (a server error, a
+    /// timeout): the try is counted on the step's record, and the work's retry tries it
+    /// again, told how many tries failed before ([`Steps::once_repeatable`]). In
+    /// [`Steps::once`] it is [`Failure::NotDone`].
+    Tried(BoxError),
 }
 
 impl Failure {
     pub fn not_done(err: impl Into<BoxError>) -> Self {
         Self::NotDone(err.into())
+    }
+
+    pub fn tried(err: impl Into<BoxError>) -> Self {
+        Self::Tried(err.into())
     }
 }
 
@@ -81,6 +95,14 @@ pub enum StepError {
         #[source]
         source: serde_json::Error,
     },
+    /// The step ran, but its outcome is too large for an item and there is no bucket to
+    /// keep it: it is not recorded, since a rerun could not read it back.
+    #[error(
+        "step {name:?} ran, but its outcome ({bytes} bytes of JSON) is larger than an item keeps \
+         ({ITEM_BYTES}) and there is no bucket (OUTPUT_BUCKET) to keep it: return less from the step \
+         (a key, an ID), or give the work a bucket"
+    )]
+    Unkeepable { name: String, bytes: u64 },
     #[error(transparent)]
     Store(#[from] crate::Error),
 }
@@ -94,9 +116,11 @@ pub struct Steps<'a, T, B = NoBucket> {
 
 /// What beginning a step found, its outcome read back.
 enum Began<V> {
-    Run,
+    /// Ours to run, under this token.
+    Run(String),
     Finished(V),
-    Started(OffsetDateTime),
+    /// Begun at this time under this token, never finished, with this many failed tries.
+    Started(OffsetDateTime, String, u32),
 }
 
 impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
@@ -115,29 +139,32 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
         Fut: Future<Output = Result<V, Failure>>,
     {
         match self.begin(name).await? {
-            Began::Run => self.run(name, step, false).await,
+            Began::Run(_) => self.run(name, step(), Kind::Once).await,
             Began::Finished(outcome) => Ok(outcome),
-            Began::Started(since) => Err(StepError::Unknown { name: name.into(), since, source: None }),
+            Began::Started(since, ..) => Err(StepError::Unknown { name: name.into(), since, source: None }),
         }
     }
 
-    /// As [`once`](Self::once), but a rerun that finds the step begun and never finished
-    /// asks `find` (with when it began) what came of it: `Some` is recorded as its
-    /// outcome, `None` fails as [`StepError::Unknown`].
+    /// As [`once`](Self::once), but the step is given a mark (`step(mark)`), unique to
+    /// this beginning of it, to leave on what it makes (a field of a prediction it
+    /// creates); and a rerun that finds the step begun and never finished asks `find`
+    /// (with when it began, and the mark) what came of it: `Some` is recorded as its
+    /// outcome, `None` fails as [`StepError::Unknown`]. Match on the mark, never on equal
+    /// content: another unit of work may have made the same thing.
     pub async fn once_or_find<V, F, Fut, G, GFut>(&self, name: &str, step: F, find: G) -> Result<V, StepError>
     where
         V: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
+        F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<V, Failure>>,
-        G: FnOnce(OffsetDateTime) -> GFut,
+        G: FnOnce(OffsetDateTime, String) -> GFut,
         GFut: Future<Output = Result<Option<V>, BoxError>>,
     {
-        let since = match self.begin(name).await? {
-            Began::Run => return self.run(name, step, false).await,
+        let (since, mark) = match self.begin(name).await? {
+            Began::Run(mark) => return self.run(name, step(mark), Kind::Once).await,
             Began::Finished(outcome) => return Ok(outcome),
-            Began::Started(since) => since,
+            Began::Started(since, mark, _) => (since, mark),
         };
-        match find(since).await {
+        match find(since, mark).await {
             Ok(Some(found)) => {
                 tracing::info!(step = name, "a step begun by an earlier run is found done; its outcome is recorded");
                 self.finish(name, &found).await?;
@@ -150,15 +177,18 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
 
     /// For a step that is safe to repeat (it writes a whole object, say): run until an
     /// outcome is recorded, and never after. A rerun that finds it begun runs it again.
+    /// `step(tries)` is told how many of its tries failed before ([`Failure::Tried`]), so
+    /// it can record an outcome after the last it allows rather than fail again.
     pub async fn once_repeatable<V, F, Fut>(&self, name: &str, step: F) -> Result<V, StepError>
     where
         V: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
+        F: FnOnce(u32) -> Fut,
         Fut: Future<Output = Result<V, Failure>>,
     {
         match self.begin(name).await? {
             Began::Finished(outcome) => Ok(outcome),
-            Began::Run | Began::Started(_) => self.run(name, step, true).await,
+            Began::Run(_) => self.run(name, step(0), Kind::Repeatable).await,
+            Began::Started(_, _, tries) => self.run(name, step(tries), Kind::Repeatable).await,
         }
     }
 
@@ -168,8 +198,8 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
 
     async fn begin<V: DeserializeOwned>(&self, name: &str) -> Result<Began<V>, StepError> {
         Ok(match self.records.table().begin_step(self.key(name), OffsetDateTime::now_utc()).await? {
-            StepState::Begun => Began::Run,
-            StepState::Started { since } => Began::Started(since),
+            StepState::Begun { token } => Began::Run(token),
+            StepState::Started { since, token, tries } => Began::Started(since, token, tries),
             StepState::Finished(kept) => {
                 let outcome = self.records.restore(&kept).await?;
                 let outcome = serde_json::from_value(outcome)
@@ -180,27 +210,33 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
     }
 
     /// Runs the step and records its outcome. A failure that may have had its effect is
-    /// unknown, unless the step is `repeatable`.
-    async fn run<V, F, Fut>(&self, name: &str, step: F, repeatable: bool) -> Result<V, StepError>
-    where
-        V: Serialize,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<V, Failure>>,
-    {
-        match step().await {
-            Ok(outcome) => {
+    /// unknown, unless the step is repeatable.
+    async fn run<V: Serialize>(
+        &self,
+        name: &str,
+        step: impl Future<Output = Result<V, Failure>>,
+        kind: Kind,
+    ) -> Result<V, StepError> {
+        let failed = |source| StepError::Failed { name: name.into(), source };
+        match (step.await, kind) {
+            (Ok(outcome), _) => {
                 self.finish(name, &outcome).await?;
                 Ok(outcome)
             }
-            Err(Failure::NotDone(source)) => {
+            (Err(Failure::NotDone(source) | Failure::Tried(source)), Kind::Once) => {
                 self.records.table().forget_step(self.key(name)).await?;
-                Err(StepError::Failed { name: name.into(), source })
+                Err(failed(source))
             }
-            Err(Failure::Unknown(source)) if repeatable => Err(StepError::Failed { name: name.into(), source }),
-            Err(Failure::Unknown(source)) => {
+            (Err(Failure::Unknown(source)), Kind::Once) => {
                 let since = OffsetDateTime::now_utc();
                 Err(StepError::Unknown { name: name.into(), since, source: Some(source) })
             }
+            (Err(Failure::Tried(source)), Kind::Repeatable) => {
+                let try_id = uuid::Uuid::new_v4().to_string();
+                self.records.table().note_try(self.key(name), &try_id).await?;
+                Err(failed(source))
+            }
+            (Err(Failure::NotDone(source) | Failure::Unknown(source)), Kind::Repeatable) => Err(failed(source)),
         }
     }
 
@@ -208,7 +244,20 @@ impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
         let value = serde_json::to_value(outcome).map_err(|source| StepError::Outcome { name: name.into(), source })?;
         let path = format!("steps/{}/{}", self.status, key_segment(name));
         let kept = self.records.keep(self.id, &path, &value).await?;
+        // A cut outcome could never be read back: every rerun would fail on it.
+        if let Kept::Cut { bytes, .. } = kept {
+            return Err(StepError::Unkeepable { name: name.into(), bytes });
+        }
         self.records.table().finish_step(self.key(name), &kept, OffsetDateTime::now_utc()).await?;
         Ok(())
     }
+}
+
+/// How a step's failures are taken.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// [`Steps::once`], [`Steps::once_or_find`].
+    Once,
+    /// [`Steps::once_repeatable`].
+    Repeatable,
 }

@@ -95,11 +95,11 @@ async fn a_step_begun_and_never_finished_takes_what_find_finds() {
     let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
     let begun = steps(&ledger, &p).once("chain", || async { Err::<String, _>("lost answer".into()) }).await;
     assert!(begun.is_err());
-    let create = || async { Ok("second".to_owned()) };
-    let nothing = steps(&ledger, &p).once_or_find("chain", create, |_| async { Ok(None) }).await;
+    let create = |_| async { Ok("second".to_owned()) };
+    let nothing = steps(&ledger, &p).once_or_find("chain", create, |_, _| async { Ok(None) }).await;
     assert!(matches!(nothing, Err(StepError::Unknown { .. })));
     let found = steps(&ledger, &p)
-        .once_or_find("chain", || async { Ok("second".to_owned()) }, |_| async { Ok(Some("first".to_owned())) })
+        .once_or_find("chain", |_| async { Ok("second".to_owned()) }, |_, _| async { Ok(Some("first".to_owned())) })
         .await;
     assert_eq!(found.unwrap(), "first");
     // Recorded: the next rerun neither runs the step nor asks again.
@@ -109,17 +109,78 @@ async fn a_step_begun_and_never_finished_takes_what_find_finds() {
 }
 
 #[tokio::test]
+async fn find_is_given_the_mark_the_step_was_given() {
+    let (ledger, p) = (MemoryLedger::default(), prediction());
+    let given = std::sync::Mutex::new(String::new());
+    let lost = steps(&ledger, &p)
+        .once_or_find(
+            "chain",
+            |mark| {
+                *given.lock().unwrap() = mark;
+                async { Err::<String, _>("lost answer".into()) }
+            },
+            |_, _| async { Ok(None) },
+        )
+        .await;
+    assert!(matches!(lost, Err(StepError::Unknown { .. })));
+    let mark = given.lock().unwrap().clone();
+    assert!(!mark.is_empty());
+    let found = steps(&ledger, &p)
+        .once_or_find("chain", |_| async { Ok(String::new()) }, |_, asked| async move { Ok(Some(asked)) })
+        .await;
+    assert_eq!(found.unwrap(), mark, "find looks for what the step marked");
+}
+
+#[tokio::test]
 async fn a_repeatable_step_runs_again_until_its_outcome_is_recorded() {
     let (ledger, p, sent) = (MemoryLedger::default(), prediction(), AtomicU32::new(0));
     let step = steps(&ledger, &p);
-    let died = step.once_repeatable("copy", || async {
+    let died = step.once_repeatable("copy", |_| async {
         notify(&sent).await?;
         std::future::pending::<Result<u32, Failure>>().await
     });
     assert!(tokio::time::timeout(std::time::Duration::from_millis(50), died).await.is_err());
-    assert_eq!(steps(&ledger, &p).once_repeatable("copy", || notify(&sent)).await.unwrap(), 2);
-    assert_eq!(steps(&ledger, &p).once_repeatable("copy", || notify(&sent)).await.unwrap(), 2);
+    assert_eq!(steps(&ledger, &p).once_repeatable("copy", |_| notify(&sent)).await.unwrap(), 2);
+    assert_eq!(steps(&ledger, &p).once_repeatable("copy", |_| notify(&sent)).await.unwrap(), 2);
     assert_eq!(sent.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_repeatable_step_is_told_its_failed_tries_and_records_an_outcome_after_the_last() {
+    let (ledger, p) = (MemoryLedger::default(), prediction());
+    // A try that fails as `Tried` is counted; one that fails otherwise (our own side, a
+    // crash) is not.
+    let told = |last: u32| {
+        let steps = steps(&ledger, &p);
+        async move {
+            steps
+                .once_repeatable("copy", |tries| async move {
+                    match tries {
+                        _ if tries + 1 >= last => Ok(format!("gave up after {} tries", tries + 1)),
+                        _ => Err(Failure::tried(format!("503 on try {}", tries + 1))),
+                    }
+                })
+                .await
+        }
+    };
+    assert!(matches!(told(3).await, Err(StepError::Failed { .. })));
+    let ours = steps(&ledger, &p).once_repeatable("copy", |_| async { Err::<String, _>("S3 is down".into()) }).await;
+    assert!(matches!(ours, Err(StepError::Failed { .. })), "not counted against the step");
+    assert!(matches!(told(3).await, Err(StepError::Failed { .. })));
+    assert_eq!(told(3).await.unwrap(), "gave up after 3 tries");
+    assert_eq!(told(3).await.unwrap(), "gave up after 3 tries", "recorded: never tried again");
+    assert_eq!(ledger.step(p.id, "failed", "copy").unwrap().tries.len(), 2);
+}
+
+#[tokio::test]
+async fn an_outcome_too_large_to_keep_without_a_bucket_is_refused_when_the_step_ends_and_never_recorded() {
+    let (ledger, p) = (MemoryLedger::default(), prediction());
+    let large = json!({"blob": "b".repeat(ITEM_BYTES)});
+    let first = steps(&ledger, &p).once("big", || async { Ok::<Value, Failure>(large.clone()) }).await;
+    let Err(refused @ StepError::Unkeepable { .. }) = first else { panic!("refused when recorded: {first:?}") };
+    assert!(refused.to_string().contains("OUTPUT_BUCKET"), "{refused}");
+    let step = ledger.step(p.id, "failed", "big").unwrap();
+    assert_eq!(step.outcome, None, "no outcome a rerun could not read back is kept");
 }
 
 #[tokio::test]

@@ -16,19 +16,34 @@ use shared::ingest::Ingest;
 use shared::ports::{Ledger, RecordTable, WorkQueue};
 use shared::prediction::{Prediction, PredictionId, Status};
 use shared::records::Records;
-use shared::steps::{Failure, Steps};
+use shared::steps::{Failure, StepError, Steps};
 use shared::wriftai::{CreatePrediction, Webhook, WriftAi};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::files::{self, File, Files};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::bucket::{CopyError, FINISH_MARGIN, Files};
+use crate::files::{self, File};
+
+/// Tries of one file that fails in a way a retry may mend (a 5xx, a cut, a stall), one
+/// per run of the work, before it is recorded as failed and the work goes on. Under the
+/// queue's five receives, so the files alone never send the work to the DLQ.
+pub const FILE_TRIES: u32 = 3;
 
 /// Copies each file a succeeded prediction's output points at to the bucket, and says
-/// what became of each. A file copied by an earlier run (its step recorded with its
-/// key, size and SHA-256) is not fetched again: WriftAI's URL may have expired since. A
-/// URL the checks refuse, or a file past the limits (`OUTPUT_MAX_FILES`,
-/// `DOWNLOAD_MAX_BYTES`, `OUTPUT_MAX_BYTES`), is recorded as refused, with the reason,
-/// and never fetched; the work still ends.
+/// what became of each. Whatever the links do, the work ends:
+/// - a file copied by an earlier run (its step recorded with its key, size and SHA-256)
+///   is not fetched again: WriftAI's URL may have expired since;
+/// - a URL the checks refuse, a file that cannot be had (a 4xx, a host that does not
+///   resolve or refuses the connection) or is past the limits (`OUTPUT_MAX_FILES`,
+///   `DOWNLOAD_MAX_BYTES`, `OUTPUT_MAX_BYTES`) is recorded as refused, and never fetched
+///   again;
+/// - a file that fails in a way a retry may mend (a 5xx, a cut, a stall, the run's time
+///   running out while it had the run to itself) fails this run of the work, which tries
+///   it again, and is recorded as failed after [`FILE_TRIES`] tries.
+///
+/// Each download must end [`FINISH_MARGIN`] before the time the work has left.
 pub async fn copy_files<T: RecordTable>(
     prediction: &Prediction,
     files: &Files,
@@ -38,18 +53,47 @@ pub async fn copy_files<T: RecordTable>(
         return Ok(Vec::new());
     }
     let limits = &files.limits;
-    let (mut copied, mut bytes) = (Vec::new(), 0);
-    for (n, found) in files::urls(&prediction.output).iter().enumerate() {
-        let file = if n >= limits.files {
-            File::refused(found, format!("more than {} files in one output (OUTPUT_MAX_FILES)", limits.files))
-        } else {
-            let limit = limits.per_file.min(limits.per_prediction.saturating_sub(bytes));
-            // A copy writes a whole object under a fixed key: safe to repeat until done.
-            let name = format!("file output{}", found.pointer);
-            steps.once_repeatable(&name, || async { Ok(files.copy(prediction.id, found, limit).await?) }).await?
+    let urls = files::urls(&prediction.output, limits.files);
+    let deadline = shared::deadline::current().map(|by| by.checked_sub(FINISH_MARGIN).unwrap_or(by));
+    let (mut copied, mut bytes, mut waiting) = (Vec::new(), 0, 0);
+    // Whether a download began earlier in this run: one cut by the run's end after that
+    // did not have the run to itself, and that try is not held against it.
+    let began = &AtomicBool::new(false);
+    for found in &urls.found {
+        let limit = limits.per_file.min(limits.per_prediction.saturating_sub(bytes));
+        let copy = |tries| async move {
+            let alone = !began.swap(true, Ordering::Relaxed);
+            match files.copy(prediction.id, found, limit, deadline).await {
+                Ok(file) => Ok(file),
+                Err(CopyError::Origin { late: true, source }) if !alone => {
+                    Err(Failure::not_done(source.unwrap_or_else(|| "the run's time ran out".into())))
+                }
+                Err(err @ CopyError::Origin { .. }) if tries + 1 >= FILE_TRIES => {
+                    Ok(File::failed(found, tries + 1, &err))
+                }
+                Err(err @ CopyError::Origin { .. }) => Err(Failure::tried(err)),
+                // The bucket failed, not the file: tried again, not counted.
+                Err(CopyError::Bucket(err)) => Err(Failure::Unknown(err)),
+            }
         };
-        bytes += file.bytes();
-        copied.push(file);
+        // A copy writes a whole object under a fixed key: safe to repeat until done.
+        match steps.once_repeatable(&format!("file output{}", found.pointer), copy).await {
+            Ok(file) => {
+                bytes += file.bytes();
+                copied.push(file);
+            }
+            Err(StepError::Failed { name, source }) => {
+                tracing::warn!(step = name, error = %shared::error::chain(source.as_ref()), "a file is not copied yet");
+                waiting += 1;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if waiting > 0 {
+        return Err(format!("{waiting} file(s) of the output not copied yet: the work tries them again").into());
+    }
+    if urls.past_limit > 0 {
+        copied.push(File::past_limit(urls.past_limit, limits.files));
     }
     Ok(copied)
 }
@@ -86,17 +130,21 @@ where
         input["then"] = rest.clone();
     }
     let request = CreatePrediction { model: model.to_owned(), input, webhook: webhook.cloned(), wait: None };
-    let create = || async {
-        let created = api.create(&request).await;
-        created.map_err(|e| if e.did_nothing() { Failure::not_done(e) } else { Failure::Unknown(e.into()) })
+    // The new prediction carries this step's mark, which WriftAI gives back in its input:
+    // what a rerun looks for, since another prediction's chain may create one with the
+    // same model and input.
+    let create = |mark: String| {
+        let mut request = request.clone();
+        request.input["chained_from"] = json!({"prediction_id": prediction.id, "mark": mark});
+        async move {
+            let created = api.create(&request).await;
+            let created =
+                created.map_err(|e| if e.did_nothing() { Failure::not_done(e) } else { Failure::Unknown(e.into()) });
+            created.map(|c| c.prediction.id)
+        }
     };
-    let next: PredictionId = steps
-        .once_or_find(
-            "chain",
-            || async { create().await.map(|c| c.prediction.id) },
-            |since| find_created(api, &request, since),
-        )
-        .await?;
+    let next: PredictionId =
+        steps.once_or_find("chain", create, |since, mark| find_created(api, &request.model, since, mark)).await?;
     // Ours, so its webhooks are accepted. Registering again is harmless.
     ingest.ledger().register(next, OffsetDateTime::now_utc()).await?;
     tracing::info!(next_id = %next, "chained the next prediction");
@@ -106,32 +154,38 @@ where
 /// Clocks differ: a prediction created this long before the intent was recorded still
 /// counts as created after it.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(2);
-/// Pages of WriftAI's predictions looked through at most (newest first).
+/// Pages of WriftAI's predictions looked through at most, 100 each.
 const PAGES: usize = 10;
 
-/// The prediction `request` created, if WriftAI knows one: among its predictions
-/// created since `since`, newest first, the one with the same model and input. Two
-/// such predictions are an error: which one this run made cannot be told.
+/// The prediction a chain step created under `mark`, if WriftAI knows one: among the
+/// predictions of `model` it lists (at most [`PAGES`] pages; in no order WriftAI
+/// promises, so every page is read) created since `since`, the one whose input carries
+/// the mark. Two of them are an error: which one this step made cannot be told.
 pub async fn find_created(
     api: &WriftAi,
-    request: &CreatePrediction,
+    model: &str,
     since: OffsetDateTime,
+    mark: String,
 ) -> Result<Option<PredictionId>, BoxError> {
-    let (name, version) = request.model.split_once(':').unwrap_or((&request.model, ""));
+    let (name, version) = model.split_once(':').unwrap_or((model, ""));
     let (mut cursor, mut found) = (None, Vec::new());
-    'pages: for _ in 0..PAGES {
+    for _ in 0..PAGES {
         let page = api.list(&[], cursor.as_deref(), 100).await?;
         for item in page.items {
             let created = item.created_at.as_deref().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok());
-            if created.is_some_and(|at| at < since - CLOCK_SKEW) {
-                break 'pages;
-            }
             let same_model = item.model.as_ref().is_some_and(|m| {
                 format!("{}/{}", m.owner, m.name) == name
                     && (version.is_empty() || m.version_number.as_ref().is_some_and(|v| *v == version))
             });
-            // The list leaves the input out: it is read from the prediction itself.
-            if same_model && api.get(item.id).await?.is_some_and(|full| full.prediction.input == request.input) {
+            if !same_model || created.is_some_and(|at| at < since - CLOCK_SKEW) {
+                continue;
+            }
+            // A list may leave the input out: then it is read from the prediction itself.
+            let input = match item.input {
+                Value::Null => api.get(item.id).await?.map(|full| full.prediction.input).unwrap_or_default(),
+                input => input,
+            };
+            if input["chained_from"]["mark"].as_str() == Some(mark.as_str()) {
                 found.push(item.id);
             }
         }
@@ -144,7 +198,7 @@ pub async fn find_created(
         [] => Ok(None),
         [one] => Ok(Some(*one)),
         many => {
-            Err(format!("{} recent predictions have this model and input: which one was ours is unknown", many.len())
+            Err(format!("{} predictions carry this chain step's mark: which one was ours is unknown", many.len())
                 .into())
         }
     }
@@ -224,16 +278,29 @@ mod tests {
         (running, base)
     }
 
-    /// The predictions WriftAI holds for `model` whose input is `input`.
-    async fn created(api: &WriftAi, model: &str, input: &Value) -> Vec<PredictionId> {
+    /// The predictions WriftAI holds for `model` whose prompt is `prompt`.
+    async fn created(api: &WriftAi, model: &str, prompt: &str) -> Vec<PredictionId> {
         let page = api.list(&[], None, 100).await.unwrap();
         let mut found = Vec::new();
         for item in page.items.iter().filter(|i| i.model.as_ref().is_some_and(|m| m.name == model)) {
-            if api.get(item.id).await.unwrap().unwrap().prediction.input == *input {
+            if api.get(item.id).await.unwrap().unwrap().prediction.input["prompt"] == prompt {
                 found.push(item.id);
             }
         }
         found
+    }
+
+    /// Records the intent of `p`'s chain step, as a run that then died would have left
+    /// it; its mark.
+    async fn chain_begun(
+        ctx: &crate::work::Context<shared::adapters::memory::MemoryLedger, shared::adapters::memory::MemoryQueue>,
+        p: &Prediction,
+    ) -> String {
+        let key = StepKey { id: p.id, status: &p.status, name: "chain" };
+        match ctx.ingest.ledger().begin_step(key, OffsetDateTime::now_utc()).await.unwrap() {
+            shared::ports::StepState::Begun { token } => token,
+            other => panic!("not begun: {other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -281,7 +348,7 @@ mod tests {
         handle(&p, &ctx).await.unwrap();
         let (record, _) = ctx.ingest.ledger().record(p.id, "result").unwrap();
         assert_eq!(record["next"], json!(first));
-        assert_eq!(created(&ctx.api, "next", &json!({"prompt": "crash test"})).await, [first], "one next prediction");
+        assert_eq!(created(&ctx.api, "next", "crash test").await, [first], "one next prediction");
     }
 
     #[tokio::test]
@@ -289,21 +356,37 @@ mod tests {
         let (_wriftai, base) = wriftai().await;
         let ctx = context_with(&[("WRIFTAI_API_BASE_URL", &base)]);
         let p = prediction("succeeded", json!({"then": {"model": "acme/lost"}}), json!("lost answer"), Value::Null);
-        // An earlier run recorded its intent, created the prediction, and died before
-        // the answer came back.
-        let key = StepKey { id: p.id, status: &p.status, name: "chain" };
-        ctx.ingest.ledger().begin_step(key, OffsetDateTime::now_utc()).await.unwrap();
-        let request = CreatePrediction {
-            model: "acme/lost".into(),
-            input: json!({"prompt": "lost answer"}),
-            webhook: None,
-            wait: None,
-        };
+        // An earlier run recorded its intent, created the prediction with its mark, and
+        // died before the answer came back.
+        let mark = chain_begun(&ctx, &p).await;
+        let input = json!({"prompt": "lost answer", "chained_from": {"prediction_id": p.id, "mark": mark}});
+        let request = CreatePrediction { model: "acme/lost".into(), input, webhook: None, wait: None };
         let made = ctx.api.create(&request).await.unwrap().prediction.id;
         let next = chain(&p, &ctx.ingest, &ctx.api, None, &ctx.steps(&p)).await.unwrap();
         assert_eq!(next, Some(made), "the lost prediction is found and taken as this one's");
-        assert_eq!(created(&ctx.api, "lost", &request.input).await, [made]);
+        assert_eq!(created(&ctx.api, "lost", "lost answer").await, [made]);
         assert!(ctx.ingest.ledger().prediction(made).is_some(), "and registered as ours");
+    }
+
+    #[tokio::test]
+    async fn another_parents_child_with_the_same_model_and_input_is_never_taken_as_this_ones() {
+        let (_wriftai, base) = wriftai().await;
+        let ctx = context_with(&[("WRIFTAI_API_BASE_URL", &base)]);
+        let then = json!({"then": {"model": "acme/twin"}});
+        let (p1, p2) = (
+            prediction("succeeded", then.clone(), json!("same output"), Value::Null),
+            prediction("succeeded", then, json!("same output"), Value::Null),
+        );
+        // P1's create was recorded as begun and never reached WriftAI; P2, with the same
+        // output and `then`, creates its child.
+        chain_begun(&ctx, &p1).await;
+        let c2 = chain(&p2, &ctx.ingest, &ctx.api, None, &ctx.steps(&p2)).await.unwrap().unwrap();
+        // P1's rerun finds no child of its own: unknown, and it does not take P2's.
+        let err = chain(&p1, &ctx.ingest, &ctx.api, None, &ctx.steps(&p1)).await.unwrap_err();
+        assert!(matches!(err.downcast_ref::<StepError>(), Some(StepError::Unknown { .. })), "{err}");
+        assert_eq!(created(&ctx.api, "twin", "same output").await, [c2]);
+        let child = ctx.api.get(c2).await.unwrap().unwrap().prediction;
+        assert_eq!(child.input["chained_from"]["prediction_id"], json!(p2.id), "the child says whose it is");
     }
 
     #[tokio::test]
@@ -311,13 +394,12 @@ mod tests {
         let (_wriftai, base) = wriftai().await;
         let ctx = context_with(&[("WRIFTAI_API_BASE_URL", &base)]);
         let p = prediction("succeeded", json!({"then": {"model": "acme/never"}}), json!("never made"), Value::Null);
-        let key = StepKey { id: p.id, status: &p.status, name: "chain" };
-        ctx.ingest.ledger().begin_step(key, OffsetDateTime::now_utc()).await.unwrap();
+        chain_begun(&ctx, &p).await;
         let err = chain(&p, &ctx.ingest, &ctx.api, None, &ctx.steps(&p)).await.unwrap_err();
         let unknown = err.downcast_ref::<StepError>();
         assert!(matches!(unknown, Some(StepError::Unknown { .. })), "{err}");
         assert!(err.to_string().contains("may have had its effect"), "{err}");
-        assert!(created(&ctx.api, "never", &json!({"prompt": "never made"})).await.is_empty());
+        assert!(created(&ctx.api, "never", "never made").await.is_empty());
     }
 
     /// A notification sink that counts the posts it gets.

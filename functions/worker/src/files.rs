@@ -1,43 +1,27 @@
-//! The stack's bucket (`OUTPUT_BUCKET`): copies of the files a succeeded prediction's
-//! output points at, made before WriftAI's URLs stop working, and the records too large
-//! for an item (it is the worker's [`Bucket`]).
+//! The files a succeeded prediction's output points at: where they are in the output
+//! ([`urls`]), the object key each is copied to ([`key`]), and what became of each
+//! ([`File`]). The copying itself is `bucket.rs`.
 //!
-//! A file is fetched only as `fetch.rs` allows, and streamed to its object a part at a
-//! time: memory holds one part ([`PART_BYTES`]) whatever the file's size. A file of one
-//! part is one `PutObject`; a larger one a multipart upload, aborted if anything fails.
-//! Either way the object appears whole or not at all.
-//!
-//! Its key comes from the prediction and the URL's place in the output, one to one:
+//! A key comes from the prediction and the URL's place in the output, one to one:
 //! `predictions/<id>/output`, then each step of the place as a key segment
 //! (`shared::records::key_segment`), then the URL's file extension: `{"images": [url]}`
 //! gives `predictions/<id>/output/images/0.png`. Two places never share a key, and a run
 //! done again writes the same keys.
 
-use aws_config::SdkConfig;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::error::{BoxError, Error};
-use shared::ports::Bucket;
 use shared::prediction::PredictionId;
 use shared::records::key_segment;
-
-use crate::fetch::{FetchError, Fetcher, UrlPolicy};
-
-/// The size of each uploaded part, and so the memory a copy holds: S3 takes parts of
-/// 5 MiB and more (the last one excepted), up to 10,000 of them (80 GB here).
-pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// A place longer than this is keyed by its pointer's SHA-256 instead, as `~p<hex>`:
 /// S3 keys stop at 1,024 bytes. (A name over 200 bytes is `~h<hex>`, its own digest: the
 /// two never meet, though a name may spell a place's pointer.)
 const KEY_BYTES: usize = 900;
 
-/// The most a refused URL keeps of itself in the result.
+/// The most a URL, or a reason, keeps of itself in the result.
 const URL_KEPT: usize = 200;
+const REASON_KEPT: usize = 500;
 
 /// How much of an output is copied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +30,7 @@ pub struct FileLimits {
     pub per_file: u64,
     /// The most all of one prediction's files may hold together (`OUTPUT_MAX_BYTES`).
     pub per_prediction: u64,
-    /// The most files copied from one output (`OUTPUT_MAX_FILES`); the rest are refused.
+    /// The most files copied from one output (`OUTPUT_MAX_FILES`); the rest are counted.
     pub files: usize,
 }
 
@@ -56,22 +40,48 @@ pub struct FileLimits {
 pub enum File {
     /// Copied: its object, and what arrived.
     Kept { pointer: String, key: String, bytes: u64, content_type: String, sha256: String },
-    /// Never fetched, or not kept, for good: the reason.
+    /// Not kept, for good, and never tried again: the URL checks refused it, the origin
+    /// refused it (a 4xx) or could not be reached, or it is too large.
     Refused { pointer: String, url: String, refused: String },
+    /// Tried `tries` times, each failing in a way a later try might not (a 5xx, a cut,
+    /// a timeout), and given up on: the last failure.
+    Failed { pointer: String, url: String, failed: String, tries: u32 },
+    /// The URLs past `OUTPUT_MAX_FILES`, counted and never looked at.
+    PastLimit { past_limit: usize, refused: String },
 }
 
 impl File {
     pub fn refused(found: &Found<'_>, why: impl ToString) -> Self {
-        let url = found.url.chars().take(URL_KEPT).collect();
-        Self::Refused { pointer: found.pointer.clone(), url, refused: why.to_string() }
+        Self::Refused {
+            pointer: found.pointer.clone(),
+            url: cut(found.url, URL_KEPT),
+            refused: cut(&why.to_string(), REASON_KEPT),
+        }
+    }
+
+    pub fn failed(found: &Found<'_>, tries: u32, why: &(dyn std::error::Error + 'static)) -> Self {
+        let failed = cut(&shared::error::chain(why), REASON_KEPT);
+        Self::Failed { pointer: found.pointer.clone(), url: cut(found.url, URL_KEPT), failed, tries }
+    }
+
+    pub fn past_limit(count: usize, limit: usize) -> Self {
+        Self::PastLimit {
+            past_limit: count,
+            refused: format!("more than {limit} files in one output (OUTPUT_MAX_FILES)"),
+        }
     }
 
     pub fn bytes(&self) -> u64 {
         match self {
             Self::Kept { bytes, .. } => *bytes,
-            Self::Refused { .. } => 0,
+            Self::Refused { .. } | Self::Failed { .. } | Self::PastLimit { .. } => 0,
         }
     }
+}
+
+/// `text` cut to at most `chars` characters.
+fn cut(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
 }
 
 /// A URL in an output, and where it is.
@@ -85,34 +95,56 @@ pub struct Found<'a> {
     pub url: &'a str,
 }
 
+/// The URLs of an output, up to a limit.
+#[derive(Debug, Default)]
+pub struct Urls<'a> {
+    /// The first ones, in the output's order.
+    pub found: Vec<Found<'a>>,
+    /// How many more there are: counted, not kept.
+    pub past_limit: usize,
+}
+
 /// Every URL in `output`: each string that starts with `https://` or `http://`, however
-/// deep in arrays and objects.
-pub fn urls(output: &Value) -> Vec<Found<'_>> {
-    fn walk<'a>(value: &'a Value, pointer: String, path: &mut Vec<String>, found: &mut Vec<Found<'a>>) {
+/// deep in arrays and objects. The first `at_most` are kept and the rest only counted, so
+/// an output of a million short URLs costs a count, not a million places.
+pub fn urls(output: &Value, at_most: usize) -> Urls<'_> {
+    fn walk<'a>(value: &'a Value, pointer: &mut String, path: &mut Vec<String>, urls: &mut Urls<'a>, at_most: usize) {
         match value {
             Value::String(s) if s.starts_with("https://") || s.starts_with("http://") => {
-                found.push(Found { pointer, path: path.clone(), url: s });
+                if urls.found.len() < at_most {
+                    urls.found.push(Found { pointer: pointer.clone(), path: path.clone(), url: s });
+                } else {
+                    urls.past_limit += 1;
+                }
             }
             Value::Array(items) => {
                 for (n, item) in items.iter().enumerate() {
-                    path.push(n.to_string());
-                    walk(item, format!("{pointer}/{n}"), path, found);
+                    let (at, segment) = (pointer.len(), n.to_string());
+                    pointer.push('/');
+                    pointer.push_str(&segment);
+                    path.push(segment);
+                    walk(item, pointer, path, urls, at_most);
                     path.pop();
+                    pointer.truncate(at);
                 }
             }
             Value::Object(fields) => {
                 for (name, item) in fields {
+                    let at = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
                     path.push(key_segment(name));
-                    walk(item, format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1")), path, found);
+                    walk(item, pointer, path, urls, at_most);
                     path.pop();
+                    pointer.truncate(at);
                 }
             }
             _ => {}
         }
     }
-    let mut found = Vec::new();
-    walk(output, String::new(), &mut Vec::new(), &mut found);
-    found
+    let mut urls = Urls::default();
+    walk(output, &mut String::new(), &mut Vec::new(), &mut urls, at_most);
+    urls
 }
 
 /// The object key of a found URL's copy: `predictions/<id>/output`, its place as key
@@ -139,176 +171,6 @@ pub fn key(id: PredictionId, found: &Found<'_>) -> String {
     format!("predictions/{id}/output{place}{extension}")
 }
 
-/// The bucket, and the client that fetches output files under the URL policy.
-#[derive(Clone, Debug)]
-pub struct Files {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-    fetch: Fetcher,
-    pub limits: FileLimits,
-}
-
-impl Files {
-    /// `path_style`: address the bucket in the path (an S3 emulator on 127.0.0.1), not
-    /// the host name.
-    pub fn new(
-        aws: &SdkConfig,
-        bucket: String,
-        path_style: bool,
-        policy: UrlPolicy,
-        timeout: std::time::Duration,
-        limits: FileLimits,
-    ) -> reqwest::Result<Self> {
-        let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(path_style).build();
-        Ok(Self { s3: aws_sdk_s3::Client::from_conf(config), bucket, fetch: Fetcher::new(policy, timeout)?, limits })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.bucket
-    }
-
-    /// Copies the file `found` points at to its key, if the URL policy allows it and it
-    /// holds at most `limit` bytes. A refused URL, or a file over `limit` (its upload
-    /// aborted), is a [`File::Refused`]: for good, and never fetched again. Any other
-    /// failure (the server, the connection, S3) is an error, and the copy can be tried
-    /// again.
-    pub async fn copy(&self, id: PredictionId, found: &Found<'_>, limit: u64) -> Result<File, BoxError> {
-        let too_large = || format!("larger than {limit} bytes (DOWNLOAD_MAX_BYTES, OUTPUT_MAX_BYTES)");
-        let mut response = match self.fetch.get(found.url).await {
-            Ok(response) => response.error_for_status()?,
-            Err(FetchError::Refused(refused)) => return Ok(File::refused(found, refused)),
-            Err(FetchError::Failed(err)) => return Err(err.into()),
-        };
-        if response.content_length().is_some_and(|len| len > limit) {
-            return Ok(File::refused(found, too_large()));
-        }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/octet-stream")
-            .to_owned();
-        let key = key(id, found);
-        let mut upload = Upload { to: self, key: &key, content_type: &content_type, id: None, parts: Vec::new() };
-        let (mut bytes, mut digest, mut part) = (0u64, Sha256::new(), BytesMut::with_capacity(PART_BYTES));
-        // Why a stream stopped short: a file over its limit is refused, anything else
-        // can be tried again.
-        enum Stop {
-            TooLarge,
-            Failed(BoxError),
-        }
-        let streamed: Result<(), Stop> = async {
-            while let Some(mut chunk) = response.chunk().await.map_err(|e| Stop::Failed(e.into()))? {
-                bytes += chunk.len() as u64;
-                if bytes > limit {
-                    return Err(Stop::TooLarge);
-                }
-                digest.update(&chunk);
-                while !chunk.is_empty() {
-                    let take = chunk.len().min(PART_BYTES - part.len());
-                    part.extend_from_slice(&chunk.split_to(take));
-                    if part.len() == PART_BYTES {
-                        upload.part(part.split().freeze()).await.map_err(Stop::Failed)?;
-                        // The part is sent and dropped: this takes its memory back
-                        // rather than holding a second part's.
-                        part.reserve(PART_BYTES);
-                    }
-                }
-            }
-            upload.finish(part.freeze()).await.map_err(Stop::Failed)
-        }
-        .await;
-        if let Err(stop) = streamed {
-            upload.abort().await;
-            return match stop {
-                Stop::TooLarge => Ok(File::refused(found, too_large())),
-                Stop::Failed(err) => Err(err),
-            };
-        }
-        let sha256 = hex::encode(digest.finalize());
-        Ok(File::Kept { pointer: found.pointer.clone(), key, bytes, content_type, sha256 })
-    }
-}
-
-impl Bucket for Files {
-    async fn put(&self, key: &str, body: Vec<u8>) -> shared::Result<()> {
-        let put = self.s3.put_object().bucket(&self.bucket).key(key).content_type("application/json");
-        put.body(ByteStream::from(body)).send().await.map(drop).map_err(|e| Error::bucket("PutObject", e))
-    }
-
-    async fn get(&self, key: &str) -> shared::Result<Option<Vec<u8>>> {
-        let got = self.s3.get_object().bucket(&self.bucket).key(key).send().await;
-        let object = match got {
-            Ok(object) => object,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
-            Err(err) => return Err(Error::bucket("GetObject", err)),
-        };
-        let body = object.body.collect().await.map_err(|e| Error::bucket("GetObject", e))?;
-        Ok(Some(body.into_bytes().to_vec()))
-    }
-}
-
-/// One object being written: a single put, or a multipart upload once a second part
-/// is needed.
-struct Upload<'a> {
-    to: &'a Files,
-    key: &'a str,
-    content_type: &'a str,
-    /// The multipart upload, once started.
-    id: Option<String>,
-    parts: Vec<CompletedPart>,
-}
-
-impl Upload<'_> {
-    /// Uploads a full part, starting the multipart upload on the first.
-    async fn part(&mut self, body: Bytes) -> Result<(), BoxError> {
-        let Files { s3, bucket, .. } = self.to;
-        let id = match &self.id {
-            Some(id) => id.clone(),
-            None => {
-                let start = s3.create_multipart_upload().bucket(bucket).key(self.key).content_type(self.content_type);
-                let id = start.send().await?.upload_id.ok_or("S3 started an upload without an ID")?;
-                self.id.insert(id).clone()
-            }
-        };
-        let number = i32::try_from(self.parts.len() + 1)?;
-        let part = s3.upload_part().bucket(bucket).key(self.key).upload_id(id).part_number(number);
-        let done = part.body(ByteStream::from(body)).send().await?;
-        self.parts.push(CompletedPart::builder().set_e_tag(done.e_tag).part_number(number).build());
-        Ok(())
-    }
-
-    /// Writes the rest: the whole file in one put, or the last part and the completion.
-    async fn finish(&mut self, rest: Bytes) -> Result<(), BoxError> {
-        let Files { s3, bucket, .. } = self.to;
-        let Some(id) = self.id.clone() else {
-            let put = s3.put_object().bucket(bucket).key(self.key).content_type(self.content_type);
-            put.body(ByteStream::from(rest)).send().await?;
-            return Ok(());
-        };
-        if !rest.is_empty() {
-            self.part(rest).await?;
-        }
-        let parts = CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build();
-        let complete = s3.complete_multipart_upload().bucket(bucket).key(self.key).upload_id(id);
-        complete.multipart_upload(parts).send().await?;
-        self.id = None;
-        Ok(())
-    }
-
-    /// Drops a started multipart upload, so no part of it lingers. Best effort: the
-    /// bucket's lifecycle rule removes what an abort could not.
-    async fn abort(&self) {
-        let Files { s3, bucket, .. } = self.to;
-        if let Some(id) = &self.id {
-            let abort = s3.abort_multipart_upload().bucket(bucket).key(self.key).upload_id(id);
-            if let Err(err) = abort.send().await {
-                tracing::warn!(key = self.key, error = %shared::error::chain(&err), "could not abort an upload");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -319,7 +181,7 @@ mod tests {
     use super::*;
 
     fn keys(id: PredictionId, output: &Value) -> Vec<String> {
-        urls(output).iter().map(|found| key(id, found)).collect()
+        urls(output, usize::MAX).found.iter().map(|found| key(id, found)).collect()
     }
 
     #[test]
@@ -328,12 +190,20 @@ mod tests {
             "images": ["https://x/a.png", "not a url", {"mask": "http://x/m"}],
             "caption": "hello", "n": 3, "weird key/~": "https://x/w",
         });
-        let found: Vec<(String, &str)> = urls(&output).into_iter().map(|f| (f.pointer, f.url)).collect();
+        let found: Vec<(String, &str)> = urls(&output, 10).found.into_iter().map(|f| (f.pointer, f.url)).collect();
         let expected =
             [("/images/0", "https://x/a.png"), ("/images/2/mask", "http://x/m"), ("/weird key~1~0", "https://x/w")];
         assert_eq!(found, expected.map(|(pointer, url)| (pointer.to_owned(), url)));
-        assert_eq!(urls(&json!("https://x/file"))[0].pointer, "");
-        assert!(urls(&json!("plain text")).is_empty());
+        assert_eq!(urls(&json!("https://x/file"), 10).found[0].pointer, "");
+        assert!(urls(&json!("plain text"), 10).found.is_empty());
+    }
+
+    #[test]
+    fn past_the_limit_urls_are_counted_not_kept() {
+        let output = json!({"a": vec!["https://x/f"; 50_000], "b": {"c": "https://x/g"}});
+        let urls = urls(&output, 100);
+        assert_eq!((urls.found.len(), urls.past_limit), (100, 49_901));
+        assert_eq!(urls.found[99].pointer, "/a/99");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //!   what it does with each prediction ([`work::handle`]).
 //! - [`examples`]: the worked examples `handle` calls: copy output files, chain the
 //!   next prediction, keep failures for triage, notify them.
-//! - [`files`]: the stack's bucket: output files streamed to it, records too large for
-//!   an item; [`fetch`]: which URLs from a webhook body may be fetched.
+//! - [`files`]: the files an output points at, their keys, what became of each;
+//!   [`bucket`]: the stack's bucket, where they are streamed (and records too large for
+//!   an item kept); [`fetch`]: which URLs from a webhook body may be fetched.
 //! - [`batch`]: one SQS batch: the claim around each message, a span each, partial batch
 //!   failures.
 //! - [`config`]: the worker's settings, read once at cold start, and the clients built
@@ -14,6 +15,7 @@
 //! - [`serve`]: the Lambda: config, clients, the worker around a job, run.
 
 pub mod batch;
+pub mod bucket;
 pub mod config;
 pub mod examples;
 pub mod fetch;

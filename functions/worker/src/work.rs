@@ -32,9 +32,9 @@ use shared::records::Records;
 use shared::steps::Steps;
 use shared::wriftai::{Webhook, WriftAi};
 
+use crate::bucket::Files;
 use crate::config::{Clients, WorkerConfig};
 use crate::examples;
-use crate::files::Files;
 
 /// What your work can use, built once per cold start by [`Context::new`]. On Lambda the
 /// table and queue are DynamoDB and SQS; the tests use the in-memory adapters.

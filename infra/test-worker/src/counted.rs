@@ -49,6 +49,10 @@ impl RecordTable for Counted {
         self.ledger.begin_step(step, now).await
     }
 
+    async fn note_try(&self, step: StepKey<'_>, try_id: &str) -> Result<()> {
+        self.ledger.note_try(step, try_id).await
+    }
+
     async fn finish_step(&self, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) -> Result<()> {
         self.ledger.finish_step(step, outcome, now).await
     }

@@ -3,7 +3,8 @@
 //! `worker`, not this).
 //! - [`Hooked`]: crash hooks. A prediction's input `"test_hook": "panic_once"` panics and
 //!   `"fail_once"` fails on the first attempt only, before the work; `"fail_always"`
-//!   fails every attempt; `"panic_before_store"` panics on the first attempt after the
+//!   fails every attempt, `"fail_after_first"` every one but the first (a replay that
+//!   fails); `"panic_before_store"` panics on the first attempt after the
 //!   work's steps ran, just before its result is stored; `"sleep_ms:<n>"` stands for slow
 //!   work (a download, a model call) by waiting `n` ms without holding a thread.
 //! - [`Counted`]: the work's records with a count of the calls that stored them, so the
@@ -61,6 +62,7 @@ async fn before_work(hook: Option<&str>, attempt: u32) -> Result<(), BoxError> {
         (Some("panic_once"), 1) => panic!("test hook: panic on the first attempt"),
         (Some("fail_once"), 1) => Err("test hook: fail on the first attempt".into()),
         (Some("fail_always"), _) => Err("test hook: fail on every attempt".into()),
+        (Some("fail_after_first"), 2..) => Err("test hook: fail on every attempt after the first".into()),
         _ => Ok(()),
     }
 }

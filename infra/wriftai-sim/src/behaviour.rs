@@ -36,6 +36,12 @@ pub enum FileFault {
     Stall,
     /// Served whole once, then 404, as a URL that expires after its first use.
     Once,
+    /// 503 the first time, then served whole: an origin that fails for a moment.
+    #[serde(rename = "error_once")]
+    ErrorOnce,
+    /// Served whole with a 16 KiB `Content-Type`, as an origin may write one.
+    #[serde(rename = "long_type")]
+    LongType,
 }
 
 /// The `sim` object as sent; every field optional.

@@ -67,6 +67,13 @@ pub async fn file(State(state): State<Shared>, Path(id): Path<String>) -> Result
         None => return Ok((headers, content).into_response()),
         // `once` is served as none or missing by the store.
         Some(FileFault::Missing | FileFault::Once) => return Err(ApiError::not_found("file")),
+        Some(FileFault::ErrorOnce) => {
+            return Ok((axum::http::StatusCode::SERVICE_UNAVAILABLE, "file_fault: error_once").into_response());
+        }
+        Some(FileFault::LongType) => {
+            let long = format!("text/plain; x={}", "y".repeat(16 * 1024));
+            return Ok(([(CONTENT_TYPE, long), (CONTENT_LENGTH, content.len().to_string())], content).into_response());
+        }
         Some(FileFault::Cut) => {
             let half = content.slice(..content.len() / 2);
             let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "file_fault: cut");

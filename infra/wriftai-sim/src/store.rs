@@ -83,7 +83,8 @@ impl Store {
     }
 
     /// The content of `/_sim/files/<id>`, while the prediction's data lives, and the
-    /// fault to serve it with now (`once` is none the first time, then `missing`).
+    /// fault to serve it with now (`once` is none the first time, then `missing`;
+    /// `error_once` is itself the first time, then none).
     pub fn file(&self, id: &str) -> Option<(String, Option<FileFault>)> {
         let mut inner = lock(&self.inner);
         inner.purge_expired();
@@ -91,6 +92,7 @@ impl Store {
         let fault = match entry.behaviour.file_fault {
             Some(FileFault::Once) if entry.file_served => Some(FileFault::Missing),
             Some(FileFault::Once) => None,
+            Some(FileFault::ErrorOnce) if entry.file_served => None,
             other => other,
         };
         entry.file_served = true;

@@ -32,10 +32,12 @@ pub struct StepKey<'a> {
 /// What beginning a step found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepState {
-    /// No record of it: its intent is now recorded, and it is the caller's to run.
-    Begun,
-    /// Begun at `since` and never finished: it may or may not have had its effect.
-    Started { since: OffsetDateTime },
+    /// No record of it: its intent is now recorded under `token` (fresh, unique to this
+    /// beginning), and it is the caller's to run.
+    Begun { token: String },
+    /// Begun at `since` under `token` and never finished: it may or may not have had its
+    /// effect. `tries`: the failed tries of it noted since ([`RecordTable::note_try`]).
+    Started { since: OffsetDateTime, token: String, tries: u32 },
     /// Finished, with this outcome.
     Finished(Kept),
 }
@@ -52,8 +54,14 @@ pub trait RecordTable: Send + Sync {
 
     /// Records the intent of a step unless the step has a record already, in one
     /// conditional write, and says which. A write sent again after its answer was lost
-    /// finds its own intent: that is `Begun` too.
+    /// finds its own intent: that is `Begun` too. When the write's outcome stays unknown
+    /// (an error), the intent it may have left is removed if time allows, so a later run
+    /// does not take a step that never ran for one that may have.
     fn begin_step(&self, step: StepKey<'_>, now: OffsetDateTime) -> impl Future<Output = Result<StepState>> + Send;
+
+    /// Notes one failed try of a step begun and not finished; `try_id` names the try, so
+    /// the note sent again after its answer was lost counts once.
+    fn note_try(&self, step: StepKey<'_>, try_id: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Records a step's outcome. Done again, it leaves the same record.
     fn finish_step(
@@ -86,6 +94,10 @@ impl<T: RecordTable + ?Sized> RecordTable for &T {
 
     fn begin_step(&self, step: StepKey<'_>, now: OffsetDateTime) -> impl Future<Output = Result<StepState>> + Send {
         (**self).begin_step(step, now)
+    }
+
+    fn note_try(&self, step: StepKey<'_>, try_id: &str) -> impl Future<Output = Result<()>> + Send {
+        (**self).note_try(step, try_id)
     }
 
     fn finish_step(

@@ -1,8 +1,10 @@
 //! The work's records and steps on DynamoDB: one item each, beside the prediction's.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
 
 use super::{DynamoLedger, Item, n, parse_rfc3339, prediction_pk, record_sk, resend, rfc3339, s, step_sk, string};
@@ -52,6 +54,36 @@ fn kept(item: &Item) -> Option<Kept> {
     })
 }
 
+/// Time kept back from a deadline, when a step's intent is written, to take it away
+/// again should its outcome stay unknown: one try of a write.
+const TAKE_BACK: Duration = crate::adapters::ATTEMPT_TIMEOUT;
+
+impl DynamoLedger {
+    /// Removes a step's intent if it is the one `token` wrote: its write's outcome was
+    /// unknown, so its run never ran the step. Left there, the next run would find the step
+    /// begun and fail as unknown, though nothing happened.
+    async fn take_back(&self, step: StepKey<'_>, token: &str) {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(prediction_pk(step.id)))
+            .key("sk", s(step_sk(step.status, step.name)))
+            .condition_expression("started_by = :token")
+            .expression_attribute_values(":token", s(token));
+        match resend(|| delete.clone().send()).await {
+            Ok(_) => tracing::warn!(step = step.name, "a step's intent whose write went unconfirmed was taken back"),
+            // Never written, or not ours: nothing was left behind.
+            Err(err) if super::is_condition_failed(&err) => {}
+            Err(err) => tracing::warn!(
+                step = step.name,
+                error = %crate::error::chain(&err),
+                "a step's intent may be left behind; its next run fails it as unknown"
+            ),
+        }
+    }
+}
+
 impl RecordTable for DynamoLedger {
     async fn put_record(&self, id: PredictionId, name: &str, record: &Kept) -> Result<()> {
         let now = rfc3339(OffsetDateTime::now_utc());
@@ -79,22 +111,49 @@ impl RecordTable for DynamoLedger {
             .item("started_by", s(&token))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let err = match resend(|| request.clone().send()).await {
-            Ok(_) => return Ok(StepState::Begun),
+        // Within a deadline, one try's time is kept back to take the intent away again.
+        let sent = match crate::deadline::current() {
+            Some(deadline) => {
+                let sooner = deadline.checked_sub(TAKE_BACK).unwrap_or(deadline);
+                crate::deadline::within(sooner, resend(|| request.clone().send())).await
+            }
+            None => resend(|| request.clone().send()).await,
+        };
+        let err = match sent {
+            Ok(_) => return Ok(StepState::Begun { token }),
             Err(err) => err,
         };
         let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() else {
+            // Its outcome is unknown: the intent may be there, and no run would own it.
+            self.take_back(step, &token).await;
             return Err(Error::store("PutItem", err));
         };
         let old = failed.item().cloned().unwrap_or_default();
+        let started_by = string(&old, "started_by").unwrap_or_default().to_owned();
         Ok(match string(&old, "state") {
-            _ if string(&old, "started_by") == Some(token.as_str()) => StepState::Begun,
+            _ if started_by == token => StepState::Begun { token },
             Some("finished") => StepState::Finished(kept(&old).ok_or_else(|| Error::Corrupt {
                 key: step_sk(step.status, step.name),
                 reason: "a finished step keeps no outcome",
             })?),
-            _ => StepState::Started { since: parse_rfc3339(&old, "started_at").unwrap_or(now) },
+            _ => StepState::Started {
+                since: parse_rfc3339(&old, "started_at").unwrap_or(now),
+                token: started_by,
+                tries: old.get("tries").and_then(|v| v.as_ss().ok()).map_or(0, |t| u32::try_from(t.len()).unwrap_or(0)),
+            },
         })
+    }
+
+    async fn note_try(&self, step: StepKey<'_>, try_id: &str) -> Result<()> {
+        let request = self
+            .update(prediction_pk(step.id), step_sk(step.status, step.name))
+            .update_expression("ADD tries :try")
+            .condition_expression("#state = :started")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":started", s("started"))
+            .expression_attribute_values(":try", AttributeValue::Ss(vec![try_id.to_owned()]));
+        // Finished or forgotten meanwhile: nothing left to count against.
+        super::conditional(resend(|| request.clone().send()).await).map(drop)
     }
 
     async fn finish_step(&self, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) -> Result<()> {

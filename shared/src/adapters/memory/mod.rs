@@ -65,6 +65,10 @@ pub struct Claimed {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepRow {
     pub started_at: OffsetDateTime,
+    /// The token of the write that began it.
+    pub token: String,
+    /// The failed tries noted, by their IDs.
+    pub tries: std::collections::BTreeSet<String>,
     /// Its outcome, once it finished.
     pub outcome: Option<Kept>,
 }

@@ -32,6 +32,12 @@ fn step_key(step: StepKey<'_>) -> (PredictionId, String, String) {
     (step.id, step.status.to_string(), step.name.to_owned())
 }
 
+impl StepRow {
+    fn new(started_at: OffsetDateTime, token: String) -> Self {
+        Self { started_at, token, tries: Default::default(), outcome: None }
+    }
+}
+
 impl RecordTable for MemoryLedger {
     async fn put_record(&self, id: PredictionId, name: &str, record: &Kept) -> Result<()> {
         refuse_over_item_limit(size(record))?;
@@ -50,18 +56,30 @@ impl RecordTable for MemoryLedger {
         let mut state = self.lock();
         Ok(match state.steps.get(&step_key(step)) {
             None => {
-                state.steps.insert(step_key(step), StepRow { started_at: now, outcome: None });
-                StepState::Begun
+                let token = uuid::Uuid::new_v4().to_string();
+                state.steps.insert(step_key(step), StepRow::new(now, token.clone()));
+                StepState::Begun { token }
             }
             Some(StepRow { outcome: Some(outcome), .. }) => StepState::Finished(outcome.clone()),
-            Some(StepRow { started_at, .. }) => StepState::Started { since: *started_at },
+            Some(row) => StepState::Started {
+                since: row.started_at,
+                token: row.token.clone(),
+                tries: u32::try_from(row.tries.len()).unwrap_or(u32::MAX),
+            },
         })
+    }
+
+    async fn note_try(&self, step: StepKey<'_>, try_id: &str) -> Result<()> {
+        if let Some(row) = self.lock().steps.get_mut(&step_key(step)).filter(|row| row.outcome.is_none()) {
+            row.tries.insert(try_id.to_owned());
+        }
+        Ok(())
     }
 
     async fn finish_step(&self, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) -> Result<()> {
         refuse_over_item_limit(size(outcome))?;
         let mut state = self.lock();
-        let row = state.steps.entry(step_key(step)).or_insert(StepRow { started_at: now, outcome: None });
+        let row = state.steps.entry(step_key(step)).or_insert_with(|| StepRow::new(now, String::new()));
         row.outcome = Some(outcome.clone());
         Ok(())
     }
