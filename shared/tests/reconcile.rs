@@ -233,3 +233,27 @@ async fn work_requeued_past_its_cap_goes_to_the_dead_letter_queue_once_and_stays
     w.ledger.stale_since(id, "failed", long_ago);
     assert_eq!(w.run(AMPLE).await.requeued, 0);
 }
+
+#[tokio::test]
+async fn a_replay_of_work_given_up_on_starts_its_requeues_afresh() {
+    let w = World::new();
+    let id = w.prediction(OLD, None).await;
+    let raw = format!(r#"{{"id":"{id}","status":"failed","error":{{"message":"m"}}}}"#);
+    let ingest = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(3600));
+    let long_ago = OffsetDateTime::now_utc() - Duration::from_secs(3600);
+    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, long_ago).await.unwrap();
+    let mut dead_lettered = 0;
+    while dead_lettered == 0 {
+        dead_lettered = w.run(AMPLE).await.dead_lettered;
+        w.ledger.stale_since(id, "failed", long_ago);
+    }
+    // The operator fixed the cause and replays it: the work is in the index again, and its
+    // first requeue after that is a requeue, not a second trip to the DLQ.
+    w.ledger.reopen(id, &Status::Failed, &[]).await.unwrap();
+    let event = w.ledger.event(id, "failed").unwrap();
+    assert_eq!((event.requeues, event.gave_up.as_deref()), (0, None), "{event:?}");
+    w.ledger.stale_since(id, "failed", long_ago);
+    let summary = w.run(AMPLE).await;
+    assert_eq!((summary.requeued, summary.dead_lettered), (1, 0), "{summary:?}");
+    assert_eq!(w.dead_letters.messages().len(), 1);
+}

@@ -85,7 +85,15 @@ pub trait Claims: Send + Sync {
     /// next message for it runs it once more. Done work stays done, with its result,
     /// until the new run stores a new one; a new run that fails leaves it so. The event
     /// goes back into the `work` index (so the reconciler sends it again if that message
-    /// is lost) and stops expiring until the run completes. Refused while a run holds a
-    /// live claim, judged on the table's clock.
-    fn reopen(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<Reopened>> + Send;
+    /// is lost), its requeues start again from none (work the reconciler gave up on is
+    /// worked again, not sent straight back to the DLQ), and it stops expiring until the
+    /// run completes. The steps named in `forget` are removed in the same write, so no
+    /// run can claim it in between and find their old outcomes. Refused, changing
+    /// nothing, while a run holds a live claim, judged on the table's clock.
+    fn reopen(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        forget: &[String],
+    ) -> impl Future<Output = Result<Reopened>> + Send;
 }

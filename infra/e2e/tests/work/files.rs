@@ -267,7 +267,8 @@ async fn a_bad_output_file_never_sinks_the_work_and_no_object_is_left_part_writt
 #[tokio::test]
 async fn a_content_type_no_object_could_carry_is_kept_as_octet_stream() {
     let stack = Stack::from_env().await;
-    let id = create(&stack, json!({"prompt": "long type", "sim": {"output_url": true, "file_fault": "long_type"}})).await;
+    let id =
+        create(&stack, json!({"prompt": "long type", "sim": {"output_url": true, "file_fault": "long_type"}})).await;
     let (file, attempts) = file_of(&stack, id, "the work done").await;
     assert_eq!((file["content_type"].as_str(), attempts), (Some("application/octet-stream"), 1), "{file}");
     let (s3, bucket) = e2e::bucket(&stack.aws);

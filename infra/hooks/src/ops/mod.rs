@@ -13,7 +13,7 @@ use shared::adapters::sqs::SqsQueue;
 use shared::adapters::{AwsSettings, aws_config};
 use shared::config::{Env, IngestConfig};
 use shared::ingest::Ingest;
-use shared::ports::{Claims, RecordTable, Reopened, StepKey};
+use shared::ports::{Claims, Reopened};
 use shared::prediction::{PredictionId, Status};
 
 use crate::error::{Error, Result};
@@ -85,12 +85,8 @@ pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>, forget:
     let mut lines = Vec::new();
     for status in statuses {
         let not_replayed = |why| Err(Error::NotReplayed { id, status: status.clone(), why });
-        let line = match ops.ledger().reopen(id, &status).await? {
+        let line = match ops.ledger().reopen(id, &status, forget).await? {
             Reopened::Reopened { payload, was_done } => {
-                for name in forget {
-                    let step = StepKey { id, status: &status, name };
-                    ops.ledger().forget_step(step).await?;
-                }
                 ops.ingest.resend(id, &status, payload.as_deref()).await?;
                 let how = if payload.is_some() { "with its payload" } else { "by reference (fetched from WriftAI)" };
                 let before = if was_done {

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
 use serde_json::Value;
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -128,18 +129,21 @@ impl Claims for DynamoLedger {
         conditional(resend(|| request.clone().send()).await).map(drop)
     }
 
-    async fn reopen(&self, id: PredictionId, status: &Status) -> Result<Reopened> {
+    async fn reopen(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<Reopened> {
         // Whether a claim is still live is judged on the table's clock, not the
         // operator's: the clock that set `work_until` is the Lambda's, and a laptop's
         // may be minutes off.
-        let now = self.server_now(id, status).await?;
-        let request = self
-            .update_event(id, status)
+        let (now, event) = self.server_now(id, status).await?;
+        let Some(event) = event else { return Ok(Reopened::Missing) };
+        let reopen = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(super::prediction_pk(id)))
+            .key("sk", s(super::event_sk(status)))
             .update_expression(
                 "SET work_pk = :work, work_since = :since, reopened_at = :since, replay = :since, \
                  keep_secs = if_not_exists(keep_secs, :keep) \
                  ADD reopened :one \
-                 REMOVE expires_at",
+                 REMOVE expires_at, requeues, gave_up, gave_up_at",
             )
             .condition_expression(
                 "attribute_exists(enqueue) AND (attribute_not_exists(work_token) OR work_until < :now)",
@@ -149,21 +153,47 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match resend(|| request.clone().send()).await {
-            Ok(out) => {
-                let old = out.attributes().cloned().unwrap_or_default();
-                let payload = string(&old, "payload").map(str::to_owned);
-                Ok(Reopened::Reopened { payload, was_done: string(&old, "work") == Some("done") })
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| Error::store("TransactWriteItems", e))?;
+        // The steps to run again go in the same write: no run can claim the work between
+        // the two and find their old outcomes.
+        let mut items = vec![TransactWriteItem::builder().update(reopen).build()];
+        for name in forget {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(super::prediction_pk(id)))
+                .key("sk", s(super::step_sk(status, name)))
+                .build()
+                .map_err(|e| Error::store("TransactWriteItems", e))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        // One token for every attempt the SDK makes: a repeat after a lost answer is not
+        // applied twice.
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {
+                let payload = string(&event, "payload").map(str::to_owned);
+                Ok(Reopened::Reopened { payload, was_done: string(&event, "work") == Some("done") })
             }
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
-                    None => Reopened::Missing,
-                    Some(old) if !old.contains_key("enqueue") => Reopened::NoWork,
-                    Some(_) => Reopened::Running,
-                }),
-                _ => Err(Error::store("UpdateItem", err)),
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
+                    if cancelled.cancellation_reasons().first().and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(match cancelled.cancellation_reasons()[0].item() {
+                        None => Reopened::Missing,
+                        Some(old) if !old.contains_key("enqueue") => Reopened::NoWork,
+                        Some(_) => Reopened::Running,
+                    })
+                }
+                _ => Err(Error::store("TransactWriteItems", err)),
             },
         }
     }
@@ -194,17 +224,22 @@ impl Intercept for AnswerDate {
 }
 
 impl DynamoLedger {
-    /// The time on the table's side: the `Date` of DynamoDB's answer to a read of the
-    /// event.
-    async fn server_now(&self, id: PredictionId, status: &Status) -> Result<OffsetDateTime> {
+    /// The time on the table's side, the `Date` of DynamoDB's answer to a read of the
+    /// event, and what the event holds of what a replay needs (its payload, whether it
+    /// is done).
+    async fn server_now(&self, id: PredictionId, status: &Status) -> Result<(OffsetDateTime, Option<Item>)> {
         let date = AnswerDate::default();
-        let read = self.get(super::prediction_pk(id), super::event_sk(status)).projection_expression("pk");
-        read.customize().interceptor(date.clone()).send().await.map_err(|e| Error::store("GetItem", e))?;
+        let read =
+            self.get(super::prediction_pk(id), super::event_sk(status)).projection_expression("pk, payload, #work");
+        let read = read.expression_attribute_names("#work", "work");
+        let out = read.customize().interceptor(date.clone()).send().await.map_err(|e| Error::store("GetItem", e))?;
         let header = date.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let format = time::format_description::parse_borrowed::<2>(HTTP_DATE).ok();
         let parsed = header.as_deref().zip(format).and_then(|(h, f)| PrimitiveDateTime::parse(h, &f).ok());
-        parsed
-            .map(PrimitiveDateTime::assume_utc)
-            .ok_or(Error::Corrupt { key: "Date".into(), reason: "DynamoDB's answer carries no readable Date header" })
+        let now = parsed.map(PrimitiveDateTime::assume_utc).ok_or(Error::Corrupt {
+            key: "Date".into(),
+            reason: "DynamoDB's answer carries no readable Date header",
+        })?;
+        Ok((now, out.item))
     }
 }

@@ -68,7 +68,7 @@ impl Claims for MemoryLedger {
         Ok(())
     }
 
-    async fn reopen(&self, id: PredictionId, status: &Status) -> Result<Reopened> {
+    async fn reopen(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<Reopened> {
         let now = OffsetDateTime::now_utc();
         let mut state = self.lock();
         let Some(event) = state.events.get_mut(&(id, status.to_string())) else { return Ok(Reopened::Missing) };
@@ -81,6 +81,12 @@ impl Claims for MemoryLedger {
         event.replay = true;
         event.work_since = Some(now);
         event.expires_at = None;
-        Ok(Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() })
+        event.requeues = 0;
+        event.gave_up = None;
+        let reopened = Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() };
+        for name in forget {
+            state.steps.remove(&(id, status.to_string(), name.clone()));
+        }
+        Ok(reopened)
     }
 }

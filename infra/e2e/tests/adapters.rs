@@ -1,0 +1,73 @@
+//! The DynamoDB adapter's writes on DynamoDB Local, where the in-memory twin cannot
+//! speak for them: a replay starts the requeue count afresh and forgets steps in the
+//! same write it reopens the work with (or not at all), and a step's failed tries are
+//! counted once each.
+
+use e2e::{Stack, payload};
+use shared::ports::{Claim, Claims, ReconcileStore, RecordTable, Reopened, StepKey, StepState};
+use shared::prediction::{PredictionId, Status};
+use time::OffsetDateTime;
+
+/// A registered prediction whose `failed` event the receiver recorded, so it has work.
+async fn failed(stack: &Stack) -> PredictionId {
+    let id = stack.registered().await;
+    assert_eq!(stack.post(payload(id, "failed", 3)).await.0, 200);
+    id
+}
+
+fn number(item: &e2e::Item, name: &str) -> Option<u64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+#[tokio::test]
+async fn a_replay_of_work_given_up_on_starts_its_requeues_afresh() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), failed(&stack).await);
+    let now = OffsetDateTime::now_utc();
+    for _ in 0..3 {
+        ledger.touch_work(id, &Status::Failed, now).await.unwrap();
+    }
+    ledger.give_up_work(id, &Status::Failed, "requeued 3 times without completing", now).await.unwrap();
+    assert!(matches!(ledger.reopen(id, &Status::Failed, &[]).await.unwrap(), Reopened::Reopened { .. }));
+    let event = &stack.items(id).await["EVENT#failed"];
+    assert_eq!(number(event, "requeues"), None, "{event:?}");
+    assert!(!event.contains_key("gave_up") && event.contains_key("work_pk"), "{event:?}");
+    assert_eq!(ledger.touch_work(id, &Status::Failed, now).await.unwrap(), Some(1), "counted from one again");
+}
+
+#[tokio::test]
+async fn a_replay_forgets_its_steps_in_the_same_write_or_not_at_all() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), failed(&stack).await);
+    let step = StepKey { id, status: &Status::Failed, name: "notify" };
+    assert!(matches!(ledger.begin_step(step, OffsetDateTime::now_utc()).await.unwrap(), StepState::Begun { .. }));
+    // A run holds the work: the replay is refused, and the step stays.
+    let until = OffsetDateTime::now_utc() + time::Duration::minutes(5);
+    let claim = ledger.claim(id, &Status::Failed, until, OffsetDateTime::now_utc()).await.unwrap();
+    let Claim::Acquired { token, .. } = claim else { panic!("{claim:?}") };
+    let forget = ["notify".to_owned()];
+    assert_eq!(ledger.reopen(id, &Status::Failed, &forget).await.unwrap(), Reopened::Running);
+    assert!(stack.items(id).await.contains_key("STEP#failed#notify"), "nothing forgotten while it runs");
+    // Once it is free, the replay reopens it and forgets the step at once.
+    ledger.release(id, &Status::Failed, &token, "failed").await.unwrap();
+    assert!(matches!(ledger.reopen(id, &Status::Failed, &forget).await.unwrap(), Reopened::Reopened { .. }));
+    let items = stack.items(id).await;
+    assert!(!items.contains_key("STEP#failed#notify") && items["EVENT#failed"].contains_key("replay"));
+    let missing = ledger.reopen(PredictionId::random(), &Status::Failed, &forget).await.unwrap();
+    assert_eq!(missing, Reopened::Missing);
+}
+
+#[tokio::test]
+async fn a_steps_failed_tries_are_counted_once_each() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), failed(&stack).await);
+    let step = StepKey { id, status: &Status::Failed, name: "file output" };
+    let now = OffsetDateTime::now_utc();
+    let StepState::Begun { token } = ledger.begin_step(step, now).await.unwrap() else { panic!("not begun") };
+    // The same try noted twice (its answer lost, say) counts once.
+    for try_id in ["a", "a", "b"] {
+        ledger.note_try(step, try_id).await.unwrap();
+    }
+    let again = ledger.begin_step(step, now).await.unwrap();
+    assert!(matches!(again, StepState::Started { tries: 2, token: ref t, .. } if *t == token), "{again:?}");
+}
