@@ -4,7 +4,7 @@
 
 use e2e::{Stack, eventually, hooks};
 use serde_json::{Value, json};
-use shared::message::WorkMessage;
+use shared::message::{Message, WorkMessage};
 use shared::prediction::{PredictionId, Status};
 
 async fn create(stack: &Stack, input: Value) -> PredictionId {
@@ -68,6 +68,11 @@ async fn redrive_sends_failed_work_back_deletes_done_work_and_leaves_what_cannot
     let done = create(&stack, json!({"prompt": "done already"})).await;
     eventually(60, "the work done", || stack.record(done, "result")).await;
     to_dlq(WorkMessage::encode(done, &Status::Succeeded, "null")).await;
+    // Checks, as an unsigned stack sends them: one of a prediction still unfinished goes
+    // back; one of a finished prediction has nothing left to learn.
+    let open = stack.registered().await;
+    to_dlq(Message::check(open)).await;
+    to_dlq(Message::check(done)).await;
     // Work that fails every time: five tries, then the DLQ.
     let failing = create(&stack, json!({"prompt": "fails", "test_hook": "fail_always"})).await;
     let in_dlq = |id: PredictionId| {
@@ -81,8 +86,10 @@ async fn redrive_sends_failed_work_back_deletes_done_work_and_leaves_what_cannot
     let held = e2e::dlq_lock().await;
     let dry = hooks(&["redrive", "--dry-run", "--max", "1000"]).unwrap();
     assert!(line_of(&dry, &failing.to_string()).ends_with("would move it back"), "{dry}");
-    assert!(line_of(&dry, &done.to_string()).ends_with("would delete it: the work is done"), "{dry}");
-    assert!(line_of(&dry, &poison).contains("left in the DLQ: it fails again (not a work message)"), "{dry}");
+    assert!(line_of(&dry, &format!("{done} succeeded")).ends_with("would delete it: the work is done"), "{dry}");
+    assert!(line_of(&dry, &poison).contains("left in the DLQ: it fails again (not a message of this stack)"), "{dry}");
+    assert!(line_of(&dry, &format!("{open} check")).ends_with("would move it back"), "{dry}");
+    assert!(line_of(&dry, &format!("{done} check")).ends_with("would delete it: the work is done"), "{dry}");
     let still: Vec<String> = stack.dead_letters(Some(&held)).await;
     for needle in [failing.to_string(), done.to_string(), poison.clone()] {
         assert!(still.iter().any(|body| body.contains(&needle)), "a dry run moved {needle}");
@@ -92,8 +99,16 @@ async fn redrive_sends_failed_work_back_deletes_done_work_and_leaves_what_cannot
     let failing_line = line_of(&said, &failing.to_string());
     assert!(failing_line.contains("last failure: the work failed: test hook: fail on every attempt"), "{failing_line}");
     assert!(failing_line.ends_with("moved back to the work queue"), "{failing_line}");
-    assert!(line_of(&said, &done.to_string()).ends_with("deleted: the work is done, nothing runs twice"), "{said}");
+    assert!(
+        line_of(&said, &format!("{done} succeeded")).ends_with("deleted: the work is done, nothing runs twice"),
+        "{said}"
+    );
     assert!(line_of(&said, &poison).contains("left in the DLQ"), "{said}");
+    assert!(line_of(&said, &format!("{open} check")).ends_with("moved back to the work queue"), "{said}");
+    assert!(
+        line_of(&said, &format!("{done} check")).ends_with("deleted: the work is done, nothing runs twice"),
+        "{said}"
+    );
 
     // Safe to run twice: the done message is gone, the poison is left again.
     let again = hooks(&["redrive", "--max", "1000"]).unwrap();

@@ -4,14 +4,17 @@
 //!   nothing runs twice;
 //! - work not done: the message goes back to the work queue (a copy, then the
 //!   delete: a crash between the two leaves a second message, which the claim absorbs);
-//! - a body that is not a work message, or work without its event record: it would
-//!   fail again, so it stays in the dead-letter queue and is said to.
+//! - a check (an unsigned delivery's): back to the work queue while its prediction is
+//!   unfinished, deleted once it is finished;
+//! - a body that is not a message of this stack, or work without its event record: it
+//!   would fail again, so it stays in the dead-letter queue and is said to.
 
 use std::collections::HashSet;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
-use shared::message::WorkMessage;
+use shared::message::Message;
+use shared::ports::{Ledger, Lookup};
 
 use super::Ops;
 use crate::error::{Error, Result};
@@ -119,13 +122,23 @@ async fn delete(ops: &Ops, dlq: &str, receipt: &str) -> Result<()> {
     delete.send().await.map(drop).map_err(|e| Error::aws("deleting from the DLQ", e))
 }
 
-/// What a message is, and what to do with it, from its body and its event record.
+/// What a message is, and what to do with it, from its body and its event record (or,
+/// for a check, its prediction's).
 async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict)> {
-    let Ok(message) = WorkMessage::decode(body) else {
-        let start: String = body.chars().take(60).collect();
-        return Ok((format!("{start:?}"), Verdict::Stays("not a work message".into())));
+    let message = match Message::decode(body) {
+        Ok(message) => message,
+        Err(_) => {
+            let start: String = body.chars().take(60).collect();
+            return Ok((format!("{start:?}"), Verdict::Stays("not a message of this stack".into())));
+        }
     };
-    let (id, status) = (message.prediction_id, message.status);
+    let (id, status) = match message {
+        Message::Check { check } => {
+            let lookup = ops.ledger().lookup(check).await?;
+            return Ok((format!("{check} check"), check_verdict(lookup)));
+        }
+        Message::Work(work) => (work.prediction_id, work.status),
+    };
     let what = format!("{id} {status}");
     let Some(event) = ops.ledger().event(id, &status).await? else {
         return Ok((what, Verdict::Stays("no event record: not from our receiver, or expired".into())));
@@ -139,4 +152,26 @@ async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict)> {
             (format!("{what} ({attempts} attempts, last failure: {why})"), Verdict::Move)
         }
     })
+}
+
+/// An unsigned delivery's check, by what the table knows of its prediction: safe to make
+/// again while the prediction is unfinished; nothing left to learn once it is finished.
+fn check_verdict(lookup: Lookup) -> Verdict {
+    match lookup {
+        Lookup::Open => Verdict::Move,
+        Lookup::Finished => Verdict::Done,
+        Lookup::Unknown => Verdict::Stays("a check of a prediction the table does not hold".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_goes_back_while_its_prediction_is_unfinished_and_is_deleted_once_it_is_finished() {
+        assert_eq!(check_verdict(Lookup::Open), Verdict::Move);
+        assert_eq!(check_verdict(Lookup::Finished), Verdict::Done);
+        assert!(matches!(check_verdict(Lookup::Unknown), Verdict::Stays(_)));
+    }
 }
