@@ -312,3 +312,17 @@ def test_a_widget_of_another_region_is_reported():
     body = body_of([STACK, "Received", "Function", "receiver"])
     body["widgets"][0]["properties"]["region"] = "us-east-1"
     assert problems(body) == ["'t': region is not the stack's"]
+
+
+def test_every_alarm_on_the_stacks_own_metrics_reads_one_it_emits():
+    emitted = emitted_metrics()
+    for name, resource in RESOURCES.items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        alarm = resource["Properties"]
+        if resolve(alarm["Namespace"]) != STACK:
+            continue
+        (dimension,) = alarm["Dimensions"]
+        assert dimension["Name"] == "Function", name
+        function = emitted.get(dimension["Value"])
+        assert function and alarm["MetricName"] in function.names, f"{name}: {alarm['MetricName']} is not emitted"

@@ -92,6 +92,24 @@ def test_signature_failures_are_alarmed():
     assert {"SignatureFailures", "WorkFailed", "MissingEvent", "Expired"} <= names
 
 
+def custom_alarms(function):
+    """{metric: alarm} of the alarms on the stack's own metrics of `function`."""
+    return {
+        a["MetricName"]: a
+        for a in alarms()
+        if a["Namespace"] == {"Ref": "AWS::StackName"} and a["Dimensions"] == [{"Name": "Function", "Value": function}]
+    }
+
+
+def test_a_reconciler_whose_calls_fail_or_that_learns_nothing_is_alarmed():
+    # A revoked token answers 401 to every GET: the run still succeeds (no Errors of the
+    # invocation), so only its own counts can say so.
+    reconciler = custom_alarms("reconciler")
+    assert {"Errors", "LearnedNothing"} <= set(reconciler), sorted(reconciler)
+    assert reconciler["LearnedNothing"]["EvaluationPeriods"] == 1, "one blind run is enough"
+    assert reconciler["Errors"]["DatapointsToAlarm"] == 2, "a failure of one run is tried again by the next"
+
+
 def test_every_alarm_says_when_it_clears_as_it_says_when_it_fires():
     for alarm in alarms():
         assert alarm["OKActions"] == alarm["AlarmActions"], alarm["AlarmDescription"]

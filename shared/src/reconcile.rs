@@ -55,7 +55,7 @@ impl ReconcileConfig {
 }
 
 /// One run, as logged on one line.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Unfinished predictions asked about.
     pub examined: usize,
@@ -72,10 +72,14 @@ pub struct Summary {
     pub dead_lettered: usize,
     /// Calls that failed or timed out: their items are tried again on the next pass.
     pub errors: usize,
+    /// Of those, unfinished predictions WriftAI gave no answer about (it refused the
+    /// token, failed, or was too slow).
+    pub unanswered: usize,
     /// The run stopped before its deadline with work left; the next one resumes.
     pub cut_short: bool,
 }
 
+#[derive(Clone, Copy)]
 enum Step {
     Examined {
         advanced: bool,
@@ -87,6 +91,8 @@ enum Step {
     /// The work was done meanwhile.
     Nothing,
     Failed,
+    /// WriftAI gave no answer about an unfinished prediction.
+    Unanswered,
 }
 
 pub struct Reconciler<'a, L, Q, S, P, D = Q> {
@@ -112,15 +118,18 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         let open_page = |after: Option<String>, limit| async move {
             self.store.open_predictions(open_before, after.as_deref(), limit).await
         };
-        self.walk("open", &mut summary, open_until, open_page, |item| self.examine(item, now)).await?;
+        // An examination cut short by the walk's deadline got no answer from WriftAI.
+        let examine = |item| self.examine(item, now);
+        self.walk("open", &mut summary, open_until, open_page, examine, Step::Unanswered).await?;
         let work_page = |after: Option<String>, limit| async move {
             self.store.stale_work(work_before, after.as_deref(), limit).await
         };
-        self.walk("work", &mut summary, deadline, work_page, |item| self.requeue(item, now)).await?;
+        self.walk("work", &mut summary, deadline, work_page, |item| self.requeue(item, now), Step::Failed).await?;
         Ok(summary)
     }
 
-    /// One walk, a page at a time until `until`. A page is one wave of concurrent calls
+    /// One walk, a page at a time until `until`, each item cut short counted as `cut`. A
+    /// page is one wave of concurrent calls
     /// (at most `concurrency` items), and the place after it is saved at once. Each item
     /// ends `save_margin` before `until` whatever its calls would take (one `GET` can
     /// take minutes with the client's retries): one that has not ended by then is
@@ -133,6 +142,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         until: Instant,
         page: Pg,
         item: It,
+        cut: Step,
     ) -> crate::Result<()>
     where
         Pg: Fn(Option<String>, u32) -> PgFut,
@@ -164,7 +174,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
                     let began = Instant::now();
                     let step = timeout_at(items_until, step).await.unwrap_or_else(|_| {
                         tracing::warn!("an item outlived its share of the run; it is tried again on the next pass");
-                        Step::Failed
+                        cut
                     });
                     let mut slowest = slowest.lock().unwrap_or_else(|p| p.into_inner());
                     *slowest = (*slowest).max(began.elapsed());
@@ -209,7 +219,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
             Ok(None) => return self.give_up(open, CLOSED_NOT_FOUND, now).await,
             Err(err) => {
                 tracing::warn!(error = %crate::error::chain(&err), "WriftAI did not answer");
-                return Step::Failed;
+                return Step::Unanswered;
             }
         };
         let status = fetched.prediction.status.clone();
@@ -274,6 +284,13 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
 }
 
 impl Summary {
+    /// The run asked WriftAI about unfinished predictions and got no answer for any: a
+    /// revoked token (401 on every `GET`), or WriftAI down. Nothing can be learned, or
+    /// closed, until that changes.
+    pub fn learned_nothing(&self) -> bool {
+        self.unanswered > 0 && self.examined == 0
+    }
+
     fn add(&mut self, step: Step) {
         match step {
             Step::Examined { advanced, enqueued, expired } => {
@@ -289,6 +306,10 @@ impl Summary {
             Step::DeadLettered => self.dead_lettered += 1,
             Step::Nothing => {}
             Step::Failed => self.errors += 1,
+            Step::Unanswered => {
+                self.errors += 1;
+                self.unanswered += 1;
+            }
         }
     }
 }

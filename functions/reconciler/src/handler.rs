@@ -58,14 +58,13 @@ where
         };
         let deadline = Instant::now() + budget;
         let run = within(deadline, reconciler.run(deadline)).await;
-        let mut metrics = Metrics::new("reconciler");
         let summary: Summary = match run {
             Ok(summary) => summary,
             Err(err) => {
                 // Counted before it fails the invocation (the Errors alarm), so the run's
                 // failure is on the dashboard beside its siblings.
                 tracing::error!(error = %shared::error::chain(&err), "reconcile run failed; the next one starts over");
-                metrics.count("RunFailed", 1).emit();
+                Metrics::new("reconciler").count("RunFailed", 1).emit();
                 return Err(err.into());
             }
         };
@@ -77,19 +76,19 @@ where
             requeued = summary.requeued,
             dead_lettered = summary.dead_lettered,
             errors = summary.errors,
+            unanswered = summary.unanswered,
             cut_short = summary.cut_short,
             budget_ms = budget.as_millis() as u64,
             "reconcile run"
         );
-        metrics
-            .count("Examined", summary.examined as u64)
-            .count("Advanced", summary.advanced as u64)
-            .count("Enqueued", summary.enqueued as u64)
-            .count("Expired", summary.expired as u64)
-            .count("Requeued", summary.requeued as u64)
-            .count("DeadLettered", summary.dead_lettered as u64)
-            .count("Errors", summary.errors as u64);
-        metrics.emit();
+        if summary.learned_nothing() {
+            tracing::error!(
+                unanswered = summary.unanswered,
+                "WriftAI answered no question of this run (a revoked token answers 401 to every GET): \
+                 nothing webhooks left unfinished can be learned or closed until it does"
+            );
+        }
+        run_metrics(&summary).emit();
         let summary = serde_json::to_value(summary)?;
         // For `hooks status`. The run is done either way: a lost summary only shows an
         // older run there.
@@ -98,6 +97,23 @@ where
         }
         Ok(summary)
     }
+}
+
+/// A run's counts. `LearnedNothing` is 1 for a run that asked WriftAI and got no answer
+/// (its alarm's metric); `Errors` and `Unanswered` count the calls that failed.
+fn run_metrics(summary: &Summary) -> Metrics {
+    let mut metrics = Metrics::new("reconciler");
+    metrics
+        .count("Examined", summary.examined as u64)
+        .count("Advanced", summary.advanced as u64)
+        .count("Enqueued", summary.enqueued as u64)
+        .count("Expired", summary.expired as u64)
+        .count("Requeued", summary.requeued as u64)
+        .count("DeadLettered", summary.dead_lettered as u64)
+        .count("Errors", summary.errors as u64)
+        .count("Unanswered", summary.unanswered as u64)
+        .count("LearnedNothing", u64::from(summary.learned_nothing()));
+    metrics
 }
 
 #[cfg(test)]
@@ -158,6 +174,28 @@ mod tests {
         assert_eq!(app.ingest.queue().messages().len(), 1, "its work enqueued");
         let kept = app.ingest.ledger().last_run().await.unwrap().expect("the run's summary is kept");
         assert_eq!(kept["summary"], summary);
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_every_get_is_refused_says_it_learned_nothing_and_counts_it() {
+        let app = app();
+        let ids = [PredictionId::random(), PredictionId::random()];
+        for id in ids {
+            app.ingest.ledger().register(id, OffsetDateTime::now_utc() - Duration::from_secs(600)).await.unwrap();
+        }
+        // The token was revoked: 401 on every GET.
+        app.source.refuse(Some(401));
+        let summary = app.handle(invocation(60)).await.unwrap();
+        assert_eq!((summary["examined"].as_u64(), summary["unanswered"].as_u64()), (Some(0), Some(2)), "{summary}");
+        let counted = run_metrics(&serde_json::from_value(summary).unwrap()).document(0);
+        assert_eq!((&counted["LearnedNothing"], &counted["Unanswered"]), (&json!(1), &json!(2)));
+        assert!(app.ingest.ledger().prediction(ids[0]).unwrap().open, "nothing closed on no answer");
+        // Once WriftAI answers again, a run learns.
+        app.source.refuse(None);
+        app.source.set(&json!({"id": ids[0].to_string(), "status": "succeeded", "output": "o"}).to_string());
+        let summary = app.handle(invocation(60)).await.unwrap();
+        let counted = run_metrics(&serde_json::from_value(summary).unwrap()).document(0);
+        assert_eq!(counted["LearnedNothing"], json!(0));
     }
 
     #[tokio::test]

@@ -14,6 +14,8 @@ pub struct MemorySource {
     predictions: Mutex<BTreeMap<PredictionId, String>>,
     delay: Mutex<std::time::Duration>,
     asked: Mutex<BTreeMap<PredictionId, usize>>,
+    /// Every `get` is answered with this status, as a WriftAI that refuses the token.
+    refusing: Mutex<Option<u16>>,
 }
 
 impl MemorySource {
@@ -33,6 +35,11 @@ impl MemorySource {
         self.asked.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied().unwrap_or(0)
     }
 
+    /// Makes every `get` answer `status` (401: the token was revoked), or work again.
+    pub fn refuse(&self, status: Option<u16>) {
+        *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
     pub fn forget(&self, id: PredictionId) {
         self.predictions.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
@@ -43,6 +50,9 @@ impl PredictionSource for MemorySource {
         *self.asked.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default() += 1;
         let delay = *self.delay.lock().unwrap_or_else(|p| p.into_inner());
         tokio::time::sleep(delay).await;
+        if let Some(status) = *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(ApiError::Status { status, body: "refused by the test".into() });
+        }
         let raw = self.predictions.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
         raw.map(|raw| {
             let prediction = crate::prediction::Prediction::from_json(raw.as_bytes()).map_err(ApiError::Decode)?;
