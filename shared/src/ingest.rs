@@ -15,9 +15,13 @@ use time::OffsetDateTime;
 use crate::config::ActOn;
 use crate::error::Result;
 use crate::message::{Message, WorkMessage};
-use crate::ports::{Enqueue, Ledger, Lookup, NewEvent, PredictionSource, Recorded, WorkQueue};
+use crate::ports::{CheckAsk, Enqueue, Ledger, NewEvent, PredictionSource, Recorded, WorkQueue};
 use crate::prediction::{Prediction, PredictionId, Status};
 use crate::records;
+
+/// How long a check asked for answers the deliveries that follow it, unless it begins
+/// sooner: past it the check is taken as lost, and a delivery asks for another.
+pub const CHECK_WINDOW: Duration = Duration::from_secs(60);
 
 /// What happened to one update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,14 +124,22 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     /// Takes an unsigned delivery for `id` as a trigger only: whoever knows a
     /// prediction's ID can post any status and output for it, so none of it is recorded
     /// or acted on. The worker checks with WriftAI instead ([`refresh`](Self::refresh)),
-    /// and the status and payload it acts on are WriftAI's. One read, and a send when
-    /// the prediction is ours and not finished.
-    pub async fn trigger(&self, id: PredictionId) -> Result<Ingested> {
-        Ok(match self.ledger.lookup(id).await? {
-            Lookup::Unknown => Ingested::UnknownPrediction,
-            Lookup::Finished => Ingested::Triggered { enqueued: false },
-            Lookup::Open => {
-                self.queue.send(Message::check(id)).await?;
+    /// and the status and payload it acts on are WriftAI's. Checks are coalesced: while
+    /// one asked for has not begun, further deliveries are answered by it, so a flood of
+    /// them costs one `GET` (and reads), not one each. One read, and a write and a send
+    /// when a check is asked for.
+    pub async fn trigger(&self, id: PredictionId, now: OffsetDateTime) -> Result<Ingested> {
+        Ok(match self.ledger.ask_check(id, now, CHECK_WINDOW).await? {
+            CheckAsk::Unknown => Ingested::UnknownPrediction,
+            CheckAsk::Finished | CheckAsk::Pending => Ingested::Triggered { enqueued: false },
+            CheckAsk::Asked => {
+                if let Err(err) = self.queue.send(Message::check(id)).await {
+                    // No check is on its way: the next delivery must ask again.
+                    if let Err(undo) = self.ledger.check_begun(id).await {
+                        tracing::warn!(error = %crate::error::chain(&undo), "a check's ask not undone; it lapses by itself");
+                    }
+                    return Err(err);
+                }
                 Ingested::Triggered { enqueued: true }
             }
         })
@@ -135,13 +147,15 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
 
     /// Asks `source` (WriftAI) for prediction `id` and records what it says, through
     /// the same path as a webhook: the check a trigger asked for. `None` when WriftAI
-    /// does not know it (the reconciler closes it later).
+    /// does not know it (the reconciler closes it later). Deliveries from now on ask for
+    /// a check of their own: WriftAI's answer may predate them.
     pub async fn refresh<S: PredictionSource>(
         &self,
         source: &S,
         id: PredictionId,
         now: OffsetDateTime,
     ) -> Result<Option<Ingested>, RefreshError> {
+        self.ledger.check_begun(id).await?;
         let Some(fetched) = source.get(id).await? else { return Ok(None) };
         Ok(Some(self.ingest(&fetched.prediction, &fetched.raw, now).await?))
     }

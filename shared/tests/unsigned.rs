@@ -23,8 +23,13 @@ async fn a_forged_succeeded_then_the_genuine_failed_ends_as_wriftai_says() {
     ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
 
     // The forged delivery, then the genuine one: the receiver cannot tell them apart.
-    assert_eq!(ingest.trigger(id).await.unwrap(), Ingested::Triggered { enqueued: true });
-    assert_eq!(ingest.trigger(id).await.unwrap(), Ingested::Triggered { enqueued: true });
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
+    assert_eq!(
+        ingest.trigger(id, now).await.unwrap(),
+        Ingested::Triggered { enqueued: false },
+        "answered by the first's check"
+    );
     assert!(ledger.event(id, "succeeded").is_none(), "nothing of the forged delivery is recorded");
 
     // WriftAI's truth, which the worker's checks ask for.
@@ -60,12 +65,49 @@ async fn a_forged_succeeded_then_the_genuine_failed_ends_as_wriftai_says() {
 async fn a_trigger_for_a_finished_or_unknown_prediction_enqueues_nothing() {
     let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
     let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
-    assert_eq!(ingest.trigger(PredictionId::random()).await.unwrap(), Ingested::UnknownPrediction);
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(ingest.trigger(PredictionId::random(), now).await.unwrap(), Ingested::UnknownPrediction);
     let id = PredictionId::random();
     ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
     let raw = format!(r#"{{"id":"{id}","status":"failed"}}"#);
     ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
     let sent = queue.messages().len();
-    assert_eq!(ingest.trigger(id).await.unwrap(), Ingested::Triggered { enqueued: false });
+    assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: false });
     assert_eq!(queue.messages().len(), sent, "a finished prediction needs no check");
+}
+
+#[tokio::test]
+async fn a_flood_of_unsigned_deliveries_asks_for_one_check_until_it_begins() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    source.set(&json!({"id": id.to_string(), "status": "started"}).to_string());
+    let checks = || queue.messages().iter().filter(|m| matches!(Message::decode(m), Ok(Message::Check { .. }))).count();
+    let now = OffsetDateTime::now_utc();
+    for _ in 0..500 {
+        ingest.trigger(id, now).await.unwrap();
+    }
+    assert_eq!(checks(), 1, "500 deliveries, one check waiting");
+    // The check begins: a delivery after that may bring news its GET predates.
+    ingest.refresh(&source, id, now).await.unwrap();
+    assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
+    assert_eq!(checks(), 2);
+    // A check asked for and never begun (its message lost) lapses.
+    let later = now + shared::ingest::CHECK_WINDOW + Duration::from_secs(1);
+    assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: false });
+    assert_eq!(ingest.trigger(id, later).await.unwrap(), Ingested::Triggered { enqueued: true });
+    assert_eq!(checks(), 3);
+}
+
+#[tokio::test]
+async fn a_check_that_could_not_be_sent_is_asked_for_again_by_the_next_delivery() {
+    let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    queue.fail_next.store(1, std::sync::atomic::Ordering::SeqCst);
+    let now = OffsetDateTime::now_utc();
+    assert!(ingest.trigger(id, now).await.is_err(), "a 503: WriftAI delivers again");
+    assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
 }

@@ -109,7 +109,7 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
             Some(_) => ingest.ingest(prediction, &delivery.raw, now).await,
             // Unsigned: anyone who knows the ID could have written this body, so nothing
             // in it is recorded; the worker asks WriftAI instead.
-            None => ingest.trigger(prediction.id).await,
+            None => ingest.trigger(prediction.id, now).await,
         }
     };
     let outcome = match answer_by {

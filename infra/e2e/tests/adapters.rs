@@ -1,10 +1,11 @@
 //! The DynamoDB adapter's writes on DynamoDB Local, where the in-memory twin cannot
 //! speak for them: a replay starts the requeue count afresh and forgets steps in the
-//! same write it reopens the work with (or not at all), and a step's failed tries are
-//! counted once each.
+//! same write it reopens the work with (or not at all), a step's failed tries are
+//! counted once each, and an unsigned delivery's checks are asked for once until one
+//! begins.
 
 use e2e::{Stack, payload};
-use shared::ports::{Claim, Claims, ReconcileStore, RecordTable, Reopened, StepKey, StepState};
+use shared::ports::{CheckAsk, Claim, Claims, Ledger, ReconcileStore, RecordTable, Reopened, StepKey, StepState};
 use shared::prediction::{PredictionId, Status};
 use time::OffsetDateTime;
 
@@ -70,4 +71,20 @@ async fn a_steps_failed_tries_are_counted_once_each() {
     }
     let again = ledger.begin_step(step, now).await.unwrap();
     assert!(matches!(again, StepState::Started { tries: 2, token: ref t, .. } if *t == token), "{again:?}");
+}
+
+#[tokio::test]
+async fn checks_of_one_prediction_are_asked_for_once_until_one_begins() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), stack.registered().await);
+    let (now, window) = (OffsetDateTime::now_utc(), std::time::Duration::from_secs(60));
+    assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Asked);
+    assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Pending);
+    ledger.check_begun(id).await.unwrap();
+    assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Asked);
+    let lapsed = now + window + std::time::Duration::from_secs(1);
+    assert_eq!(ledger.ask_check(id, lapsed, window).await.unwrap(), CheckAsk::Asked, "a lost check lapses");
+    assert_eq!(ledger.ask_check(PredictionId::random(), now, window).await.unwrap(), CheckAsk::Unknown);
+    assert_eq!(stack.post(payload(id, "failed", 3)).await.0, 200);
+    assert_eq!(ledger.ask_check(id, lapsed, window).await.unwrap(), CheckAsk::Finished);
 }

@@ -7,7 +7,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk, resend};
 use shared::error::{Error, Result};
-use shared::ports::{Kept, Ledger, Lookup, NewEvent, RecordTable, Recorded, StepKey, StepState};
+use shared::ports::{CheckAsk, Kept, Ledger, Lookup, NewEvent, RecordTable, Recorded, StepKey, StepState};
 use shared::prediction::{PredictionId, Status};
 use time::OffsetDateTime;
 
@@ -77,5 +77,13 @@ impl Ledger for Counted {
 
     async fn lookup(&self, id: PredictionId) -> Result<Lookup> {
         self.ledger.lookup(id).await
+    }
+
+    async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: std::time::Duration) -> Result<CheckAsk> {
+        self.ledger.ask_check(id, now, window).await
+    }
+
+    async fn check_begun(&self, id: PredictionId) -> Result<()> {
+        self.ledger.check_begun(id).await
     }
 }

@@ -1,6 +1,7 @@
 //! The ledger and the work queue: what the record-and-enqueue path needs.
 
 use std::future::Future;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -50,6 +51,19 @@ pub enum Lookup {
     Finished,
 }
 
+/// What asking for a check of an unsigned delivery's prediction found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckAsk {
+    /// Not a prediction of ours.
+    Unknown,
+    /// A terminal status is recorded: nothing more to learn.
+    Finished,
+    /// Asked for now: send the check.
+    Asked,
+    /// A check asked for earlier has not begun yet: it answers this delivery too.
+    Pending,
+}
+
 /// Where an event stands with respect to the work queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueue {
@@ -76,6 +90,21 @@ pub trait Ledger: Send + Sync {
 
     /// Whether `id` is ours, and finished: one consistent read.
     fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send;
+
+    /// Asks for a check of prediction `id` unless one asked for before `now` has not
+    /// begun (and is younger than `window`, after which it is taken as lost). One read,
+    /// and a conditional write when a check is asked for.
+    fn ask_check(
+        &self,
+        id: PredictionId,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> impl Future<Output = Result<CheckAsk>> + Send;
+
+    /// A check of `id` begins: a delivery from now on asks for another, since this one
+    /// may ask WriftAI before that delivery's news reached it. Also undoes an ask whose
+    /// check was never sent.
+    fn check_begun(&self, id: PredictionId) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The queue the worker reads.
@@ -98,6 +127,19 @@ impl<T: Ledger + ?Sized> Ledger for &T {
 
     fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send {
         (**self).lookup(id)
+    }
+
+    fn ask_check(
+        &self,
+        id: PredictionId,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> impl Future<Output = Result<CheckAsk>> + Send {
+        (**self).ask_check(id, now, window)
+    }
+
+    fn check_begun(&self, id: PredictionId) -> impl Future<Output = Result<()>> + Send {
+        (**self).check_begun(id)
     }
 }
 

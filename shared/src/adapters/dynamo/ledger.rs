@@ -2,6 +2,7 @@
 //! repeat and refuses an unknown ID in a single round trip.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -12,10 +13,10 @@ use time::OffsetDateTime;
 
 use super::{
     DynamoLedger, Item, OPEN_PARTITION, PREDICTION_SK, WORK_PARTITION, conditional, event_sk, is_condition_failed, n,
-    prediction_pk, rfc3339, s,
+    prediction_pk, resend, rfc3339, s,
 };
 use crate::error::{Error, Result};
-use crate::ports::{Enqueue, Ledger, Lookup, NewEvent, Recorded};
+use crate::ports::{CheckAsk, Enqueue, Ledger, Lookup, NewEvent, Recorded};
 use crate::prediction::{PredictionId, Status};
 
 /// A transaction that collides with another on the same prediction is tried this often.
@@ -235,6 +236,41 @@ impl Ledger for DynamoLedger {
             (Some(_), Some("3")) => Lookup::Finished,
             (Some(_), _) => Lookup::Open,
         })
+    }
+
+    async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {
+        // A read first: a flood of deliveries for one prediction costs reads of its item,
+        // not failed writes, while its check waits.
+        let read = self.get(prediction_pk(id), PREDICTION_SK).projection_expression("pk, #rank, check_until");
+        let out =
+            read.expression_attribute_names("#rank", "rank").send().await.map_err(|e| Error::store("GetItem", e))?;
+        let Some(item) = out.item() else { return Ok(CheckAsk::Unknown) };
+        let number = |name| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+        if number("rank") == Some(3) {
+            return Ok(CheckAsk::Finished);
+        }
+        if number("check_until").is_some_and(|until| until > now.unix_timestamp()) {
+            return Ok(CheckAsk::Pending);
+        }
+        let until = (now + window).unix_timestamp();
+        let asked = self
+            .update(prediction_pk(id), PREDICTION_SK)
+            .update_expression("SET check_until = :until")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(check_until) OR check_until <= :now)")
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        // Lost the race to another delivery: its check answers this one too.
+        Ok(if conditional(asked)? { CheckAsk::Asked } else { CheckAsk::Pending })
+    }
+
+    async fn check_begun(&self, id: PredictionId) -> Result<()> {
+        let begun = self
+            .update(prediction_pk(id), PREDICTION_SK)
+            .update_expression("REMOVE check_until")
+            .condition_expression("attribute_exists(check_until)");
+        conditional(resend(|| begun.clone().send()).await).map(drop)
     }
 }
 

@@ -9,11 +9,12 @@ mod source;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::ports::{Enqueue, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
+use crate::ports::{CheckAsk, Enqueue, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
 
 pub use records::MemoryBucket;
@@ -27,6 +28,8 @@ pub struct PredictionRow {
     pub open: bool,
     /// Why the reconciler gave up on it.
     pub closed: Option<String>,
+    /// A check was asked for until then, and has not begun.
+    pub check_until: Option<OffsetDateTime>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -160,7 +163,8 @@ impl Ledger for MemoryLedger {
         if state.predictions.contains_key(&id) {
             return Ok(false);
         }
-        state.predictions.insert(id, PredictionRow { status: None, registered_at: at, open: true, closed: None });
+        let row = PredictionRow { status: None, registered_at: at, open: true, closed: None, check_until: None };
+        state.predictions.insert(id, row);
         Ok(true)
     }
 
@@ -222,6 +226,27 @@ impl Ledger for MemoryLedger {
             Some(row) if row.status.as_ref().is_some_and(Status::is_terminal) => Lookup::Finished,
             Some(_) => Lookup::Open,
         })
+    }
+
+    async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {
+        Self::injected_fault(&self.fail_next, "UpdateItem")?;
+        let mut state = self.lock();
+        let Some(row) = state.predictions.get_mut(&id) else { return Ok(CheckAsk::Unknown) };
+        if row.status.as_ref().is_some_and(Status::is_terminal) {
+            return Ok(CheckAsk::Finished);
+        }
+        if row.check_until.is_some_and(|until| until > now) {
+            return Ok(CheckAsk::Pending);
+        }
+        row.check_until = Some(now + window);
+        Ok(CheckAsk::Asked)
+    }
+
+    async fn check_begun(&self, id: PredictionId) -> Result<()> {
+        if let Some(row) = self.lock().predictions.get_mut(&id) {
+            row.check_until = None;
+        }
+        Ok(())
     }
 }
 
