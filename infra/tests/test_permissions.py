@@ -35,6 +35,9 @@ NEEDS = {
     "s3:UploadPart": {"s3:PutObject"},
     "s3:CompleteMultipartUpload": {"s3:PutObject"},
     "s3:HeadObject": {"s3:GetObject"},
+    # A read of a missing key answers NoSuchKey only to a role that may list the bucket
+    # (403 otherwise, the same as a refusal).
+    "s3:GetObject": {"s3:GetObject", "s3:ListBucket"},
 }
 # Operations the SDK links but the functions never make: the credentials chain's (on
 # Lambda the role's credentials are in the environment; the debug builds also carry the

@@ -80,20 +80,29 @@ def test_the_output_bucket_is_private_encrypted_and_tls_only():
     rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
     assert rules["abort-unfinished-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert rules["expire-outputs"]["ExpirationInDays"] == ["OutputsExpire", "OutputExpiryDays", 1]
+    # Only the copies of output files: records/ holds objects items point at, which
+    # never expire with them.
+    assert rules["expire-outputs"]["Prefix"] == "predictions/"
     (deny,) = RESOURCES["OutputBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
 
 
-def test_only_the_worker_writes_outputs_and_only_under_predictions():
+def test_only_the_worker_writes_to_the_bucket_and_only_under_predictions_and_records():
     writers = {}
     for name, resource in RESOURCES.items():
         for policy in resource.get("Properties", {}).get("Policies", []):
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 if any(action.startswith("s3:") for action in actions):
-                    writers[name] = (sorted(actions), statement["Resource"])
+                    writers.setdefault(name, []).append((sorted(actions), statement["Resource"]))
     assert writers == {
-        "WorkerFunction": (["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"], "${OutputBucket.Arn}/predictions/*")
+        "WorkerFunction": [
+            (
+                ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                ["${OutputBucket.Arn}/predictions/*", "${OutputBucket.Arn}/records/*"],
+            ),
+            (["s3:ListBucket"], "OutputBucket.Arn"),
+        ]
     }
     assert RESOURCES["WorkerFunction"]["Properties"]["Environment"]["Variables"]["OUTPUT_BUCKET"] == "OutputBucket"
 

@@ -54,7 +54,7 @@ impl<'a, T: RecordTable, B: Bucket> Records<'a, T, B> {
 
     /// Stores `record` as `name` for `id`, replacing an earlier one.
     pub async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
-        let kept = self.keep(id, &format!("records/{}", key_segment(name)), record).await?;
+        let kept = self.keep(id, &key_segment(name), record).await?;
         self.table.put_record(id, name, &kept).await
     }
 
@@ -68,7 +68,9 @@ impl<'a, T: RecordTable, B: Bucket> Records<'a, T, B> {
     }
 
     /// `value` as an item can hold it: whole, or in the bucket under
-    /// `predictions/<id>/<path>.json`, or cut.
+    /// `records/<id>/<path>.json`, or cut. Apart from the output files under
+    /// `predictions/`, so that their expiry (`OutputExpiryDays`) never takes an object an
+    /// item still points at.
     pub(crate) async fn keep(&self, id: PredictionId, path: &str, value: &Value) -> Result<Kept> {
         let text = value.to_string();
         if text.len() <= ITEM_BYTES {
@@ -77,7 +79,7 @@ impl<'a, T: RecordTable, B: Bucket> Records<'a, T, B> {
         let (bytes, sha256) = (text.len() as u64, hex::encode(Sha256::digest(text.as_bytes())));
         Ok(match self.bucket {
             Some(bucket) => {
-                let key = format!("predictions/{id}/{path}.json");
+                let key = format!("records/{id}/{path}.json");
                 bucket.put(&key, text.into_bytes()).await?;
                 Kept::InBucket { key, bytes, sha256 }
             }

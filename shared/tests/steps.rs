@@ -192,7 +192,7 @@ async fn an_outcome_too_large_for_an_item_is_kept_in_the_bucket_and_read_back() 
     assert_eq!(kept, large);
     let again = Steps::new(records, &p).once("big", || async { Ok::<Value, Failure>(json!("ran again")) }).await;
     assert_eq!(again.unwrap(), large, "read back from the bucket");
-    assert_eq!(bucket.keys(), [format!("predictions/{}/steps/failed/big.json", p.id)]);
+    assert_eq!(bucket.keys(), [format!("records/{}/steps/failed/big.json", p.id)]);
     let step = ledger.step(p.id, "failed", "big").unwrap();
     assert!(matches!(step.outcome, Some(Kept::InBucket { .. })), "{step:?}");
 }

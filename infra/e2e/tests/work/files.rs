@@ -97,7 +97,7 @@ async fn an_output_too_large_for_an_item_ends_done_with_its_result_in_the_bucket
     // The simulator's outputs are one URL or one text; a long text stands for the
     // output too large for an item.
     let text = create(&stack, json!({"prompt": "long", "sim": {"output_bytes": 400_000}})).await;
-    let key = format!("predictions/{text}/records/result.json");
+    let key = format!("records/{text}/result.json");
     let item = eventually(60, "the result kept", || async { stack.items(text).await.remove("RECORD#result") }).await;
     assert_eq!(item["record_key"].as_s().unwrap(), &key);
     assert!(number(&item, "record_bytes") > 400_000);

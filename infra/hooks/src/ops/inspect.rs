@@ -17,23 +17,22 @@ pub async fn inspect(ops: &Ops, id: PredictionId, as_json: bool) -> Result<Value
     if items.is_empty() {
         return Err(Error::NoSuchPrediction(id));
     }
-    let objects = match &ops.bucket {
-        Some((s3, bucket)) => {
+    // Its output files, then its records and step outcomes too large for an item.
+    let mut objects = Vec::new();
+    if let Some((s3, bucket)) = &ops.bucket {
+        for prefix in [format!("predictions/{id}/"), format!("records/{id}/")] {
             let listed = s3
                 .list_objects_v2()
                 .bucket(bucket)
-                .prefix(format!("predictions/{id}/"))
+                .prefix(prefix)
                 .send()
                 .await
                 .map_err(|e| Error::aws(format!("listing s3://{bucket}"), e))?;
-            listed
-                .contents()
-                .iter()
-                .map(|o| json!({"key": o.key(), "bytes": o.size(), "last_modified": o.last_modified().map(|t| t.to_string())}))
-                .collect()
+            objects.extend(listed.contents().iter().map(|o| {
+                json!({"key": o.key(), "bytes": o.size(), "last_modified": o.last_modified().map(|t| t.to_string())})
+            }));
         }
-        None => Vec::new(),
-    };
+    }
     let report = report(id, &items, objects);
     Ok(if as_json { report } else { Value::String(render(&report)) })
 }
