@@ -7,6 +7,8 @@
 //!   lost after the write: each still done once, by the same run.
 //! - The worker under a DynamoDB whose answers come 8 s late: every batch is reported
 //!   before its deadline, no work runs twice, and no completion is lost.
+//! - A step's intent applied with every answer lost: the run takes it back, so the next
+//!   one runs the step instead of failing it as unknown.
 //!
 //! The emulator is frozen with SIGSTOP (a hung backend, the worst case: the SDK must time
 //! out) or the fault proxy's rules are set, so these tests run one at a time in their own
@@ -18,7 +20,7 @@ use chaos::{FaultProxy, Frozen};
 use e2e::{Stack, payload, status_of, writes};
 use serde_json::json;
 use shared::adapters::dynamo::DynamoLedger;
-use shared::ports::{Claim, Claims};
+use shared::ports::{Claim, Claims, RecordTable, StepKey, StepState};
 use shared::prediction::{PredictionId, Status};
 use shared::records::{NoBucket, Records};
 use test_worker::Counted;
@@ -150,6 +152,30 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
         assert_eq!((event["work"].as_s().unwrap().as_str(), event["done_by"].as_s().unwrap()), ("done", &token));
         assert_eq!(writes(&items["RECORD#result"]), 1);
     }
+}
+
+#[tokio::test]
+async fn a_step_whose_intent_went_unconfirmed_is_taken_back_and_runs_on_the_next_try() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let stack = Stack::from_env().await;
+    let proxy = FaultProxy::from_env().expect("the stack runs with FAULTS=1");
+    let ledger = through_the_proxy(&stack, &proxy);
+    let id = stack.registered().await;
+    let step = StepKey { id, status: &Status::Failed, name: "notify" };
+    // Every send of the intent is applied and its answer lost, for as long as the run
+    // has: the run never learns it began the step, so it never runs it.
+    proxy
+        .set(json!({"rules": [{"operation": "PutItem", "kind": "lost_answer", "rate": 1.0, "contains": "started_by"}]}))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    let begun = shared::deadline::within(deadline, ledger.begin_step(step, OffsetDateTime::now_utc())).await;
+    proxy.set(json!({"rules": []})).await;
+    assert!(begun.is_err(), "its outcome unknown: {begun:?}");
+    assert!(tokio::time::Instant::now() < deadline + Duration::from_millis(500), "within the run's time");
+    assert!(!stack.items(id).await.contains_key("STEP#failed#notify"), "the intent it left was taken back");
+    // The next run begins the step afresh: it never ran, so it is not unknown.
+    let again = ledger.begin_step(step, OffsetDateTime::now_utc()).await.unwrap();
+    assert!(matches!(again, StepState::Begun { .. }), "{again:?}");
 }
 
 /// A service config that finds nothing in the environment.
