@@ -298,14 +298,20 @@ pub async fn copy(args: &Copy) -> Result<Value> {
     };
     copy(&ids[0], 1024).await?;
     let idle = function.peak_rss_kib();
+    let cpu_before = function.cpu_and_switches().map(|(cpu, _)| cpu);
     let took = copy(&ids[1], args.bytes).await?;
+    let cpu = function.cpu_and_switches().map(|(cpu, _)| cpu).zip(cpu_before).map(|(after, before)| after - before);
     let peak = function.peak_rss_kib();
     let mb = |kib: Option<u64>| kib.map(|k| (k as f64 / 102.4).round() / 10.0);
+    // The worker's own CPU per MB copied: what bounds a copy at a fraction of a vCPU.
+    let cpu_ms_per_mb = cpu.map(|cpu| (ms(cpu) / (args.bytes as f64 / 1e6) * 100.0).round() / 100.0);
     Ok(json!({
         "kind": "copy",
         "name": args.name,
         "bytes": args.bytes,
         "seconds": ms(took) / 1e3,
+        "cpu_ms": cpu.map(ms),
+        "cpu_ms_per_mb": cpu_ms_per_mb,
         "idle_rss_mb": mb(idle),
         "peak_rss_mb": mb(peak),
         "growth_mb": mb(peak.zip(idle).map(|(p, i)| p.saturating_sub(i))),
