@@ -104,7 +104,8 @@ run invoke --name python-peer --backend stack --n 300 -- "${peer[@]}"
 # and they would stay unfinished for the reconciler to find.
 run reconcile --count 10000 -- target/release/reconciler
 # The production worker streaming a 50 MB output file to the bucket (moto's S3).
-run copy --name worker --bytes 50000000 -- target/release/worker
+# The harness serves the file on 127.0.0.1, at a port of its own.
+OUTPUT_URL_HOSTS=127.0.0.1 run copy --name worker --bytes 50000000 -- target/release/worker
 run load --instances "$(nproc)" --seconds 10 --max 20000 -- target/release/receiver
 infra/down.sh
 trap - EXIT

@@ -59,7 +59,8 @@ impl WorkerConfig {
                 env.optional("OUTPUT_URL_HOSTS").as_deref(),
             )?,
             file_limits: FileLimits {
-                per_file: env.parsed("DOWNLOAD_MAX_BYTES", 1 << 30)?,
+                // What one run copies at the template's memory: docs/configuration.md.
+                per_file: env.parsed("DOWNLOAD_MAX_BYTES", 512 << 20)?,
                 per_prediction: env.parsed("OUTPUT_MAX_BYTES", 2 << 30)?,
                 files: env.parsed("OUTPUT_MAX_FILES", 100)?,
             },
@@ -102,7 +103,7 @@ mod tests {
     fn the_worker_reads_its_settings_with_their_defaults() {
         let config = WorkerConfig::from_env(&Env::of(&REQUIRED)).unwrap();
         assert_eq!(config.concurrency, 10);
-        assert_eq!(config.file_limits, FileLimits { per_file: 1 << 30, per_prediction: 2 << 30, files: 100 });
+        assert_eq!(config.file_limits, FileLimits { per_file: 512 << 20, per_prediction: 2 << 30, files: 100 });
         assert_eq!(config.download_timeout, Duration::from_secs(10));
         assert_eq!((config.webhook, config.output_bucket, config.s3_path_style), (None, None, false));
         assert_eq!((config.url_policy, config.notify_url), (UrlPolicy::default(), None));

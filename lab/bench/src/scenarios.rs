@@ -285,7 +285,8 @@ pub async fn load(args: &Load) -> Result<Value> {
 pub async fn copy(args: &Copy) -> Result<Value> {
     let files = backend::start_files().await?;
     let ids = [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()];
-    Table::from_env()?.record_work(&ids).await?;
+    let table = Table::from_env()?;
+    table.record_work(&ids).await?;
     let log = log_path(&args.function.log_dir, &format!("{}-copy", args.name))?;
     let (runtime, function, _) = cold_start(&args.function.command, &[], &log).await?;
     let budget = Duration::from_secs(args.budget_secs);
@@ -302,6 +303,12 @@ pub async fn copy(args: &Copy) -> Result<Value> {
     let took = copy(&ids[1], args.bytes).await?;
     let cpu = function.cpu_and_switches().map(|(cpu, _)| cpu).zip(cpu_before).map(|(after, before)| after - before);
     let peak = function.peak_rss_kib();
+    // Copied, not refused: a refusal ends the work done too (OUTPUT_URL_HOSTS must let
+    // the worker reach this harness's address).
+    let result = table.result(&ids[1]).await?.unwrap_or_default();
+    if result["files"][0]["bytes"].as_u64() != Some(args.bytes) {
+        return Err(Error::Failed(format!("the file was not copied: {}", result["files"][0])));
+    }
     let mb = |kib: Option<u64>| kib.map(|k| (k as f64 / 102.4).round() / 10.0);
     // The worker's own CPU per MB copied: what bounds a copy at a fraction of a vCPU.
     let cpu_ms_per_mb = cpu.map(|cpu| (ms(cpu) / (args.bytes as f64 / 1e6) * 100.0).round() / 100.0);

@@ -69,6 +69,14 @@ impl Table {
         Ok(())
     }
 
+    /// The result record the work kept for `id` (`RECORD#result`), when kept whole.
+    pub async fn result(&self, id: &str) -> Result<Option<Value>> {
+        let key = json!({"pk": {"S": format!("PRED#{id}")}, "sk": {"S": "RECORD#result"}});
+        let answer = self.call("GetItem", &json!({"TableName": self.name, "Key": key, "ConsistentRead": true})).await?;
+        let text = answer["Item"]["record"]["S"].as_str();
+        Ok(text.and_then(|text| serde_json::from_str(text).ok()))
+    }
+
     async fn call(&self, op: &str, body: &Value) -> Result<Value> {
         let date = time::OffsetDateTime::now_utc();
         let day = format!("{:04}{:02}{:02}", date.year(), date.month() as u8, date.day());
