@@ -1,5 +1,5 @@
 # The lab's targets, included by the Makefile: this repository's own verification.
-.PHONY: verify bench chaos load fuzz template-check
+.PHONY: verify bench chaos scale load fuzz template-check
 
 verify: ## The lab's checks (CI runs them after `test`): fault-injection tests, the short chaos run.
 	lab/verify.sh
@@ -12,6 +12,9 @@ bench: ## The lab: init, latency, memory, zips and builds against hello-world an
 
 chaos: install ## The lab: the long chaos run (2,000 predictions, AWS faults, worker crashes); prints its summary.
 	lab/chaos.sh
+
+scale: install ## The lab: SCALE_RATE predictions/s through DynamoDB's per-partition limits scaled by K (10,000/s on AWS); prints its summary.
+	lab/scale.sh
 
 load: install ## The lab: the receiver under sustained signed POSTs for LOAD_SECS (30); prints rate and latencies.
 	lab/load.sh

@@ -107,8 +107,9 @@ impl Files {
         let mut response = match by(deadline, self.fetch.get(found.url)).await.ok_or_else(late)? {
             Ok(response) => response,
             Err(FetchError::Refused(refused)) => return Ok(File::refused(found, refused)),
-            // No connection (the host does not resolve, or refuses it): not there to have.
-            Err(FetchError::Failed(err)) if err.is_connect() && !err.is_timeout() => {
+            // The host refuses the connection: not there to have. (One that does not
+            // resolve is refused by the fetch; any other failure to connect may pass.)
+            Err(FetchError::Failed(err)) if refused_connection(&err) => {
                 return Ok(File::refused(found, format!("could not connect: {}", shared::error::chain(&err))));
             }
             Err(FetchError::Failed(err)) => return Err(CopyError::origin(err)),
@@ -157,7 +158,9 @@ impl Files {
         }
         .await;
         if let Err(stop) = streamed {
-            upload.abort().await;
+            // Not waited for: the try is counted now, whatever S3 does with the abort (the
+            // bucket's lifecycle rule removes an upload an abort missed).
+            upload.abort_later();
             return match stop {
                 Stop::TooLarge => Ok(File::refused(found, too_large())),
                 Stop::Failed(err) => Err(err),
@@ -166,6 +169,18 @@ impl Files {
         let sha256 = hex::encode(digest.finalize());
         Ok(File::Kept { pointer: found.pointer.clone(), key, bytes, content_type, sha256 })
     }
+}
+
+/// Whether the origin refused the connection itself (nothing listens there).
+fn refused_connection(err: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = source {
+        if err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// `future`'s output, or `None` if `deadline` came first.
@@ -254,16 +269,18 @@ impl Upload<'_> {
         Ok(())
     }
 
-    /// Drops a started multipart upload, so no part of it lingers. Best effort: the
-    /// bucket's lifecycle rule removes what an abort could not.
-    async fn abort(&self) {
-        let Files { s3, bucket, .. } = self.to;
-        if let Some(id) = &self.id {
-            let abort = s3.abort_multipart_upload().bucket(bucket).key(self.key).upload_id(id);
+    /// Drops a started multipart upload, so no part of it lingers, in the background: the
+    /// copy's caller does not wait for it. Best effort: the bucket's lifecycle rule
+    /// removes what an abort could not.
+    fn abort_later(&self) {
+        let Some(id) = self.id.clone() else { return };
+        let (s3, bucket, key) = (self.to.s3.clone(), self.to.bucket.clone(), self.key.to_owned());
+        tokio::spawn(async move {
+            let abort = s3.abort_multipart_upload().bucket(bucket).key(&key).upload_id(id);
             if let Err(err) = abort.send().await {
-                tracing::warn!(key = self.key, error = %shared::error::chain(&err), "could not abort an upload");
+                tracing::warn!(key, error = %shared::error::chain(&err), "could not abort an upload");
             }
-        }
+        });
     }
 }
 
@@ -390,6 +407,43 @@ mod tests {
         assert!(matches!(copied, Err(CopyError::Origin { late: true, .. })), "{copied:?}");
         let took = started.elapsed();
         assert!(took < Duration::from_secs(3), "stopped at its deadline, not after {took:?}");
+    }
+
+    #[tokio::test]
+    async fn an_output_of_many_dripping_links_ends_done_in_as_many_runs_as_one_file_has_tries() {
+        use shared::adapters::memory::MemoryLedger;
+        use shared::records::Records;
+        use shared::steps::Steps;
+
+        use crate::examples::{FILE_TRIES, copy_files};
+
+        let dripping = origin(|mut socket| async move {
+            let _ = socket.write_all(head()).await;
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if socket.write_all(b"x").await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let urls: Vec<String> = (0..5).map(|n| format!("http://127.0.0.1:{dripping}/{n}")).collect();
+        let body = json!({"id": PredictionId::random().to_string(), "status": "succeeded", "output": urls});
+        let prediction = shared::prediction::Prediction::from_json(body.to_string().as_bytes()).unwrap();
+        let (ledger, files) = (MemoryLedger::default(), files(dripping));
+        // Each run of the work has a second for its downloads: the first link takes it all,
+        // and the others find it gone. Every try counts, so the output has FILE_TRIES runs.
+        let run = || async {
+            let steps = Steps::new(Records::new(&ledger, Some(&files)), &prediction);
+            let deadline = Instant::now() + FINISH_MARGIN + Duration::from_secs(1);
+            shared::deadline::within(deadline, copy_files(&prediction, &files, &steps)).await
+        };
+        for _ in 1..FILE_TRIES {
+            assert!(run().await.is_err(), "files left to try again");
+        }
+        let copied = run().await.expect("the work goes on after the last try");
+        assert_eq!(copied.len(), 5);
+        assert!(copied.iter().all(|f| matches!(f, File::Failed { tries: 3, .. })), "{copied:?}");
     }
 
     #[test]

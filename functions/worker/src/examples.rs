@@ -21,14 +21,14 @@ use shared::wriftai::{CreatePrediction, Webhook, WriftAi};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::bucket::{CopyError, FINISH_MARGIN, Files};
 use crate::files::{self, File};
 
-/// Tries of one file that fails in a way a retry may mend (a 5xx, a cut, a stall), one
-/// per run of the work, before it is recorded as failed and the work goes on. Under the
-/// queue's five receives, so the files alone never send the work to the DLQ.
+/// Tries of one file that fails in a way a retry may mend (a 5xx, a cut, a stall, the
+/// run's time running out), one per run of the work, before it is recorded as failed and
+/// the work goes on. Every try counts, so an output's files have three runs of the work
+/// in all, however many there are: under the queue's five receives, so the files alone
+/// never send the work to the DLQ.
 pub const FILE_TRIES: u32 = 3;
 
 /// Copies each file a succeeded prediction's output points at to the bucket, and says
@@ -40,8 +40,9 @@ pub const FILE_TRIES: u32 = 3;
 ///   `DOWNLOAD_MAX_BYTES`, `OUTPUT_MAX_BYTES`) is recorded as refused, and never fetched
 ///   again;
 /// - a file that fails in a way a retry may mend (a 5xx, a cut, a stall, the run's time
-///   running out while it had the run to itself) fails this run of the work, which tries
-///   it again, and is recorded as failed after [`FILE_TRIES`] tries.
+///   running out before it arrived) fails this run of the work, which tries it again, and
+///   is recorded as failed after [`FILE_TRIES`] tries. A failure of the bucket itself
+///   (nothing the file did) is not held against the file.
 ///
 /// Each download must end [`FINISH_MARGIN`] before the time the work has left.
 pub async fn copy_files<T: RecordTable>(
@@ -56,18 +57,11 @@ pub async fn copy_files<T: RecordTable>(
     let urls = files::urls(&prediction.output, limits.files);
     let deadline = shared::deadline::current().map(|by| by.checked_sub(FINISH_MARGIN).unwrap_or(by));
     let (mut copied, mut bytes, mut waiting) = (Vec::new(), 0, 0);
-    // Whether a download began earlier in this run: one cut by the run's end after that
-    // did not have the run to itself, and that try is not held against it.
-    let began = &AtomicBool::new(false);
     for found in &urls.found {
         let limit = limits.per_file.min(limits.per_prediction.saturating_sub(bytes));
         let copy = |tries| async move {
-            let alone = !began.swap(true, Ordering::Relaxed);
             match files.copy(prediction.id, found, limit, deadline).await {
                 Ok(file) => Ok(file),
-                Err(CopyError::Origin { late: true, source }) if !alone => {
-                    Err(Failure::not_done(source.unwrap_or_else(|| "the run's time ran out".into())))
-                }
                 Err(err @ CopyError::Origin { .. }) if tries + 1 >= FILE_TRIES => {
                     Ok(File::failed(found, tries + 1, &err))
                 }

@@ -45,6 +45,8 @@ pub enum Refused {
     Address { ip: IpAddr, kind: &'static str },
     #[error("the host resolves to no public address")]
     NoPublicAddress,
+    #[error("the host does not resolve: {0}")]
+    Unresolvable(String),
     #[error("more than {MAX_REDIRECTS} redirects")]
     Redirects,
 }
@@ -192,7 +194,13 @@ struct PublicOnly;
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let found: Vec<SocketAddr> = match tokio::net::lookup_host((name.as_str(), 0)).await {
+                Ok(found) => found.collect(),
+                // A resolver that failed for now (EAI_AGAIN) may answer later; a name that
+                // does not exist will not.
+                Err(err) if err.to_string().contains("Temporary failure") => return Err(Box::new(err) as _),
+                Err(err) => return Err(Box::new(Refused::Unresolvable(err.to_string())) as _),
+            };
             let public: Vec<SocketAddr> = found.into_iter().filter(|addr| public(addr.ip()).is_ok()).collect();
             if public.is_empty() {
                 return Err(Box::new(Refused::NoPublicAddress) as Box<dyn std::error::Error + Send + Sync>);

@@ -3,9 +3,17 @@
 //! (`FAULT_PROXY_URL`, set when the stack runs with `FAULTS=1`), and freezing an
 //! emulator for a while (SIGSTOP/SIGCONT, which keeps its state, unlike a restart).
 
+use std::collections::HashMap;
 use std::process::Command;
+use std::time::Duration;
 
+use e2e::{Item, Stack, api, our_webhook, status_of};
 use serde_json::Value;
+use shared::config::ActOn;
+use shared::create::CreateError;
+use shared::ingest::Ingest;
+use shared::prediction::PredictionId;
+use shared::wriftai::CreatePrediction;
 
 /// The fault proxy between the functions and the emulators.
 pub struct FaultProxy {
@@ -32,11 +40,55 @@ impl FaultProxy {
         response.json().await.unwrap()
     }
 
+    /// The partition model's counts (`GET /_partitions`): throttles and the hottest keys.
+    pub async fn partitions(&self) -> Value {
+        let answer = self.http.get(format!("{}/_partitions", self.base)).send().await.unwrap();
+        assert!(answer.status().is_success(), "the partition model is off: {}", answer.text().await.unwrap());
+        answer.json().await.unwrap()
+    }
+
+    /// Starts the partition model's counts again.
+    pub async fn reset_partitions(&self) {
+        let answer = self.http.put(format!("{}/_partitions", self.base)).send().await.unwrap();
+        assert!(answer.status().is_success());
+    }
+
     /// Counts so far: `forwarded`, `injected` by kind, `by_operation`.
     pub async fn stats(&self) -> Value {
         let answer: Value = self.http.get(format!("{}/_faults", self.base)).send().await.unwrap().json().await.unwrap();
         answer["stats"].clone()
     }
+}
+
+/// Creates one prediction of `acme/echo` with `input` through our client, with our
+/// webhook; a create whose registration failed (the table was frozen or throttled) is
+/// registered again, since creating again would make a second one.
+pub async fn create(stack: &Stack, input: Value) -> PredictionId {
+    let ingest = Ingest::new(stack.ledger(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
+    let request = CreatePrediction { model: "acme/echo".into(), input, webhook: our_webhook(), wait: None };
+    loop {
+        match shared::create::create(&api(), &ingest, &request).await {
+            Ok(fetched) => return fetched.prediction.id,
+            Err(CreateError::NotRecorded { id, .. }) => {
+                use shared::ports::Ledger;
+                while stack.ledger().register(id, time::OffsetDateTime::now_utc()).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                return id;
+            }
+            Err(err) if err.is_retryable() => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(err) => panic!("create failed: {err}"),
+        }
+    }
+}
+
+/// Whether a prediction is where it must end: the table at WriftAI's final status, the
+/// terminal event's work done, and the output written.
+pub fn settled(items: &HashMap<String, Item>, truth: &str) -> bool {
+    let event = items.get(&format!("EVENT#{truth}"));
+    items.get("PRED").is_some_and(|p| status_of(p) == truth)
+        && event.and_then(|e| e.get("work")).and_then(|w| w.as_s().ok()).is_some_and(|w| w == "done")
+        && items.contains_key("RECORD#result")
 }
 
 /// Freezes one part of the local stack (its whole process group) until dropped.

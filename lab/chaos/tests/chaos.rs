@@ -13,14 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chaos::{FaultProxy, Frozen, diff};
-use e2e::{Item, Sim, Stack, api, our_webhook, status_of, writes};
+use e2e::{Item, Sim, Stack, api, writes};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use shared::config::ActOn;
-use shared::create::CreateError;
-use shared::ingest::Ingest;
 use shared::prediction::PredictionId;
-use shared::wriftai::CreatePrediction;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -38,34 +34,8 @@ fn input(n: u64) -> Value {
     input
 }
 
-/// Creates one prediction through our client; a create whose registration failed (the
-/// table was frozen) is registered again, since creating again would make a second one.
 async fn create(stack: &Stack, n: u64) -> PredictionId {
-    let ingest = Ingest::new(stack.ledger(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
-    let request = CreatePrediction { model: "acme/echo".into(), input: input(n), webhook: our_webhook(), wait: None };
-    loop {
-        match shared::create::create(&api(), &ingest, &request).await {
-            Ok(fetched) => return fetched.prediction.id,
-            Err(CreateError::NotRecorded { id, .. }) => {
-                use shared::ports::Ledger;
-                while stack.ledger().register(id, time::OffsetDateTime::now_utc()).await.is_err() {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                return id;
-            }
-            Err(err) if err.is_retryable() => tokio::time::sleep(Duration::from_millis(200)).await,
-            Err(err) => panic!("create failed: {err}"),
-        }
-    }
-}
-
-/// Whether a prediction is where it must end: the table at WriftAI's final status, the
-/// terminal event's work done, and the output written.
-fn settled(items: &HashMap<String, Item>, truth: &str) -> bool {
-    let event = items.get(&format!("EVENT#{truth}"));
-    items.get("PRED").is_some_and(|p| status_of(p) == truth)
-        && event.and_then(|e| e.get("work")).and_then(|w| w.as_s().ok()).is_some_and(|w| w == "done")
-        && items.contains_key("RECORD#result")
+    chaos::create(stack, input(n)).await
 }
 
 fn number(item: Option<&Item>, key: &str) -> u64 {
@@ -148,7 +118,7 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
                 truth.insert(id, fetched.prediction.status.as_str().to_owned());
             }
             let done = match truth.get(&id) {
-                Some(truth) => settled(&stack.items(id).await, truth),
+                Some(truth) => chaos::settled(&stack.items(id).await, truth),
                 None => false,
             };
             if !done {

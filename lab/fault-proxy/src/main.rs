@@ -1,6 +1,7 @@
 //! fault-proxy: wiring only. Reads its settings, binds 127.0.0.1, serves each
 //! connection with [`proxy::Proxy`]. See README.md for the rules and the control endpoint.
 
+mod partitions;
 mod proxy;
 mod rules;
 
@@ -14,6 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::partitions::Partitions;
 use crate::proxy::Proxy;
 use crate::rules::{Faults, Rule, Settings};
 
@@ -38,6 +40,20 @@ struct Cli {
     /// Seed of the random sequence [default: 0].
     #[arg(long, env = "FAULT_SEED", value_name = "N")]
     seed: Option<u64>,
+    /// Model DynamoDB's limits per partition key at this scale: 1,000/K write units and
+    /// 3,000/K read units a second per key (README.md, "The partition model").
+    #[arg(long, env = "FAULT_PARTITION_SCALE", value_name = "K", value_parser = positive)]
+    partition_scale: Option<f64>,
+    /// Seconds of a key's rate its bucket holds for bursts (DynamoDB keeps up to 300).
+    #[arg(long, env = "FAULT_PARTITION_BURST_SECS", value_name = "SECS", default_value_t = 300.0, value_parser = positive)]
+    partition_burst_secs: f64,
+}
+
+fn positive(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("{raw:?} is not a number above zero")),
+    }
 }
 
 /// Nothing (no faults), or a JSON list of rules that `Settings::validate` accepts.
@@ -76,6 +92,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         .map_err(StartError::HttpClient)?;
     let proxy = Arc::new(Proxy {
         faults: Faults::new(Settings { seed: cli.seed, rules: cli.rules }),
+        partitions: cli.partition_scale.map(|scale| Partitions::new(scale, cli.partition_burst_secs)),
         dynamodb: cli.dynamodb_upstream,
         sqs: cli.sqs_upstream,
         http,
@@ -165,6 +182,8 @@ mod tests {
             ("FAULT_RULES", "{", "--rules"),
             ("FAULT_SEED", "", "--seed"),
             ("FAULT_PROXY_PORT", "not a port", "--port"),
+            ("FAULT_PARTITION_SCALE", "0", "--partition-scale"),
+            ("FAULT_PARTITION_SCALE", "many", "--partition-scale"),
         ] {
             let refused = parse_with(&[], &[UPSTREAMS[0], UPSTREAMS[1], (name, value)]).expect_err(name);
             assert_eq!(refused.kind(), ErrorKind::ValueValidation, "{name}={value}: {refused}");

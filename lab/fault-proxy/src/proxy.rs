@@ -10,13 +10,41 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use crate::partitions::{Partitions, Throttled, Upstream};
 use crate::rules::{Faults, Kind, Settings};
 
 pub struct Proxy {
     pub faults: Faults,
+    /// DynamoDB's limits per partition key, when the proxy models them.
+    pub partitions: Option<Partitions>,
     pub dynamodb: String,
     pub sqs: String,
     pub http: reqwest::Client,
+}
+
+/// The emulator, as the partition model reads it for itself: with the caller's
+/// credentials header, which selects DynamoDB Local's database.
+struct Emulator<'a> {
+    proxy: &'a Proxy,
+    authorization: Option<HeaderValue>,
+}
+
+impl Upstream for Emulator<'_> {
+    async fn call(&self, operation: &str, body: serde_json::Value) -> Option<serde_json::Value> {
+        let mut request = self
+            .proxy
+            .http
+            .post(&self.proxy.dynamodb)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("DynamoDB_20120810.{operation}"))
+            .body(body.to_string());
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization.clone());
+        }
+        let answer = request.send().await.ok()?;
+        answer.status().is_success().then_some(())?;
+        answer.json().await.ok()
+    }
 }
 
 /// Returned to hyper to close the connection without an answer: what the caller sees
@@ -31,6 +59,9 @@ impl Proxy {
     pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Answer {
         if request.uri().path().starts_with("/_faults") {
             return Ok(self.control(request).await);
+        }
+        if request.uri().path().starts_with("/_partitions") {
+            return Ok(self.partitions_control(request.method()));
         }
         let target = request.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let upstream = if target.starts_with("DynamoDB") {
@@ -53,7 +84,19 @@ impl Proxy {
             }
             Some((Kind::LostAnswer | Kind::Delay, _)) | None => {}
         }
-        let answer = self.forward(upstream, parts, body).await;
+        let modelled = target.strip_prefix("DynamoDB_20120810.").zip(self.partitions.as_ref());
+        let answer = match modelled {
+            Some((operation, partitions)) => {
+                let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let emulator = Emulator { proxy: &self, authorization: parts.headers.get("authorization").cloned() };
+                let forward = self.forward(upstream, parts.clone(), body.clone());
+                match partitions.serve(&emulator, operation, &parsed, forward).await {
+                    Ok(answer) => answer,
+                    Err(throttled) => return Ok(partition_throttled(&throttled)),
+                }
+            }
+            None => self.forward(upstream, parts, body).await,
+        };
         self.faults.forwarded();
         match (fault, answer) {
             (Some((Kind::LostAnswer, _)), _) => Err(Dropped),
@@ -114,6 +157,34 @@ impl Proxy {
             _ => json(StatusCode::METHOD_NOT_ALLOWED, r#"{"message":"GET or PUT"}"#),
         }
     }
+}
+
+impl Proxy {
+    /// `GET /_partitions`: the partition model's counts; `PUT`: starts them again.
+    fn partitions_control(&self, method: &Method) -> Response<Full<Bytes>> {
+        let Some(partitions) = &self.partitions else {
+            return json(StatusCode::NOT_FOUND, r#"{"message":"the partition model is off (--partition-scale)"}"#);
+        };
+        match *method {
+            Method::GET => json(StatusCode::OK, &partitions.report().to_string()),
+            Method::PUT => {
+                partitions.reset();
+                json(StatusCode::OK, &partitions.report().to_string())
+            }
+            _ => json(StatusCode::METHOD_NOT_ALLOWED, r#"{"message":"GET or PUT"}"#),
+        }
+    }
+}
+
+/// What DynamoDB answers a call past a partition's limit.
+fn partition_throttled(throttled: &Throttled) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": format!("Throughput exceeds the limit of one partition: key {} of {} (fault-proxy's partition model)", throttled.key, throttled.scope),
+    });
+    let mut response = json(StatusCode::BAD_REQUEST, &body.to_string());
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
+    response
 }
 
 fn json(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
