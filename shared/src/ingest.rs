@@ -140,6 +140,10 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
                     }
                     return Err(err);
                 }
+                // Unconfirmed, the next delivery only sends another check.
+                if let Err(err) = self.ledger.check_sent(id).await {
+                    tracing::warn!(error = %crate::error::chain(&err), "check sent but not confirmed in the ledger");
+                }
                 Ingested::Triggered { enqueued: true }
             }
         })

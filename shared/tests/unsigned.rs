@@ -101,6 +101,20 @@ async fn a_flood_of_unsigned_deliveries_asks_for_one_check_until_it_begins() {
 }
 
 #[tokio::test]
+async fn a_check_asked_for_and_never_confirmed_sent_is_asked_for_again() {
+    // A receiver died between the ask and the send: WriftAI delivers again, and that
+    // delivery must send the check, not take it as on its way.
+    let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(ledger.ask_check(id, now, shared::ingest::CHECK_WINDOW).await.unwrap(), shared::ports::CheckAsk::Asked);
+    assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
+    assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: false }, "now confirmed");
+}
+
+#[tokio::test]
 async fn a_check_that_could_not_be_sent_is_asked_for_again_by_the_next_delivery() {
     let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
     let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));

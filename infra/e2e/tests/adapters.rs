@@ -79,9 +79,12 @@ async fn checks_of_one_prediction_are_asked_for_once_until_one_begins() {
     let (ledger, id) = (stack.ledger(), stack.registered().await);
     let (now, window) = (OffsetDateTime::now_utc(), std::time::Duration::from_secs(60));
     assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Asked);
+    assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Asked, "never confirmed sent");
+    ledger.check_sent(id).await.unwrap();
     assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Pending);
     ledger.check_begun(id).await.unwrap();
     assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Asked);
+    ledger.check_sent(id).await.unwrap();
     let lapsed = now + window + std::time::Duration::from_secs(1);
     assert_eq!(ledger.ask_check(id, lapsed, window).await.unwrap(), CheckAsk::Asked, "a lost check lapses");
     assert_eq!(ledger.ask_check(PredictionId::random(), now, window).await.unwrap(), CheckAsk::Unknown);

@@ -83,6 +83,10 @@ impl Ledger for Counted {
         self.ledger.ask_check(id, now, window).await
     }
 
+    async fn check_sent(&self, id: PredictionId) -> Result<()> {
+        self.ledger.check_sent(id).await
+    }
+
     async fn check_begun(&self, id: PredictionId) -> Result<()> {
         self.ledger.check_begun(id).await
     }

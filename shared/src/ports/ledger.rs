@@ -91,15 +91,19 @@ pub trait Ledger: Send + Sync {
     /// Whether `id` is ours, and finished: one consistent read.
     fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send;
 
-    /// Asks for a check of prediction `id` unless one asked for before `now` has not
-    /// begun (and is younger than `window`, after which it is taken as lost). One read,
-    /// and a conditional write when a check is asked for.
+    /// Asks for a check of prediction `id` unless one asked for and sent before `now` has
+    /// not begun (and is younger than `window`, after which it is taken as lost). An ask
+    /// whose send was never confirmed is asked again: its asker may have died before the
+    /// send. One read, and a conditional write when a check is asked for.
     fn ask_check(
         &self,
         id: PredictionId,
         now: OffsetDateTime,
         window: Duration,
     ) -> impl Future<Output = Result<CheckAsk>> + Send;
+
+    /// The check asked for was sent: deliveries until it begins are answered by it.
+    fn check_sent(&self, id: PredictionId) -> impl Future<Output = Result<()>> + Send;
 
     /// A check of `id` begins: a delivery from now on asks for another, since this one
     /// may ask WriftAI before that delivery's news reached it. Also undoes an ask whose
@@ -136,6 +140,10 @@ impl<T: Ledger + ?Sized> Ledger for &T {
         window: Duration,
     ) -> impl Future<Output = Result<CheckAsk>> + Send {
         (**self).ask_check(id, now, window)
+    }
+
+    fn check_sent(&self, id: PredictionId) -> impl Future<Output = Result<()>> + Send {
+        (**self).check_sent(id)
     }
 
     fn check_begun(&self, id: PredictionId) -> impl Future<Output = Result<()>> + Send {

@@ -241,7 +241,8 @@ impl Ledger for DynamoLedger {
     async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {
         // A read first: a flood of deliveries for one prediction costs reads of its item,
         // not failed writes, while its check waits.
-        let read = self.get(prediction_pk(id), PREDICTION_SK).projection_expression("pk, #rank, check_until");
+        let read =
+            self.get(prediction_pk(id), PREDICTION_SK).projection_expression("pk, #rank, check_until, check_sent");
         let out =
             read.expression_attribute_names("#rank", "rank").send().await.map_err(|e| Error::store("GetItem", e))?;
         let Some(item) = out.item() else { return Ok(CheckAsk::Unknown) };
@@ -249,26 +250,41 @@ impl Ledger for DynamoLedger {
         if number("rank") == Some(3) {
             return Ok(CheckAsk::Finished);
         }
-        if number("check_until").is_some_and(|until| until > now.unix_timestamp()) {
+        let sent = item.contains_key("check_sent");
+        if sent && number("check_until").is_some_and(|until| until > now.unix_timestamp()) {
             return Ok(CheckAsk::Pending);
         }
+        // Asked afresh, or again when an ask was never confirmed sent: the condition holds
+        // for a send of this same write repeated after its answer was lost, too.
         let until = (now + window).unix_timestamp();
         let asked = self
             .update(prediction_pk(id), PREDICTION_SK)
-            .update_expression("SET check_until = :until")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(check_until) OR check_until <= :now)")
+            .update_expression("SET check_until = :until REMOVE check_sent")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(check_sent) OR attribute_not_exists(check_until) \
+                 OR check_until <= :now)",
+            )
             .expression_attribute_values(":until", n(until))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
             .await;
-        // Lost the race to another delivery: its check answers this one too.
+        // Another delivery's check was sent meanwhile: it answers this one too.
         Ok(if conditional(asked)? { CheckAsk::Asked } else { CheckAsk::Pending })
+    }
+
+    async fn check_sent(&self, id: PredictionId) -> Result<()> {
+        let sent = self
+            .update(prediction_pk(id), PREDICTION_SK)
+            .update_expression("SET check_sent = :sent")
+            .condition_expression("attribute_exists(check_until)")
+            .expression_attribute_values(":sent", n(1));
+        conditional(sent.send().await).map(drop)
     }
 
     async fn check_begun(&self, id: PredictionId) -> Result<()> {
         let begun = self
             .update(prediction_pk(id), PREDICTION_SK)
-            .update_expression("REMOVE check_until")
+            .update_expression("REMOVE check_until, check_sent")
             .condition_expression("attribute_exists(check_until)");
         conditional(resend(|| begun.clone().send()).await).map(drop)
     }

@@ -28,8 +28,9 @@ pub struct PredictionRow {
     pub open: bool,
     /// Why the reconciler gave up on it.
     pub closed: Option<String>,
-    /// A check was asked for until then, and has not begun.
+    /// A check was asked for until then, and has not begun; and whether it was sent.
     pub check_until: Option<OffsetDateTime>,
+    pub check_sent: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -163,7 +164,14 @@ impl Ledger for MemoryLedger {
         if state.predictions.contains_key(&id) {
             return Ok(false);
         }
-        let row = PredictionRow { status: None, registered_at: at, open: true, closed: None, check_until: None };
+        let row = PredictionRow {
+            status: None,
+            registered_at: at,
+            open: true,
+            closed: None,
+            check_until: None,
+            check_sent: false,
+        };
         state.predictions.insert(id, row);
         Ok(true)
     }
@@ -235,16 +243,23 @@ impl Ledger for MemoryLedger {
         if row.status.as_ref().is_some_and(Status::is_terminal) {
             return Ok(CheckAsk::Finished);
         }
-        if row.check_until.is_some_and(|until| until > now) {
+        if row.check_sent && row.check_until.is_some_and(|until| until > now) {
             return Ok(CheckAsk::Pending);
         }
-        row.check_until = Some(now + window);
+        (row.check_until, row.check_sent) = (Some(now + window), false);
         Ok(CheckAsk::Asked)
+    }
+
+    async fn check_sent(&self, id: PredictionId) -> Result<()> {
+        if let Some(row) = self.lock().predictions.get_mut(&id).filter(|row| row.check_until.is_some()) {
+            row.check_sent = true;
+        }
+        Ok(())
     }
 
     async fn check_begun(&self, id: PredictionId) -> Result<()> {
         if let Some(row) = self.lock().predictions.get_mut(&id) {
-            row.check_until = None;
+            (row.check_until, row.check_sent) = (None, false);
         }
         Ok(())
     }
