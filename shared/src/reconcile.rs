@@ -18,6 +18,9 @@ use crate::ingest::{Ingest, Ingested};
 use crate::message::WorkMessage;
 use crate::ports::{Ledger, OpenPrediction, PredictionSource, ReconcileStore, StaleWork, WorkQueue};
 
+/// 404s to this many predictions of a run, and no prediction found: not believed.
+pub const NOT_FOUND_QUORUM: usize = 3;
+
 /// Why a prediction was taken out of the unfinished set (the `closed` attribute).
 pub const CLOSED_NOT_FOUND: &str = "not_found";
 pub const CLOSED_OVERDUE: &str = "overdue";
@@ -77,9 +80,15 @@ pub struct Summary {
     pub unanswered: usize,
     /// The run stopped before its deadline with work left; the next one resumes.
     pub cut_short: bool,
+    /// Predictions WriftAI answered about, found (not 404).
+    #[serde(skip)]
+    found: usize,
+    /// Predictions WriftAI answered 404 about: closed as `not_found` once the run is done,
+    /// unless every answer of the run was a 404.
+    #[serde(skip)]
+    missing: Vec<OpenPrediction>,
 }
 
-#[derive(Clone, Copy)]
 enum Step {
     Examined {
         advanced: bool,
@@ -93,6 +102,8 @@ enum Step {
     Failed,
     /// WriftAI gave no answer about an unfinished prediction.
     Unanswered,
+    /// WriftAI does not know it (404).
+    NotFound(OpenPrediction),
 }
 
 pub struct Reconciler<'a, L, Q, S, P, D = Q> {
@@ -120,11 +131,12 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         };
         // An examination cut short by the walk's deadline got no answer from WriftAI.
         let examine = |item| self.examine(item, now);
-        self.walk("open", &mut summary, open_until, open_page, examine, Step::Unanswered).await?;
+        self.walk("open", &mut summary, open_until, open_page, examine, || Step::Unanswered).await?;
+        self.close_missing(&mut summary, open_until, now).await;
         let work_page = |after: Option<String>, limit| async move {
             self.store.stale_work(work_before, after.as_deref(), limit).await
         };
-        self.walk("work", &mut summary, deadline, work_page, |item| self.requeue(item, now), Step::Failed).await?;
+        self.walk("work", &mut summary, deadline, work_page, |item| self.requeue(item, now), || Step::Failed).await?;
         Ok(summary)
     }
 
@@ -142,7 +154,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         until: Instant,
         page: Pg,
         item: It,
-        cut: Step,
+        cut: fn() -> Step,
     ) -> crate::Result<()>
     where
         Pg: Fn(Option<String>, u32) -> PgFut,
@@ -174,7 +186,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
                     let began = Instant::now();
                     let step = timeout_at(items_until, step).await.unwrap_or_else(|_| {
                         tracing::warn!("an item outlived its share of the run; it is tried again on the next pass");
-                        cut
+                        cut()
                     });
                     let mut slowest = slowest.lock().unwrap_or_else(|p| p.into_inner());
                     *slowest = (*slowest).max(began.elapsed());
@@ -216,7 +228,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     async fn examine_in(&self, open: OpenPrediction, now: OffsetDateTime) -> Step {
         let fetched = match self.source.get(open.id).await {
             Ok(Some(fetched)) => fetched,
-            Ok(None) => return self.give_up(open, CLOSED_NOT_FOUND, now).await,
+            Ok(None) => return Step::NotFound(open),
             Err(err) => {
                 tracing::warn!(error = %crate::error::chain(&err), "WriftAI did not answer");
                 return Step::Unanswered;
@@ -237,6 +249,33 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         let enqueued =
             matches!(outcome, Ingested::Recorded { enqueued: true } | Ingested::Duplicate { enqueued: true });
         Step::Examined { advanced: matches!(outcome, Ingested::Recorded { .. }), enqueued, expired: false }
+    }
+
+    /// Closes as `not_found` the predictions WriftAI answered 404 about, unless it answered
+    /// 404 to all of at least [`NOT_FOUND_QUORUM`] and found none: a token of another
+    /// account, or the wrong base URL, answers so, and closing then would give up on every
+    /// unfinished prediction. They are counted as unanswered instead, so the run learned
+    /// nothing (its alarm), and kept for the next run.
+    async fn close_missing(&self, summary: &mut Summary, until: Instant, now: OffsetDateTime) {
+        let missing = std::mem::take(&mut summary.missing);
+        if summary.found == 0 && missing.len() >= NOT_FOUND_QUORUM {
+            tracing::error!(
+                answered_404 = missing.len(),
+                "WriftAI answered 404 to every prediction of this run and found none: a token of another account \
+                 or a wrong WRIFTAI_API_BASE_URL answers so; none is closed"
+            );
+            summary.examined -= missing.len();
+            summary.unanswered += missing.len();
+            summary.errors += missing.len();
+            return;
+        }
+        for open in missing {
+            let closed = timeout_at(until, self.give_up(open, CLOSED_NOT_FOUND, now)).await.unwrap_or(Step::Failed);
+            summary.add(closed);
+            // Counted as examined when its answer came, and not found.
+            summary.examined -= 1;
+            summary.found = summary.found.saturating_sub(1);
+        }
     }
 
     async fn give_up(&self, open: OpenPrediction, reason: &str, now: OffsetDateTime) -> Step {
@@ -295,6 +334,7 @@ impl Summary {
         match step {
             Step::Examined { advanced, enqueued, expired } => {
                 self.examined += 1;
+                self.found += 1;
                 self.advanced += usize::from(advanced);
                 self.enqueued += usize::from(enqueued);
                 self.expired += usize::from(expired);
@@ -309,6 +349,10 @@ impl Summary {
             Step::Unanswered => {
                 self.errors += 1;
                 self.unanswered += 1;
+            }
+            Step::NotFound(open) => {
+                self.examined += 1;
+                self.missing.push(open);
             }
         }
     }

@@ -100,7 +100,8 @@ pub enum StepError {
     #[error(
         "step {name:?} ran, but its outcome ({bytes} bytes of JSON) is larger than an item keeps \
          ({ITEM_BYTES}) and there is no bucket (OUTPUT_BUCKET) to keep it: return less from the step \
-         (a key, an ID), or give the work a bucket"
+         (a key, an ID), or give the work a bucket. Its effect happened: a rerun fails it as unknown, \
+         and hooks replay --forget-step runs it again"
     )]
     Unkeepable { name: String, bytes: u64 },
     #[error(transparent)]

@@ -257,3 +257,20 @@ async fn a_replay_of_work_given_up_on_starts_its_requeues_afresh() {
     assert_eq!((summary.requeued, summary.dead_lettered), (1, 0), "{summary:?}");
     assert_eq!(w.dead_letters.messages().len(), 1);
 }
+
+#[tokio::test]
+async fn a_run_whose_every_answer_is_a_404_closes_nothing_and_learns_nothing() {
+    // A token of another account, or the wrong base URL: WriftAI answers 404 about every
+    // prediction. Closing them all as not_found would give up on every one.
+    let w = World::new();
+    let ids = [w.prediction(OLD, None).await, w.prediction(OLD, None).await, w.prediction(OLD, None).await];
+    let summary = w.run(AMPLE).await;
+    assert_eq!((summary.expired, summary.unanswered), (0, 3), "{summary:?}");
+    assert!(summary.learned_nothing());
+    assert!(ids.iter().all(|id| w.ledger.prediction(*id).unwrap().open), "none closed");
+    // Once WriftAI answers about one of them, the others' 404s are believed.
+    w.source.set(&format!(r#"{{"id":"{}","status":"succeeded","output":"o"}}"#, ids[0]));
+    let summary = w.run(AMPLE).await;
+    assert_eq!((summary.examined, summary.expired, summary.advanced), (3, 2, 1), "{summary:?}");
+    assert_eq!(w.ledger.prediction(ids[1]).unwrap().closed.as_deref(), Some(CLOSED_NOT_FOUND));
+}

@@ -152,9 +152,10 @@ const CLOCK_SKEW: time::Duration = time::Duration::minutes(2);
 const PAGES: usize = 10;
 
 /// The prediction a chain step created under `mark`, if WriftAI knows one: among the
-/// predictions of `model` it lists (at most [`PAGES`] pages; in no order WriftAI
-/// promises, so every page is read) created since `since`, the one whose input carries
-/// the mark. Two of them are an error: which one this step made cannot be told.
+/// predictions of `model` it lists (at most [`PAGES`] pages, in no order WriftAI
+/// promises) created since `since`, the one whose input carries the mark. A listed
+/// prediction without its input is read with a `GET`: on a busy account the look can
+/// outlast the work's time, and the step then fails as unknown.
 pub async fn find_created(
     api: &WriftAi,
     model: &str,
@@ -162,7 +163,7 @@ pub async fn find_created(
     mark: String,
 ) -> Result<Option<PredictionId>, BoxError> {
     let (name, version) = model.split_once(':').unwrap_or((model, ""));
-    let (mut cursor, mut found) = (None, Vec::new());
+    let mut cursor = None;
     for _ in 0..PAGES {
         let page = api.list(&[], cursor.as_deref(), 100).await?;
         for item in page.items {
@@ -179,8 +180,9 @@ pub async fn find_created(
                 Value::Null => api.get(item.id).await?.map(|full| full.prediction.input).unwrap_or_default(),
                 input => input,
             };
+            // A mark is unique to one beginning of one step: the first is the one.
             if input["chained_from"]["mark"].as_str() == Some(mark.as_str()) {
-                found.push(item.id);
+                return Ok(Some(item.id));
             }
         }
         match page.next_cursor {
@@ -188,14 +190,7 @@ pub async fn find_created(
             None => break,
         }
     }
-    match found.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(*one)),
-        many => {
-            Err(format!("{} predictions carry this chain step's mark: which one was ours is unknown", many.len())
-                .into())
-        }
-    }
+    Ok(None)
 }
 
 /// Keeps a failed prediction's `triage` record: a put under its own name, so a rerun

@@ -134,8 +134,20 @@ fn parse_id(id: &str) -> Result<PredictionId> {
     PredictionId::parse(id).map_err(|e| Error::argument(format!("{id:?}"), e))
 }
 
+/// The most steps one replay forgets: they go in one transaction with the reopen, which
+/// DynamoDB holds to 100 items.
+const FORGET_AT_MOST: usize = 50;
+
 async fn replay(id: &str, status: Option<&str>, forget: &[String]) -> Result<Value> {
     let id = parse_id(id)?;
+    let mut forget = forget.to_vec();
+    forget.sort();
+    forget.dedup();
+    if forget.len() > FORGET_AT_MOST {
+        let many = format!("{} steps to forget", forget.len());
+        return Err(Error::argument("--forget-step", format!("{many}: at most {FORGET_AT_MOST} in one replay")));
+    }
+    let forget = &forget;
     let status = match status {
         Some(raw) => Some(Status::parse(raw).map_err(|e| Error::argument(format!("--status {raw:?}"), e))?),
         None => None,
@@ -232,6 +244,15 @@ mod tests {
             panic!()
         };
         assert_eq!((max, dry_run), (3, true));
+    }
+
+    #[tokio::test]
+    async fn a_replay_forgetting_more_steps_than_one_write_holds_is_refused_before_anything_is_read() {
+        let id = PredictionId::random().to_string();
+        let many: Vec<String> = (0..=FORGET_AT_MOST).map(|n| format!("step {n}")).collect();
+        let refused = replay(&id, None, &many).await.unwrap_err();
+        assert!(matches!(refused, Error::Argument { .. }), "{refused}");
+        assert!(devcli::chain(&refused).contains("at most 50"), "{}", devcli::chain(&refused));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::error::{BoxError, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -168,15 +169,19 @@ impl Claims for DynamoLedger {
                 .map_err(|e| Error::store("TransactWriteItems", e))?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        // One token for every attempt the SDK makes: a repeat after a lost answer is not
-        // applied twice.
-        let sent = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .client_request_token(uuid::Uuid::new_v4().to_string())
-            .send()
-            .await;
+        // One token for every attempt: a repeat after a lost answer is not applied twice.
+        // A transaction that met another write of the event (the reconciler's requeue, a
+        // claim) is sent again, twice at most.
+        let token = uuid::Uuid::new_v4().to_string();
+        let send =
+            || self.client.transact_write_items().set_transact_items(Some(items.clone())).client_request_token(&token);
+        let mut sent = send().send().await;
+        for _ in 0..2 {
+            match &sent {
+                Err(err) if conflicted(err) => sent = send().send().await,
+                _ => break,
+            }
+        }
         match sent {
             Ok(_) => {
                 let payload = string(&event, "payload").map(str::to_owned);
@@ -197,6 +202,16 @@ impl Claims for DynamoLedger {
             },
         }
     }
+}
+
+/// A transaction cancelled only for meeting another write of the same items.
+fn conflicted(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+        return false;
+    };
+    let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
+    codes.contains(&Some("TransactionConflict"))
+        && codes.iter().all(|c| matches!(c, Some("TransactionConflict" | "None") | None))
 }
 
 /// `Date: Wed, 02 Dec 2026 03:23:35 GMT`, the clock of an HTTP answer.

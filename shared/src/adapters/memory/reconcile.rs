@@ -8,12 +8,20 @@ use crate::error::Result;
 use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
 use crate::prediction::{PredictionId, Status};
 
-/// Pages over `items` (already in index order), resuming after position `after`.
-fn page<T: Clone>(items: Vec<T>, after: Option<&str>, limit: u32) -> Page<T> {
-    let start: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
-    let end = start.saturating_add(limit as usize).min(items.len());
-    let next = (end < items.len()).then(|| end.to_string());
-    Page { items: items.get(start..end).unwrap_or_default().to_vec(), next }
+/// Pages over `items` (already in index order, each with its place: since, then ID),
+/// resuming after the item whose place `after` names, as DynamoDB resumes after a key:
+/// items that leave the index meanwhile move nothing.
+fn page<T: Clone>(items: Vec<(String, T)>, after: Option<&str>, limit: u32) -> Page<T> {
+    let rest: Vec<(String, T)> =
+        items.into_iter().filter(|(place, _)| after.is_none_or(|a| place.as_str() > a)).collect();
+    let taken: Vec<(String, T)> = rest.iter().take(limit as usize).cloned().collect();
+    let next = (rest.len() > taken.len()).then(|| taken.last().map(|(place, _)| place.clone())).flatten();
+    Page { items: taken.into_iter().map(|(_, item)| item).collect(), next }
+}
+
+/// An item's place in an index walk: its time, then its ID, as one sortable string.
+fn place(since: OffsetDateTime, id: PredictionId, status: &str) -> String {
+    format!("{:020}#{id}#{status}", since.unix_timestamp_nanos())
 }
 
 impl ReconcileStore for MemoryLedger {
@@ -24,13 +32,15 @@ impl ReconcileStore for MemoryLedger {
         limit: u32,
     ) -> Result<Page<OpenPrediction>> {
         let state = self.lock();
-        let mut open: Vec<OpenPrediction> = state
+        let mut open: Vec<(String, OpenPrediction)> = state
             .predictions
             .iter()
             .filter(|(_, row)| row.open && row.registered_at < before)
-            .map(|(id, row)| OpenPrediction { id: *id, registered_at: row.registered_at })
+            .map(|(id, row)| {
+                (place(row.registered_at, *id, ""), OpenPrediction { id: *id, registered_at: row.registered_at })
+            })
             .collect();
-        open.sort_by_key(|p| (p.registered_at, p.id));
+        open.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(page(open, after, limit))
     }
 
@@ -44,16 +54,16 @@ impl ReconcileStore for MemoryLedger {
 
     async fn stale_work(&self, before: OffsetDateTime, after: Option<&str>, limit: u32) -> Result<Page<StaleWork>> {
         let state = self.lock();
-        let mut stale: Vec<(OffsetDateTime, StaleWork)> = state
+        let mut stale: Vec<(String, StaleWork)> = state
             .events
             .iter()
             .filter_map(|((id, status), row)| {
                 let since = row.work_since.filter(|since| *since < before)?;
-                Some((since, StaleWork { id: *id, status: Status::parse(status).ok()? }))
+                Some((place(since, *id, status), StaleWork { id: *id, status: Status::parse(status).ok()? }))
             })
             .collect();
-        stale.sort_by_key(|(since, work)| (*since, work.id));
-        Ok(page(stale.into_iter().map(|(_, work)| work).collect(), after, limit))
+        stale.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(page(stale, after, limit))
     }
 
     async fn work_payload(&self, id: PredictionId, status: &Status) -> Result<Option<String>> {
