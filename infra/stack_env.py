@@ -14,6 +14,7 @@ OUTPUTS = {
     "QueueUrl": "QUEUE_URL",
     "DeadLetterQueueUrl": "DLQ_URL",
     "OutputBucketName": "OUTPUT_BUCKET",
+    "IndexShards": "INDEX_SHARDS",
 }
 
 

@@ -22,6 +22,7 @@ def test_the_outputs_become_quoted_exports():
         {"OutputKey": "QueueUrl", "OutputValue": "https://sqs/q"},
         {"OutputKey": "DeadLetterQueueUrl", "OutputValue": "https://sqs/d"},
         {"OutputKey": "OutputBucketName", "OutputValue": "b; rm -rf /"},
+        {"OutputKey": "IndexShards", "OutputValue": "100"},
         {"OutputKey": "WebhookUrl", "OutputValue": "ignored"},
     ]
     assert stack_env.exports(outputs) == [
@@ -29,6 +30,7 @@ def test_the_outputs_become_quoted_exports():
         "export QUEUE_URL=https://sqs/q",
         "export DLQ_URL=https://sqs/d",
         "export OUTPUT_BUCKET='b; rm -rf /'",
+        "export INDEX_SHARDS=100",
     ]
 
 

@@ -108,16 +108,25 @@ pub struct IngestConfig {
     /// How long event records are kept (DynamoDB TTL); the duplicate check looks back
     /// this far.
     pub event_ttl: Duration,
+    /// The partition key values each sparse index spreads its items over
+    /// (`INDEX_SHARDS`): docs/design.md, "Partition keys and their rates".
+    pub index_shards: u16,
 }
 
 impl IngestConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let ttl_days: u64 = env.parsed("EVENT_TTL_DAYS", 30)?;
+        let index_shards: u16 = env.parsed("INDEX_SHARDS", crate::shards::DEFAULT)?;
+        if !(1..=1000).contains(&index_shards) {
+            let reason = format!("{index_shards} is not from 1 to 1000");
+            return Err(ConfigError::Invalid { var: "INDEX_SHARDS", reason });
+        }
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             queue_url: env.required("QUEUE_URL")?,
             act_on: env.parsed("ACT_ON_STATUSES", ActOn::terminal())?,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
+            index_shards,
         })
     }
 }
@@ -173,5 +182,18 @@ mod tests {
             IngestConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("ACT_ON_STATUSES", "done")]))
                 .unwrap_err();
         assert!(err.to_string().contains("ACT_ON_STATUSES"), "{err}");
+    }
+
+    #[test]
+    fn index_shards_defaults_to_100_and_is_held_from_1_to_1000() {
+        let with =
+            |n: &str| IngestConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("INDEX_SHARDS", n)]));
+        let unset = IngestConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")])).unwrap();
+        assert_eq!(unset.index_shards, 100);
+        assert_eq!(with("256").unwrap().index_shards, 256);
+        for bad in ["0", "1001", "-1", "many"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("INDEX_SHARDS"), "{bad}: {err}");
+        }
     }
 }

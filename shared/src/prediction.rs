@@ -10,6 +10,11 @@ use serde_json::Value;
 pub struct PredictionId(uuid::Uuid);
 
 impl PredictionId {
+    /// Its 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
     pub fn parse(raw: &str) -> Result<Self, InvalidId> {
         // Only the hyphenated form WriftAI uses: one ID, one spelling, one table key.
         if raw.len() != 36 {

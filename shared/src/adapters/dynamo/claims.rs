@@ -14,7 +14,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserialization
 use serde_json::Value;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::{DynamoLedger, Item, WORK_PARTITION, conditional, is_condition_failed, n, resend, rfc3339, s, string};
+use super::{DynamoLedger, Item, conditional, is_condition_failed, n, resend, rfc3339, s, string};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, Claims, Reopened, kept_error};
 use crate::prediction::{PredictionId, Status};
@@ -149,7 +149,7 @@ impl Claims for DynamoLedger {
             .condition_expression(
                 "attribute_exists(enqueue) AND (attribute_not_exists(work_token) OR work_until < :now)",
             )
-            .expression_attribute_values(":work", s(WORK_PARTITION))
+            .expression_attribute_values(":work", s(crate::shards::Index::Work.partition(id, self.shards)))
             .expression_attribute_values(":since", s(rfc3339(now)))
             .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
             .expression_attribute_values(":one", n(1))

@@ -12,12 +12,12 @@ use aws_sdk_dynamodb::types::{
 use time::OffsetDateTime;
 
 use super::{
-    DynamoLedger, Item, OPEN_PARTITION, PREDICTION_SK, WORK_PARTITION, conditional, event_sk, is_condition_failed, n,
-    prediction_pk, resend, rfc3339, s,
+    DynamoLedger, Item, PREDICTION_SK, conditional, event_sk, is_condition_failed, n, prediction_pk, resend, rfc3339, s,
 };
 use crate::error::{Error, Result};
 use crate::ports::{CheckAsk, Enqueue, Ledger, Lookup, NewEvent, Recorded};
 use crate::prediction::{PredictionId, Status};
+use crate::shards::Index;
 
 /// A transaction that collides with another on the same prediction is tried this often.
 const TRANSACTION_ATTEMPTS: usize = 3;
@@ -56,7 +56,7 @@ impl DynamoLedger {
         if with_work {
             item.insert("enqueue".into(), s("pending"));
             // Sparse index `work`: present until the worker has run it.
-            item.insert("work_pk".into(), s(WORK_PARTITION));
+            item.insert("work_pk".into(), s(Index::Work.partition(event.id, self.shards)));
             item.insert("work_since".into(), s(rfc3339(event.received_at)));
             if let Some(payload) = event.payload {
                 item.insert("payload".into(), s(payload));
@@ -173,7 +173,7 @@ impl Ledger for DynamoLedger {
             .item("sk", s(PREDICTION_SK))
             .item("id", s(id.to_string()))
             .item("registered_at", s(&at))
-            .item("open_pk", s(OPEN_PARTITION))
+            .item("open_pk", s(Index::Open.partition(id, self.shards)))
             .item("open_since", s(at))
             .condition_expression("attribute_not_exists(pk)")
             .send()

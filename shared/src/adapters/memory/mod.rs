@@ -80,6 +80,8 @@ pub struct StepRow {
 #[derive(Default)]
 pub struct MemoryLedger {
     state: Mutex<State>,
+    /// Shards per index (`shared::shards`); 0 for the default.
+    shards: u16,
     /// Makes the next N `register`/`record` calls fail as an unreachable DynamoDB would.
     pub fail_next: AtomicUsize,
     /// Makes the next N `mark_enqueued` calls fail.
@@ -100,6 +102,15 @@ struct State {
 }
 
 impl MemoryLedger {
+    /// An empty ledger whose indexes have `shards` shards.
+    pub fn sharded(shards: u16) -> Self {
+        Self { shards, ..Self::default() }
+    }
+
+    fn shards(&self) -> u16 {
+        if self.shards == 0 { crate::shards::DEFAULT } else { self.shards }
+    }
+
     pub fn prediction(&self, id: PredictionId) -> Option<PredictionRow> {
         self.lock().predictions.get(&id).cloned()
     }

@@ -14,6 +14,8 @@ pub struct MemorySource {
     predictions: Mutex<BTreeMap<PredictionId, String>>,
     delay: Mutex<std::time::Duration>,
     asked: Mutex<BTreeMap<PredictionId, usize>>,
+    /// Every `get`, in the order asked.
+    order: Mutex<Vec<PredictionId>>,
     /// Every `get` is answered with this status, as a WriftAI that refuses the token.
     refusing: Mutex<Option<u16>>,
 }
@@ -35,6 +37,11 @@ impl MemorySource {
         self.asked.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied().unwrap_or(0)
     }
 
+    /// The IDs asked about, in the order asked.
+    pub fn order(&self) -> Vec<PredictionId> {
+        self.order.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Makes every `get` answer `status` (401: the token was revoked), or work again.
     pub fn refuse(&self, status: Option<u16>) {
         *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = status;
@@ -48,6 +55,7 @@ impl MemorySource {
 impl PredictionSource for MemorySource {
     async fn get(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
         *self.asked.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default() += 1;
+        self.order.lock().unwrap_or_else(|p| p.into_inner()).push(id);
         let delay = *self.delay.lock().unwrap_or_else(|p| p.into_inner());
         tokio::time::sleep(delay).await;
         if let Some(status) = *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) {
