@@ -3,7 +3,8 @@
 //! - [`prediction`]: the prediction object and its statuses, parsed once at the edge.
 //! - [`webhook`]: checks one HTTP delivery (method, path, content type, size, JSON).
 //! - [`ingest`]: record, then enqueue; the path every update takes.
-//! - [`reconcile`]: asks WriftAI about what webhooks left unfinished.
+//! - [`reconcile`]: asks WriftAI about what webhooks left unfinished, [`walk`]ing the
+//!   sparse indexes oldest first across their shards.
 //! - [`message`]: the messages on the work queue; [`claim`] runs one unit of work,
 //!   once.
 //! - [`records`]: the work's named records, of any size, and the one size policy;
@@ -13,6 +14,7 @@
 //!   it as ours.
 //! - [`ports`]: what the services need from outside; [`adapters`] provide it on AWS
 //!   and in memory.
+//! - [`shards`]: the partition key values of the sparse indexes, one of many per item.
 //! - [`config`], [`error`], [`deadline`], [`metrics`]: settings read once, errors that
 //!   know if a retry helps, the time an invocation has left, and CloudWatch metrics.
 
@@ -29,8 +31,10 @@ pub mod ports;
 pub mod prediction;
 pub mod reconcile;
 pub mod records;
+pub mod shards;
 pub mod signature;
 pub mod steps;
+pub mod walk;
 pub mod webhook;
 pub mod wriftai;
 

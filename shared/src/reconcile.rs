@@ -17,6 +17,8 @@ use crate::config::{ConfigError, Env};
 use crate::ingest::{Ingest, Ingested};
 use crate::message::WorkMessage;
 use crate::ports::{Ledger, OpenPrediction, PredictionSource, ReconcileStore, StaleWork, WorkQueue};
+use crate::shards::Index;
+use crate::walk::{Dated, Merged, Place};
 
 /// 404s to this many predictions of a run, and no prediction found: not believed.
 pub const NOT_FOUND_QUORUM: usize = 3;
@@ -120,54 +122,61 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     /// unfinished predictions gets two thirds of the time and the walk of unfinished
     /// work the rest (or more, when the first ends early): the second needs only
     /// DynamoDB and SQS, and must not starve when WriftAI is slow. Every call ends by its
-    /// walk's deadline; the place is saved after each page.
+    /// walk's deadline; the place is saved after each wave.
     pub async fn run(&self, deadline: Instant) -> crate::Result<Summary> {
         let mut summary = Summary::default();
         let now = OffsetDateTime::now_utc();
         let open_until = Instant::now() + deadline.saturating_duration_since(Instant::now()) * 2 / 3;
         let (open_before, work_before) = (now - self.config.min_age, now - self.config.work_stale_after);
-        let open_page = |after: Option<String>, limit| async move {
-            self.store.open_predictions(open_before, after.as_deref(), limit).await
+        let open_page = |partition: String, from, after: Option<String>, limit| async move {
+            self.store.open_predictions(&partition, from, open_before, after.as_deref(), limit).await
         };
         // An examination cut short by the walk's deadline got no answer from WriftAI.
         let examine = |item| self.examine(item, now);
-        self.walk("open", &mut summary, open_until, open_page, examine, || Step::Unanswered).await?;
+        let open = (Index::Open, open_until);
+        self.walk(open, &mut summary, open_page, examine, || Step::Unanswered).await?;
         self.close_missing(&mut summary, open_until, now).await;
-        let work_page = |after: Option<String>, limit| async move {
-            self.store.stale_work(work_before, after.as_deref(), limit).await
+        let work_page = |partition: String, from, after: Option<String>, limit| async move {
+            self.store.stale_work(&partition, from, work_before, after.as_deref(), limit).await
         };
-        self.walk("work", &mut summary, deadline, work_page, |item| self.requeue(item, now), || Step::Failed).await?;
+        let requeue = |item| self.requeue(item, now);
+        self.walk((Index::Work, deadline), &mut summary, work_page, requeue, || Step::Failed).await?;
         Ok(summary)
     }
 
-    /// One walk, a page at a time until `until`, each item cut short counted as `cut`. A
-    /// page is one wave of concurrent calls
-    /// (at most `concurrency` items), and the place after it is saved at once. Each item
-    /// ends `save_margin` before `until` whatever its calls would take (one `GET` can
-    /// take minutes with the client's retries): one that has not ended by then is
-    /// counted as an error and left for the next pass, and the page is still whole, so
-    /// the walk moves on and a slow item never pins it.
+    /// One walk of `index` until `until`, oldest first across its partitions
+    /// (`shared::walk`), a wave of `page_size` items at a time (`concurrency` of them at
+    /// once), the place after it saved at once; each item cut short is counted as `cut`.
+    /// Each item ends `save_margin` before `until` whatever its calls would take (one
+    /// `GET` can take minutes with the client's retries): one that has not ended by then
+    /// is left for the next pass, and the wave is still whole, so the walk moves on and a
+    /// slow item never pins it.
     async fn walk<T, Pg, PgFut, It, ItFut>(
         &self,
-        name: &str,
+        (index, until): (Index, Instant),
         summary: &mut Summary,
-        until: Instant,
         page: Pg,
         item: It,
         cut: fn() -> Step,
     ) -> crate::Result<()>
     where
-        Pg: Fn(Option<String>, u32) -> PgFut,
+        T: Dated,
+        Pg: Fn(String, Option<OffsetDateTime>, Option<String>, u32) -> PgFut,
         PgFut: Future<Output = crate::Result<crate::ports::Page<T>>>,
         It: Fn(T) -> ItFut,
         ItFut: Future<Output = Step>,
     {
-        let wave = self.config.concurrency.max(1);
-        let limit = self.config.page_size.min(u32::try_from(wave).unwrap_or(u32::MAX)).max(1);
-        let mut cursor = self.store.cursor(name).await?;
+        let name = index.name();
+        let at_once = self.config.concurrency.max(1);
+        let limit = self.config.page_size.max(1);
+        let wave = limit as usize;
+        let place = Place::parse(self.store.cursor(name).await?.as_deref());
+        let from = place.from;
+        let mut merged = Merged::new(self.store.partitions(index), place);
+        let read = |partition, after| page(partition, from, after, limit);
         let margin = self.config.save_margin;
         let items_until = until.checked_sub(margin).unwrap_or(until);
-        // The slowest item so far: a page is begun only if that much time is left for it.
+        // The slowest item so far: a wave is begun only if that much time is left for it.
         let slowest = std::sync::Mutex::new(Duration::ZERO);
         loop {
             let longest = *slowest.lock().unwrap_or_else(|p| p.into_inner());
@@ -175,11 +184,11 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
                 summary.cut_short = true;
                 return Ok(());
             }
-            let Ok(page) = timeout_at(until, page(cursor.clone(), limit)).await else {
+            let Ok(items) = timeout_at(until, merged.next(wave, &read)).await else {
                 summary.cut_short = true;
                 return Ok(());
             };
-            let page = page?;
+            let items = items?;
             let bounded = |one| {
                 let (step, slowest) = (item(one), &slowest);
                 async move {
@@ -193,7 +202,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
                     step
                 }
             };
-            let mut steps = stream::iter(page.items).map(bounded).buffer_unordered(wave);
+            let mut steps = stream::iter(items).map(bounded).buffer_unordered(at_once);
             let mut whole = true;
             loop {
                 match timeout_at(until, steps.next()).await {
@@ -206,15 +215,15 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
                 }
             }
             if !whole {
-                // Cut mid-page: the place stays before it, and the next run does it again
+                // Cut mid-wave: the place stays before it, and the next run does it again
                 // (a repeated examination is a GET and a duplicate record: harmless).
                 summary.cut_short = true;
                 return Ok(());
             }
-            // A full pass (`None`): the next run starts again from the oldest.
-            cursor = page.next;
-            self.store.save_cursor(name, cursor.as_deref()).await?;
-            if cursor.is_none() {
+            // A full pass: the next run starts again from the oldest.
+            let place = merged.place();
+            self.store.save_cursor(name, place.as_deref()).await?;
+            if place.is_none() {
                 return Ok(());
             }
         }

@@ -274,3 +274,19 @@ async fn a_run_whose_every_answer_is_a_404_closes_nothing_and_learns_nothing() {
     assert_eq!((summary.examined, summary.expired, summary.advanced), (3, 2, 1), "{summary:?}");
     assert_eq!(w.ledger.prediction(ids[1]).unwrap().closed.as_deref(), Some(CLOSED_NOT_FOUND));
 }
+
+#[tokio::test]
+async fn unfinished_predictions_are_examined_oldest_first_across_the_shards() {
+    let mut w = World::new();
+    w.ledger = MemoryLedger::sharded(4);
+    w.config.concurrency = 1;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(w.prediction(OLD + Duration::from_secs(100 - n), Some("started")).await);
+    }
+    let shards: std::collections::BTreeSet<u16> = ids.iter().map(|id| shared::shards::shard(*id, 4)).collect();
+    assert!(shards.len() > 1, "spread over shards: {shards:?}");
+    let summary = w.run(AMPLE).await;
+    assert_eq!(summary.examined, 12);
+    assert_eq!(w.source.order(), ids, "in the order they were registered, whatever their shard");
+}

@@ -72,7 +72,13 @@ impl Stack {
     }
 
     pub fn ledger(&self) -> DynamoLedger {
-        DynamoLedger::new(self.dynamodb.clone(), &self.table)
+        self.ledger_on(self.dynamodb.clone())
+    }
+
+    /// The stack's table through `client` (another endpoint: the fault proxy).
+    pub fn ledger_on(&self, client: aws_sdk_dynamodb::Client) -> DynamoLedger {
+        let shards = Env::process().parsed("INDEX_SHARDS", shared::shards::DEFAULT).expect("INDEX_SHARDS, a number");
+        DynamoLedger::new(client, &self.table).sharded(shards)
     }
 
     pub fn queue(&self) -> SqsQueue {

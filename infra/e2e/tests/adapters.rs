@@ -91,3 +91,62 @@ async fn checks_of_one_prediction_are_asked_for_once_until_one_begins() {
     assert_eq!(stack.post(payload(id, "failed", 3)).await.0, 200);
     assert_eq!(ledger.ask_check(id, lapsed, window).await.unwrap(), CheckAsk::Finished);
 }
+
+#[tokio::test]
+async fn a_table_written_before_sharding_is_walked_with_its_shards_oldest_first() {
+    use shared::adapters::memory::{MemoryQueue, MemorySource};
+    use shared::config::ActOn;
+    use shared::ingest::Ingest;
+    use shared::reconcile::{ReconcileConfig, Reconciler};
+
+    let stack = Stack::from_env().await;
+    let ledger = stack.ledger();
+    let source = MemorySource::default();
+    // Two hours ago, a minute apart: one prediction as the code before sharding wrote it
+    // (open_pk "OPEN"), between ones of today's code, each in its shard.
+    let base = OffsetDateTime::now_utc() - time::Duration::hours(2);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let (id, at) = (PredictionId::random(), base + time::Duration::minutes(n));
+        if n == 2 {
+            let at = shared::adapters::dynamo::rfc3339(at);
+            let item = [
+                ("pk", format!("PRED#{id}")),
+                ("sk", "PRED".into()),
+                ("id", id.to_string()),
+                ("registered_at", at.clone()),
+                ("open_pk", "OPEN".into()),
+                ("open_since", at),
+            ];
+            let put = stack.dynamodb.put_item().table_name(&stack.table);
+            let put =
+                item.into_iter().fold(put, |put, (k, v)| put.item(k, aws_sdk_dynamodb::types::AttributeValue::S(v)));
+            put.send().await.unwrap();
+        } else {
+            ledger.register(id, at).await.unwrap();
+        }
+        source.set(&format!(r#"{{"id":"{id}","status":"started"}}"#));
+        ids.push(id);
+    }
+    let config = ReconcileConfig {
+        min_age: std::time::Duration::from_secs(3600),
+        overdue_after: std::time::Duration::from_secs(24 * 3600),
+        work_stale_after: std::time::Duration::from_secs(24 * 3600),
+        max_requeues: 3,
+        concurrency: 1,
+        page_size: 2,
+        save_margin: std::time::Duration::from_millis(200),
+    };
+    let (queue, dead_letters) = (MemoryQueue::default(), MemoryQueue::default());
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), std::time::Duration::from_secs(3600));
+    let reconciler =
+        Reconciler { ingest: &ingest, store: &ledger, source: &source, dead_letters: &dead_letters, config: &config };
+    reconciler.run(tokio::time::Instant::now() + std::time::Duration::from_secs(60)).await.unwrap();
+    // Other tests' predictions two hours old may be walked too: only ours are held to order.
+    let asked: Vec<PredictionId> = source.order().into_iter().filter(|id| ids.contains(id)).collect();
+    assert_eq!(asked, ids, "oldest first, the legacy partition among the shards");
+    let backlog = ledger.backlog(shared::shards::Index::Open).await.unwrap();
+    let legacy = backlog.iter().find(|b| b.partition == "OPEN").unwrap();
+    assert!(legacy.count >= 1, "hooks status sees the legacy partition");
+    assert_eq!(backlog.len(), usize::from(ledger.shards()) + 1);
+}

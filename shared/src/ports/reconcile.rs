@@ -1,5 +1,6 @@
 //! The reconciler's port: the two sparse indexes it walks (unfinished predictions,
-//! unfinished work) and its place in them between runs.
+//! unfinished work), each spread over partition key values (`shared::shards`), and its
+//! place in them between runs.
 
 use std::future::Future;
 
@@ -8,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::error::Result;
 use crate::prediction::{PredictionId, Status};
+use crate::shards::Index;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenPrediction {
@@ -19,19 +21,31 @@ pub struct OpenPrediction {
 pub struct StaleWork {
     pub id: PredictionId,
     pub status: Status,
+    /// When it was recorded, or last enqueued again.
+    pub since: OffsetDateTime,
 }
 
-/// One page of an index walk; `next` resumes after it (opaque), `None` at the end.
+/// One page of one partition of an index; `next` resumes after it (opaque), `None` at
+/// the end.
 #[derive(Clone, Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
 }
 
+/// What the reconciler reads and writes. A walk reads each partition of an index a page
+/// at a time and merges them, oldest first (`shared::walk`).
 pub trait ReconcileStore: Send + Sync {
-    /// Unfinished predictions registered before `before`, oldest first.
+    /// The partition key values of `index` a walk reads: every shard, and the one value of
+    /// tables written before sharding.
+    fn partitions(&self, index: Index) -> Vec<String>;
+
+    /// One page of the unfinished predictions of `partition` registered from `from`
+    /// (inclusive) to before `before`, oldest first.
     fn open_predictions(
         &self,
+        partition: &str,
+        from: Option<OffsetDateTime>,
         before: OffsetDateTime,
         after: Option<&str>,
         limit: u32,
@@ -41,9 +55,12 @@ pub trait ReconcileStore: Send + Sync {
     /// `overdue`): it is never polled again.
     fn close(&self, id: PredictionId, reason: &str, now: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
 
-    /// Events needing work that was not done, and not enqueued or touched since `before`.
+    /// One page of the events of `partition` needing work that was not done, recorded or
+    /// last enqueued from `from` (inclusive) to before `before`, oldest first.
     fn stale_work(
         &self,
+        partition: &str,
+        from: Option<OffsetDateTime>,
         before: OffsetDateTime,
         after: Option<&str>,
         limit: u32,

@@ -3,8 +3,9 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
-use shared::adapters::dynamo::{Backlog, Index};
+use shared::adapters::dynamo::Backlog;
 use shared::ports::ReconcileStore;
+use shared::shards::Index;
 
 use super::Ops;
 use crate::error::{Error, Result};
@@ -29,13 +30,24 @@ pub async fn status(ops: &Ops, as_json: bool) -> Result<Value> {
     Ok(if as_json { report } else { Value::String(render(&report)) })
 }
 
-fn backlog(backlog: &Backlog) -> Value {
-    let oldest = backlog.oldest.as_ref().map(|(pk, sk, since)| {
+/// An index's backlog: in all, its oldest item, and each partition holding any.
+fn backlog(partitions: &[Backlog]) -> Value {
+    let entry = |(pk, sk, since): &(String, String, String)| {
         let id = pk.strip_prefix("PRED#").unwrap_or(pk);
-        let status = sk.strip_prefix("EVENT#");
-        json!({"prediction_id": id, "status": status, "since": since})
-    });
-    json!({"count": backlog.count, "oldest": oldest})
+        json!({"prediction_id": id, "status": sk.strip_prefix("EVENT#"), "since": since})
+    };
+    let oldest = partitions.iter().filter_map(|p| p.oldest.as_ref()).min_by(|a, b| a.2.cmp(&b.2)).map(entry);
+    let by_partition: Vec<Value> = partitions
+        .iter()
+        .filter(|p| p.count > 0)
+        .map(|p| json!({"partition": p.partition, "count": p.count, "oldest": p.oldest.as_ref().map(entry)}))
+        .collect();
+    json!({
+        "count": partitions.iter().map(|p| p.count).sum::<u64>(),
+        "oldest": oldest,
+        "partitions": partitions.len(),
+        "by_partition": by_partition,
+    })
 }
 
 async fn depth(ops: &Ops, url: &str) -> Result<Value> {
@@ -65,6 +77,18 @@ pub fn render(report: &Value) -> String {
             let id = oldest["prediction_id"].as_str().unwrap_or_default();
             line.push_str(&format!(" (oldest: {id}{status}, since {})", oldest["since"].as_str().unwrap_or("?")));
         }
+        // Each shard holding any, most first: a shard far above the others is a hot key.
+        let mut held: Vec<(u64, &str)> = b["by_partition"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| (p["count"].as_u64().unwrap_or(0), p["partition"].as_str().unwrap_or("?")))
+            .collect();
+        held.sort_by(|a, c| c.0.cmp(&a.0).then(a.1.cmp(c.1)));
+        if !held.is_empty() {
+            let shards: Vec<String> = held.iter().map(|(count, partition)| format!("{partition} {count}")).collect();
+            line.push_str(&format!("\n  by shard, of {}: {}", b["partitions"], shards.join(", ")));
+        }
         line
     };
     let queue = |name: &str, q: &Value| match q.as_object() {
@@ -90,18 +114,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_status_reads_as_lines() {
+    fn the_status_reads_as_lines_with_each_shard_that_holds_any() {
+        let shard = |partition: &str, count, oldest: Option<&str>| Backlog {
+            partition: partition.into(),
+            count,
+            oldest: oldest.map(|since| (format!("PRED#{partition}"), "PRED".into(), since.into())),
+        };
+        let open = [
+            shard("OPEN#0", 1, Some("2026-01-01T00:00:09Z")),
+            shard("OPEN#1", 2, Some("2026-01-01T00:00:00Z")),
+            shard("OPEN#2", 0, None),
+            shard("OPEN", 0, None),
+        ];
         let report = json!({
-            "unfinished_predictions": backlog(&Backlog { count: 2, oldest: Some(("PRED#abc".into(), "PRED".into(), "2026-01-01T00:00:00Z".into())) }),
-            "unfinished_work": backlog(&Backlog { count: 0, oldest: None }),
+            "unfinished_predictions": backlog(&open),
+            "unfinished_work": backlog(&[shard("WORK#0", 0, None), shard("WORK", 0, None)]),
             "work_queue": {"visible": 3, "in_flight": 1},
             "dead_letter_queue": Value::Null,
             "last_reconciler_run": {"ran_at": "2026-01-01T00:05:00Z", "summary": {"examined": 2}},
         });
+        assert_eq!(report["unfinished_predictions"]["count"], 3);
+        assert_eq!(report["unfinished_predictions"]["by_partition"].as_array().unwrap().len(), 2);
         let text = render(&report);
         assert_eq!(
             text,
-            "unfinished predictions: 2 (oldest: abc, since 2026-01-01T00:00:00Z)\n\
+            "unfinished predictions: 3 (oldest: OPEN#1, since 2026-01-01T00:00:00Z)\n  \
+             by shard, of 4: OPEN#1 2, OPEN#0 1\n\
              unfinished work: 0\n\
              work queue: 3 waiting, 1 in flight\n\
              dead-letter queue: DLQ_URL not set\n\

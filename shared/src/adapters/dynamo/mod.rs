@@ -15,6 +15,10 @@
 //!   record is, and `finished_at`;
 //! - reconciler cursors: `pk = RECONCILER`, `sk = CURSOR#<walk>`, and its latest run's
 //!   summary, `sk = LAST_RUN`.
+//!
+//! The sparse indexes' partition key values are `OPEN#<n>` and `WORK#<n>`, `n` the
+//! prediction's shard (`shared::shards`); readers also read the single `OPEN` and `WORK`
+//! that tables written before sharding hold.
 
 mod claims;
 mod ledger;
@@ -22,7 +26,7 @@ mod ops;
 mod reconcile;
 mod records;
 
-pub use ops::{Backlog, Index, to_json};
+pub use ops::{Backlog, to_json};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -40,10 +44,6 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::prediction::{PredictionId, Status};
 
-pub const OPEN_INDEX: &str = "open";
-pub const WORK_INDEX: &str = "work";
-const OPEN_PARTITION: &str = "OPEN";
-const WORK_PARTITION: &str = "WORK";
 const PREDICTION_SK: &str = "PRED";
 /// The partition of the reconciler's own items: its cursors and its last run.
 const RECONCILER_PK: &str = "RECONCILER";
@@ -54,15 +54,27 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoLedger {
     client: Client,
     table: String,
+    /// Partition key values per sparse index (`shared::shards`).
+    shards: u16,
 }
 
 impl DynamoLedger {
+    /// The ledger on `table`, its indexes of [`crate::shards::DEFAULT`] shards.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), shards: crate::shards::DEFAULT }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self::new(Client::new(config), table)
+    }
+
+    /// The same, its indexes of `shards` shards (`INDEX_SHARDS`).
+    pub fn sharded(self, shards: u16) -> Self {
+        Self { shards: shards.max(1), ..self }
+    }
+
+    pub fn shards(&self) -> u16 {
+        self.shards
     }
 
     /// An `UpdateItem` of one item of the table.
@@ -192,7 +204,7 @@ where
     err.as_service_error().and_then(|e| e.code()) == Some("ValidationException")
 }
 
-/// An index walk's position as an opaque string: the key attributes, all strings here.
+/// An index page's position as an opaque string: the key attributes, all strings here.
 fn encode_cursor(key: Option<&Item>) -> Option<String> {
     let key: HashMap<&str, &str> =
         key?.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str()))).collect();
@@ -202,6 +214,14 @@ fn encode_cursor(key: Option<&Item>) -> Option<String> {
 fn decode_cursor(cursor: Option<&str>) -> Option<Item> {
     let key: HashMap<String, String> = serde_json::from_str(cursor?).ok()?;
     Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+}
+
+/// An index's name and its key attributes.
+fn index_keys(index: crate::shards::Index) -> (&'static str, &'static str, &'static str) {
+    match index {
+        crate::shards::Index::Open => ("open", "open_pk", "open_since"),
+        crate::shards::Index::Work => ("work", "work_pk", "work_since"),
+    }
 }
 
 #[cfg(test)]

@@ -4,24 +4,25 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use serde_json::{Map, Value, json};
 
-use super::{DynamoLedger, Item, OPEN_INDEX, OPEN_PARTITION, WORK_INDEX, WORK_PARTITION, prediction_pk, s, string};
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::{DynamoLedger, Item, index_keys, prediction_pk, s, string};
 use crate::error::{Error, Result};
 use crate::prediction::{PredictionId, Status};
+use crate::shards::Index;
 
-/// The two sparse indexes: unfinished predictions, unfinished work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Index {
-    Open,
-    Work,
-}
-
-/// Unfinished predictions or unfinished work: how many, and the oldest.
+/// Unfinished predictions or unfinished work in one partition of its index: how many,
+/// and the oldest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backlog {
+    pub partition: String,
     pub count: u64,
     /// The oldest item's key (`PRED#<id>`, and `PRED` or `EVENT#<status>`) and since when.
     pub oldest: Option<(String, String, String)>,
 }
+
+/// Partitions counted at once.
+const AT_ONCE: usize = 16;
 
 impl DynamoLedger {
     /// Every item of one prediction, as JSON objects in key order.
@@ -48,20 +49,27 @@ impl DynamoLedger {
         }
     }
 
-    /// The size and oldest item of a sparse index.
-    pub async fn backlog(&self, index: Index) -> Result<Backlog> {
-        let (index, partition, key, since) = match index {
-            Index::Open => (OPEN_INDEX, OPEN_PARTITION, "open_pk", "open_since"),
-            Index::Work => (WORK_INDEX, WORK_PARTITION, "work_pk", "work_since"),
-        };
+    /// The size and oldest item of each partition of a sparse index, every shard and the
+    /// value of tables written before sharding, counted a few at a time.
+    pub async fn backlog(&self, index: Index) -> Result<Vec<Backlog>> {
+        let partitions = index.partitions(self.shards);
+        stream::iter(partitions)
+            .map(|partition| self.partition_backlog(index, partition))
+            .buffered(AT_ONCE)
+            .try_collect()
+            .await
+    }
+
+    async fn partition_backlog(&self, index: Index, partition: String) -> Result<Backlog> {
+        let (name, key, since) = index_keys(index);
         let query = || {
             self.client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
+                .index_name(name)
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", key)
-                .expression_attribute_values(":pk", s(partition))
+                .expression_attribute_values(":pk", s(&partition))
         };
         let mut count = 0;
         let mut start = None;
@@ -83,7 +91,7 @@ impl DynamoLedger {
             let field = |name| string(item, name).unwrap_or_default().to_owned();
             (field("pk"), field("sk"), field(since))
         });
-        Ok(Backlog { count, oldest })
+        Ok(Backlog { partition, count, oldest })
     }
 
     /// The event record of one unit of work, as a JSON object.

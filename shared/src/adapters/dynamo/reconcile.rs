@@ -5,12 +5,13 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{
-    DynamoLedger, OPEN_INDEX, OPEN_PARTITION, PREDICTION_SK, RECONCILER_PK, WORK_INDEX, WORK_PARTITION, conditional,
-    decode_cursor, encode_cursor, event_sk, n, parse_rfc3339, prediction_pk, resend, rfc3339, s, string,
+    DynamoLedger, PREDICTION_SK, RECONCILER_PK, conditional, decode_cursor, encode_cursor, event_sk, index_keys, n,
+    parse_rfc3339, prediction_pk, resend, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
 use crate::prediction::{PredictionId, Status};
+use crate::shards::Index;
 
 const LAST_RUN_SK: &str = "LAST_RUN";
 
@@ -19,43 +20,60 @@ fn id_of(pk: Option<&str>) -> Option<PredictionId> {
 }
 
 impl DynamoLedger {
-    /// One page of a sparse index, oldest first, before `before`.
+    /// One page of one partition of a sparse index, oldest first, from `from` (inclusive)
+    /// to before `before`.
     async fn walk(
         &self,
-        index: &str,
+        index: Index,
         partition: &str,
+        from: Option<OffsetDateTime>,
         before: OffsetDateTime,
         after: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<super::Item>, Option<String>)> {
-        let (pk, since) = (format!("{index}_pk"), format!("{index}_since"));
-        let out = self
+        let (name, pk, since) = index_keys(index);
+        let (before, from) = (rfc3339(before), from.map(rfc3339));
+        let query = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#pk = :partition AND #since < :before")
+            .index_name(name)
             .expression_attribute_names("#pk", pk)
             .expression_attribute_names("#since", since)
             .expression_attribute_values(":partition", s(partition))
-            .expression_attribute_values(":before", s(rfc3339(before)))
+            .expression_attribute_values(":before", s(&before));
+        let query = match &from {
+            // BETWEEN holds both ends: an item at `before` itself is dropped below.
+            Some(from) => query
+                .key_condition_expression("#pk = :partition AND #since BETWEEN :from AND :before")
+                .expression_attribute_values(":from", s(from)),
+            None => query.key_condition_expression("#pk = :partition AND #since < :before"),
+        };
+        let out = query
             .set_exclusive_start_key(decode_cursor(after))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(|e| Error::store("Query", e))?;
-        Ok((out.items().to_vec(), encode_cursor(out.last_evaluated_key())))
+        let items = out.items().iter().filter(|item| string(item, since) != Some(before.as_str())).cloned().collect();
+        Ok((items, encode_cursor(out.last_evaluated_key())))
     }
 }
 
 impl ReconcileStore for DynamoLedger {
+    fn partitions(&self, index: Index) -> Vec<String> {
+        index.partitions(self.shards)
+    }
+
     async fn open_predictions(
         &self,
+        partition: &str,
+        from: Option<OffsetDateTime>,
         before: OffsetDateTime,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<OpenPrediction>> {
-        let (items, next) = self.walk(OPEN_INDEX, OPEN_PARTITION, before, after, limit).await?;
+        let (items, next) = self.walk(Index::Open, partition, from, before, after, limit).await?;
         let items = items
             .iter()
             .filter_map(|item| {
@@ -81,13 +99,20 @@ impl ReconcileStore for DynamoLedger {
         conditional(outcome).map(drop)
     }
 
-    async fn stale_work(&self, before: OffsetDateTime, after: Option<&str>, limit: u32) -> Result<Page<StaleWork>> {
-        let (items, next) = self.walk(WORK_INDEX, WORK_PARTITION, before, after, limit).await?;
+    async fn stale_work(
+        &self,
+        partition: &str,
+        from: Option<OffsetDateTime>,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<StaleWork>> {
+        let (items, next) = self.walk(Index::Work, partition, from, before, after, limit).await?;
         let items = items
             .iter()
             .filter_map(|item| {
                 let status = Status::parse(string(item, "sk")?.strip_prefix("EVENT#")?).ok()?;
-                Some(StaleWork { id: id_of(string(item, "pk"))?, status })
+                Some(StaleWork { id: id_of(string(item, "pk"))?, status, since: parse_rfc3339(item, "work_since")? })
             })
             .collect();
         Ok(Page { items, next })

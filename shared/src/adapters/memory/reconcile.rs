@@ -7,6 +7,7 @@ use super::MemoryLedger;
 use crate::error::Result;
 use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
 use crate::prediction::{PredictionId, Status};
+use crate::shards::Index;
 
 /// Pages over `items` (already in index order, each with its place: since, then ID),
 /// resuming after the item whose place `after` names, as DynamoDB resumes after a key:
@@ -25,17 +26,27 @@ fn place(since: OffsetDateTime, id: PredictionId, status: &str) -> String {
 }
 
 impl ReconcileStore for MemoryLedger {
+    fn partitions(&self, index: Index) -> Vec<String> {
+        index.partitions(self.shards())
+    }
+
     async fn open_predictions(
         &self,
+        partition: &str,
+        from: Option<OffsetDateTime>,
         before: OffsetDateTime,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<OpenPrediction>> {
         let state = self.lock();
+        let shards = self.shards();
         let mut open: Vec<(String, OpenPrediction)> = state
             .predictions
             .iter()
-            .filter(|(_, row)| row.open && row.registered_at < before)
+            .filter(|(_, row)| {
+                row.open && row.registered_at < before && from.is_none_or(|from| row.registered_at >= from)
+            })
+            .filter(|(id, _)| Index::Open.partition(**id, shards) == partition)
             .map(|(id, row)| {
                 (place(row.registered_at, *id, ""), OpenPrediction { id: *id, registered_at: row.registered_at })
             })
@@ -52,14 +63,23 @@ impl ReconcileStore for MemoryLedger {
         Ok(())
     }
 
-    async fn stale_work(&self, before: OffsetDateTime, after: Option<&str>, limit: u32) -> Result<Page<StaleWork>> {
+    async fn stale_work(
+        &self,
+        partition: &str,
+        from: Option<OffsetDateTime>,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<StaleWork>> {
         let state = self.lock();
+        let shards = self.shards();
         let mut stale: Vec<(String, StaleWork)> = state
             .events
             .iter()
+            .filter(|((id, _), _)| Index::Work.partition(*id, shards) == partition)
             .filter_map(|((id, status), row)| {
-                let since = row.work_since.filter(|since| *since < before)?;
-                Some((place(since, *id, status), StaleWork { id: *id, status: Status::parse(status).ok()? }))
+                let since = row.work_since.filter(|since| *since < before && from.is_none_or(|from| *since >= from))?;
+                Some((place(since, *id, status), StaleWork { id: *id, status: Status::parse(status).ok()?, since }))
             })
             .collect();
         stale.sort_by(|a, b| a.0.cmp(&b.0));
