@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use e2e::{Item, Stack, api, our_webhook, status_of};
 use serde_json::Value;
+use shared::adapters::dynamo::DynamoLedger;
 use shared::config::ActOn;
 use shared::create::CreateError;
 use shared::ingest::Ingest;
@@ -53,6 +54,12 @@ impl FaultProxy {
         assert!(answer.status().is_success());
     }
 
+    /// The stack's table through this proxy, as the functions reach it.
+    pub fn ledger(&self, stack: &Stack) -> DynamoLedger {
+        let config = aws_sdk_dynamodb::config::Builder::from(&stack.aws).endpoint_url(self.url()).build();
+        stack.ledger_on(aws_sdk_dynamodb::Client::from_conf(config))
+    }
+
     /// Counts so far: `forwarded`, `injected` by kind, `by_operation`.
     pub async fn stats(&self) -> Value {
         let answer: Value = self.http.get(format!("{}/_faults", self.base)).send().await.unwrap().json().await.unwrap();
@@ -64,18 +71,43 @@ impl FaultProxy {
 /// webhook; a create whose registration failed (the table was frozen or throttled) is
 /// registered again, since creating again would make a second one.
 pub async fn create(stack: &Stack, input: Value) -> PredictionId {
-    let ingest = Ingest::new(stack.ledger(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
+    create_on(stack, stack.ledger(), input).await
+}
+
+/// The same, recorded through `ledger` (the fault proxy's, where its writes count).
+pub async fn create_on(stack: &Stack, ledger: DynamoLedger, input: Value) -> PredictionId {
+    match create_by(stack, ledger, input, None).await {
+        Ok(id) | Err(Some(id)) => id,
+        Err(None) => unreachable!("without a deadline a create is tried until it is made"),
+    }
+}
+
+/// Creates one prediction, recorded through `ledger`, tried again until `by`: `Err` when
+/// the time ran out first, with the prediction's ID when WriftAI made it but it could not
+/// be recorded as ours (its webhooks are refused: as good as lost).
+pub async fn create_by(
+    stack: &Stack,
+    ledger: DynamoLedger,
+    input: Value,
+    by: Option<std::time::Instant>,
+) -> Result<PredictionId, Option<PredictionId>> {
+    let late = || by.is_some_and(|by| std::time::Instant::now() >= by);
+    let ingest = Ingest::new(ledger.clone(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
     let request = CreatePrediction { model: "acme/echo".into(), input, webhook: our_webhook(), wait: None };
     loop {
         match shared::create::create(&api(), &ingest, &request).await {
-            Ok(fetched) => return fetched.prediction.id,
+            Ok(fetched) => return Ok(fetched.prediction.id),
             Err(CreateError::NotRecorded { id, .. }) => {
                 use shared::ports::Ledger;
-                while stack.ledger().register(id, time::OffsetDateTime::now_utc()).await.is_err() {
+                while ledger.register(id, time::OffsetDateTime::now_utc()).await.is_err() {
+                    if late() {
+                        return Err(Some(id));
+                    }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                return id;
+                return Ok(id);
             }
+            Err(_) if late() => return Err(None),
             Err(err) if err.is_retryable() => tokio::time::sleep(Duration::from_millis(200)).await,
             Err(err) => panic!("create failed: {err}"),
         }

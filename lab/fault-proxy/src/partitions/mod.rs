@@ -416,8 +416,16 @@ impl Partitions {
             keys.sort_by(|a, b| by(b.1).total_cmp(&by(a.1)));
             keys.into_iter().take(5).map(|(k, s)| row(k, s)).collect::<Vec<_>>()
         };
+        // Units by scope (the table, each index): what one prediction costs each.
+        let mut by_scope = serde_json::Map::new();
+        for ((scope, _), spent) in &state.spent {
+            let entry = by_scope.entry(scope.clone()).or_insert_with(|| json!({"write_units": 0.0, "read_units": 0.0}));
+            entry["write_units"] = json!(entry["write_units"].as_f64().unwrap_or(0.0) + spent.write);
+            entry["read_units"] = json!(entry["read_units"].as_f64().unwrap_or(0.0) + spent.read);
+        }
         json!({
             "scale": self.scale,
+            "by_scope": by_scope,
             "burst_secs": self.burst_secs,
             "limits": {"write_units_per_sec": self.write_limit(), "read_units_per_sec": self.read_limit()},
             "secs": secs,
@@ -550,6 +558,9 @@ mod tests {
         // deleted, twice.
         assert_eq!(by_key["PRED#1"], 2.0 * (1.0 + 2.0), "{report}");
         assert_eq!(by_key["OPEN"], 2.0, "{report}");
+        // And by scope: what the table and each index spent in all.
+        assert_eq!(report["by_scope"]["table"]["write_units"], 6.0, "{report}");
+        assert_eq!(report["by_scope"]["open"]["write_units"], 2.0, "{report}");
     }
 
     #[test]
