@@ -170,7 +170,10 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         let at_once = self.config.concurrency.max(1);
         let limit = self.config.page_size.max(1);
         let wave = limit as usize;
-        let place = Place::parse(self.store.cursor(name).await?.as_deref());
+        // What the store holds: a place that did not move is not written again (a run
+        // that finds nothing writes nothing to its key).
+        let mut saved = self.store.cursor(name).await?;
+        let place = Place::parse(saved.as_deref());
         let from = place.from;
         let mut merged = Merged::new(self.store.partitions(index), place);
         let read = |partition, after| page(partition, from, after, limit);
@@ -222,7 +225,10 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
             }
             // A full pass: the next run starts again from the oldest.
             let place = merged.place();
-            self.store.save_cursor(name, place.as_deref()).await?;
+            if place != saved {
+                self.store.save_cursor(name, place.as_deref()).await?;
+                saved.clone_from(&place);
+            }
             if place.is_none() {
                 return Ok(());
             }

@@ -290,3 +290,20 @@ async fn unfinished_predictions_are_examined_oldest_first_across_the_shards() {
     assert_eq!(summary.examined, 12);
     assert_eq!(w.source.order(), ids, "in the order they were registered, whatever their shard");
 }
+
+#[tokio::test]
+async fn a_place_that_did_not_move_is_not_written_again() {
+    let mut w = World::new();
+    w.config.page_size = 2;
+    // Nothing to walk: no write to the reconciler's key, run after run.
+    w.run(AMPLE).await;
+    w.run(AMPLE).await;
+    assert_eq!(w.ledger.cursor_writes(), 0, "an empty walk writes nothing");
+    // Three to walk in waves of two: the place after the first wave, then its clearing.
+    for n in 0..3 {
+        w.prediction(OLD + Duration::from_secs(n), Some("started")).await;
+    }
+    let summary = w.run(AMPLE).await;
+    assert_eq!(summary.examined, 3);
+    assert_eq!(w.ledger.cursor_writes(), 2, "one write per place that moved");
+}

@@ -97,6 +97,8 @@ struct State {
     /// The work's steps by prediction, status and name.
     steps: BTreeMap<(PredictionId, String, String), StepRow>,
     cursors: BTreeMap<String, String>,
+    /// Writes of the reconciler's places, each a write to its one key.
+    cursor_writes: usize,
     /// The reconciler's latest run.
     last_run: Option<serde_json::Value>,
 }
@@ -148,6 +150,11 @@ impl MemoryLedger {
         if let Some(event) = self.lock().events.get_mut(&(id, status.to_owned())).filter(|e| e.work_since.is_some()) {
             event.work_since = Some(at);
         }
+    }
+
+    /// How many times the reconciler wrote a walk's place.
+    pub fn cursor_writes(&self) -> usize {
+        self.lock().cursor_writes
     }
 
     pub fn item_count(&self) -> usize {

@@ -115,6 +115,7 @@ impl ReconcileStore for MemoryLedger {
 
     async fn save_cursor(&self, walk: &str, cursor: Option<&str>) -> Result<()> {
         let mut state = self.lock();
+        state.cursor_writes += 1;
         match cursor {
             Some(cursor) => state.cursors.insert(walk.to_owned(), cursor.to_owned()),
             None => state.cursors.remove(walk),
