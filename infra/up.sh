@@ -105,9 +105,10 @@ METRICS_NAMESPACE=$(project PROJECT)
 ACT_ON_STATUSES=$(project ACT_ON_STATUSES)
 # The function the queue invokes: the production worker, or the tests' test-worker.
 WORKER_FUNCTION=${WORKER_FUNCTION:-worker}
-# The sparse indexes' shards, as the template's IndexShards sets them (lab/scale.sh runs
-# one, the design before sharding, for comparison).
-INDEX_SHARDS=${INDEX_SHARDS:-100}
+# The sparse indexes' shards, as the template's IndexShards sets them (infra/e2e.sh runs
+# fewer, for the reconciler's quicker walks; lab/scale.sh can run one, the design before
+# sharding, for comparison).
+INDEX_SHARDS=${INDEX_SHARDS:-256}
 ENV
 set -a; . "$env_file.tmp"; set +a
 

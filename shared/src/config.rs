@@ -185,12 +185,12 @@ mod tests {
     }
 
     #[test]
-    fn index_shards_defaults_to_100_and_is_held_from_1_to_1000() {
+    fn index_shards_defaults_to_256_and_is_held_from_1_to_1000() {
         let with =
             |n: &str| IngestConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("INDEX_SHARDS", n)]));
         let unset = IngestConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")])).unwrap();
-        assert_eq!(unset.index_shards, 100);
-        assert_eq!(with("256").unwrap().index_shards, 256);
+        assert_eq!(unset.index_shards, 256);
+        assert_eq!(with("100").unwrap().index_shards, 100);
         for bad in ["0", "1001", "-1", "many"] {
             let err = with(bad).unwrap_err().to_string();
             assert!(err.contains("INDEX_SHARDS"), "{bad}: {err}");
