@@ -141,6 +141,14 @@ async fn at_its_scale_the_stack_holds_its_partition_limits() {
         let per = |k: &str| units[k].as_f64().unwrap_or(0.0) / ids.len().max(1) as f64;
         println!("  units/prediction {scope}: {:.1} write, {:.1} read", per("write_units"), per("read_units"));
     }
+    for (scope, row) in report["hottest_by_scope"].as_object().into_iter().flatten() {
+        println!(
+            "  hottest of {scope:<6} {:>5.1}% of its limit  {} ({} units)",
+            row["write_rate_of_limit"].as_f64().unwrap_or(0.0) * 100.0,
+            row["key"],
+            row["write_units"]
+        );
+    }
     println!("throttles          {throttles}");
     for row in report["throttled"].as_array().into_iter().flatten() {
         println!("  throttled        {:>6}  {} {}", row["throttled"], row["scope"], row["key"]);

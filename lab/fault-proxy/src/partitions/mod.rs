@@ -423,9 +423,19 @@ impl Partitions {
             entry["write_units"] = json!(entry["write_units"].as_f64().unwrap_or(0.0) + spent.write);
             entry["read_units"] = json!(entry["read_units"].as_f64().unwrap_or(0.0) + spent.read);
         }
+        // The hottest key of each scope: the table's are each one prediction's, whose rate
+        // the model holds to a limit K times AWS's; each index's are shards.
+        let mut hottest_by_scope = serde_json::Map::new();
+        for (key, spent) in &state.spent {
+            let hotter = hottest_by_scope.get(&key.0).is_none_or(|row| row["write_units"].as_f64() < Some(spent.write));
+            if hotter {
+                hottest_by_scope.insert(key.0.clone(), row(key, spent));
+            }
+        }
         json!({
             "scale": self.scale,
             "by_scope": by_scope,
+            "hottest_by_scope": hottest_by_scope,
             "burst_secs": self.burst_secs,
             "limits": {"write_units_per_sec": self.write_limit(), "read_units_per_sec": self.read_limit()},
             "secs": secs,
@@ -561,6 +571,8 @@ mod tests {
         // And by scope: what the table and each index spent in all.
         assert_eq!(report["by_scope"]["table"]["write_units"], 6.0, "{report}");
         assert_eq!(report["by_scope"]["open"]["write_units"], 2.0, "{report}");
+        assert_eq!(report["hottest_by_scope"]["table"]["key"], "PRED#1", "{report}");
+        assert_eq!(report["hottest_by_scope"]["open"]["write_units"], 2.0, "{report}");
     }
 
     #[test]
