@@ -314,7 +314,10 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     async fn requeue_in(&self, work: StaleWork, now: OffsetDateTime) -> Step {
         let (id, status) = (work.id, &work.status);
         let sent = async {
-            let Some(requeues) = self.store.touch_work(id, status, now).await? else { return Ok(Step::Nothing) };
+            // Its own time, not the run's: work requeued by one run must not share one
+            // `work_since`, which the next walk's place would have to list whole.
+            let touched = OffsetDateTime::now_utc();
+            let Some(requeues) = self.store.touch_work(id, status, touched).await? else { return Ok(Step::Nothing) };
             let payload = self.store.work_payload(id, status).await?;
             if requeues <= self.config.max_requeues {
                 self.ingest.resend(id, status, payload.as_deref()).await?;

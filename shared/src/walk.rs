@@ -22,6 +22,12 @@ use crate::ports::{OpenPrediction, Page, StaleWork};
 /// Partitions read at once.
 const AT_ONCE: usize = 16;
 
+/// Keys of one time a place lists at most. Every writer stamps its own time to the
+/// nanosecond, so this many items of one time is out of the ordinary; past it the place
+/// moves a nanosecond on, and what else that time holds waits for the next pass, rather
+/// than the place outgrowing its item (DynamoDB's 400 KB).
+const MOST_SEEN: usize = 1000;
+
 /// An item of a walk: its place in its index, and what tells it from others of that time.
 pub trait Dated {
     fn since(&self) -> OffsetDateTime;
@@ -82,11 +88,20 @@ impl Place {
     /// The place after `items`, handed out oldest first.
     pub fn after<T: Dated>(&mut self, items: &[T]) {
         for item in items {
-            if self.from != Some(item.since()) {
-                self.from = Some(item.since());
-                self.seen.clear();
+            match self.from {
+                Some(from) if item.since() < from => continue, // behind a place moved past a crowded time
+                Some(from) if item.since() == from => {}
+                _ => {
+                    self.from = Some(item.since());
+                    self.seen.clear();
+                }
             }
             self.seen.push(item.key());
+            if self.seen.len() >= MOST_SEEN {
+                tracing::warn!(at = %item.since(), "over {MOST_SEEN} items of one time: the rest wait for the next pass");
+                self.from = Some(item.since() + time::Duration::nanoseconds(1));
+                self.seen.clear();
+            }
         }
     }
 }
@@ -261,5 +276,16 @@ mod tests {
         assert_eq!(Place::parse(place.saved().as_deref()), place);
         assert_eq!(Place::parse(Some(r#"{"open_pk":"OPEN","pk":"PRED#x"}"#)), Place::default());
         assert_eq!(Place::parse(None), Place::default());
+    }
+
+    #[test]
+    fn a_place_lists_a_bounded_number_of_keys_of_one_time() {
+        let mut place = Place::default();
+        let items: Vec<_> =
+            (0..1500).map(|_| OpenPrediction { id: PredictionId::random(), registered_at: at(90) }).collect();
+        place.after(&items);
+        assert!(place.seen.len() < MOST_SEEN, "{} keys", place.seen.len());
+        assert_eq!(place.from, Some(at(90) + time::Duration::nanoseconds(1)), "moved past the crowded time");
+        assert!(place.saved().unwrap().len() < 100_000, "the saved place fits its item");
     }
 }

@@ -78,7 +78,7 @@ impl Stack {
     /// The stack's table through `client` (another endpoint: the fault proxy).
     pub fn ledger_on(&self, client: aws_sdk_dynamodb::Client) -> DynamoLedger {
         let shards = Env::process().parsed("INDEX_SHARDS", shared::shards::DEFAULT).expect("INDEX_SHARDS, a number");
-        DynamoLedger::new(client, &self.table).sharded(shards)
+        DynamoLedger::new(client, &self.table, shards)
     }
 
     pub fn queue(&self) -> SqsQueue {

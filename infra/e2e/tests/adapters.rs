@@ -150,3 +150,19 @@ async fn a_table_written_before_sharding_is_walked_with_its_shards_oldest_first(
     assert!(legacy.count >= 1, "hooks status sees the legacy partition");
     assert_eq!(backlog.len(), usize::from(ledger.shards()) + 1);
 }
+
+#[tokio::test]
+async fn a_place_past_the_runs_bound_reads_nothing_and_fails_nothing() {
+    // An age setting raised since the place was saved: `from` is after `before`, which
+    // DynamoDB would refuse as a reversed BETWEEN.
+    let stack = Stack::from_env().await;
+    let ledger = stack.ledger();
+    let now = OffsetDateTime::now_utc();
+    let (from, before) = (now - time::Duration::minutes(5), now - time::Duration::minutes(10));
+    let partition = shared::shards::Index::Open.partitions(ledger.shards()).remove(0);
+    let open = ledger.open_predictions(&partition, Some(from), before, None, 10).await.unwrap();
+    assert!(open.items.is_empty() && open.next.is_none());
+    let partition = shared::shards::Index::Work.partitions(ledger.shards()).remove(0);
+    let work = ledger.stale_work(&partition, Some(from), before, None, 10).await.unwrap();
+    assert!(work.items.is_empty() && work.next.is_none());
+}

@@ -48,7 +48,7 @@ impl Counted {
         let ddb = aws_sdk_dynamodb::config::Builder::from(&stack.aws).interceptor(trips.clone()).build();
         let sqs = aws_sdk_sqs::config::Builder::from(&stack.aws).interceptor(trips.clone()).build();
         let ingest = Ingest::new(
-            DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(ddb), &stack.table),
+            stack.ledger_on(aws_sdk_dynamodb::Client::from_conf(ddb)),
             SqsQueue::new(aws_sdk_sqs::Client::from_conf(sqs), &stack.queue_url),
             ActOn::terminal(),
             Duration::from_secs(3600),

@@ -158,8 +158,10 @@ async fn replay(id: &str, status: Option<&str>, forget: &[String]) -> Result<Val
 async fn register(id: &str) -> Result<Value> {
     let id = parse_id(id)?;
     let env = Env::process();
-    let table = env.required("TABLE_NAME")?;
-    let ledger = DynamoLedger::from_config(&aws(&env).await?, table);
+    // The stack's own shard count: a prediction registered on a shard no reader reads
+    // would never be reconciled.
+    let config = IngestConfig::from_env(&env)?;
+    let ledger = DynamoLedger::from_config(&aws(&env).await?, config.table_name, config.index_shards);
     let new = ledger.register(id, OffsetDateTime::now_utc()).await?;
     Ok(json!({"id": id, "registered": new}))
 }

@@ -28,14 +28,20 @@ impl Table {
     /// only looks at predictions older than its minimum age).
     pub async fn register(&self, ids: &[String], age_secs: i64) -> Result<()> {
         let at = time::OffsetDateTime::now_utc() - time::Duration::seconds(age_secs);
-        let at = at.format(&time::format_description::well_known::Rfc3339).map_err(|e| Error::Failed(e.to_string()))?;
-        for chunk in ids.chunks(25) {
+        let shards = shards();
+        for (n, chunk) in ids.chunks(25).enumerate() {
             let puts: Vec<Value> = chunk
                 .iter()
-                .map(|id| {
+                .enumerate()
+                .map(|(i, id)| {
+                    // Each its own time, as registrations have, and spread over the shards
+                    // the readers read (any shard does: the removal takes whatever is there).
+                    let k = n * 25 + i;
+                    let since = sortable(at + time::Duration::microseconds(k as i64));
                     json!({"PutRequest": {"Item": {
                         "pk": {"S": format!("PRED#{id}")}, "sk": {"S": "PRED"}, "id": {"S": id},
-                        "registered_at": {"S": at}, "open_pk": {"S": "OPEN"}, "open_since": {"S": at},
+                        "registered_at": {"S": since}, "open_pk": {"S": format!("OPEN#{}", k % shards)},
+                        "open_since": {"S": since},
                     }}})
                 })
                 .collect();
@@ -56,13 +62,13 @@ impl Table {
     /// item the worker's claim takes.
     pub async fn record_work(&self, ids: &[String]) -> Result<()> {
         let at = time::OffsetDateTime::now_utc();
-        let since =
-            at.format(&time::format_description::well_known::Rfc3339).map_err(|e| Error::Failed(e.to_string()))?;
-        for id in ids {
+        let shards = shards();
+        for (k, id) in ids.iter().enumerate() {
+            let since = sortable(at + time::Duration::microseconds(k as i64));
             let item = json!({
                 "pk": {"S": format!("PRED#{id}")}, "sk": {"S": "EVENT#succeeded"}, "status": {"S": "succeeded"},
                 "received_at": {"S": since}, "enqueue": {"S": "sent"}, "keep_secs": {"N": "3600"},
-                "work_pk": {"S": "WORK"}, "work_since": {"S": since},
+                "work_pk": {"S": format!("WORK#{}", k % shards)}, "work_since": {"S": since},
             });
             self.call("PutItem", &json!({"TableName": self.name, "Item": item})).await?;
         }
@@ -101,4 +107,17 @@ impl Table {
         }
         serde_json::from_str(&text).map_err(Error::json(op))
     }
+}
+
+/// The stack's shard count (`INDEX_SHARDS`, in .local/stack.env).
+fn shards() -> usize {
+    std::env::var("INDEX_SHARDS").ok().and_then(|n| n.parse().ok()).filter(|n| *n > 0).unwrap_or(256)
+}
+
+/// A time as the stack writes its index sort keys: UTC, nine digits of fraction, so that
+/// string order is time order (`shared::adapters::dynamo::rfc3339`).
+fn sortable(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let (month, nanos) = (u8::from(t.month()), t.nanosecond());
+    format!("{:04}-{month:02}-{:02}T{:02}:{:02}:{:02}.{nanos:09}Z", t.year(), t.day(), t.hour(), t.minute(), t.second())
 }

@@ -102,7 +102,7 @@ async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
 /// The ledger the functions use, with its calls going through the fault proxy (the
 /// tests' own go straight to the emulator).
 fn through_the_proxy(stack: &Stack, proxy: &FaultProxy) -> DynamoLedger {
-    DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(proxied(stack, proxy)), &stack.table)
+    stack.ledger_on(aws_sdk_dynamodb::Client::from_conf(proxied(stack, proxy)))
 }
 
 fn proxied(stack: &Stack, proxy: &FaultProxy) -> aws_sdk_dynamodb::Config {

@@ -59,18 +59,14 @@ pub struct DynamoLedger {
 }
 
 impl DynamoLedger {
-    /// The ledger on `table`, its indexes of [`crate::shards::DEFAULT`] shards.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), shards: crate::shards::DEFAULT }
+    /// The ledger on `table`, its indexes of `shards` shards (`INDEX_SHARDS`): every
+    /// writer and reader of one table must agree on it, so it is never defaulted here.
+    pub fn new(client: Client, table: impl Into<String>, shards: u16) -> Self {
+        Self { client, table: table.into(), shards: shards.max(1) }
     }
 
-    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(config), table)
-    }
-
-    /// The same, its indexes of `shards` shards (`INDEX_SHARDS`).
-    pub fn sharded(self, shards: u16) -> Self {
-        Self { shards: shards.max(1), ..self }
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>, shards: u16) -> Self {
+        Self::new(Client::new(config), table, shards)
     }
 
     pub fn shards(&self) -> u16 {
@@ -167,9 +163,13 @@ pub fn step_sk(status: &Status, name: &str) -> String {
     format!("STEP#{status}#{}", crate::records::item_name(name))
 }
 
+/// `t` in RFC 3339, in UTC with all nine digits of its fraction: the index sort keys
+/// are these strings, and only a fixed width makes DynamoDB's string order their time
+/// order (`…:00Z`, `…:00.52Z`, `…:00.5Z` sort so as the trimmed form writes them).
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    // Formatting a valid OffsetDateTime as RFC 3339 only fails for years past 9999.
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let (month, nanos) = (u8::from(t.month()), t.nanosecond());
+    format!("{:04}-{month:02}-{:02}T{:02}:{:02}:{:02}.{nanos:09}Z", t.year(), t.day(), t.hour(), t.minute(), t.second())
 }
 
 fn parse_rfc3339(item: &Item, name: &str) -> Option<OffsetDateTime> {
@@ -236,6 +236,24 @@ mod tests {
     use super::*;
 
     type Sent = Result<(), SdkError<UpdateItemError, HttpResponse>>;
+
+    #[test]
+    fn index_times_sort_as_strings_in_the_order_of_time() {
+        let base = OffsetDateTime::parse("2026-12-03T10:00:00Z", &Rfc3339).unwrap();
+        let times: Vec<OffsetDateTime> = [0, 500_000_000, 520_000_000, 999_999_999, 1_000_000_000]
+            .into_iter()
+            .map(|ns| base + time::Duration::nanoseconds(ns))
+            .collect();
+        let strings: Vec<String> = times.iter().map(|t| rfc3339(*t)).collect();
+        let mut sorted = strings.clone();
+        sorted.sort();
+        assert_eq!(sorted, strings, "string order is time order");
+        assert_eq!(strings[1], "2026-12-03T10:00:00.500000000Z");
+        // Read back as the same time, and from another offset written in UTC.
+        assert_eq!(OffsetDateTime::parse(&strings[2], &Rfc3339).unwrap(), times[2]);
+        let east = times[2].to_offset(time::UtcOffset::from_hms(5, 30, 0).unwrap());
+        assert_eq!(rfc3339(east), strings[2]);
+    }
 
     /// `resend` over a call that fails with `fail` on its first `failures` sends: how many
     /// sends it made, and whether it ended well.
