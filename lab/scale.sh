@@ -8,7 +8,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-rate=${SCALE_RATE:-10}
+# 5 a second is what this 2-core machine drives with its four deliveries each.
+rate=${SCALE_RATE:-5}
 scale=${SCALE_K:-$((10000 / rate))}
 trap 'infra/down.sh' EXIT
 # The reconciler at its production pace relative to the run: it finds nothing to do
