@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .local/venv/bin
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test install unit template e2e build up down create register deploy hooks hakari lint
+.PHONY: help dev test install compile unit template e2e build up down create register deploy hooks hakari lint
 # PROJECT, REGION, ACT_ON_STATUSES.
 include project.mk
 STAGE ?= default
@@ -21,10 +21,14 @@ dev: ## Run it all locally in the foreground; the functions reload when you save
 	infra/dev.sh
 
 test: ## Unit tests, template checks, end-to-end tests on the local stack; times each phase.
-	infra/phases.sh install unit template e2e
+	infra/phases.sh install+compile unit template e2e
 
 install: ## Local tooling into .local/ (virtualenv with cargo-lambda, moto, SAM; DynamoDB Local).
 	infra/install.sh
+
+compile: ## The debug build every test phase runs: the tests, the end-to-end tests, the binaries.
+	cargo test --workspace --exclude bench --exclude fault-proxy --exclude chaos --no-run
+	cargo build --bins
 
 unit: ## cargo test of the functions, shared and the local stack; the Python checks.
 	cargo test

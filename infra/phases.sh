@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! Runs make targets in order, timing each, and prints how long each took at the end,
-#! also when one fails (which stops the run). `make test` is `infra/phases.sh install
-#! unit template e2e`.
+#! also when one fails (which stops the run). A phase `a+b` runs targets a and b side by
+#! side. `make test` is `infra/phases.sh install+compile unit template e2e`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 report=()
@@ -14,8 +14,20 @@ start_all=$SECONDS
 for phase in "$@"; do
   echo "== phase: $phase"
   start=$SECONDS
-  make --no-print-directory "$phase"
-  status=$?
+  if [[ $phase == *+* ]]; then
+    # `a+b`: the targets side by side (the install fetches while the compiler computes),
+    # the phase failing if either does.
+    pids=()
+    for part in ${phase//+/ }; do
+      make --no-print-directory "$part" &
+      pids+=($!)
+    done
+    status=0
+    for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+  else
+    make --no-print-directory "$phase"
+    status=$?
+  fi
   report+=("$phase" "$((SECONDS - start))")
   if [ "$status" != 0 ]; then
     report+=("($phase failed)" "")
