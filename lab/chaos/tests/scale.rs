@@ -114,10 +114,11 @@ async fn at_its_scale_the_stack_holds_its_partition_limits() {
 
     println!("\n=== scale summary ===");
     println!(
-        "scale              K = {scale}: {rate} predictions/s stand for {} a second; each key {limit} write units/s, {} read units/s, {} s of burst",
+        "scale              K = {scale}: {rate} predictions/s stand for {} a second; each key {limit} write units/s, {} read units/s, {} s of burst (keys of one prediction, {}: AWS's own)",
         rate as f64 * scale,
         report["limits"]["read_units_per_sec"],
-        report["burst_secs"]
+        report["burst_secs"],
+        report["unscaled"]
     );
     println!(
         "predictions        {} created in {load_secs:.1} s, settled or not {:.1} s later",

@@ -47,6 +47,10 @@ struct Cli {
     /// Seconds of a key's rate its bucket holds for bursts (DynamoDB keeps up to 300).
     #[arg(long, env = "FAULT_PARTITION_BURST_SECS", value_name = "SECS", default_value_t = 300.0, value_parser = positive)]
     partition_burst_secs: f64,
+    /// Prefixes of the table's keys each of one entity (`PRED#`), held to AWS's own limits:
+    /// their load is one prediction's at any rate, so scaling them down would mislead.
+    #[arg(long, env = "FAULT_PARTITION_UNSCALED", value_name = "PREFIX", value_delimiter = ',')]
+    partition_unscaled: Vec<String>,
 }
 
 fn positive(raw: &str) -> Result<f64, String> {
@@ -92,7 +96,9 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         .map_err(StartError::HttpClient)?;
     let proxy = Arc::new(Proxy {
         faults: Faults::new(Settings { seed: cli.seed, rules: cli.rules }),
-        partitions: cli.partition_scale.map(|scale| Partitions::new(scale, cli.partition_burst_secs)),
+        partitions: cli
+            .partition_scale
+            .map(|scale| Partitions::new(scale, cli.partition_burst_secs).unscaled(cli.partition_unscaled.clone())),
         dynamodb: cli.dynamodb_upstream,
         sqs: cli.sqs_upstream,
         http,

@@ -12,7 +12,9 @@
 //! every bucket it is known to touch has units left (the table's key, the index entries
 //! the item has, and those a put brings); what it then spends may leave a bucket in debt,
 //! which the next calls wait out. So at K, a design holds at 1/K of the rates it would
-//! hold at on AWS, each key against a limit K times smaller.
+//! hold at on AWS, each key against a limit K times smaller. Except the table's keys of
+//! one entity (`unscaled`, `PRED#` for this stack): a key only one prediction writes
+//! takes the same units at any rate of predictions, so it keeps AWS's own limits.
 
 pub mod units;
 
@@ -134,6 +136,8 @@ pub struct Throttled {
 pub struct Partitions {
     scale: f64,
     burst_secs: f64,
+    /// Prefixes of the table's keys held to AWS's own limits, not K times less.
+    unscaled: Vec<String>,
     schemas: tokio::sync::Mutex<HashMap<String, Schema>>,
     state: Mutex<State>,
     /// One write at a time per item: what it was before and after is its own.
@@ -154,7 +158,21 @@ struct Touched {
 impl Partitions {
     pub fn new(scale: f64, burst_secs: f64) -> Self {
         let stripes = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();
-        Self { scale, burst_secs, schemas: Default::default(), state: Mutex::new(State::new()), stripes }
+        let unscaled = Vec::new();
+        Self { scale, burst_secs, unscaled, schemas: Default::default(), state: Mutex::new(State::new()), stripes }
+    }
+
+    /// The same, the table's keys that begin with one of `prefixes` (each one entity's,
+    /// whose load does not grow with the rate) held to AWS's own limits.
+    pub fn unscaled(self, prefixes: Vec<String>) -> Self {
+        Self { unscaled: prefixes, ..self }
+    }
+
+    /// `key`'s limit a second: AWS's, divided by K unless it is one entity's.
+    fn limit(&self, (scope, key): &(Scope, String), write: bool) -> f64 {
+        let aws = if write { WRITE_UNITS } else { READ_UNITS };
+        let own = scope == "table" && self.unscaled.iter().any(|prefix| key.starts_with(prefix.as_str()));
+        if own { aws } else { aws / self.scale }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -365,11 +383,12 @@ impl Partitions {
 
     /// Refuses when any of `keys` has no units left.
     fn admit(&self, keys: &[(Scope, String)], write: bool) -> Result<(), Throttled> {
-        let (limit, burst) = (if write { self.write_limit() } else { self.read_limit() }, self.burst_secs);
+        let burst = self.burst_secs;
         let mut state = self.lock();
         state.calls += 1;
         let now = Instant::now();
         let empty = keys.iter().find(|key| {
+            let limit = self.limit(key, write);
             let buckets = if write { &mut state.writes } else { &mut state.reads };
             let bucket = buckets.entry((*key).clone()).or_insert(Bucket { units: limit * burst, at: now });
             bucket.units = (bucket.units + limit * (now - bucket.at).as_secs_f64()).min(limit * burst);
@@ -383,10 +402,11 @@ impl Partitions {
     }
 
     fn spend(&self, spent: &[(Scope, String, f64)], write: bool) {
-        let (limit, burst) = (if write { self.write_limit() } else { self.read_limit() }, self.burst_secs);
+        let burst = self.burst_secs;
         let mut state = self.lock();
         let now = Instant::now();
         for (scope, key, units) in spent {
+            let limit = self.limit(&(scope.clone(), key.clone()), write);
             let buckets = if write { &mut state.writes } else { &mut state.reads };
             let bucket =
                 buckets.entry((scope.clone(), key.clone())).or_insert(Bucket { units: limit * burst, at: now });
@@ -405,15 +425,17 @@ impl Partitions {
     pub fn report(&self) -> Value {
         let state = self.lock();
         let secs = state.since.elapsed().as_secs_f64().max(1e-3);
-        let row = |(scope, key): &(Scope, String), spent: &Spent| {
-            json!({"scope": scope, "key": key, "write_units": spent.write, "read_units": spent.read,
+        let rate = |key: &(Scope, String), units: f64, write: bool| units / secs / self.limit(key, write);
+        let row = |key: &(Scope, String), spent: &Spent| {
+            json!({"scope": key.0, "key": key.1, "write_units": spent.write, "read_units": spent.read,
                    "throttled": spent.throttled,
-                   "write_rate_of_limit": spent.write / secs / self.write_limit(),
-                   "read_rate_of_limit": spent.read / secs / self.read_limit()})
+                   "write_rate_of_limit": rate(key, spent.write, true),
+                   "read_rate_of_limit": rate(key, spent.read, false)})
         };
-        let top = |by: &dyn Fn(&Spent) -> f64| {
-            let mut keys: Vec<_> = state.spent.iter().filter(|(_, s)| by(s) > 0.0).collect();
-            keys.sort_by(|a, b| by(b.1).total_cmp(&by(a.1)));
+        // Keys ranked by `by`: each against its own limit (a key of one entity keeps AWS's).
+        let top = |by: &dyn Fn(&(Scope, String), &Spent) -> f64| {
+            let mut keys: Vec<_> = state.spent.iter().filter(|(k, s)| by(k, s) > 0.0).collect();
+            keys.sort_by(|a, b| by(b.0, b.1).total_cmp(&by(a.0, a.1)));
             keys.into_iter().take(5).map(|(k, s)| row(k, s)).collect::<Vec<_>>()
         };
         // Units by scope (the table, each index): what one prediction costs each.
@@ -423,11 +445,12 @@ impl Partitions {
             entry["write_units"] = json!(entry["write_units"].as_f64().unwrap_or(0.0) + spent.write);
             entry["read_units"] = json!(entry["read_units"].as_f64().unwrap_or(0.0) + spent.read);
         }
-        // The hottest key of each scope: the table's are each one prediction's, whose rate
-        // the model holds to a limit K times AWS's; each index's are shards.
+        // The hottest key of each scope, by its write rate against its limit.
         let mut hottest_by_scope = serde_json::Map::new();
         for (key, spent) in &state.spent {
-            let hotter = hottest_by_scope.get(&key.0).is_none_or(|row| row["write_units"].as_f64() < Some(spent.write));
+            let share = rate(key, spent.write, true);
+            let hotter =
+                hottest_by_scope.get(&key.0).is_none_or(|row| row["write_rate_of_limit"].as_f64() < Some(share));
             if hotter {
                 hottest_by_scope.insert(key.0.clone(), row(key, spent));
             }
@@ -437,14 +460,15 @@ impl Partitions {
             "by_scope": by_scope,
             "hottest_by_scope": hottest_by_scope,
             "burst_secs": self.burst_secs,
+            "unscaled": self.unscaled,
             "limits": {"write_units_per_sec": self.write_limit(), "read_units_per_sec": self.read_limit()},
             "secs": secs,
             "calls": state.calls,
             "keys": state.spent.len(),
             "throttles": state.throttles,
-            "throttled": top(&|s| s.throttled as f64),
-            "hottest_writes": top(&|s| s.write),
-            "hottest_reads": top(&|s| s.read),
+            "throttled": top(&|_, s| s.throttled as f64),
+            "hottest_writes": top(&|k, s| rate(k, s.write, true)),
+            "hottest_reads": top(&|k, s| rate(k, s.read, false)),
         })
     }
 }
@@ -584,5 +608,28 @@ mod tests {
         let plain =
             json!({"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "PRED#1"}}});
         assert_eq!(queried_partition(&plain, "pk").as_deref(), Some("PRED#1"));
+    }
+
+    #[tokio::test]
+    async fn a_key_of_one_entity_keeps_aws_limits_while_shared_keys_are_scaled() {
+        // K = 1000 and a second of burst: a shared key holds one unit, a prediction's own
+        // key 1,000. Three one-unit puts to one prediction's key, with and without it.
+        async fn three_puts(model: &Partitions) -> u64 {
+            let emulator = Emulator::default();
+            for n in 0..3 {
+                let mut item = register(n).1;
+                item["pk"] = json!({"S": "PRED#same"});
+                item["sk"] = json!({"S": format!("EVENT#{n}")});
+                item.as_object_mut().unwrap().remove("open_pk");
+                let request = json!({"TableName": "t", "Item": item.clone()});
+                let put = async { emulator.put(item) };
+                let _ = model.serve(&emulator, "PutItem", &request, put).await;
+            }
+            model.report()["throttles"].as_u64().unwrap()
+        }
+        let own = Partitions::new(1000.0, 1.0).unscaled(vec!["PRED#".into()]);
+        assert_eq!(three_puts(&own).await, 0, "one prediction's key at AWS's limits");
+        assert_eq!(own.report()["unscaled"][0], "PRED#");
+        assert!(three_puts(&Partitions::new(1000.0, 1.0)).await > 0, "the same key, scaled, is throttled");
     }
 }
