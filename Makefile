@@ -21,7 +21,7 @@ dev: ## Run it all locally in the foreground; the functions reload when you save
 	infra/dev.sh
 
 test: ## Unit tests, template checks, end-to-end tests on the local stack; times each phase.
-	infra/phases.sh install+compile unit+template+e2e
+	infra/phases.sh install+compile unit template+e2e
 
 install: ## Local tooling into .local/ (virtualenv with cargo-lambda, moto, SAM; DynamoDB Local).
 	infra/install.sh

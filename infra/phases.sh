@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! Runs make targets in order, timing each, and prints how long each took at the end,
 #! also when one fails (which stops the run). A phase `a+b` runs targets a and b side by
-#! side. `make test` is `infra/phases.sh install+compile unit+template+e2e`.
+#! side. `make test` is `infra/phases.sh install+compile unit template+e2e`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 report=()
@@ -15,9 +15,9 @@ for phase in "$@"; do
   echo "== phase: $phase"
   start=$SECONDS
   if [[ $phase == *+* ]]; then
-    # `a+b+c`: the targets side by side (the install fetches while the compiler computes;
-    # the unit tests run while the end-to-end tests wait on the stack), the phase failing
-    # if any does. The last one's output is shown as it comes, each other one's whole
+    # `a+b`: the targets side by side (the install fetches while the compiler computes;
+    # the template checks run while the end-to-end stack starts), the phase failing if
+    # either does. The last one's output is shown as it comes, each other one's whole
     # once it ended, so that none is interleaved.
     parts=(${phase//+/ })
     last=${parts[-1]}
