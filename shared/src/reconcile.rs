@@ -16,7 +16,7 @@ use crate::adapters::OPERATION_TIMEOUT;
 use crate::config::{ConfigError, Env};
 use crate::ingest::{Ingest, Ingested};
 use crate::message::WorkMessage;
-use crate::ports::{Ledger, OpenPrediction, PredictionSource, ReconcileStore, StaleWork, WorkQueue};
+use crate::ports::{Ledger, OpenPrediction, PageAsk, PredictionSource, ReconcileStore, StaleWork, WorkQueue};
 use crate::shards::Index;
 use crate::walk::{Dated, Merged, Place};
 
@@ -129,7 +129,8 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         let open_until = Instant::now() + deadline.saturating_duration_since(Instant::now()) * 2 / 3;
         let (open_before, work_before) = (now - self.config.min_age, now - self.config.work_stale_after);
         let open_page = |partition: String, from, after: Option<String>, limit| async move {
-            self.store.open_predictions(&partition, from, open_before, after.as_deref(), limit).await
+            let ask = PageAsk { partition: &partition, from, before: open_before, after: after.as_deref(), limit };
+            self.store.open_predictions(ask).await
         };
         // An examination cut short by the walk's deadline got no answer from WriftAI.
         let examine = |item| self.examine(item, now);
@@ -137,7 +138,8 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         self.walk(open, &mut summary, open_page, examine, || Step::Unanswered).await?;
         self.close_missing(&mut summary, open_until, now).await;
         let work_page = |partition: String, from, after: Option<String>, limit| async move {
-            self.store.stale_work(&partition, from, work_before, after.as_deref(), limit).await
+            let ask = PageAsk { partition: &partition, from, before: work_before, after: after.as_deref(), limit };
+            self.store.stale_work(ask).await
         };
         let requeue = |item| self.requeue(item, now);
         self.walk((Index::Work, deadline), &mut summary, work_page, requeue, || Step::Failed).await?;

@@ -5,7 +5,9 @@
 //! begins.
 
 use e2e::{Stack, payload};
-use shared::ports::{CheckAsk, Claim, Claims, Ledger, ReconcileStore, RecordTable, Reopened, StepKey, StepState};
+use shared::ports::{
+    CheckAsk, Claim, Claims, Ledger, PageAsk, ReconcileStore, RecordTable, Reopened, StepKey, StepState,
+};
 use shared::prediction::{PredictionId, Status};
 use time::OffsetDateTime;
 
@@ -160,9 +162,11 @@ async fn a_place_past_the_runs_bound_reads_nothing_and_fails_nothing() {
     let now = OffsetDateTime::now_utc();
     let (from, before) = (now - time::Duration::minutes(5), now - time::Duration::minutes(10));
     let partition = shared::shards::Index::Open.partitions(ledger.shards()).remove(0);
-    let open = ledger.open_predictions(&partition, Some(from), before, None, 10).await.unwrap();
+    let ask = PageAsk { partition: &partition, from: Some(from), before, after: None, limit: 10 };
+    let open = ledger.open_predictions(ask).await.unwrap();
     assert!(open.items.is_empty() && open.next.is_none());
     let partition = shared::shards::Index::Work.partitions(ledger.shards()).remove(0);
-    let work = ledger.stale_work(&partition, Some(from), before, None, 10).await.unwrap();
+    let ask = PageAsk { partition: &partition, ..ask };
+    let work = ledger.stale_work(ask).await.unwrap();
     assert!(work.items.is_empty() && work.next.is_none());
 }

@@ -9,6 +9,6 @@ mod source;
 
 pub use claims::{Claim, Claims, ERROR_KEPT_BYTES, Reopened, kept_error};
 pub use ledger::{CheckAsk, Enqueue, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
-pub use reconcile::{OpenPrediction, Page, ReconcileStore, StaleWork};
+pub use reconcile::{OpenPrediction, Page, PageAsk, ReconcileStore, StaleWork};
 pub use records::{Bucket, Kept, RecordTable, StepKey, StepState};
 pub use source::PredictionSource;

@@ -27,6 +27,17 @@ pub struct StaleWork {
 
 /// One page of one partition of an index; `next` resumes after it (opaque), `None` at
 /// the end.
+/// Which page of one partition of an index to read: its items from `from` (inclusive)
+/// to before `before`, oldest first, past the page whose end is `after`, at most `limit`.
+#[derive(Clone, Copy, Debug)]
+pub struct PageAsk<'a> {
+    pub partition: &'a str,
+    pub from: Option<OffsetDateTime>,
+    pub before: OffsetDateTime,
+    pub after: Option<&'a str>,
+    pub limit: u32,
+}
+
 #[derive(Clone, Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -40,31 +51,16 @@ pub trait ReconcileStore: Send + Sync {
     /// tables written before sharding.
     fn partitions(&self, index: Index) -> Vec<String>;
 
-    /// One page of the unfinished predictions of `partition` registered from `from`
-    /// (inclusive) to before `before`, oldest first.
-    fn open_predictions(
-        &self,
-        partition: &str,
-        from: Option<OffsetDateTime>,
-        before: OffsetDateTime,
-        after: Option<&str>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Page<OpenPrediction>>> + Send;
+    /// One page of the unfinished predictions of a partition, by when they were registered.
+    fn open_predictions(&self, ask: PageAsk<'_>) -> impl Future<Output = Result<Page<OpenPrediction>>> + Send;
 
     /// Takes a prediction out of the unfinished set for good, saying why (`not_found`,
     /// `overdue`): it is never polled again.
     fn close(&self, id: PredictionId, reason: &str, now: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
 
-    /// One page of the events of `partition` needing work that was not done, recorded or
-    /// last enqueued from `from` (inclusive) to before `before`, oldest first.
-    fn stale_work(
-        &self,
-        partition: &str,
-        from: Option<OffsetDateTime>,
-        before: OffsetDateTime,
-        after: Option<&str>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Page<StaleWork>>> + Send;
+    /// One page of the events of a partition needing work that was not done, by when they
+    /// were recorded or last enqueued.
+    fn stale_work(&self, ask: PageAsk<'_>) -> impl Future<Output = Result<Page<StaleWork>>> + Send;
 
     /// The payload kept with an event, when it fitted in the item.
     fn work_payload(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<Option<String>>> + Send;

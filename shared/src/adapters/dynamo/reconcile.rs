@@ -9,7 +9,7 @@ use super::{
     parse_rfc3339, prediction_pk, resend, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
-use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
+use crate::ports::{OpenPrediction, Page, PageAsk, ReconcileStore, StaleWork};
 use crate::prediction::{PredictionId, Status};
 use crate::shards::Index;
 
@@ -20,16 +20,11 @@ fn id_of(pk: Option<&str>) -> Option<PredictionId> {
 }
 
 impl DynamoLedger {
-    /// One page of one partition of a sparse index, oldest first, from `from` (inclusive)
-    /// to before `before`.
+    /// One page of one partition of a sparse index.
     async fn walk(
         &self,
         index: Index,
-        partition: &str,
-        from: Option<OffsetDateTime>,
-        before: OffsetDateTime,
-        after: Option<&str>,
-        limit: u32,
+        PageAsk { partition, from, before, after, limit }: PageAsk<'_>,
     ) -> Result<(Vec<super::Item>, Option<String>)> {
         let (name, pk, since) = index_keys(index);
         if from.is_some_and(|from| from >= before) {
@@ -70,15 +65,8 @@ impl ReconcileStore for DynamoLedger {
         index.partitions(self.shards)
     }
 
-    async fn open_predictions(
-        &self,
-        partition: &str,
-        from: Option<OffsetDateTime>,
-        before: OffsetDateTime,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<OpenPrediction>> {
-        let (items, next) = self.walk(Index::Open, partition, from, before, after, limit).await?;
+    async fn open_predictions(&self, ask: PageAsk<'_>) -> Result<Page<OpenPrediction>> {
+        let (items, next) = self.walk(Index::Open, ask).await?;
         let items = items
             .iter()
             .filter_map(|item| {
@@ -104,15 +92,8 @@ impl ReconcileStore for DynamoLedger {
         conditional(outcome).map(drop)
     }
 
-    async fn stale_work(
-        &self,
-        partition: &str,
-        from: Option<OffsetDateTime>,
-        before: OffsetDateTime,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<StaleWork>> {
-        let (items, next) = self.walk(Index::Work, partition, from, before, after, limit).await?;
+    async fn stale_work(&self, ask: PageAsk<'_>) -> Result<Page<StaleWork>> {
+        let (items, next) = self.walk(Index::Work, ask).await?;
         let items = items
             .iter()
             .filter_map(|item| {

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::MemoryLedger;
 use crate::error::Result;
-use crate::ports::{OpenPrediction, Page, ReconcileStore, StaleWork};
+use crate::ports::{OpenPrediction, Page, PageAsk, ReconcileStore, StaleWork};
 use crate::prediction::{PredictionId, Status};
 use crate::shards::Index;
 
@@ -32,11 +32,7 @@ impl ReconcileStore for MemoryLedger {
 
     async fn open_predictions(
         &self,
-        partition: &str,
-        from: Option<OffsetDateTime>,
-        before: OffsetDateTime,
-        after: Option<&str>,
-        limit: u32,
+        PageAsk { partition, from, before, after, limit }: PageAsk<'_>,
     ) -> Result<Page<OpenPrediction>> {
         let state = self.lock();
         let shards = self.shards();
@@ -65,11 +61,7 @@ impl ReconcileStore for MemoryLedger {
 
     async fn stale_work(
         &self,
-        partition: &str,
-        from: Option<OffsetDateTime>,
-        before: OffsetDateTime,
-        after: Option<&str>,
-        limit: u32,
+        PageAsk { partition, from, before, after, limit }: PageAsk<'_>,
     ) -> Result<Page<StaleWork>> {
         let state = self.lock();
         let shards = self.shards();
