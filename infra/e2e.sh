@@ -22,4 +22,6 @@ tests=(cargo test --workspace --exclude bench --exclude fault-proxy --exclude ch
 # The official WriftAI Python client against the simulator.
 .local/venv/bin/python -m pytest -q infra/tests/stack
 infra/glue.sh
-"${tests[@]}" --test work
+# The pipeline's tests spend their time waiting on the stack (visibility timeouts, the
+# reconciler's ages), each on its own predictions: all of them wait at once.
+"${tests[@]}" --test work -- --test-threads 20

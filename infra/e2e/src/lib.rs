@@ -324,18 +324,29 @@ impl Sim {
         self.http.get(format!("{}/_sim/stats", self.base)).send().await.unwrap().json().await.unwrap()
     }
 
-    /// Waits until every prediction is finished and no delivery is in flight.
+    /// Deliveries of one prediction queued or being sent right now.
+    pub async fn in_flight(&self, id: PredictionId) -> u64 {
+        let url = format!("{}/_sim/in_flight?prediction_id={id}", self.base);
+        let answer: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        answer["in_flight"].as_u64().expect("the simulator counts in_flight")
+    }
+
+    /// Waits until each of `ids` is finished and none of their deliveries is in flight.
+    /// Other tests' deliveries may go on: only these predictions are waited for.
     pub async fn settle(&self, ids: &[PredictionId], api: &WriftAi) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let mut done = self.stats().await["in_flight"] == 0;
+            let mut unsettled = Vec::new();
             for id in ids {
-                done &= api.get(*id).await.unwrap().is_some_and(|f| f.prediction.status.is_terminal());
+                let finished = api.get(*id).await.unwrap().is_some_and(|f| f.prediction.status.is_terminal());
+                if !finished || self.in_flight(*id).await > 0 {
+                    unsettled.push(*id);
+                }
             }
-            if done {
+            if unsettled.is_empty() {
                 return;
             }
-            assert!(Instant::now() < deadline, "the simulator did not settle: {}", self.stats().await);
+            assert!(Instant::now() < deadline, "these predictions did not settle: {unsettled:?}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

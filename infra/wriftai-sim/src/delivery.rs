@@ -1,7 +1,6 @@
 //! Webhook delivery: one task per prediction sends its status changes in order, each
 //! signed, retried with capped exponential backoff, and shaped by the chaos plan.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -88,7 +87,7 @@ impl Worker {
     /// it off the in-flight gauge.
     async fn deliver(&mut self, out: &Outgoing, reordered: bool) {
         self.deliver_once(out, reordered).await;
-        self.state.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.state.stats.handled(&self.id);
     }
 
     async fn deliver_once(&mut self, out: &Outgoing, reordered: bool) {

@@ -48,6 +48,16 @@ pub async fn stats(State(state): State<Shared>) -> Json<StatsView> {
 }
 
 #[derive(Deserialize)]
+pub struct InFlightOf {
+    prediction_id: String,
+}
+
+/// `{"in_flight": n}`: deliveries of one prediction queued or being sent right now.
+pub async fn in_flight(State(state): State<Shared>, Query(of): Query<InFlightOf>) -> Json<Value> {
+    Json(json!({ "in_flight": state.stats.in_flight_of(&of.prediction_id) }))
+}
+
+#[derive(Deserialize)]
 pub struct RedirectTo {
     to: String,
 }

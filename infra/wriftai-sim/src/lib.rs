@@ -119,6 +119,7 @@ pub fn router(state: Shared) -> Router {
         .route("/chaos", get(inspect::get_chaos).put(inspect::put_chaos))
         .route("/deliveries", get(inspect::deliveries))
         .route("/stats", get(inspect::stats))
+        .route("/in_flight", get(inspect::in_flight))
         .route("/files/{id}", get(inspect::file))
         .route("/redirect", get(inspect::redirect))
         .route("/notify", post(notify::post))

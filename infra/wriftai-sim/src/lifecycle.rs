@@ -2,7 +2,6 @@
 //! cancellable at any step, each status change handed to its webhook delivery task.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -13,7 +12,6 @@ use tracing::Instrument;
 use crate::Shared;
 use crate::behaviour::{Behaviour, Outcome};
 use crate::delivery::Outgoing;
-use crate::log::Stats;
 use crate::prediction::{Prediction, Status, TaskError, seconds};
 
 /// Everything one prediction's lifecycle task needs.
@@ -117,11 +115,10 @@ impl Run {
             Ok(body) => {
                 // Counted before it is queued, so "nothing in flight" never hides a
                 // delivery that is about to start.
-                let in_flight = &self.state.stats.in_flight;
-                Stats::bump(in_flight);
+                self.state.stats.queued(&snapshot.id);
                 if outbox.send(Outgoing { status: snapshot.status, body: body.into() }).is_err() {
                     // The delivery task is gone; nothing will send it.
-                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                    self.state.stats.handled(&snapshot.id);
                 }
             }
             Err(error) => tracing::error!(%error, "cannot serialise the prediction"),

@@ -1,6 +1,6 @@
 //! The record of every webhook delivery attempt, and the counters `/_sim/stats` shows.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -71,8 +71,12 @@ pub struct Stats {
     pub exhausted: AtomicU64,
     pub rate_limited: AtomicU64,
     /// Deliveries queued or being sent right now (a gauge): 0 means every status change
-    /// so far has been delivered, dropped or given up.
-    pub in_flight: AtomicU64,
+    /// so far has been delivered, dropped or given up. Changed only through
+    /// [`Stats::queued`] and [`Stats::handled`], which keep `pending` with it.
+    in_flight: AtomicU64,
+    /// The same gauge per prediction, so one test can wait for its own deliveries while
+    /// others' are still going. A prediction leaves the map when it reaches 0.
+    pending: Mutex<HashMap<String, u64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +96,30 @@ pub struct StatsView {
 impl Stats {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A delivery of `id` is about to be queued.
+    pub fn queued(&self, id: &str) {
+        let mut pending = lock(&self.pending);
+        *pending.entry(id.to_owned()).or_default() += 1;
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A delivery of `id` was delivered, dropped or given up (or never queued).
+    pub fn handled(&self, id: &str) {
+        let mut pending = lock(&self.pending);
+        if let Some(count) = pending.get_mut(id) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(id);
+            }
+        }
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Deliveries of one prediction queued or being sent right now.
+    pub fn in_flight_of(&self, id: &str) -> u64 {
+        lock(&self.pending).get(id).copied().unwrap_or(0)
     }
 
     pub fn view(&self) -> StatsView {

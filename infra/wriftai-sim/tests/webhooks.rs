@@ -127,6 +127,29 @@ async fn an_unreachable_receiver_is_retried_up_to_max_attempts_then_given_up() {
 }
 
 #[tokio::test]
+async fn one_predictions_deliveries_in_flight_are_counted_apart_from_anothers() {
+    // Retries a second apart keep the refused prediction's deliveries in flight.
+    let sim = Sim::start(|c| c.retry_base = std::time::Duration::from_secs(1)).await;
+    let refusing = Receiver::start(&[503; 5]).await;
+    let accepting = Receiver::start(&[]).await;
+    let slow = sim.create(json!({"model": "a/b", "input": {}, "webhook": {"url": refusing.url}})).await;
+    let quick = sim.create(json!({"model": "a/b", "input": {}, "webhook": {"url": accepting.url}})).await;
+    let in_flight = |id: String| {
+        let sim = &sim;
+        async move { sim.get(&format!("/_sim/in_flight?prediction_id={id}")).await.1["in_flight"].clone() }
+    };
+    let (slow, quick) = (slow["id"].as_str().expect("id").to_owned(), quick["id"].as_str().expect("id").to_owned());
+    accepting.wait_for(4).await;
+    eventually("the quick prediction has nothing in flight", || async {
+        (in_flight(quick.clone()).await == 0).then_some(())
+    })
+    .await;
+    assert!(in_flight(slow.clone()).await.as_u64().expect("a count") > 0, "its 503s are still being retried");
+    assert!(sim.get("/_sim/stats").await.1["in_flight"].as_u64().expect("a count") > 0);
+    assert_eq!(in_flight("never-created".to_owned()).await, 0);
+}
+
+#[tokio::test]
 async fn statuses_chosen_in_sim_are_dropped_and_logged_as_dropped() {
     let sim = Sim::start(|_| {}).await;
     let hook = Receiver::start(&[]).await;
