@@ -3,7 +3,7 @@
 //!
 //! - [`init_tracing`]: logs on stderr, at `RUST_LOG`'s levels;
 //! - [`number`] and [`blank_is_unset`]: flags and their variables, read the same way;
-//! - [`usage`] and [`exit`]: the exit code, and a failure told on one line with its
+//! - [`usage`], [`refuse`] and [`exit`]: the exit code (2 for a command line refused), and a failure told on one line with its
 //!   causes ([`chain`]).
 
 use std::error::Error;
@@ -47,16 +47,26 @@ pub fn blank_is_unset(command: clap::Command, env: impl Fn(&OsStr) -> Option<OsS
     command.mut_args(blank).mut_subcommands(|sub| sub.mut_args(blank))
 }
 
+/// The exit code of a command line refused (clap's own, and the Unix tools'): a
+/// script can tell "you asked wrongly, nothing was done" from a failure (1).
+pub const USAGE: u8 = 2;
+
 /// The end of a tool whose command line clap refused: clap's message (or the help asked
-/// for) is printed, and the exit code is 1 for a usage error, as before clap (whose own
-/// is 2), and 0 after `--help`.
+/// for) is printed, and the exit code is [`USAGE`] for a usage error, 0 after `--help`.
 pub fn usage(refused: clap::Error) -> ExitCode {
     let _ = refused.print();
     usage_code(&refused)
 }
 
 fn usage_code(refused: &clap::Error) -> ExitCode {
-    if refused.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if refused.use_stderr() { ExitCode::from(USAGE) } else { ExitCode::SUCCESS }
+}
+
+/// The end of a run refused for a bad argument that clap let through (a value only the
+/// command can judge): `name: error: cause: ...` on stderr, exit [`USAGE`].
+pub fn refuse(name: &str, error: &(dyn Error + 'static)) -> ExitCode {
+    eprintln!("{}", failure(name, error));
+    ExitCode::from(USAGE)
 }
 
 /// The end of a tool's run: 0, or 1 after `name: error: cause: ...` on stderr, one plain
@@ -150,8 +160,9 @@ mod tests {
     }
 
     #[test]
-    fn a_usage_error_exits_1_and_help_0() {
-        assert_eq!(usage_code(&clap::Error::new(ErrorKind::UnknownArgument)), ExitCode::FAILURE);
+    fn a_usage_error_exits_2_and_help_0() {
+        assert_eq!(usage_code(&clap::Error::new(ErrorKind::UnknownArgument)), ExitCode::from(2));
+        assert_eq!(refuse("tool", &std::io::Error::other("--rate 0: must be at least 1")), ExitCode::from(2));
         assert_eq!(usage_code(&clap::Error::new(ErrorKind::DisplayHelp)), ExitCode::SUCCESS);
     }
 }
