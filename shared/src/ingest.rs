@@ -3,7 +3,8 @@
 //!
 //! Round trips to AWS per case (docs/design.md explains why a new event that needs work
 //! costs three):
-//! - unknown prediction, plain repeat, new event the worker ignores: 1;
+//! - plain repeat, new event the worker ignores: 1;
+//! - unknown prediction: 2 (the failed write, then whether `hooks forget` erased it);
 //! - out-of-order event: 2 (the failed advance, then the event alone);
 //! - new event that needs work, or a repeat whose earlier enqueue was never confirmed:
 //!   record, send, confirm.
@@ -15,7 +16,7 @@ use time::OffsetDateTime;
 use crate::config::ActOn;
 use crate::error::Result;
 use crate::message::{Message, WorkMessage};
-use crate::ports::{CheckAsk, Enqueue, Ledger, NewEvent, PredictionSource, Recorded, WorkQueue};
+use crate::ports::{CheckAsk, Enqueue, Ledger, MODEL_KEPT_BYTES, NewEvent, PredictionSource, Recorded, WorkQueue};
 use crate::prediction::{Prediction, PredictionId, Status};
 use crate::records;
 
@@ -36,6 +37,9 @@ pub enum Ingested {
     Duplicate { enqueued: bool },
     /// Not a prediction of ours: nothing written, nothing enqueued.
     UnknownPrediction,
+    /// A prediction `hooks forget` erased: nothing written, nothing enqueued, and the
+    /// sender told it is done (a 2xx), so nothing brings the data back.
+    Forgotten,
     /// An unsigned delivery: nothing it says is recorded. When the prediction is not
     /// finished, a check is enqueued: the worker asks WriftAI and records its answer.
     Triggered { enqueued: bool },
@@ -48,6 +52,7 @@ impl Ingested {
             Self::OutOfOrder => "out_of_order",
             Self::Duplicate { .. } => "duplicate",
             Self::UnknownPrediction => "unknown_prediction",
+            Self::Forgotten => "forgotten",
             Self::Triggered { .. } => "check",
         }
     }
@@ -93,6 +98,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     /// job exactly once.
     pub async fn ingest(&self, prediction: &Prediction, raw: &str, now: OffsetDateTime) -> Result<Ingested> {
         let needs_work = self.act_on.includes(&prediction.status);
+        let model = prediction.model.as_ref().map(|m| format!("{}/{}", m.owner, m.name));
         let event = NewEvent {
             id: prediction.id,
             status: &prediction.status,
@@ -101,9 +107,10 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
             expires_at: now + self.event_ttl,
             needs_work,
             payload: (needs_work && raw.len() <= records::ITEM_BYTES).then_some(raw),
+            model: model.as_deref().filter(|m| needs_work && m.len() <= MODEL_KEPT_BYTES),
         };
         Ok(match self.ledger.record(&event).await? {
-            Recorded::UnknownPrediction => Ingested::UnknownPrediction,
+            Recorded::UnknownPrediction => self.unknown(prediction.id).await?,
             Recorded::New { advanced: false } => Ingested::OutOfOrder,
             Recorded::New { advanced: true } => {
                 if needs_work {
@@ -130,7 +137,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     /// when a check is asked for.
     pub async fn trigger(&self, id: PredictionId, now: OffsetDateTime) -> Result<Ingested> {
         Ok(match self.ledger.ask_check(id, now, CHECK_WINDOW).await? {
-            CheckAsk::Unknown => Ingested::UnknownPrediction,
+            CheckAsk::Unknown => self.unknown(id).await?,
             CheckAsk::Finished | CheckAsk::Pending => Ingested::Triggered { enqueued: false },
             CheckAsk::Asked => {
                 if let Err(err) = self.queue.send(Message::check(id)).await {
@@ -162,6 +169,13 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         self.ledger.check_begun(id).await?;
         let Some(fetched) = source.get(id).await? else { return Ok(None) };
         Ok(Some(self.ingest(&fetched.prediction, &fetched.raw, now).await?))
+    }
+
+    /// A prediction the table does not hold: never ours, or forgotten. The extra read
+    /// is made on this path only, which a genuine delivery takes only when it beats the
+    /// prediction's own record.
+    async fn unknown(&self, id: PredictionId) -> Result<Ingested> {
+        Ok(if self.ledger.forgotten(id).await? { Ingested::Forgotten } else { Ingested::UnknownPrediction })
     }
 
     /// Enqueues an event's work again (the reconciler's recovery), from its stored

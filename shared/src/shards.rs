@@ -15,13 +15,16 @@ use crate::prediction::PredictionId;
 /// (the default), under 120.
 pub const DEFAULT: u16 = 256;
 
-/// The two sparse indexes.
+/// The sparse indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Index {
     /// Unfinished predictions (`open_pk`, `open_since`).
     Open,
     /// Events whose work is not done (`work_pk`, `work_since`).
     Work,
+    /// Events the worker acts on, by when they were received (`recv_pk`, `received_at`),
+    /// done or not, for as long as the event is kept: what `hooks replay` by filter reads.
+    Received,
 }
 
 impl Index {
@@ -29,37 +32,53 @@ impl Index {
         match self {
             Self::Open => "open",
             Self::Work => "work",
+            Self::Received => "received",
         }
     }
 
-    /// The one partition key value tables written before sharding used.
-    pub fn legacy(self) -> &'static str {
+    /// What each of its partition key values starts with.
+    fn prefix(self) -> &'static str {
         match self {
             Self::Open => "OPEN",
             Self::Work => "WORK",
+            Self::Received => "RECV",
+        }
+    }
+
+    /// The one partition key value tables written before sharding used; the `received`
+    /// index came with its shards.
+    pub fn legacy(self) -> Option<&'static str> {
+        match self {
+            Self::Open | Self::Work => Some(self.prefix()),
+            Self::Received => None,
         }
     }
 
     /// The partition key value `id`'s items take in this index.
     pub fn partition(self, id: PredictionId, shards: u16) -> String {
-        format!("{}#{}", self.legacy(), shard(id, shards))
+        format!("{}#{}", self.prefix(), shard(id, shards))
     }
 
     /// Every value a walk of this index reads: each shard, then the legacy one.
     pub fn partitions(self, shards: u16) -> Vec<String> {
-        (0..shards.max(1)).map(|n| format!("{}#{n}", self.legacy())).chain([self.legacy().to_owned()]).collect()
+        (0..shards.max(1)).map(|n| format!("{}#{n}", self.prefix())).chain(self.legacy().map(str::to_owned)).collect()
     }
 }
 
 /// `id`'s shard among `shards`: FNV-1a of its bytes, the same on every machine and in
 /// every version.
 pub fn shard(id: PredictionId, shards: u16) -> u16 {
+    (fnv1a(id.as_bytes()) % u64::from(shards.max(1))) as u16
+}
+
+/// FNV-1a, 64 bits: a stable hash of `bytes`, never a secret's.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in id.as_bytes() {
+    for byte in bytes {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    (hash % u64::from(shards.max(1))) as u16
+    hash
 }
 
 #[cfg(test)]
@@ -86,5 +105,6 @@ mod tests {
         let partitions = Index::Work.partitions(3);
         assert_eq!(partitions, ["WORK#0", "WORK#1", "WORK#2", "WORK"]);
         assert_eq!(Index::Open.partitions(1), ["OPEN#0", "OPEN"]);
+        assert_eq!(Index::Received.partitions(2), ["RECV#0", "RECV#1"], "no table before sharding wrote it");
     }
 }

@@ -184,7 +184,7 @@ async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
     let (id, body) = recorded(&ledger, &queue).await;
     run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
 
-    let reopened = ledger.reopen(id, &Status::Succeeded, &[]).await.unwrap();
+    let reopened = ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap();
     assert!(matches!(reopened, shared::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
     assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("first")), "done until a new result");
     let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("the URLs expired".into()) }).await;
@@ -210,5 +210,5 @@ async fn a_replay_is_refused_while_a_run_holds_the_work() {
     let (id, _) = recorded(&ledger, &queue).await;
     let now = OffsetDateTime::now_utc();
     ledger.claim(id, &Status::Succeeded, now + Duration::from_secs(30), now).await.unwrap();
-    assert_eq!(ledger.reopen(id, &Status::Succeeded, &[]).await.unwrap(), shared::ports::Reopened::Running);
+    assert_eq!(ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap(), shared::ports::Reopened::Running);
 }

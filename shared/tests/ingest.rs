@@ -123,6 +123,21 @@ async fn an_unknown_prediction_id_writes_and_enqueues_nothing() {
 }
 
 #[tokio::test]
+async fn a_delivery_for_a_forgotten_prediction_is_answered_and_brings_nothing_back() {
+    let w = World::new();
+    let id = w.known().await;
+    assert!(matches!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Recorded { enqueued: true }));
+    w.ledger.forget(id);
+    let before = (w.ledger.item_count(), w.queue.messages().len());
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Forgotten);
+    assert_eq!(w.deliver(id, "failed").await.unwrap(), Ingested::Forgotten);
+    let unsigned = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(60));
+    assert_eq!(unsigned.trigger(id, OffsetDateTime::now_utc()).await.unwrap(), Ingested::Forgotten);
+    assert_eq!((w.ledger.item_count(), w.queue.messages().len()), before, "nothing written, nothing sent");
+    assert!(w.ledger.prediction(id).is_none());
+}
+
+#[tokio::test]
 async fn an_unknown_status_is_recorded_but_never_acted_on() {
     let w = World::new();
     let id = w.known().await;

@@ -249,7 +249,7 @@ async fn a_replay_of_work_given_up_on_starts_its_requeues_afresh() {
     }
     // The operator fixed the cause and replays it: the work is in the index again, and its
     // first requeue after that is a requeue, not a second trip to the DLQ.
-    w.ledger.reopen(id, &Status::Failed, &[]).await.unwrap();
+    w.ledger.reopen(id, &Status::Failed, &[], None).await.unwrap();
     let event = w.ledger.event(id, "failed").unwrap();
     assert_eq!((event.requeues, event.gave_up.as_deref()), (0, None), "{event:?}");
     w.ledger.stale_since(id, "failed", long_ago);

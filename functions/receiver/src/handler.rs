@@ -123,7 +123,7 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
         Ok(Ingested::UnknownPrediction) => {
             // 429, not 404: WriftAI retries only 429 and 5xx, and a genuine event can
             // beat our own record of the prediction it belongs to. Forged IDs cost a
-            // failed condition and write nothing. See docs/design.md, "Unknown IDs".
+            // failed condition and a read, and write nothing. See docs/design.md, "Unknown IDs".
             tracing::warn!(outcome = "unknown_prediction", "delivery for a prediction we did not create");
             let mut response = json_response(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -173,6 +173,8 @@ fn delivery_metrics(checks: &Checks, status: &str, outcome: &shared::Result<Inge
         }
         Ok(Ingested::OutOfOrder) => metrics.count("OutOfOrder", 1),
         Ok(Ingested::UnknownPrediction) => metrics.count("UnknownPrediction", 1),
+        // Erased by `hooks forget`: answered 200 so WriftAI stops, and nothing kept.
+        Ok(Ingested::Forgotten) => metrics.count("Forgotten", 1),
         Ok(Ingested::Triggered { enqueued }) => metrics.count("CheckEnqueued", u64::from(*enqueued)),
         Err(_) => metrics.count("BackendErrors", 1),
     };

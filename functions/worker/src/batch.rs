@@ -132,6 +132,14 @@ where
         })
         .instrument(span.clone())
         .await;
+        // A message may outlive its prediction's erasure (`hooks forget`): in flight then,
+        // or redriven since. A read error counts as not forgotten: the message fails loudly.
+        let forgotten = match &outcome {
+            Err(ClaimError::MissingEvent { id, .. }) => {
+                self.ingest.ledger().forgotten(*id).instrument(span.clone()).await.unwrap_or(false)
+            }
+            _ => false,
+        };
         let _entered = span.enter();
         match outcome {
             Ok(outcome) => {
@@ -145,6 +153,11 @@ where
                 // Contention, not failure: counted apart, so WorkFailed alarms on failures.
                 tracing::info!("another run holds this work; it comes back later");
                 Err(("WorkBusy", message_id))
+            }
+            Err(ClaimError::MissingEvent { .. }) if forgotten => {
+                // Nothing to run, and nothing of it may be written back.
+                tracing::info!("the prediction was forgotten: its message is dropped");
+                Ok("WorkForgotten")
             }
             Err(err @ ClaimError::MissingEvent { .. }) => {
                 tracing::error!(error = %err, "work without its event record: it goes to the DLQ, redrive it once understood");
@@ -308,6 +321,16 @@ mod tests {
         let stray = WorkMessage::encode(id, &Status::Succeeded, &succeeded(id, "succeed"));
         assert_eq!(failures(&worker, &[&stray]).await, ["m0"]);
         assert_eq!(worker.job().runs(id), 0);
+    }
+
+    #[tokio::test]
+    async fn a_message_for_a_forgotten_prediction_is_dropped_and_runs_nothing() {
+        let worker = worker();
+        let (id, body) = delivered(&worker, "succeed").await;
+        worker.ingest.ledger().forget(id);
+        assert!(failures(&worker, &[&body]).await.is_empty(), "not sent to the DLQ to come back");
+        assert_eq!(worker.job().runs(id), 0);
+        assert!(worker.ingest.ledger().event(id, "succeeded").is_none(), "nothing written back");
     }
 
     #[tokio::test]

@@ -242,14 +242,20 @@ pub fn our_webhook() -> Option<Webhook> {
 /// Runs the `hooks` CLI (built by `make test` with the stack) on the stack's
 /// environment: its standard output, or its error output when it fails.
 pub fn hooks(args: &[&str]) -> Result<String, String> {
+    let (code, stdout, stderr) = hooks_exit(args);
+    if code == Some(0) { Ok(stdout) } else { Err(stderr) }
+}
+
+/// `hooks` with `args`: its exit code, stdout and stderr.
+pub fn hooks_exit(args: &[&str]) -> (Option<i32>, String, String) {
     let target =
         std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
     let out = std::process::Command::new(format!("{target}/debug/hooks"))
         .args(args)
         .output()
         .expect("target/debug/hooks runs (infra/up.sh builds it)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() { Ok(stdout) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
 /// The stack's output bucket (`OUTPUT_BUCKET`) and an S3 client for it.

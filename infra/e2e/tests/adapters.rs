@@ -31,7 +31,7 @@ async fn a_replay_of_work_given_up_on_starts_its_requeues_afresh() {
         ledger.touch_work(id, &Status::Failed, now).await.unwrap();
     }
     ledger.give_up_work(id, &Status::Failed, "requeued 3 times without completing", now).await.unwrap();
-    assert!(matches!(ledger.reopen(id, &Status::Failed, &[]).await.unwrap(), Reopened::Reopened { .. }));
+    assert!(matches!(ledger.reopen(id, &Status::Failed, &[], None).await.unwrap(), Reopened::Reopened { .. }));
     let event = &stack.items(id).await["EVENT#failed"];
     assert_eq!(number(event, "requeues"), None, "{event:?}");
     assert!(!event.contains_key("gave_up") && event.contains_key("work_pk"), "{event:?}");
@@ -49,14 +49,14 @@ async fn a_replay_forgets_its_steps_in_the_same_write_or_not_at_all() {
     let claim = ledger.claim(id, &Status::Failed, until, OffsetDateTime::now_utc()).await.unwrap();
     let Claim::Acquired { token, .. } = claim else { panic!("{claim:?}") };
     let forget = ["notify".to_owned()];
-    assert_eq!(ledger.reopen(id, &Status::Failed, &forget).await.unwrap(), Reopened::Running);
+    assert_eq!(ledger.reopen(id, &Status::Failed, &forget, None).await.unwrap(), Reopened::Running);
     assert!(stack.items(id).await.contains_key("STEP#failed#notify"), "nothing forgotten while it runs");
     // Once it is free, the replay reopens it and forgets the step at once.
     ledger.release(id, &Status::Failed, &token, "failed").await.unwrap();
-    assert!(matches!(ledger.reopen(id, &Status::Failed, &forget).await.unwrap(), Reopened::Reopened { .. }));
+    assert!(matches!(ledger.reopen(id, &Status::Failed, &forget, None).await.unwrap(), Reopened::Reopened { .. }));
     let items = stack.items(id).await;
     assert!(!items.contains_key("STEP#failed#notify") && items["EVENT#failed"].contains_key("replay"));
-    let missing = ledger.reopen(PredictionId::random(), &Status::Failed, &forget).await.unwrap();
+    let missing = ledger.reopen(PredictionId::random(), &Status::Failed, &forget, None).await.unwrap();
     assert_eq!(missing, Reopened::Missing);
 }
 

@@ -65,6 +65,7 @@ async fn a_recorded_event_whose_enqueue_was_cut_short_is_enqueued_by_the_repeat(
         expires_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
         needs_work: true,
         payload: Some(&body),
+        model: None,
     };
     use shared::ports::Ledger;
     stack.ledger().record(&event).await.unwrap();

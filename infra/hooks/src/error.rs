@@ -1,5 +1,6 @@
 //! The CLI's error: what failed, with its cause as a source, so `hooks: ...` on stderr
-//! tells the whole story on one line (`devcli::exit` prints the chain). Every one exits 1.
+//! tells the whole story on one line (`devcli::exit` prints the chain). An `Argument` exits
+//! 2, as a command line clap refuses does; every other one exits 1.
 
 use shared::config::ConfigError;
 use shared::create::CreateError;
@@ -51,6 +52,9 @@ pub enum Error {
     /// `replay` without `--status`, of a prediction none of whose statuses has work.
     #[error("{0}: no status of it has work to replay")]
     NothingToReplay(PredictionId),
+    /// `forget` refused, changing nothing: `why` says why, and what to do.
+    #[error("{id}: not forgotten: {why}")]
+    NotForgotten { id: PredictionId, why: &'static str },
     /// `replay` of one status's work refused: `why` says why, and what to do.
     #[error("{id} {status}: {why}")]
     NotReplayed { id: PredictionId, status: Status, why: &'static str },

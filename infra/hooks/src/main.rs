@@ -58,10 +58,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Runs a prediction's work again (even when it was done) and says what it enqueued.
-    /// Done work stays done with its result until the new run stores one.
+    /// Runs a prediction's work again (even when it was done) and says what it enqueued;
+    /// or, given a filter instead of an ID, the work of every event it selects: counted
+    /// first, then replayed at `--rate`. Done work stays done with its result until the
+    /// new run stores one.
     Replay {
-        prediction_id: String,
+        /// One prediction's ID; leave it out to replay by filter.
+        prediction_id: Option<String>,
         /// Only this status's work (default: every status that had work).
         #[arg(long, value_name = "STATUS")]
         status: Option<String>,
@@ -69,6 +72,29 @@ enum Command {
         /// unknown, once you know it did not happen). May be given more than once.
         #[arg(long, value_name = "NAME")]
         forget_step: Vec<String>,
+        /// Events received at or after: RFC 3339 (`2026-12-03T00:00:00Z`) or an age
+        /// (`90m`, `24h`, `7d`).
+        #[arg(long, value_name = "TIME", value_parser = when, conflicts_with = "prediction_id")]
+        since: Option<OffsetDateTime>,
+        /// Events received at or before (default: now), as `--since`.
+        #[arg(long, value_name = "TIME", value_parser = when, conflicts_with = "prediction_id")]
+        until: Option<OffsetDateTime>,
+        /// Events of this model only.
+        #[arg(long, value_name = "OWNER/NAME", value_parser = model, conflicts_with = "prediction_id")]
+        model: Option<String>,
+        /// Events whose work is in this state only.
+        #[arg(long, value_enum, conflicts_with = "prediction_id")]
+        work: Option<ops::bulk::Work>,
+        /// At most this many events sent a second.
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = rate, conflicts_with = "prediction_id")]
+        rate: u32,
+        /// Only count and list what the filter selects.
+        #[arg(long, conflicts_with = "prediction_id")]
+        dry_run: bool,
+        /// The run's name (default: a digest of the filter): run again, a run sends only
+        /// what it has not sent; a new name replays everything the filter selects again.
+        #[arg(long, value_name = "NAME", value_parser = run_name, conflicts_with = "prediction_id")]
+        run: Option<String>,
     },
     /// Moves messages from the dead-letter queue back to the work queue, saying what each
     /// is; deletes those whose work is done meanwhile. Safe to run twice.
@@ -80,6 +106,10 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Erases one prediction: its items in the table, its records and steps, its objects
+    /// in the bucket; keeps only a mark that it was forgotten, so later webhooks and
+    /// messages for it are dropped. Safe to run twice.
+    Forget { prediction_id: String },
     /// Unfinished predictions and work (counts, oldest), queue depths, the last
     /// reconciler run.
     Status {
@@ -102,7 +132,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::try_parse() {
-        Ok(cli) => devcli::exit("hooks", run(cli.command).await),
+        Ok(cli) => match run(cli.command).await {
+            // A value only the command could judge: refused as clap refuses, exit 2.
+            Err(refused @ Error::Argument { .. }) => devcli::refuse("hooks", &refused),
+            result => devcli::exit("hooks", result),
+        },
         Err(refused) => devcli::usage(refused),
     }
 }
@@ -117,8 +151,17 @@ async fn run(command: Command) -> Result<()> {
             let id = parse_id(&prediction_id)?;
             ops::inspect::inspect(&ops::Ops::from_env().await?, id, json).await?
         }
-        Command::Replay { prediction_id, status, forget_step } => {
-            replay(&prediction_id, status.as_deref(), &forget_step).await?
+        Command::Replay { prediction_id: Some(id), status, forget_step, .. } => {
+            replay(&id, status.as_deref(), &forget_step).await?
+        }
+        Command::Replay { prediction_id: None, status, forget_step, since, until, model, work, rate, dry_run, run } => {
+            let status = status.as_deref().map(parse_status).transpose()?;
+            let filter = ops::bulk::Filter { since, until, status, model, work };
+            bulk_replay(&filter, &forget_step, run, rate, dry_run).await?
+        }
+        Command::Forget { prediction_id } => {
+            let id = parse_id(&prediction_id)?;
+            ops::forget::forget(&ops::Ops::from_env().await?, id).await?
         }
         Command::Redrive { max, dry_run } => ops::redrive::redrive(&ops::Ops::from_env().await?, max, dry_run).await?,
         Command::Status { json } => ops::status::status(&ops::Ops::from_env().await?, json).await?,
@@ -134,12 +177,62 @@ fn parse_id(id: &str) -> Result<PredictionId> {
     PredictionId::parse(id).map_err(|e| Error::argument(format!("{id:?}"), e))
 }
 
+fn parse_status(raw: &str) -> Result<Status> {
+    Status::parse(raw).map_err(|e| Error::argument(format!("--status {raw:?}"), e))
+}
+
+/// `--since`/`--until`: an RFC 3339 time, or an age (`<n>s`, `m`, `h` or `d`) before now.
+fn when(raw: &str) -> Result<OffsetDateTime, String> {
+    let raw = raw.trim();
+    if let Ok(at) = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339) {
+        return Ok(at);
+    }
+    let refused = || format!("{raw:?} is neither an RFC 3339 time nor an age such as 90m, 24h or 7d");
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(refused)?);
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(refused()),
+    };
+    let age = number.parse::<i64>().ok().and_then(|n| n.checked_mul(seconds)).ok_or_else(refused)?;
+    OffsetDateTime::now_utc().checked_sub(time::Duration::seconds(age)).ok_or_else(refused)
+}
+
+/// `--model`: `owner/name`, as the table keeps it.
+fn model(raw: &str) -> Result<String, String> {
+    let well_formed = raw.split_once('/').is_some_and(|(owner, name)| !owner.is_empty() && !name.is_empty());
+    if !well_formed || raw.len() > shared::ports::MODEL_KEPT_BYTES || raw.contains(':') {
+        return Err(format!("{raw:?} is not a model's owner/name"));
+    }
+    Ok(raw.to_owned())
+}
+
+fn rate(raw: &str) -> Result<u32, String> {
+    devcli::number(raw, 1..=1000, "a whole number of events a second from 1 to 1000")
+}
+
+/// `--run`: up to 64 letters, digits, `.`, `_` and `-`, as a table attribute keeps it.
+fn run_name(raw: &str) -> Result<String, String> {
+    let fits = (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if fits { Ok(raw.to_owned()) } else { Err("must be 1 to 64 letters, digits, '.', '_' or '-'".to_owned()) }
+}
+
 /// The most steps one replay forgets: they go in one transaction with the reopen, which
 /// DynamoDB holds to 100 items.
 const FORGET_AT_MOST: usize = 50;
 
 async fn replay(id: &str, status: Option<&str>, forget: &[String]) -> Result<Value> {
     let id = parse_id(id)?;
+    let forget = steps_to_forget(forget)?;
+    let forget = &forget;
+    let status = status.map(parse_status).transpose()?;
+    ops::replay(&ops::Ops::from_env().await?, id, status, forget).await
+}
+
+/// The steps to forget, checked as one replay checks them.
+fn steps_to_forget(forget: &[String]) -> Result<Vec<String>> {
     let mut forget = forget.to_vec();
     forget.sort();
     forget.dedup();
@@ -147,12 +240,30 @@ async fn replay(id: &str, status: Option<&str>, forget: &[String]) -> Result<Val
         let many = format!("{} steps to forget", forget.len());
         return Err(Error::argument("--forget-step", format!("{many}: at most {FORGET_AT_MOST} in one replay")));
     }
-    let forget = &forget;
-    let status = match status {
-        Some(raw) => Some(Status::parse(raw).map_err(|e| Error::argument(format!("--status {raw:?}"), e))?),
-        None => None,
-    };
-    ops::replay(&ops::Ops::from_env().await?, id, status, forget).await
+    Ok(forget)
+}
+
+/// Everything is checked before the table is read: a refused command changes nothing.
+async fn bulk_replay(
+    filter: &ops::bulk::Filter,
+    forget: &[String],
+    run: Option<String>,
+    rate: u32,
+    dry_run: bool,
+) -> Result<Value> {
+    if filter.is_empty() {
+        let what = "replay needs a prediction ID, or a filter (--since, --until, --status, --model, --work)";
+        return Err(Error::argument(what, "neither was given"));
+    }
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since > until
+    {
+        return Err(Error::argument("--since is after --until", "the window is empty"));
+    }
+    let forget = steps_to_forget(forget)?;
+    let name = run.unwrap_or_else(|| filter.run_name(&forget));
+    let run = ops::bulk::Run { name: &name, rate, dry_run, forget: &forget };
+    ops::bulk::replay(&ops::Ops::from_env().await?, filter, &run).await
 }
 
 async fn register(id: &str) -> Result<Value> {
@@ -240,6 +351,35 @@ mod tests {
             panic!()
         };
         assert_eq!((status.as_deref(), forget_step), (Some("failed"), vec!["notify".to_owned(), "file /0".to_owned()]));
+        let Command::Replay { prediction_id: None, since, until, model, work, rate, dry_run, run, .. } = parse(&[
+            "replay",
+            "--since",
+            "2026-12-03T00:00:00Z",
+            "--until",
+            "1h",
+            "--model",
+            "acme/echo",
+            "--work",
+            "dead-lettered",
+            "--rate",
+            "5",
+            "--dry-run",
+            "--run",
+            "fix-1",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(since.map(OffsetDateTime::unix_timestamp), Some(1_796_256_000));
+        let an_hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+        assert!(until.is_some_and(|t| (t - an_hour_ago).abs() < time::Duration::minutes(1)), "{until:?}");
+        assert_eq!(
+            (model.as_deref(), work, rate, dry_run),
+            (Some("acme/echo"), Some(ops::bulk::Work::DeadLettered), 5, true)
+        );
+        assert_eq!(run.as_deref(), Some("fix-1"));
+        let Command::Replay { rate, dry_run, .. } = parse(&["replay", "--work", "failed"]).unwrap() else { panic!() };
+        assert_eq!((rate, dry_run), (10, false));
         let Command::Redrive { max, dry_run } = parse(&["redrive"]).unwrap() else { panic!() };
         assert_eq!((max, dry_run), (100, false));
         let Command::Redrive { max, dry_run } = parse(&["redrive", "--max", "3", "--dry-run"]).unwrap() else {
@@ -257,6 +397,21 @@ mod tests {
         assert!(devcli::chain(&refused).contains("at most 50"), "{}", devcli::chain(&refused));
     }
 
+    #[tokio::test]
+    async fn a_bulk_replay_without_a_filter_or_with_an_empty_window_is_refused_before_anything_is_read() {
+        let nothing = bulk_replay(&ops::bulk::Filter::default(), &[], None, 10, false).await.unwrap_err();
+        assert!(matches!(nothing, Error::Argument { .. }), "{nothing}");
+        assert!(devcli::chain(&nothing).contains("a prediction ID, or a filter"), "{}", devcli::chain(&nothing));
+        let now = OffsetDateTime::now_utc();
+        let reversed =
+            ops::bulk::Filter { since: Some(now), until: Some(now - time::Duration::hours(1)), ..Default::default() };
+        let refused = bulk_replay(&reversed, &[], None, 10, true).await.unwrap_err();
+        assert!(devcli::chain(&refused).contains("--since is after --until"), "{}", devcli::chain(&refused));
+        let many: Vec<String> = (0..=FORGET_AT_MOST).map(|n| format!("step {n}")).collect();
+        let filter = ops::bulk::Filter { work: Some(ops::bulk::Work::Failed), ..Default::default() };
+        assert!(matches!(bulk_replay(&filter, &many, None, 10, false).await, Err(Error::Argument { .. })));
+    }
+
     #[test]
     fn a_malformed_command_line_is_refused() {
         for args in [
@@ -268,8 +423,22 @@ mod tests {
             &["sign"],
             &["sign", "--secret", "s", "--timestamp", "now"],
             &["delete", "x"],
+            &["forget"],
+            &["forget", "a", "b"],
             &["inspect"],
-            &["replay"],
+            &["replay", "x", "--since", "1h"],
+            &["replay", "x", "--dry-run"],
+            &["replay", "--since", "yesterday"],
+            &["replay", "--since", "12x"],
+            &["replay", "--until", "2026-13-01T00:00:00Z"],
+            &["replay", "--model", "echo"],
+            &["replay", "--model", "acme/echo:3"],
+            &["replay", "--work", "lost"],
+            &["replay", "--rate", "0"],
+            &["replay", "--rate", "1001"],
+            &["replay", "--rate", "fast"],
+            &["replay", "--run", "a b"],
+            &["replay", "--run", ""],
             &["redrive", "--max", "many"],
             &["status", "extra"],
         ] {

@@ -79,6 +79,10 @@ impl Ledger for Counted {
         self.ledger.lookup(id).await
     }
 
+    async fn forgotten(&self, id: PredictionId) -> Result<bool> {
+        self.ledger.forgotten(id).await
+    }
+
     async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: std::time::Duration) -> Result<CheckAsk> {
         self.ledger.ask_check(id, now, window).await
     }

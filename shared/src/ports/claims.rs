@@ -43,6 +43,9 @@ pub enum Reopened {
     Running,
     /// The event needs no work (its status is not acted on).
     NoWork,
+    /// The bulk replay `run` reopened it already: a run of the same replay again after
+    /// an interruption sends each event once.
+    AlreadyReplayed,
     /// No such event.
     Missing,
 }
@@ -89,11 +92,14 @@ pub trait Claims: Send + Sync {
     /// worked again, not sent straight back to the DLQ), and it stops expiring until the
     /// run completes. The steps named in `forget` are removed in the same write, so no
     /// run can claim it in between and find their old outcomes. Refused, changing
-    /// nothing, while a run holds a live claim, judged on the table's clock.
+    /// nothing, while a run holds a live claim, judged on the table's clock. With `run`
+    /// (a bulk replay's name), the event is stamped with it in the same write, and an
+    /// event that run stamped already is left as it is.
     fn reopen(
         &self,
         id: PredictionId,
         status: &Status,
         forget: &[String],
+        run: Option<&str>,
     ) -> impl Future<Output = Result<Reopened>> + Send;
 }

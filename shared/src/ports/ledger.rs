@@ -26,7 +26,15 @@ pub struct NewEvent<'a> {
     /// The raw payload, kept with an event that needs work when it fits in an item, so
     /// recovery does not depend on WriftAI still having the prediction.
     pub payload: Option<&'a str>,
+    /// The prediction's model, `owner/name`, kept with an event that needs work so
+    /// `hooks replay --model` can select by it (none when the body named none, or one
+    /// longer than [`MODEL_KEPT_BYTES`]).
+    pub model: Option<&'a str>,
 }
+
+/// The longest model name kept with an event: WriftAI's are a few dozen bytes, and a
+/// body's fields are whatever its sender wrote.
+pub const MODEL_KEPT_BYTES: usize = 256;
 
 /// What recording an event found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +99,11 @@ pub trait Ledger: Send + Sync {
     /// Whether `id` is ours, and finished: one consistent read.
     fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send;
 
+    /// Whether `hooks forget` erased `id` (and its mark has not expired yet): asked only
+    /// of an ID the table does not hold, so what comes for it later is dropped on
+    /// purpose, neither recorded nor retried. One read.
+    fn forgotten(&self, id: PredictionId) -> impl Future<Output = Result<bool>> + Send;
+
     /// Asks for a check of prediction `id` unless one asked for and sent before `now` has
     /// not begun (and is younger than `window`, after which it is taken as lost). An ask
     /// whose send was never confirmed is asked again: its asker may have died before the
@@ -131,6 +144,10 @@ impl<T: Ledger + ?Sized> Ledger for &T {
 
     fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send {
         (**self).lookup(id)
+    }
+
+    fn forgotten(&self, id: PredictionId) -> impl Future<Output = Result<bool>> + Send {
+        (**self).forgotten(id)
     }
 
     fn ask_check(

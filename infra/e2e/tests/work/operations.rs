@@ -1,10 +1,11 @@
 //! The operations commands of the `hooks` CLI against the running stack: `inspect`,
-//! `status` and `redrive` (`replay` runs in outputs.rs, where a rerun has a side effect
-//! to count).
+//! `status`, `redrive`, `replay` by filter and `forget` (one prediction's `replay` runs
+//! in files.rs, where a rerun has a side effect to count).
 
-use e2e::{Stack, eventually, hooks};
+use e2e::{Stack, eventually, hooks, hooks_exit};
 use serde_json::{Value, json};
 use shared::message::{Message, WorkMessage};
+use shared::ports::WorkQueue;
 use shared::prediction::{PredictionId, Status};
 
 async fn create(stack: &Stack, input: Value) -> PredictionId {
@@ -126,4 +127,113 @@ async fn redrive_sends_failed_work_back_deletes_done_work_and_leaves_what_cannot
     // The done work never ran again.
     let (_, writes) = stack.record(done, "result").await.unwrap();
     assert_eq!(writes, 1);
+}
+
+/// Now less a few seconds, as `--since` takes it: the window of one test's events.
+fn a_moment_ago() -> String {
+    let at = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    at.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+fn item_of(items: &std::collections::HashMap<String, e2e::Item>, sk: &str, name: &str) -> Option<String> {
+    items.get(sk)?.get(name)?.as_s().ok().cloned()
+}
+
+#[tokio::test]
+async fn a_replay_by_filter_counts_first_then_sends_each_match_once_however_often_it_is_run() {
+    let stack = Stack::from_env().await;
+    let since = a_moment_ago();
+    // A model of this test's own: the filter selects nothing of the tests beside it.
+    let model = format!("bulk/{}", PredictionId::random());
+    let done_a = super::create(&stack, &model, json!({"prompt": "a"})).await;
+    let done_b = super::create(&stack, &model, json!({"prompt": "b"})).await;
+    let failing = super::create(&stack, &model, json!({"prompt": "c", "test_hook": "fail_always"})).await;
+    for id in [done_a, done_b] {
+        eventually(60, "the work done", || stack.record(id, "result")).await;
+    }
+    eventually(60, "a failed run", || async { item_of(&stack.items(failing).await, "EVENT#succeeded", "failed_at") })
+        .await;
+
+    let filter = ["replay", "--model", &model, "--since", &since];
+    let dry = hooks(&[&filter[..], &["--dry-run"]].concat()).unwrap();
+    assert!(dry.contains("3 matched (1 failed, 2 done); 0 already replayed by this run; 3 to send"), "{dry}");
+    assert!(dry.contains(&failing.to_string()) && dry.contains("dry run: nothing sent"), "{dry}");
+    assert!(
+        item_of(&stack.items(done_a).await, "EVENT#succeeded", "replay_run").is_none(),
+        "a dry run changes nothing"
+    );
+
+    let done_only = [&filter[..], &["--work", "done", "--rate", "50"]].concat();
+    let said = hooks(&done_only).unwrap();
+    assert!(said.contains("2 matched (2 done); 0 already replayed by this run; 2 to send"), "{said}");
+    assert!(said.contains("sent 2 of 2"), "{said}");
+    for id in [done_a, done_b] {
+        eventually(60, "the replayed work stored again", || async {
+            stack.record(id, "result").await.filter(|(_, writes)| *writes == 2)
+        })
+        .await;
+    }
+    // The same command again (an interrupted run, resumed): nothing is sent twice.
+    let again = hooks(&done_only).unwrap();
+    assert!(again.contains("2 matched (2 done); 2 already replayed by this run; 0 to send"), "{again}");
+    assert!(again.contains("sent 0 of 0"), "{again}");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    for id in [done_a, done_b] {
+        assert_eq!(stack.record(id, "result").await.unwrap().1, 2, "{id}: replayed once, not twice");
+    }
+    // `--work done` never selected the failed one.
+    assert_eq!(stack.items(failing).await["EVENT#succeeded"].get("replay_run"), None);
+
+    // Bad input to each new flag: exit 2, and nothing changed.
+    for bad in [
+        &["--since", "yesterday"][..],
+        &["--until", "soon"],
+        &["--model", "no-slash"],
+        &["--work", "lost"],
+        &["--rate", "0"],
+        &["--run", "two words"],
+        &["--since", "1h", "--until", "2h"],
+    ] {
+        let (code, _, stderr) = hooks_exit(&[&["replay"][..], bad].concat());
+        assert_eq!(code, Some(2), "{bad:?}: {stderr}");
+        assert!(!stderr.trim().is_empty(), "{bad:?}: a clear error");
+    }
+    assert_eq!(hooks_exit(&["replay"]).0, Some(2), "neither an ID nor a filter");
+    assert_eq!(hooks_exit(&["replay", &done_a.to_string(), "--work", "done"]).0, Some(2), "an ID and a filter");
+    assert_eq!(stack.record(done_a, "result").await.unwrap().1, 2);
+}
+
+#[tokio::test]
+async fn forget_erases_a_prediction_everywhere_and_what_comes_for_it_later_brings_nothing_back() {
+    let stack = Stack::from_env().await;
+    let id = create(&stack, json!({"prompt": "erase me", "sim": {"output_url": true}})).await;
+    eventually(60, "the work done", || stack.record(id, "result")).await;
+    assert!(!e2e::objects(&stack.aws, id).await.is_empty(), "its output file is in the bucket");
+
+    let said = hooks(&["forget", &id.to_string()]).unwrap();
+    for expected in
+        ["forgotten; deleted:", "item PRED", "item EVENT#succeeded", "item RECORD#result", "object predictions/"]
+    {
+        assert!(said.contains(expected), "{expected:?} not in:\n{said}");
+    }
+    let left: Vec<String> = stack.items(id).await.into_keys().collect();
+    assert_eq!(left, ["FORGOTTEN"], "only the mark is left");
+    assert!(e2e::objects(&stack.aws, id).await.is_empty());
+
+    // WriftAI delivers again: answered, so it stops; recorded nowhere.
+    let (status, answer) = stack.post(e2e::payload(id, "succeeded", 10)).await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("forgotten")), "{answer}");
+    // A work message sent before the erasure arrives: dropped, nothing written back.
+    stack.queue().send(WorkMessage::encode(id, &Status::Succeeded, &e2e::payload(id, "succeeded", 10))).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let left: Vec<String> = stack.items(id).await.into_keys().collect();
+    assert_eq!(left, ["FORGOTTEN"], "nothing came back");
+
+    let again = hooks(&["forget", &id.to_string()]).unwrap();
+    assert!(again.contains("forgotten already") && again.contains("nothing left to delete"), "{again}");
+    let unknown = PredictionId::random();
+    let (code, _, refused) = hooks_exit(&["forget", &unknown.to_string()]);
+    assert_eq!(code, Some(1), "{refused}");
+    assert!(refused.contains("no such prediction in the table"), "{refused}");
+    assert_eq!(hooks_exit(&["forget", "not-an-id"]).0, Some(2));
 }

@@ -1,8 +1,10 @@
-//! The operations commands: `inspect`, `replay`, `redrive`, `status`. They read the
+//! The operations commands: `inspect`, `replay`, `redrive`, `status`, `forget`. They read the
 //! same variables as the functions (`TABLE_NAME`, `QUEUE_URL`, `DLQ_URL`,
 //! `OUTPUT_BUCKET`, the region and credentials), so they run against the local stack
 //! (`.local/stack.env`) and a deployed one (its outputs) alike.
 
+pub mod bulk;
+pub mod forget;
 pub mod inspect;
 pub mod redrive;
 pub mod status;
@@ -85,7 +87,7 @@ pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>, forget:
     let mut lines = Vec::new();
     for status in statuses {
         let not_replayed = |why| Err(Error::NotReplayed { id, status: status.clone(), why });
-        let line = match ops.ledger().reopen(id, &status, forget).await? {
+        let line = match ops.ledger().reopen(id, &status, forget, None).await? {
             Reopened::Reopened { payload, was_done } => {
                 ops.ingest.resend(id, &status, payload.as_deref()).await?;
                 let how = if payload.is_some() { "with its payload" } else { "by reference (fetched from WriftAI)" };
@@ -101,6 +103,8 @@ pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>, forget:
             Reopened::Running => return not_replayed("a run holds it now; try again when it ends"),
             Reopened::NoWork => return not_replayed("this status has no work (ACT_ON_STATUSES)"),
             Reopened::Missing => return not_replayed("no such event in the table"),
+            // Only a bulk replay names its run.
+            Reopened::AlreadyReplayed => return not_replayed("this replay's run sent it already"),
         };
         lines.push(line);
     }

@@ -6,6 +6,7 @@
 //!   delete: a crash between the two leaves a second message, which the claim absorbs);
 //! - a check (an unsigned delivery's): back to the work queue while its prediction is
 //!   unfinished, deleted once it is finished;
+//! - work or a check of a prediction erased by `hooks forget`: deleted, it must not run;
 //! - a body that is not a message of this stack, or work without its event record: it
 //!   would fail again, so it stays in the dead-letter queue and is said to.
 
@@ -29,6 +30,8 @@ pub enum Verdict {
     Move,
     /// Work done meanwhile: delete.
     Done,
+    /// Its prediction was erased (`hooks forget`): delete, it must not run.
+    Forgotten,
     /// It would fail again: leave it.
     Stays(String),
 }
@@ -76,6 +79,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
             let done = match (&verdict, dry_run) {
                 (Verdict::Move, true) => "would move it back".to_owned(),
                 (Verdict::Done, true) => "would delete it: the work is done".to_owned(),
+                (Verdict::Forgotten, true) => "would delete it: the prediction was forgotten".to_owned(),
                 (Verdict::Stays(why), _) => {
                     stayed += 1;
                     format!("left in the DLQ: it fails again ({why})")
@@ -92,6 +96,11 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
                     deleted += 1;
                     "deleted: the work is done, nothing runs twice".to_owned()
                 }
+                (Verdict::Forgotten, false) => {
+                    delete(ops, dlq, receipt).await?;
+                    deleted += 1;
+                    "deleted: the prediction was forgotten (hooks forget), nothing of it runs".to_owned()
+                }
             };
             lines.push(format!("{message_id}: {what}, received {receives} times: {done}"));
         }
@@ -105,7 +114,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
     let total = if dry_run {
         format!("{} message(s) in the DLQ looked at; nothing changed (dry run)", seen.len())
     } else {
-        format!("moved {moved}, deleted {deleted} (work done), left {stayed} (would fail again)")
+        format!("moved {moved}, deleted {deleted} (work done or forgotten), left {stayed} (would fail again)")
     };
     lines.push(total);
     Ok(json!(lines.join("\n")))
@@ -134,13 +143,19 @@ async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict)> {
     };
     let (id, status) = match message {
         Message::Check { check } => {
-            let lookup = ops.ledger().lookup(check).await?;
-            return Ok((format!("{check} check"), check_verdict(lookup)));
+            let verdict = match ops.ledger().lookup(check).await? {
+                Lookup::Unknown if ops.ledger().forgotten(check).await? => Verdict::Forgotten,
+                lookup => check_verdict(lookup),
+            };
+            return Ok((format!("{check} check"), verdict));
         }
         Message::Work(work) => (work.prediction_id, work.status),
     };
     let what = format!("{id} {status}");
     let Some(event) = ops.ledger().event(id, &status).await? else {
+        if ops.ledger().forgotten(id).await? {
+            return Ok((what, Verdict::Forgotten));
+        }
         return Ok((what, Verdict::Stays("no event record: not from our receiver, or expired".into())));
     };
     // Done work with a replay asked for still has a run to make.

@@ -130,33 +130,46 @@ impl Claims for DynamoLedger {
         conditional(resend(|| request.clone().send()).await).map(drop)
     }
 
-    async fn reopen(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<Reopened> {
+    async fn reopen(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        forget: &[String],
+        run: Option<&str>,
+    ) -> Result<Reopened> {
         // Whether a claim is still live is judged on the table's clock, not the
         // operator's: the clock that set `work_until` is the Lambda's, and a laptop's
         // may be minutes off.
         let (now, event) = self.server_now(id, status).await?;
         let Some(event) = event else { return Ok(Reopened::Missing) };
+        let (stamp, once) = match run {
+            Some(_) => (", replay_run = :run", " AND (attribute_not_exists(replay_run) OR replay_run <> :run)"),
+            None => ("", ""),
+        };
         let reopen = Update::builder()
             .table_name(&self.table)
             .key("pk", s(super::prediction_pk(id)))
             .key("sk", s(super::event_sk(status)))
-            .update_expression(
+            .update_expression(format!(
                 "SET work_pk = :work, work_since = :since, reopened_at = :since, replay = :since, \
-                 keep_secs = if_not_exists(keep_secs, :keep) \
+                 keep_secs = if_not_exists(keep_secs, :keep){stamp} \
                  ADD reopened :one \
                  REMOVE expires_at, requeues, gave_up, gave_up_at",
-            )
-            .condition_expression(
-                "attribute_exists(enqueue) AND (attribute_not_exists(work_token) OR work_until < :now)",
-            )
+            ))
+            .condition_expression(format!(
+                "attribute_exists(enqueue) AND (attribute_not_exists(work_token) OR work_until < :now){once}",
+            ))
             .expression_attribute_values(":work", s(crate::shards::Index::Work.partition(id, self.shards)))
             .expression_attribute_values(":since", s(rfc3339(now)))
             .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| Error::store("TransactWriteItems", e))?;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let reopen = match run {
+            Some(run) => reopen.expression_attribute_values(":run", s(run)),
+            None => reopen,
+        };
+        let reopen = reopen.build().map_err(|e| Error::store("TransactWriteItems", e))?;
         // The steps to run again go in the same write: no run can claim the work between
         // the two and find their old outcomes.
         let mut items = vec![TransactWriteItem::builder().update(reopen).build()];
@@ -195,6 +208,7 @@ impl Claims for DynamoLedger {
                     Ok(match cancelled.cancellation_reasons()[0].item() {
                         None => Reopened::Missing,
                         Some(old) if !old.contains_key("enqueue") => Reopened::NoWork,
+                        Some(old) if run.is_some() && string(old, "replay_run") == run => Reopened::AlreadyReplayed,
                         Some(_) => Reopened::Running,
                     })
                 }

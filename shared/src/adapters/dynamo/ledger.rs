@@ -58,8 +58,14 @@ impl DynamoLedger {
             // Sparse index `work`: present until the worker has run it.
             item.insert("work_pk".into(), s(Index::Work.partition(event.id, self.shards)));
             item.insert("work_since".into(), s(rfc3339(event.received_at)));
+            // Sparse index `received`: kept for the event's life, for `hooks replay` by
+            // filter.
+            item.insert("recv_pk".into(), s(Index::Received.partition(event.id, self.shards)));
             if let Some(payload) = event.payload {
                 item.insert("payload".into(), s(payload));
+            }
+            if let Some(model) = event.model {
+                item.insert("model".into(), s(model));
             }
         }
         item
@@ -236,6 +242,20 @@ impl Ledger for DynamoLedger {
             (Some(_), Some("3")) => Lookup::Finished,
             (Some(_), _) => Lookup::Open,
         })
+    }
+
+    async fn forgotten(&self, id: PredictionId) -> Result<bool> {
+        let read = self.get(prediction_pk(id), super::FORGOTTEN_SK).projection_expression("pk, expires_at");
+        let out = read.send().await.map_err(|e| Error::store("GetItem", e))?;
+        // TTL may lag by days: a mark past its time counts as gone, as the rest does.
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let live = |item: &Item| {
+            item.get("expires_at")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .is_none_or(|at| at > now)
+        };
+        Ok(out.item().is_some_and(live))
     }
 
     async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {

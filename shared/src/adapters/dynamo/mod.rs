@@ -13,6 +13,8 @@
 //! - the steps the work ran once: `sk = STEP#<status>#<name>`; `state` (`started`,
 //!   `finished`), `started_at`, `started_by`, and once finished its outcome, kept as a
 //!   record is, and `finished_at`;
+//! - a forgotten prediction (`hooks forget`): `sk = FORGOTTEN`, `forgotten_at` and
+//!   `expires_at`, and nothing else of it;
 //! - reconciler cursors: `pk = RECONCILER`, `sk = CURSOR#<walk>`, and its latest run's
 //!   summary, `sk = LAST_RUN`.
 //!
@@ -25,8 +27,10 @@ mod ledger;
 mod ops;
 mod reconcile;
 mod records;
+mod select;
 
 pub use ops::{Backlog, to_json};
+pub use select::{Received, WorkState};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -45,6 +49,8 @@ use time::format_description::well_known::Rfc3339;
 use crate::prediction::{PredictionId, Status};
 
 const PREDICTION_SK: &str = "PRED";
+/// What `hooks forget` leaves of a prediction: that it was forgotten, and when.
+pub const FORGOTTEN_SK: &str = "FORGOTTEN";
 /// The partition of the reconciler's own items: its cursors and its last run.
 const RECONCILER_PK: &str = "RECONCILER";
 
@@ -221,6 +227,7 @@ fn index_keys(index: crate::shards::Index) -> (&'static str, &'static str, &'sta
     match index {
         crate::shards::Index::Open => ("open", "open_pk", "open_since"),
         crate::shards::Index::Work => ("work", "work_pk", "work_since"),
+        crate::shards::Index::Received => ("received", "recv_pk", "received_at"),
     }
 }
 

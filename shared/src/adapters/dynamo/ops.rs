@@ -1,15 +1,18 @@
 //! What the operator's `hooks` commands read and change: one prediction's items, the
-//! backlogs of the two sparse indexes.
+//! backlogs of the sparse indexes, and the erasure of a prediction (`hooks forget`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Select, WriteRequest};
 use serde_json::{Map, Value, json};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{DynamoLedger, Item, index_keys, prediction_pk, s, string};
+use super::{DynamoLedger, FORGOTTEN_SK, Item, index_keys, n, prediction_pk, rfc3339, s, string};
 use crate::error::{Error, Result};
 use crate::prediction::{PredictionId, Status};
 use crate::shards::Index;
+use time::OffsetDateTime;
 
 /// Unfinished predictions or unfinished work in one partition of its index: how many,
 /// and the oldest.
@@ -23,6 +26,10 @@ pub struct Backlog {
 
 /// Partitions counted at once.
 const AT_ONCE: usize = 16;
+/// The most deletes one `BatchWriteItem` carries.
+const BATCH_DELETES: usize = 25;
+/// Tries of the deletes a `BatchWriteItem` left undone (throttling) before it fails.
+const UNPROCESSED_TRIES: u32 = 8;
 
 impl DynamoLedger {
     /// Every item of one prediction, as JSON objects in key order.
@@ -92,6 +99,59 @@ impl DynamoLedger {
             (field("pk"), field("sk"), field(since))
         });
         Ok(Backlog { partition, count, oldest })
+    }
+
+    /// Marks `id` forgotten at `at` until `until` (the mark's TTL), unless an earlier
+    /// erasure marked it: what comes for it from now on is dropped, not recorded.
+    pub async fn mark_forgotten(&self, id: PredictionId, at: OffsetDateTime, until: OffsetDateTime) -> Result<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(prediction_pk(id)))
+            .item("sk", s(FORGOTTEN_SK))
+            .item("forgotten_at", s(rfc3339(at)))
+            .item("expires_at", n(until.unix_timestamp()))
+            .condition_expression("attribute_not_exists(pk)");
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if super::is_condition_failed(&err) => Ok(()),
+            Err(err) => Err(Error::store("PutItem", err)),
+        }
+    }
+
+    /// Deletes the items of `id` with these sort keys, 25 at a time.
+    pub async fn delete_items(&self, id: PredictionId, sort_keys: &[String]) -> Result<()> {
+        for chunk in sort_keys.chunks(BATCH_DELETES) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|sk| {
+                    let key = Item::from([("pk".to_owned(), s(prediction_pk(id))), ("sk".to_owned(), s(sk))]);
+                    let delete = DeleteRequest::builder().set_key(Some(key)).build();
+                    delete.map(|d| WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| Error::store("BatchWriteItem", e))?;
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| Error::store("BatchWriteItem", e))?;
+                pending = out.unprocessed_items().and_then(|left| left.get(&self.table)).cloned().unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt + 1 == UNPROCESSED_TRIES {
+                    let throttled = std::io::Error::other("deletes left undone after every try: throttled");
+                    return Err(Error::store("BatchWriteItem", throttled));
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+        }
+        Ok(())
     }
 
     /// The event record of one unit of work, as a JSON object.

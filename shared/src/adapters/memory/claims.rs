@@ -68,7 +68,13 @@ impl Claims for MemoryLedger {
         Ok(())
     }
 
-    async fn reopen(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<Reopened> {
+    async fn reopen(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        forget: &[String],
+        run: Option<&str>,
+    ) -> Result<Reopened> {
         let now = OffsetDateTime::now_utc();
         let mut state = self.lock();
         let Some(event) = state.events.get_mut(&(id, status.to_string())) else { return Ok(Reopened::Missing) };
@@ -77,6 +83,12 @@ impl Claims for MemoryLedger {
         }
         if event.claim.as_ref().is_some_and(|held| held.until >= now) {
             return Ok(Reopened::Running);
+        }
+        if run.is_some() && event.replay_run.as_deref() == run {
+            return Ok(Reopened::AlreadyReplayed);
+        }
+        if let Some(run) = run {
+            event.replay_run = Some(run.to_owned());
         }
         event.replay = true;
         event.work_since = Some(now);

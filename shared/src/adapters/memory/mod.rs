@@ -57,6 +57,8 @@ pub struct EventRow {
     pub requeues: u32,
     /// Why the reconciler stopped requeueing it, and sent it to the DLQ.
     pub gave_up: Option<String>,
+    /// The bulk replay that reopened it last.
+    pub replay_run: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -101,6 +103,8 @@ struct State {
     cursor_writes: usize,
     /// The reconciler's latest run.
     last_run: Option<serde_json::Value>,
+    /// Predictions `hooks forget` erased.
+    forgotten: std::collections::BTreeSet<PredictionId>,
 }
 
 impl MemoryLedger {
@@ -138,6 +142,16 @@ impl MemoryLedger {
     /// The step `name` of `id` at `status`: whether it finished, and how often it began.
     pub fn step(&self, id: PredictionId, status: &str, name: &str) -> Option<StepRow> {
         self.lock().steps.get(&(id, status.to_owned(), name.to_owned())).cloned()
+    }
+
+    /// `hooks forget`: erases everything kept of `id` and marks it forgotten.
+    pub fn forget(&self, id: PredictionId) {
+        let mut state = self.lock();
+        state.predictions.remove(&id);
+        state.events.retain(|(of, _), _| *of != id);
+        state.records.retain(|(of, _), _| *of != id);
+        state.steps.retain(|(of, _, _), _| *of != id);
+        state.forgotten.insert(id);
     }
 
     /// DynamoDB's TTL at `now`: deletes every event whose `expires_at` has passed.
@@ -232,6 +246,7 @@ impl Ledger for MemoryLedger {
             last_error: None,
             requeues: 0,
             gave_up: None,
+            replay_run: None,
         };
         state.events.insert(key, row);
         Ok(Recorded::New { advanced })
@@ -252,6 +267,11 @@ impl Ledger for MemoryLedger {
             Some(row) if row.status.as_ref().is_some_and(Status::is_terminal) => Lookup::Finished,
             Some(_) => Lookup::Open,
         })
+    }
+
+    async fn forgotten(&self, id: PredictionId) -> Result<bool> {
+        Self::injected_fault(&self.fail_next, "GetItem")?;
+        Ok(self.lock().forgotten.contains(&id))
     }
 
     async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {
