@@ -36,7 +36,7 @@ def test_the_local_table_is_the_templates():
     spec, ttl = stack.table_spec("Table", tmpl["Resources"]["Table"]["Properties"])
     assert spec["TableName"] == f"{stack.setting('PROJECT')}-table"
     assert spec["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
-    assert [index["IndexName"] for index in spec["GlobalSecondaryIndexes"]] == ["open", "work"]
+    assert [index["IndexName"] for index in spec["GlobalSecondaryIndexes"]] == ["open", "work", "received"]
     assert ttl == "expires_at"
 
 

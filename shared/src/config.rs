@@ -111,6 +111,9 @@ pub struct IngestConfig {
     /// The partition key values each sparse index spreads its items over
     /// (`INDEX_SHARDS`): docs/design.md, "Partition keys and their rates".
     pub index_shards: u16,
+    /// How long the work's records and steps are kept (`RECORD_TTL_DAYS`, DynamoDB TTL
+    /// from their last write); `None` (0, the default) keeps them until `hooks forget`.
+    pub record_ttl: Option<Duration>,
 }
 
 impl IngestConfig {
@@ -127,6 +130,10 @@ impl IngestConfig {
             act_on: env.parsed("ACT_ON_STATUSES", ActOn::terminal())?,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
             index_shards,
+            record_ttl: match env.parsed::<u64>("RECORD_TTL_DAYS", 0)? {
+                0 => None,
+                days => Some(Duration::from_secs(days.saturating_mul(86_400))),
+            },
         })
     }
 }
@@ -165,6 +172,17 @@ mod tests {
         assert!(cfg.act_on.includes(&Status::Abandoned));
         assert!(!cfg.act_on.includes(&Status::Started));
         assert_eq!(cfg.event_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(cfg.record_ttl, None, "records are kept unless a retention is set");
+    }
+
+    #[test]
+    fn a_record_retention_is_read_in_days_and_zero_keeps_them() {
+        let with = |days: &str| {
+            IngestConfig::from_env(&Env::of(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("RECORD_TTL_DAYS", days)]))
+        };
+        assert_eq!(with("90").unwrap().record_ttl, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(with("0").unwrap().record_ttl, None);
+        assert!(with("-1").unwrap_err().to_string().contains("RECORD_TTL_DAYS"));
     }
 
     #[test]

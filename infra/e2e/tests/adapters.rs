@@ -1,8 +1,8 @@
 //! The DynamoDB adapter's writes on DynamoDB Local, where the in-memory twin cannot
 //! speak for them: a replay starts the requeue count afresh and forgets steps in the
 //! same write it reopens the work with (or not at all), a step's failed tries are
-//! counted once each, and an unsigned delivery's checks are asked for once until one
-//! begins.
+//! counted once each, an unsigned delivery's checks are asked for once until one
+//! begins, and records and steps expire only with a retention set.
 
 use e2e::{Stack, payload};
 use shared::ports::{
@@ -73,6 +73,28 @@ async fn a_steps_failed_tries_are_counted_once_each() {
     }
     let again = ledger.begin_step(step, now).await.unwrap();
     assert!(matches!(again, StepState::Started { tries: 2, token: ref t, .. } if *t == token), "{again:?}");
+}
+
+#[tokio::test]
+async fn with_a_retention_records_and_steps_expire_and_without_one_they_are_kept() {
+    let stack = Stack::from_env().await;
+    let id = failed(&stack).await;
+    let day = std::time::Duration::from_secs(86_400);
+    let kept = shared::ports::Kept::Whole(r#"{"n":1}"#.to_owned());
+    let expiring = stack.ledger().keeping_records(Some(day));
+    expiring.put_record(id, "expiring", &kept).await.unwrap();
+    let step = StepKey { id, status: &Status::Failed, name: "expiring" };
+    let StepState::Begun { .. } = expiring.begin_step(step, OffsetDateTime::now_utc()).await.unwrap() else {
+        panic!("not begun")
+    };
+    stack.ledger().put_record(id, "kept", &kept).await.unwrap();
+    let items = stack.items(id).await;
+    let expires = |sk: &str| items[sk].get("expires_at").map(|v| v.as_n().unwrap().parse::<i64>().unwrap());
+    let in_a_day = (OffsetDateTime::now_utc() + day).unix_timestamp();
+    for sk in ["RECORD#expiring", "STEP#failed#expiring"] {
+        assert!(expires(sk).is_some_and(|at| (at - in_a_day).abs() < 60), "{sk}: {:?}", expires(sk));
+    }
+    assert_eq!(expires("RECORD#kept"), None, "no retention: kept until forgotten");
 }
 
 #[tokio::test]

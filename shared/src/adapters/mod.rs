@@ -95,7 +95,7 @@ impl Ingest<DynamoLedger, SqsQueue> {
     /// Record-and-enqueue on the stack's table and work queue.
     pub fn on_aws(aws: &SdkConfig, config: &IngestConfig) -> Self {
         Ingest::new(
-            DynamoLedger::from_config(aws, &config.table_name, config.index_shards),
+            DynamoLedger::from_config(aws, &config.table_name, config.index_shards).keeping_records(config.record_ttl),
             SqsQueue::from_config(aws, &config.queue_url),
             config.act_on.clone(),
             config.event_ttl,

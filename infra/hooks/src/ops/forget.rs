@@ -70,46 +70,55 @@ fn held(item: &Value, now: OffsetDateTime) -> bool {
     item.get("work_token").is_some() && item["work_until"].as_i64().is_some_and(|until| until > now.unix_timestamp())
 }
 
-/// Deletes every object under `prefix`, a page (up to 1,000) at a time; their keys.
+/// Deletes every object under `prefix`, every version of it (a bucket with
+/// `OutputVersioning` on keeps the old ones behind a plain delete), a page at a time;
+/// the keys deleted.
 async fn delete_objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let failed = || format!("deleting objects under s3://{bucket}/{prefix}");
     let mut deleted = Vec::new();
-    let mut token = None;
+    let (mut key_marker, mut version_marker) = (None, None);
     loop {
         let listed = s3
-            .list_objects_v2()
+            .list_object_versions()
             .bucket(bucket)
             .prefix(prefix)
-            .set_continuation_token(token)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
             .send()
             .await
             .map_err(|e| Error::aws(format!("listing s3://{bucket}/{prefix}"), e))?;
-        let keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
-        if !keys.is_empty() {
-            let objects = keys
-                .iter()
-                .map(|key| ObjectIdentifier::builder().key(key).build())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::aws("deleting objects", e))?;
+        let versions = listed.versions().iter().map(|v| (v.key(), v.version_id()));
+        let markers = listed.delete_markers().iter().map(|m| (m.key(), m.version_id()));
+        let objects = versions
+            .chain(markers)
+            .filter_map(|(key, version)| Some((key?, version)))
+            .map(|(key, version)| {
+                ObjectIdentifier::builder().key(key).set_version_id(version.map(str::to_owned)).build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::aws(failed(), e))?;
+        if !objects.is_empty() {
+            let keys: Vec<String> = objects.iter().map(|o| o.key().to_owned()).collect();
             let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build();
-            let delete = delete.map_err(|e| Error::aws("deleting objects", e))?;
-            let out = s3
-                .delete_objects()
-                .bucket(bucket)
-                .delete(delete)
-                .send()
-                .await
-                .map_err(|e| Error::aws(format!("deleting objects under s3://{bucket}/{prefix}"), e))?;
+            let delete = delete.map_err(|e| Error::aws(failed(), e))?;
+            let out =
+                s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| Error::aws(failed(), e))?;
             if let Some(refused) = out.errors().first() {
                 let why = format!("{}: {}", refused.key().unwrap_or("?"), refused.message().unwrap_or("refused"));
-                return Err(Error::aws(format!("deleting objects under s3://{bucket}/{prefix}"), why));
+                return Err(Error::aws(failed(), why));
             }
-            deleted.extend(keys);
+            for key in keys {
+                if !deleted.contains(&key) {
+                    deleted.push(key);
+                }
+            }
         }
-        token = listed.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
+        if listed.is_truncated() != Some(true) {
             return Ok(deleted);
         }
+        key_marker = listed.next_key_marker().map(str::to_owned);
+        version_marker = listed.next_version_id_marker().map(str::to_owned);
     }
 }
 

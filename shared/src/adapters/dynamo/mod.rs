@@ -62,13 +62,22 @@ pub struct DynamoLedger {
     table: String,
     /// Partition key values per sparse index (`shared::shards`).
     shards: u16,
+    /// How long the work's records and steps are kept after their last write; `None`
+    /// keeps them.
+    record_ttl: Option<Duration>,
 }
 
 impl DynamoLedger {
     /// The ledger on `table`, its indexes of `shards` shards (`INDEX_SHARDS`): every
     /// writer and reader of one table must agree on it, so it is never defaulted here.
     pub fn new(client: Client, table: impl Into<String>, shards: u16) -> Self {
-        Self { client, table: table.into(), shards: shards.max(1) }
+        Self { client, table: table.into(), shards: shards.max(1), record_ttl: None }
+    }
+
+    /// Records and steps written from now on expire `ttl` after their write (DynamoDB
+    /// TTL, `RECORD_TTL_DAYS`); `None` keeps them.
+    pub fn keeping_records(self, ttl: Option<Duration>) -> Self {
+        Self { record_ttl: ttl, ..self }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>, shards: u16) -> Self {

@@ -24,10 +24,18 @@ impl DynamoLedger {
             Kept::Cut { .. } => ("record_bytes = :bytes, record_sha256 = :sha256", "#record, record_key"),
         };
         let add = if add.is_empty() { String::new() } else { format!(" ADD {add}") };
+        let (expiry, expires) = match self.expires_at() {
+            Some(at) => (", expires_at = :expires", Some(at)),
+            None => ("", None),
+        };
         let write = self
             .update(pk, sk)
-            .update_expression(format!("SET {assign}, {set} REMOVE {remove}{add}"))
+            .update_expression(format!("SET {assign}, {set}{expiry} REMOVE {remove}{add}"))
             .expression_attribute_names("#record", "record");
+        let write = match expires {
+            Some(at) => write.expression_attribute_values(":expires", n(at)),
+            None => write,
+        };
         match kept {
             Kept::Whole(text) => write.expression_attribute_values(":record", s(text)),
             Kept::InBucket { key, bytes, sha256 } => write
@@ -38,6 +46,15 @@ impl DynamoLedger {
                 write.expression_attribute_values(":bytes", n(bytes)).expression_attribute_values(":sha256", s(sha256))
             }
         }
+    }
+}
+
+impl DynamoLedger {
+    /// When a record or step written now expires (unix seconds), if records expire.
+    fn expires_at(&self) -> Option<i64> {
+        let ttl = self.record_ttl?;
+        let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        Some(OffsetDateTime::now_utc().unix_timestamp().saturating_add(secs))
     }
 }
 
@@ -111,6 +128,10 @@ impl RecordTable for DynamoLedger {
             .item("started_by", s(&token))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let request = match self.expires_at() {
+            Some(at) => request.item("expires_at", n(at)),
+            None => request,
+        };
         // Within a deadline, one try's time is kept back to take the intent away again.
         let sent = match crate::deadline::current() {
             Some(deadline) => {
