@@ -205,6 +205,21 @@ async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
 }
 
 #[tokio::test]
+async fn a_bulk_replay_reopens_work_once_per_run_and_leaves_work_that_left_the_state_it_selected() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
+    let rerun = |run, only| Some(shared::ports::Rerun { run, only });
+    let reopen = |rerun| ledger.reopen(id, &Status::Succeeded, &[], rerun);
+    use shared::ports::{Reopened, WorkState};
+    assert_eq!(reopen(rerun("a", Some(WorkState::Failed))).await.unwrap(), Reopened::NotSelected, "it is done");
+    assert!(matches!(reopen(rerun("a", Some(WorkState::Done))).await.unwrap(), Reopened::Reopened { .. }));
+    assert_eq!(reopen(rerun("a", Some(WorkState::Done))).await.unwrap(), Reopened::AlreadyReplayed);
+    assert!(matches!(reopen(rerun("b", None)).await.unwrap(), Reopened::Reopened { .. }));
+    assert_eq!(reopen(rerun("a", None)).await.unwrap(), Reopened::AlreadyReplayed, "run a's mark outlives run b");
+}
+
+#[tokio::test]
 async fn a_replay_is_refused_while_a_run_holds_the_work() {
     let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
     let (id, _) = recorded(&ledger, &queue).await;

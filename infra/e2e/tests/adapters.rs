@@ -6,7 +6,8 @@
 
 use e2e::{Stack, payload};
 use shared::ports::{
-    CheckAsk, Claim, Claims, Ledger, PageAsk, ReconcileStore, RecordTable, Reopened, StepKey, StepState,
+    CheckAsk, Claim, Claims, Ledger, PageAsk, ReconcileStore, RecordTable, Reopened, Rerun, StepKey, StepState,
+    WorkState,
 };
 use shared::prediction::{PredictionId, Status};
 use time::OffsetDateTime;
@@ -20,6 +21,22 @@ async fn failed(stack: &Stack) -> PredictionId {
 
 fn number(item: &e2e::Item, name: &str) -> Option<u64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+#[tokio::test]
+async fn a_bulk_replay_reopens_an_event_once_per_run_and_only_while_its_work_is_as_selected() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), failed(&stack).await);
+    let rerun = |run, only| Some(Rerun { run, only });
+    let reopen = |rerun| ledger.reopen(id, &Status::Failed, &[], rerun);
+    // Its work is waiting, not failed: a run that selected it as failed leaves it.
+    assert_eq!(reopen(rerun("a", Some(WorkState::Failed))).await.unwrap(), Reopened::NotSelected);
+    assert!(matches!(reopen(rerun("a", Some(WorkState::Waiting))).await.unwrap(), Reopened::Reopened { .. }));
+    assert_eq!(reopen(rerun("a", None)).await.unwrap(), Reopened::AlreadyReplayed, "once per run");
+    assert!(matches!(reopen(rerun("b", None)).await.unwrap(), Reopened::Reopened { .. }), "another run's own");
+    assert_eq!(reopen(rerun("a", None)).await.unwrap(), Reopened::AlreadyReplayed, "run a's mark outlives run b");
+    let runs = stack.items(id).await["EVENT#failed"].get("replay_runs").cloned().unwrap();
+    assert_eq!(runs.as_ss().unwrap().len(), 2, "{runs:?}");
 }
 
 #[tokio::test]

@@ -75,10 +75,10 @@ enum Command {
         /// Events received at or after: RFC 3339 (`2026-12-03T00:00:00Z`) or an age
         /// (`90m`, `24h`, `7d`).
         #[arg(long, value_name = "TIME", value_parser = when, conflicts_with = "prediction_id")]
-        since: Option<OffsetDateTime>,
+        since: Option<ops::bulk::When>,
         /// Events received at or before (default: now), as `--since`.
         #[arg(long, value_name = "TIME", value_parser = when, conflicts_with = "prediction_id")]
-        until: Option<OffsetDateTime>,
+        until: Option<ops::bulk::When>,
         /// Events of this model only.
         #[arg(long, value_name = "OWNER/NAME", value_parser = model, conflicts_with = "prediction_id")]
         model: Option<String>,
@@ -177,13 +177,24 @@ fn parse_id(id: &str) -> Result<PredictionId> {
     PredictionId::parse(id).map_err(|e| Error::argument(format!("{id:?}"), e))
 }
 
+/// `--status`: one of WriftAI's statuses. A webhook's unknown status is recorded but never
+/// worked, so nothing of it can be replayed: a typo is refused, not matched to nothing.
 fn parse_status(raw: &str) -> Result<Status> {
-    Status::parse(raw).map_err(|e| Error::argument(format!("--status {raw:?}"), e))
+    match Status::parse(raw) {
+        Ok(status) if status.rank().is_some() => Ok(status),
+        Ok(_) => Err(Error::argument(format!("--status {raw:?}"), "not one of WriftAI's statuses")),
+        Err(e) => Err(Error::argument(format!("--status {raw:?}"), e)),
+    }
 }
 
-/// `--since`/`--until`: an RFC 3339 time, or an age (`<n>s`, `m`, `h` or `d`) before now.
-fn when(raw: &str) -> Result<OffsetDateTime, String> {
-    let raw = raw.trim();
+/// `--since`/`--until`: an RFC 3339 time, or an age (`<n>s`, `m`, `h` or `d`) before now;
+/// kept as typed too, which names the run.
+fn when(raw: &str) -> Result<ops::bulk::When, String> {
+    let typed = raw.trim().to_owned();
+    moment(&typed).map(|at| ops::bulk::When { typed, at })
+}
+
+fn moment(raw: &str) -> Result<OffsetDateTime, String> {
     if let Ok(at) = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339) {
         return Ok(at);
     }
@@ -255,14 +266,15 @@ async fn bulk_replay(
         let what = "replay needs a prediction ID, or a filter (--since, --until, --status, --model, --work)";
         return Err(Error::argument(what, "neither was given"));
     }
-    if let (Some(since), Some(until)) = (filter.since, filter.until)
-        && since > until
-    {
-        return Err(Error::argument("--since is after --until", "the window is empty"));
+    let until = filter.until.as_ref().map_or_else(OffsetDateTime::now_utc, |w| w.at);
+    if filter.since.as_ref().is_some_and(|since| since.at > until) {
+        let what = if filter.until.is_some() { "--since is after --until" } else { "--since is in the future" };
+        return Err(Error::argument(what, "the window is empty"));
     }
     let forget = steps_to_forget(forget)?;
     let name = run.unwrap_or_else(|| filter.run_name(&forget));
-    let run = ops::bulk::Run { name: &name, rate, dry_run, forget: &forget };
+    let only = filter.work.map(ops::bulk::Work::state);
+    let run = ops::bulk::Run { name: &name, only, rate, dry_run, forget: &forget };
     ops::bulk::replay(&ops::Ops::from_env().await?, filter, &run).await
 }
 
@@ -370,9 +382,11 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(since.map(OffsetDateTime::unix_timestamp), Some(1_796_256_000));
+        assert_eq!(since.map(|w| w.at.unix_timestamp()), Some(1_796_256_000));
         let an_hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
-        assert!(until.is_some_and(|t| (t - an_hour_ago).abs() < time::Duration::minutes(1)), "{until:?}");
+        let until = until.unwrap();
+        assert!((until.at - an_hour_ago).abs() < time::Duration::minutes(1), "{until:?}");
+        assert_eq!(until.typed, "1h", "kept as typed: it names the run");
         assert_eq!(
             (model.as_deref(), work, rate, dry_run),
             (Some("acme/echo"), Some(ops::bulk::Work::DeadLettered), 5, true)
@@ -403,10 +417,19 @@ mod tests {
         assert!(matches!(nothing, Error::Argument { .. }), "{nothing}");
         assert!(devcli::chain(&nothing).contains("a prediction ID, or a filter"), "{}", devcli::chain(&nothing));
         let now = OffsetDateTime::now_utc();
+        let at = |at| Some(ops::bulk::When { typed: "t".into(), at });
         let reversed =
-            ops::bulk::Filter { since: Some(now), until: Some(now - time::Duration::hours(1)), ..Default::default() };
+            ops::bulk::Filter { since: at(now), until: at(now - time::Duration::hours(1)), ..Default::default() };
         let refused = bulk_replay(&reversed, &[], None, 10, true).await.unwrap_err();
         assert!(devcli::chain(&refused).contains("--since is after --until"), "{}", devcli::chain(&refused));
+        let ahead = ops::bulk::Filter { since: at(now + time::Duration::hours(1)), ..Default::default() };
+        let refused = bulk_replay(&ahead, &[], None, 10, true).await.unwrap_err();
+        assert!(devcli::chain(&refused).contains("--since is in the future"), "{}", devcli::chain(&refused));
+        let typo = parse_status("sucseeded").unwrap_err();
+        assert!(
+            matches!(typo, Error::Argument { .. }) && devcli::chain(&typo).contains("not one of WriftAI's statuses")
+        );
+        assert_eq!(parse_status("failed").unwrap(), Status::Failed);
         let many: Vec<String> = (0..=FORGET_AT_MOST).map(|n| format!("step {n}")).collect();
         let filter = ops::bulk::Filter { work: Some(ops::bulk::Work::Failed), ..Default::default() };
         assert!(matches!(bulk_replay(&filter, &many, None, 10, false).await, Err(Error::Argument { .. })));

@@ -43,11 +43,56 @@ pub enum Reopened {
     Running,
     /// The event needs no work (its status is not acted on).
     NoWork,
-    /// The bulk replay `run` reopened it already: a run of the same replay again after
-    /// an interruption sends each event once.
+    /// The bulk replay reopened it already: a run of the same replay again after an
+    /// interruption sends each event once.
     AlreadyReplayed,
+    /// Its work left the state the bulk replay selected it in (a failed run of it
+    /// succeeded meanwhile, say): left as it is.
+    NotSelected,
     /// No such event.
     Missing,
+}
+
+/// Where an event's work stands, as a bulk replay selects it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkState {
+    /// Run to completion (`work = done`).
+    Done,
+    /// The reconciler gave up on it and sent it to the dead-letter queue (`gave_up`).
+    DeadLettered,
+    /// Not done, and its last run failed (`failed_at`).
+    Failed,
+    /// Not done, and no run of it has failed: queued or running.
+    Waiting,
+}
+
+impl WorkState {
+    /// The state of work `done` or not, given up on or not, whose last run failed or not.
+    pub fn of(done: bool, gave_up: bool, failed: bool) -> Self {
+        match (done, gave_up, failed) {
+            (true, _, _) => Self::Done,
+            (false, true, _) => Self::DeadLettered,
+            (false, false, true) => Self::Failed,
+            (false, false, false) => Self::Waiting,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::DeadLettered => "dead-lettered",
+            Self::Failed => "failed",
+            Self::Waiting => "waiting",
+        }
+    }
+}
+
+/// A bulk replay's reopen: the run's name, stamped on the event in the same write (an
+/// event that carries it already is left), and the state its work must still be in.
+#[derive(Clone, Copy, Debug)]
+pub struct Rerun<'a> {
+    pub run: &'a str,
+    pub only: Option<WorkState>,
 }
 
 /// Claims in the style of the Powertools idempotency utility: a conditional
@@ -92,14 +137,14 @@ pub trait Claims: Send + Sync {
     /// worked again, not sent straight back to the DLQ), and it stops expiring until the
     /// run completes. The steps named in `forget` are removed in the same write, so no
     /// run can claim it in between and find their old outcomes. Refused, changing
-    /// nothing, while a run holds a live claim, judged on the table's clock. With `run`
-    /// (a bulk replay's name), the event is stamped with it in the same write, and an
-    /// event that run stamped already is left as it is.
+    /// nothing, while a run holds a live claim, judged on the table's clock. A bulk
+    /// replay's reopen ([`Rerun`]) also leaves an event it reopened before, or whose work
+    /// left the state it was selected in.
     fn reopen(
         &self,
         id: PredictionId,
         status: &Status,
         forget: &[String],
-        run: Option<&str>,
+        rerun: Option<Rerun<'_>>,
     ) -> impl Future<Output = Result<Reopened>> + Send;
 }

@@ -3,15 +3,17 @@
 //! scan), counted first, then replayed as one replay of each at a bounded rate.
 //!
 //! Idempotent by construction, no state on the operator's machine: each run has a name
-//! (`--run`, by default a digest of the filter as given), stamped on each event in the
-//! write that reopens it, and an event stamped with the name is not sent again. So the
-//! same command run again after an interruption sends only what the first did not.
+//! (`--run`, by default a digest of the flags as typed, `--since 24h` as those letters),
+//! added to the event's `replay_runs` in the write that reopens it, and an event that
+//! holds the name is not sent again. So the same command run again after an interruption
+//! sends only what the first did not. The same write checks that the event's work is
+//! still in the state `--work` selected: work that succeeded meanwhile is left done.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::adapters::dynamo::{Received, WorkState};
-use shared::ports::{Claims, Reopened};
+use shared::adapters::dynamo::Received;
+use shared::ports::{Claims, Reopened, Rerun, WorkState};
 use shared::prediction::Status;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -30,13 +32,30 @@ pub enum Work {
     Done,
 }
 
+impl Work {
+    pub fn state(self) -> WorkState {
+        match self {
+            Self::Failed => WorkState::Failed,
+            Self::DeadLettered => WorkState::DeadLettered,
+            Self::Done => WorkState::Done,
+        }
+    }
+}
+
+/// A time as typed (`--since 24h`), and what it meant when the command started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct When {
+    pub typed: String,
+    pub at: OffsetDateTime,
+}
+
 /// What a bulk replay selects; each part given narrows it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
     /// Received at or after (default: as far back as events are kept).
-    pub since: Option<OffsetDateTime>,
+    pub since: Option<When>,
     /// Received at or before (default: when the run starts).
-    pub until: Option<OffsetDateTime>,
+    pub until: Option<When>,
     pub status: Option<Status>,
     /// `owner/name`.
     pub model: Option<String>,
@@ -52,27 +71,21 @@ impl Filter {
     }
 
     fn matches(&self, event: &Received) -> bool {
-        let work = match self.work {
-            None => true,
-            Some(Work::Done) => event.work == WorkState::Done,
-            Some(Work::DeadLettered) => event.work == WorkState::DeadLettered,
-            Some(Work::Failed) => event.work == WorkState::Failed,
-        };
-        work && self.status.as_ref().is_none_or(|s| *s == event.status)
+        self.work.is_none_or(|w| w.state() == event.work)
+            && self.status.as_ref().is_none_or(|s| *s == event.status)
             && self.model.as_deref().is_none_or(|m| event.model.as_deref() == Some(m))
     }
 
-    /// The run's name when `--run` is not given: the same for the same filter and steps
-    /// to forget, whenever it is run, so running the command again resumes it.
+    /// The run's name when `--run` is not given: the same for the same flags as typed
+    /// and steps to forget, whenever it is run, so running the command again resumes it.
     pub fn run_name(&self, forget: &[String]) -> String {
-        let time =
-            |t: Option<OffsetDateTime>| t.map_or_else(|| "-".to_owned(), |t| t.unix_timestamp_nanos().to_string());
-        let work = self.work.map_or("-".to_owned(), |w| format!("{w:?}"));
+        let typed = |t: &Option<When>| t.as_ref().map_or("-", |t| t.typed.as_str()).to_owned();
+        let work = self.work.map_or("-".to_owned(), |w| w.state().as_str().to_owned());
         let status = self.status.as_ref().map_or("-", Status::as_str);
         let what = format!(
             "since={}\nuntil={}\nstatus={status}\nmodel={}\nwork={work}\nforget={}",
-            time(self.since),
-            time(self.until),
+            typed(&self.since),
+            typed(&self.until),
             self.model.as_deref().unwrap_or("-"),
             forget.join("\n"),
         );
@@ -80,9 +93,11 @@ impl Filter {
     }
 }
 
-/// How a bulk replay goes: its name, its pace, and whether it only counts.
+/// How a bulk replay goes: its name, what it selected, its pace, whether it only counts.
 pub struct Run<'a> {
     pub name: &'a str,
+    /// The state each event's work must still be in when it is reopened (`--work`).
+    pub only: Option<WorkState>,
     /// Events sent a second, at most.
     pub rate: u32,
     pub dry_run: bool,
@@ -92,12 +107,10 @@ pub struct Run<'a> {
 /// Counts what `filter` selects, then (unless a dry run) replays each match once for
 /// the run, at most `run.rate` a second, telling progress on stderr.
 pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> {
-    let until = filter.until.unwrap_or_else(OffsetDateTime::now_utc);
-    let since = filter.since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let matched: Vec<Received> =
-        ops.ledger().received_between(since, until).await?.into_iter().filter(|e| filter.matches(e)).collect();
-    let (done, to_send): (Vec<&Received>, Vec<&Received>) =
-        matched.iter().partition(|e| e.replay_run.as_deref() == Some(run.name));
+    let until = filter.until.as_ref().map_or_else(OffsetDateTime::now_utc, |w| w.at);
+    let since = filter.since.as_ref().map_or(OffsetDateTime::UNIX_EPOCH, |w| w.at);
+    let matched = ops.ledger().received_between(since, until, |e| filter.matches(e)).await?;
+    let (done, to_send): (Vec<&Received>, Vec<&Received>) = matched.iter().partition(|e| e.replayed_by(run.name));
     let mut lines = vec![format!(
         "replay {}: {} matched ({}); {} already replayed by this run; {} to send",
         run.name,
@@ -107,11 +120,9 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
         to_send.len()
     )];
     if run.dry_run {
+        let listed = to_send.iter().take(LISTED);
         lines.extend(
-            to_send
-                .iter()
-                .take(LISTED)
-                .map(|e| format!("  {} {} received {} work {}", e.id, e.status, e.received_at, work_name(e.work))),
+            listed.map(|e| format!("  {} {} received {} work {}", e.id, e.status, e.received_at, e.work.as_str())),
         );
         if to_send.len() > LISTED {
             lines.push(format!("  ... and {} more", to_send.len() - LISTED));
@@ -122,11 +133,12 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
     eprintln!("{}", lines[0]);
     let tally = send(ops, &to_send, run).await?;
     lines.push(format!(
-        "replay {}: sent {} of {}; {} held by a run now, {} no longer in the table",
+        "replay {}: sent {} of {}; {} held by a run now, {} no longer selected, {} no longer in the table",
         run.name,
         tally.sent,
         to_send.len(),
         tally.busy,
+        tally.moved,
         tally.gone
     ));
     if tally.busy > 0 {
@@ -139,6 +151,7 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
 struct Tally {
     sent: usize,
     busy: usize,
+    moved: usize,
     gone: usize,
 }
 
@@ -149,7 +162,8 @@ async fn send(ops: &Ops, events: &[&Received], run: &Run<'_>) -> Result<Tally> {
     let mut tally = Tally::default();
     for (n, event) in events.iter().enumerate() {
         tokio::time::sleep_until(start + gap * u32::try_from(n).unwrap_or(u32::MAX)).await;
-        match ops.ledger().reopen(event.id, &event.status, run.forget, Some(run.name)).await? {
+        let rerun = Rerun { run: run.name, only: run.only };
+        match ops.ledger().reopen(event.id, &event.status, run.forget, Some(rerun)).await? {
             Reopened::Reopened { payload, .. } => {
                 ops.ingest.resend(event.id, &event.status, payload.as_deref()).await?;
                 tally.sent += 1;
@@ -157,6 +171,7 @@ async fn send(ops: &Ops, events: &[&Received], run: &Run<'_>) -> Result<Tally> {
             // Reopened by this run meanwhile (another copy of the command): not twice.
             Reopened::AlreadyReplayed => {}
             Reopened::Running => tally.busy += 1,
+            Reopened::NotSelected => tally.moved += 1,
             Reopened::NoWork | Reopened::Missing => tally.gone += 1,
         }
         if told.elapsed() >= Duration::from_secs(1) || n + 1 == events.len() {
@@ -171,17 +186,8 @@ fn by_work(events: &[Received]) -> String {
     let count = |state| events.iter().filter(|e| e.work == state).count();
     let states = [WorkState::Failed, WorkState::DeadLettered, WorkState::Done, WorkState::Waiting];
     let parts: Vec<String> =
-        states.iter().filter(|s| count(**s) > 0).map(|s| format!("{} {}", count(*s), work_name(*s))).collect();
+        states.iter().filter(|s| count(**s) > 0).map(|s| format!("{} {}", count(*s), s.as_str())).collect();
     if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
-}
-
-fn work_name(state: WorkState) -> &'static str {
-    match state {
-        WorkState::Failed => "failed",
-        WorkState::DeadLettered => "dead-lettered",
-        WorkState::Done => "done",
-        WorkState::Waiting => "waiting",
-    }
 }
 
 #[cfg(test)]
@@ -197,7 +203,7 @@ mod tests {
             received_at: "2026-12-04T00:00:00.000000000Z".to_owned(),
             model: model.map(str::to_owned),
             work,
-            replay_run: None,
+            replayed_by: Vec::new(),
         }
     }
 
@@ -227,8 +233,12 @@ mod tests {
         assert!(name.starts_with("f-") && name.len() == 18, "{name}");
         assert_ne!(name, filter.run_name(&["notify".to_owned()]));
         assert_ne!(name, Filter { work: Some(Work::Done), ..filter.clone() }.run_name(&[]));
-        let since = Filter { since: Some(OffsetDateTime::UNIX_EPOCH), ..filter.clone() };
+        let typed = |at| Some(When { typed: "24h".to_owned(), at });
+        let now = OffsetDateTime::now_utc();
+        let since = Filter { since: typed(now), ..filter.clone() };
         assert_ne!(name, since.run_name(&[]), "a window given is part of the name");
+        let an_hour_on = Filter { since: typed(now + time::Duration::hours(1)), ..filter.clone() };
+        assert_eq!(since.run_name(&[]), an_hour_on.run_name(&[]), "--since 24h names one run whenever it is typed");
     }
 
     #[test]

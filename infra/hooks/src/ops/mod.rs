@@ -104,7 +104,9 @@ pub async fn replay(ops: &Ops, id: PredictionId, status: Option<Status>, forget:
             Reopened::NoWork => return not_replayed("this status has no work (ACT_ON_STATUSES)"),
             Reopened::Missing => return not_replayed("no such event in the table"),
             // Only a bulk replay names its run.
-            Reopened::AlreadyReplayed => return not_replayed("this replay's run sent it already"),
+            Reopened::AlreadyReplayed | Reopened::NotSelected => {
+                return not_replayed("only a replay by filter is refused so");
+            }
         };
         lines.push(line);
     }

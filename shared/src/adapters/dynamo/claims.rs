@@ -9,14 +9,16 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{BoxError, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
 use serde_json::Value;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::{DynamoLedger, Item, conditional, is_condition_failed, n, resend, rfc3339, s, string};
 use crate::error::{Error, Result};
-use crate::ports::{Claim, Claims, Reopened, kept_error};
+use crate::ports::{Claim, Claims, Reopened, Rerun, WorkState, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::records::{RESULT_BYTES, cut};
 
@@ -135,16 +137,18 @@ impl Claims for DynamoLedger {
         id: PredictionId,
         status: &Status,
         forget: &[String],
-        run: Option<&str>,
+        rerun: Option<Rerun<'_>>,
     ) -> Result<Reopened> {
         // Whether a claim is still live is judged on the table's clock, not the
         // operator's: the clock that set `work_until` is the Lambda's, and a laptop's
         // may be minutes off.
         let (now, event) = self.server_now(id, status).await?;
         let Some(event) = event else { return Ok(Reopened::Missing) };
-        let (stamp, once) = match run {
-            Some(_) => (", replay_run = :run", " AND (attribute_not_exists(replay_run) OR replay_run <> :run)"),
-            None => ("", ""),
+        let (stamp, once) = match rerun {
+            Some(rerun) => {
+                (", replay_runs :runs", format!(" AND NOT contains(replay_runs, :run){}", still_in(rerun.only)))
+            }
+            None => ("", String::new()),
         };
         let reopen = Update::builder()
             .table_name(&self.table)
@@ -152,8 +156,8 @@ impl Claims for DynamoLedger {
             .key("sk", s(super::event_sk(status)))
             .update_expression(format!(
                 "SET work_pk = :work, work_since = :since, reopened_at = :since, replay = :since, \
-                 keep_secs = if_not_exists(keep_secs, :keep){stamp} \
-                 ADD reopened :one \
+                 keep_secs = if_not_exists(keep_secs, :keep) \
+                 ADD reopened :one{stamp} \
                  REMOVE expires_at, requeues, gave_up, gave_up_at",
             ))
             .condition_expression(format!(
@@ -165,8 +169,18 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let reopen = match run {
-            Some(run) => reopen.expression_attribute_values(":run", s(run)),
+        let reopen = match rerun {
+            Some(rerun) => {
+                let reopen = reopen
+                    .expression_attribute_values(":run", s(rerun.run))
+                    .expression_attribute_values(":runs", AttributeValue::Ss(vec![rerun.run.to_owned()]));
+                match rerun.only {
+                    Some(_) => reopen
+                        .expression_attribute_names("#work", "work")
+                        .expression_attribute_values(":done", s("done")),
+                    None => reopen,
+                }
+            }
             None => reopen,
         };
         let reopen = reopen.build().map_err(|e| Error::store("TransactWriteItems", e))?;
@@ -208,14 +222,44 @@ impl Claims for DynamoLedger {
                     Ok(match cancelled.cancellation_reasons()[0].item() {
                         None => Reopened::Missing,
                         Some(old) if !old.contains_key("enqueue") => Reopened::NoWork,
-                        Some(old) if run.is_some() && string(old, "replay_run") == run => Reopened::AlreadyReplayed,
-                        Some(_) => Reopened::Running,
+                        Some(old) => match rerun {
+                            Some(rerun) if replayed_by(old, rerun.run) => Reopened::AlreadyReplayed,
+                            Some(rerun) if rerun.only.is_some_and(|only| only != work_state(old)) => {
+                                Reopened::NotSelected
+                            }
+                            _ => Reopened::Running,
+                        },
                     })
                 }
                 _ => Err(Error::store("TransactWriteItems", err)),
             },
         }
     }
+}
+
+/// The condition that an event's work is still in `state`.
+fn still_in(state: Option<WorkState>) -> &'static str {
+    match state {
+        None => "",
+        Some(WorkState::Done) => " AND #work = :done",
+        Some(WorkState::DeadLettered) => " AND NOT (#work = :done) AND attribute_exists(gave_up)",
+        Some(WorkState::Failed) => {
+            " AND NOT (#work = :done) AND attribute_not_exists(gave_up) AND attribute_exists(failed_at)"
+        }
+        Some(WorkState::Waiting) => {
+            " AND NOT (#work = :done) AND attribute_not_exists(gave_up) AND attribute_not_exists(failed_at)"
+        }
+    }
+}
+
+/// Where an event item's work stands.
+pub(super) fn work_state(item: &Item) -> WorkState {
+    WorkState::of(string(item, "work") == Some("done"), item.contains_key("gave_up"), item.contains_key("failed_at"))
+}
+
+/// Whether the bulk replay `run` reopened this event item.
+fn replayed_by(item: &Item, run: &str) -> bool {
+    item.get("replay_runs").and_then(|v| v.as_ss().ok()).is_some_and(|runs| runs.iter().any(|r| r == run))
 }
 
 /// A transaction cancelled only for meeting another write of the same items.

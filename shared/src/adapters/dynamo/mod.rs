@@ -30,7 +30,7 @@ mod records;
 mod select;
 
 pub use ops::{Backlog, to_json};
-pub use select::{Received, WorkState};
+pub use select::Received;
 
 use std::collections::HashMap;
 use std::future::Future;

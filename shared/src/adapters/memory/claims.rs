@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::records::refuse_over_item_limit;
 use super::{Claimed, MemoryLedger};
 use crate::error::Result;
-use crate::ports::{Claim, Claims, Enqueue, Reopened, kept_error};
+use crate::ports::{Claim, Claims, Enqueue, Reopened, Rerun, WorkState, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::records::{RESULT_BYTES, cut};
 
@@ -73,7 +73,7 @@ impl Claims for MemoryLedger {
         id: PredictionId,
         status: &Status,
         forget: &[String],
-        run: Option<&str>,
+        rerun: Option<Rerun<'_>>,
     ) -> Result<Reopened> {
         let now = OffsetDateTime::now_utc();
         let mut state = self.lock();
@@ -81,14 +81,20 @@ impl Claims for MemoryLedger {
         if event.enqueue == Enqueue::NotNeeded {
             return Ok(Reopened::NoWork);
         }
+        if let Some(rerun) = rerun {
+            if event.replay_runs.iter().any(|run| run == rerun.run) {
+                return Ok(Reopened::AlreadyReplayed);
+            }
+            let state = WorkState::of(event.done.is_some(), event.gave_up.is_some(), event.last_error.is_some());
+            if rerun.only.is_some_and(|only| only != state) {
+                return Ok(Reopened::NotSelected);
+            }
+        }
         if event.claim.as_ref().is_some_and(|held| held.until >= now) {
             return Ok(Reopened::Running);
         }
-        if run.is_some() && event.replay_run.as_deref() == run {
-            return Ok(Reopened::AlreadyReplayed);
-        }
-        if let Some(run) = run {
-            event.replay_run = Some(run.to_owned());
+        if let Some(rerun) = rerun {
+            event.replay_runs.push(rerun.run.to_owned());
         }
         event.replay = true;
         event.work_since = Some(now);

@@ -57,8 +57,8 @@ pub struct EventRow {
     pub requeues: u32,
     /// Why the reconciler stopped requeueing it, and sent it to the DLQ.
     pub gave_up: Option<String>,
-    /// The bulk replay that reopened it last.
-    pub replay_run: Option<String>,
+    /// The bulk replays that reopened it.
+    pub replay_runs: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -246,7 +246,7 @@ impl Ledger for MemoryLedger {
             last_error: None,
             requeues: 0,
             gave_up: None,
-            replay_run: None,
+            replay_runs: Vec::new(),
         };
         state.events.insert(key, row);
         Ok(Recorded::New { advanced })
