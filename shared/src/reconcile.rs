@@ -329,7 +329,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
             // Failing every time it runs: into the DLQ, where `hooks redrive` says why,
             // rather than around the queue forever.
             let body = WorkMessage::encode(id, status, payload.as_deref().unwrap_or("null"));
-            self.dead_letters.send(body).await?;
+            self.dead_letters.send(body, self.ingest.trace()).await?;
             let reason = format!("requeued {} times without completing", self.config.max_requeues);
             self.store.give_up_work(id, status, &reason, now).await?;
             tracing::error!(requeues, "unfinished work sent to the dead-letter queue: {reason}");
