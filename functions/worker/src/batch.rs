@@ -29,6 +29,9 @@ use crate::config::{Clients, WorkerConfig};
 use crate::lags::{self, Lags};
 use crate::work;
 
+/// What one message came to: the metric it counts towards, and when it failed its ID.
+type Counted = Result<&'static str, (&'static str, String)>;
+
 /// What runs for each claimed message. [`work::Context`] is one: it calls
 /// [`work::handle`]. The end-to-end tests' worker wraps it with crash hooks.
 pub trait Job: Sync {
@@ -101,7 +104,7 @@ where
         let deadline = OffsetDateTime::now_utc() + left;
         let answer_by = Instant::now() + left.saturating_sub(ANSWER_MARGIN);
         let invocation = event.context.xray_trace_id.as_deref().and_then(TraceHeader::parse);
-        let results: Vec<(Result<&'static str, (&'static str, String)>, Lags)> = stream::iter(event.payload.records)
+        let results: Vec<(Counted, Lags)> = stream::iter(event.payload.records)
             .map(|record| {
                 let message_id = record.message_id.clone().unwrap_or_default();
                 let work = self.process(record, deadline, invocation.as_ref());
@@ -134,7 +137,7 @@ where
         record: SqsMessage,
         deadline: OffsetDateTime,
         invocation: Option<&TraceHeader>,
-    ) -> (Result<&'static str, (&'static str, String)>, Lags) {
+    ) -> (Counted, Lags) {
         let trace = lags::trace_of(&record, invocation);
         let mut lags = Lags::received(&record, OffsetDateTime::now_utc());
         let message_id = record.message_id.unwrap_or_default();
