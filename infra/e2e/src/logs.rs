@@ -49,22 +49,3 @@ pub fn lines_about(id: PredictionId, span: &str) -> Vec<Line> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_line_reads_its_spans_fields_and_its_invocations_trace() {
-        let line = Line(serde_json::json!({
-            "level": "INFO", "fields": {"message": "delivery accepted"},
-            "spans": [
-                {"name": "Lambda runtime invoke", "xrayTraceId": "Root=1-6b122fed-2bb545f4f9f2e4b3600541d4;Sampled=1"},
-                {"name": "delivery", "prediction_id": "p", "trace_id": "1-6b122fed-7d9ca844c59ebe8119188401"}
-            ]
-        }));
-        assert_eq!(line.message(), "delivery accepted");
-        assert_eq!(line.span_field("delivery", "trace_id"), Some("1-6b122fed-7d9ca844c59ebe8119188401"));
-        assert_eq!(line.span_field("message", "trace_id"), None);
-        assert_eq!(line.invocation_trace(), Some("1-6b122fed-2bb545f4f9f2e4b3600541d4"));
-    }
-}
