@@ -48,4 +48,3 @@ pub fn lines_about(id: PredictionId, span: &str) -> Vec<Line> {
         .filter(|line| line.span_field(span, "prediction_id") == Some(id.as_str()))
         .collect()
 }
-
