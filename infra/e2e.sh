@@ -9,9 +9,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 trap 'infra/down.sh' EXIT
-# The test stack's own settings, never production's: short reconciler ages, and 16
-# shards for quicker walks on DynamoDB Local.
-INDEX_SHARDS=16 WORKER_FUNCTION=test-worker LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20 \
+# The test stack's own settings, never production's: short reconciler ages, 16 shards
+# for quicker walks on DynamoDB Local, and JSON log lines (as the template's
+# `LogFormat: JSON` on AWS) that the trace tests read from .local/logs/lambda.log;
+# `make dev` keeps them text, for people.
+AWS_LAMBDA_LOG_FORMAT=JSON INDEX_SHARDS=16 WORKER_FUNCTION=test-worker LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20 \
   infra/up.sh
 set -a; . .local/stack.env; set +a
 # The default members and e2e in one selection: cargo resolves the same features as

@@ -1,7 +1,7 @@
 """The dashboard in template.yaml plots only metrics the functions emit, under the
 namespace and dimensions they emit them with, and AWS metrics of resources the stack
 has. What the functions emit is read from their Rust sources (`Metrics::new`,
-`.count`, `.status` in functions/*/src)."""
+`.count`, `.duration`, `.status` in functions/*/src)."""
 
 import json
 import pathlib
@@ -89,10 +89,11 @@ METRIC_NAME = r'"((?:[A-Z][a-z0-9]+)+)"'
 
 
 def metric_names(source):
-    """Names counted as literals (`.count("Received", 1)`) and, in a file that counts a
-    name held in a variable (the worker's `metrics.count(counted, 1)` of what `process`
-    returns), every CamelCase literal of that file."""
-    names = set(re.findall(r'\.count\(\s*"([^"]+)"', source))
+    """Names counted or timed as literals (`.count("Received", 1)`,
+    `.duration("QueueWait", wait)`) and, in a file that counts a name held in a variable
+    (the worker's `metrics.count(counted, 1)` of what `process` returns), every CamelCase
+    literal of that file."""
+    names = set(re.findall(r'\.(?:count|duration)\(\s*"([^"]+)"', source))
     if re.search(r"\.count\(\s*[a-z_][a-z0-9_]*\s*,", source):
         names |= set(re.findall(METRIC_NAME, source))
     return names
@@ -211,6 +212,10 @@ def test_the_emitted_metrics_are_read_from_the_code():
     assert {"Received", "Recorded", "SignatureFailures", "Unsigned", "BackendErrors"} <= EMITTED["receiver"].names
     assert {"WorkDone", "WorkAlreadyDone", "WorkFailed", "MissingEvent"} <= EMITTED["worker"].names
     assert {"Examined", "Expired", "Errors"} <= EMITTED["reconciler"].names
+    # The lag metrics, timed where the unit tests measure them.
+    assert "CompletionToReceipt" in EMITTED["receiver"].names
+    assert {"QueueWait", "WorkDuration", "EndToEnd"} <= EMITTED["worker"].names
+    assert "MissedWebhooks" in EMITTED["reconciler"].names
     assert [name for e in EMITTED.values() for name in e.names if not re.fullmatch(r"[A-Za-z0-9]+", name)] == []
     assert {f: e.status for f, e in EMITTED.items()} == {"receiver": True, "worker": False, "reconciler": False}
 
@@ -228,11 +233,13 @@ def test_every_metric_on_the_dashboard_is_one_the_stack_emits():
     assert problems(dashboard_body()) == []
 
 
+LAGS = {"receiver": ["CompletionToReceipt"], "worker": ["QueueWait", "WorkDuration", "EndToEnd"]}
+
 REQUIRED = {
     "receiver": ["Received", "Recorded", "Duplicate", "OutOfOrder", "UnknownPrediction", "Rejected",
-                 "BackendErrors", "SignatureFailures", "Unsigned"],
-    "worker": ["WorkDone", "WorkAlreadyDone", "WorkFailed", "MissingEvent"],
-    "reconciler": ["Examined", "Advanced", "Enqueued", "Requeued", "Expired", "Errors"],
+                 "BackendErrors", "SignatureFailures", "Unsigned", *LAGS["receiver"]],
+    "worker": ["WorkDone", "WorkAlreadyDone", "WorkFailed", "MissingEvent", *LAGS["worker"]],
+    "reconciler": ["Examined", "Advanced", "Enqueued", "Requeued", "Expired", "Errors", "MissedWebhooks"],
     ref("ReceiverFunction"): ["Duration", "Errors", "Url5xxCount", "Url4xxCount"],
     att("WorkQueue", "QueueName"): [
         "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible", "ApproximateAgeOfOldestMessage",
@@ -260,6 +267,32 @@ def test_the_receivers_duration_shows_its_median_and_tail():
     assert {"p50", "p99"} <= stats
 
 
+@pytest.mark.parametrize("function, name", [(f, name) for f, names in LAGS.items() for name in names])
+def test_each_lag_shows_its_median_and_tail(function, name):
+    stats = {
+        option["stat"]
+        for widget in dashboard_body()["widgets"]
+        for line in widget["properties"]["metrics"]
+        if name in line and function in line
+        for option in line
+        if isinstance(option, dict) and "stat" in option
+    }
+    assert {"p50", "p99"} <= stats, stats
+
+
+def test_the_end_to_end_alarm_reads_its_p99_against_its_parameter_in_milliseconds():
+    alarm = RESOURCES["EndToEndAlarm"]["Properties"]
+    assert (alarm["MetricName"], alarm["ExtendedStatistic"], alarm["Unit"]) == ("EndToEnd", "p99", "Milliseconds")
+    assert alarm["Dimensions"] == [{"Name": "Function", "Value": "worker"}]
+    assert resolve(alarm["Threshold"]) == ref("EndToEndP99AlarmSeconds") + "000"
+    parameter = TEMPLATE["Parameters"]["EndToEndP99AlarmSeconds"]
+    pattern = parameter["AllowedPattern"]
+    # Whole seconds only: "1.5" + "000" would be 1.5 seconds read as milliseconds.
+    assert re.fullmatch(pattern, parameter["Default"]) and not re.fullmatch(pattern, "1.5")
+    assert not re.fullmatch(pattern, "0") and not re.fullmatch(pattern, "")
+    assert alarm["AlarmActions"] == alarm["OKActions"] == RESOURCES["QueueAgeAlarm"]["Properties"]["AlarmActions"]
+
+
 def body_of(*lines):
     return {"widgets": [{"type": "metric", "properties": {"title": "t", "region": REGION, "metrics": list(lines)}}]}
 
@@ -269,6 +302,8 @@ def body_of(*lines):
     [
         pytest.param([STACK, "Recieved", "Function", "receiver"], "never counts Recieved", id="misspelt-name"),
         pytest.param([STACK, "WorkDone", "Function", "receiver"], "never counts WorkDone", id="another-functions-name"),
+        pytest.param([STACK, "EndToEnd", "Function", "receiver"], "never counts EndToEnd", id="another-functions-lag"),
+        pytest.param([STACK, "QueueLag", "Function", "worker"], "never counts QueueLag", id="a-lag-never-timed"),
         pytest.param(
             [STACK, "WorkDone", "Function", "worker", "Status", "succeeded"],
             "no dimension ['Status']",

@@ -28,8 +28,9 @@ pub const REPORT_MARGIN: Duration = OPERATION_TIMEOUT.saturating_add(ANSWER_MARG
 /// What one message came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The job ran to completion on this attempt (1 for the first claim).
-    Done { attempt: u32 },
+    /// The job ran to completion on this attempt (1 for the first claim); `rerun` when
+    /// it had been done before, and a replay ran it again.
+    Done { attempt: u32, rerun: bool },
     /// A run before this one completed it: nothing done now.
     AlreadyDone,
 }
@@ -83,8 +84,8 @@ where
     Fut: Future<Output = Result<Value, BoxError>>,
 {
     let (id, status) = (message.prediction_id, message.status);
-    let (token, attempt) = match claims.claim(id, &status, deadline, OffsetDateTime::now_utc()).await? {
-        Claim::Acquired { token, attempt } => (token, attempt),
+    let (token, attempt, rerun) = match claims.claim(id, &status, deadline, OffsetDateTime::now_utc()).await? {
+        Claim::Acquired { token, attempt, rerun } => (token, attempt, rerun),
         Claim::Done => return Ok(Outcome::AlreadyDone),
         Claim::Busy => return Err(ClaimError::Busy),
         Claim::Missing => return Err(ClaimError::MissingEvent { id, status }),
@@ -114,7 +115,7 @@ where
                 // run slower than the Lambda deadline can get here.
                 tracing::warn!("work completed after its claim expired");
             }
-            Ok(Outcome::Done { attempt })
+            Ok(Outcome::Done { attempt, rerun })
         }
         Err(err) => {
             if let Err(release) = claims.release(id, &status, &token, &crate::error::chain(&err)).await {

@@ -19,6 +19,7 @@ use crate::message::{Message, WorkMessage};
 use crate::ports::{CheckAsk, Enqueue, Ledger, MODEL_KEPT_BYTES, NewEvent, PredictionSource, Recorded, WorkQueue};
 use crate::prediction::{Prediction, PredictionId, Status};
 use crate::records;
+use crate::trace::TraceHeader;
 
 /// How long a check asked for answers the deliveries that follow it, unless it begins
 /// sooner: past it the check is taken as lost, and a delivery asks for another.
@@ -72,11 +73,32 @@ pub struct Ingest<L, Q> {
     queue: Q,
     act_on: ActOn,
     event_ttl: Duration,
+    /// The trace every message sent from here carries: none on the path built at cold
+    /// start, the invocation's on the view [`traced`](Self::traced) makes of it.
+    trace: Option<TraceHeader>,
 }
 
 impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     pub fn new(ledger: L, queue: Q, act_on: ActOn, event_ttl: Duration) -> Self {
-        Self { ledger, queue, act_on, event_ttl }
+        Self { ledger, queue, act_on, event_ttl, trace: None }
+    }
+
+    /// This path for one invocation (or one message) whose X-Ray trace is `trace`: the
+    /// messages it sends carry it, so the worker's span joins the trace that caused it.
+    /// Per call, not per cold start: Lambda gives every invocation its own trace.
+    pub fn traced(&self, trace: Option<&TraceHeader>) -> Ingest<&L, &Q> {
+        Ingest {
+            ledger: &self.ledger,
+            queue: &self.queue,
+            act_on: self.act_on.clone(),
+            event_ttl: self.event_ttl,
+            trace: trace.cloned(),
+        }
+    }
+
+    /// The trace the messages sent from here carry.
+    pub fn trace(&self) -> Option<&TraceHeader> {
+        self.trace.as_ref()
     }
 
     pub fn ledger(&self) -> &L {
@@ -89,7 +111,13 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
 
     /// The same, on the ledger `wrap` makes of this one (the test worker counts writes).
     pub fn map_ledger<M: Ledger>(self, wrap: impl FnOnce(L) -> M) -> Ingest<M, Q> {
-        Ingest { ledger: wrap(self.ledger), queue: self.queue, act_on: self.act_on, event_ttl: self.event_ttl }
+        Ingest {
+            ledger: wrap(self.ledger),
+            queue: self.queue,
+            act_on: self.act_on,
+            event_ttl: self.event_ttl,
+            trace: self.trace,
+        }
     }
 
     /// Records `prediction` (whose exact JSON text is `raw`) and enqueues its work when
@@ -140,7 +168,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
             CheckAsk::Unknown => self.unknown(id).await?,
             CheckAsk::Finished | CheckAsk::Pending => Ingested::Triggered { enqueued: false },
             CheckAsk::Asked => {
-                if let Err(err) = self.queue.send(Message::check(id)).await {
+                if let Err(err) = self.queue.send(Message::check(id), self.trace()).await {
                     // No check is on its way: the next delivery must ask again.
                     if let Err(undo) = self.ledger.check_begun(id).await {
                         tracing::warn!(error = %crate::error::chain(&undo), "a check's ask not undone; it lapses by itself");
@@ -189,7 +217,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     }
 
     async fn send(&self, id: PredictionId, status: &Status, raw: &str) -> Result<()> {
-        self.queue.send(WorkMessage::encode(id, status, raw)).await?;
+        self.queue.send(WorkMessage::encode(id, status, raw), self.trace()).await?;
         // The message is out: losing the confirmation only risks a second message on a
         // later repeat, which the worker's claim absorbs. Failing here would make
         // WriftAI deliver again for nothing.

@@ -16,7 +16,9 @@
 //!   and in memory.
 //! - [`shards`]: the partition key values of the sparse indexes, one of many per item.
 //! - [`config`], [`error`], [`deadline`], [`metrics`]: settings read once, errors that
-//!   know if a retry helps, the time an invocation has left, and CloudWatch metrics.
+//!   know if a retry helps, the time an invocation has left, and CloudWatch metrics;
+//!   [`trace`]: the X-Ray trace a prediction's messages and log lines carry; [`lag`]:
+//!   the lag metrics' durations, from times a webhook body only claims.
 
 pub mod adapters;
 pub mod claim;
@@ -25,6 +27,7 @@ pub mod create;
 pub mod deadline;
 pub mod error;
 pub mod ingest;
+pub mod lag;
 pub mod message;
 pub mod metrics;
 pub mod ports;
@@ -34,6 +37,7 @@ pub mod records;
 pub mod shards;
 pub mod signature;
 pub mod steps;
+pub mod trace;
 pub mod walk;
 pub mod webhook;
 pub mod wriftai;

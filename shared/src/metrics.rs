@@ -1,8 +1,10 @@
 //! CloudWatch metrics in the Embedded Metric Format: one JSON line on stdout per
-//! invocation, which CloudWatch Logs turns into metrics. No SDK call and no extra
-//! latency on the hot path; the alarms in template.yaml read them.
+//! invocation, which CloudWatch Logs turns into metrics: counts, and durations (a
+//! batch's values of one metric as one array). No SDK call and no extra latency on the
+//! hot path; the alarms in template.yaml read them.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
@@ -33,17 +35,23 @@ fn namespace() -> &'static str {
     NAMESPACE.get().map_or(DEFAULT_NAMESPACE, String::as_str)
 }
 
-/// The counts of one invocation, by function and, where it has one, by status.
+/// The most values EMF takes for one metric in one document; more go in the next.
+pub const MAX_VALUES: usize = 100;
+
+/// The counts and durations of one invocation, by function and, where it has one, by
+/// status.
 #[derive(Debug)]
 pub struct Metrics {
     function: &'static str,
     status: Option<String>,
     counts: Vec<(&'static str, u64)>,
+    /// Each duration metric's values, in milliseconds, in the order measured.
+    durations: Vec<(&'static str, Vec<f64>)>,
 }
 
 impl Metrics {
     pub fn new(function: &'static str) -> Self {
-        Self { function, status: None, counts: Vec::new() }
+        Self { function, status: None, counts: Vec::new(), durations: Vec::new() }
     }
 
     /// Adds a `Status` dimension (the prediction status the invocation was about).
@@ -60,14 +68,50 @@ impl Metrics {
         self
     }
 
-    /// The EMF document at unix time `now_ms`.
+    /// Adds one value of a duration metric (Unit `Milliseconds`): CloudWatch keeps each
+    /// value, so its percentiles (p50, p99) are of the units of work themselves.
+    pub fn duration(&mut self, name: &'static str, value: Duration) -> &mut Self {
+        let ms = value.as_secs_f64() * 1000.0;
+        match self.durations.iter_mut().find(|(existing, _)| *existing == name) {
+            Some((_, values)) => values.push(ms),
+            None => self.durations.push((name, vec![ms])),
+        }
+        self
+    }
+
+    /// The values of duration metric `name` so far, in milliseconds.
+    pub fn durations(&self, name: &str) -> &[f64] {
+        self.durations.iter().find(|(existing, _)| *existing == name).map_or(&[], |(_, values)| values)
+    }
+
+    /// The count of `name` so far.
+    pub fn counted(&self, name: &str) -> Option<u64> {
+        self.counts.iter().find(|(existing, _)| *existing == name).map(|(_, n)| *n)
+    }
+
+    /// The EMF document at unix time `now_ms`: every count, and every duration's values.
     pub fn document(&self, now_ms: i64) -> Value {
+        self.part(now_ms, 0)
+    }
+
+    /// Part `part` of the documents that hold it all: the counts and the first
+    /// [`MAX_VALUES`] values of each duration in part 0, the next ones in part 1...
+    fn part(&self, now_ms: i64, part: usize) -> Value {
         let mut dimensions = vec![json!(["Function"])];
         if self.status.is_some() {
             dimensions.push(json!(["Function", "Status"]));
         }
-        let definitions: Vec<Value> =
-            self.counts.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect();
+        let counts = if part == 0 { &self.counts[..] } else { &[] };
+        let durations: Vec<(&str, &[f64])> = self
+            .durations
+            .iter()
+            .filter_map(|(name, values)| Some((*name, values.chunks(MAX_VALUES).nth(part)?)))
+            .collect();
+        let definitions: Vec<Value> = counts
+            .iter()
+            .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+            .chain(durations.iter().map(|(name, _)| json!({"Name": name, "Unit": "Milliseconds"})))
+            .collect();
         let mut doc = Map::new();
         doc.insert(
             "_aws".into(),
@@ -79,19 +123,27 @@ impl Metrics {
         if let Some(status) = &self.status {
             doc.insert("Status".into(), json!(status));
         }
-        for (name, n) in &self.counts {
+        for (name, n) in counts {
             doc.insert((*name).into(), json!(n));
+        }
+        for (name, values) in durations {
+            doc.insert(name.into(), json!(values));
         }
         Value::Object(doc)
     }
 
-    /// Writes the document to stdout, where Lambda's log capture picks it up.
+    /// Writes the document to stdout, where Lambda's log capture picks it up: one line,
+    /// or more when a duration has over [`MAX_VALUES`] values.
     pub fn emit(&self) {
-        if self.counts.is_empty() {
+        let longest = self.durations.iter().map(|(_, values)| values.len()).max().unwrap_or(0);
+        if self.counts.is_empty() && longest == 0 {
             return;
         }
         let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        println!("{}", self.document(i64::try_from(now_ms).unwrap_or(i64::MAX)));
+        let now_ms = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        for part in 0..longest.div_ceil(MAX_VALUES).max(1) {
+            println!("{}", self.part(now_ms, part));
+        }
     }
 }
 
@@ -121,6 +173,46 @@ mod tests {
     fn the_namespace_is_the_stacks_when_set() {
         assert_eq!(Namespace::from_env(&Env::of(&[("METRICS_NAMESPACE", "hooks-prod")])).0, "hooks-prod");
         assert_eq!(Namespace::from_env(&Env::of(&[])).0, DEFAULT_NAMESPACE);
+    }
+
+    #[test]
+    fn a_batchs_durations_go_in_one_document_as_arrays_beside_its_counts() {
+        let mut metrics = Metrics::new("worker");
+        metrics.count("WorkDone", 2);
+        metrics.duration("QueueWait", Duration::from_millis(40)).duration("QueueWait", Duration::from_micros(1500));
+        metrics.duration("EndToEnd", Duration::from_secs(2));
+        let doc = metrics.document(0);
+        assert_eq!(doc["WorkDone"], 2);
+        assert_eq!(doc["QueueWait"], json!([40.0, 1.5]));
+        assert_eq!(doc["EndToEnd"], json!([2000.0]));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([
+                {"Name": "WorkDone", "Unit": "Count"},
+                {"Name": "QueueWait", "Unit": "Milliseconds"},
+                {"Name": "EndToEnd", "Unit": "Milliseconds"},
+            ])
+        );
+        assert_eq!(metrics.durations("QueueWait"), [40.0, 1.5]);
+        assert_eq!(metrics.durations("WorkDuration"), [] as [f64; 0]);
+    }
+
+    #[test]
+    fn values_past_what_emf_takes_in_one_document_go_in_the_next_without_the_counts() {
+        let mut metrics = Metrics::new("worker");
+        metrics.count("WorkDone", 1);
+        for ms in 0..(MAX_VALUES as u64 + 3) {
+            metrics.duration("WorkDuration", Duration::from_millis(ms));
+        }
+        let (first, second) = (metrics.part(0, 0), metrics.part(0, 1));
+        assert_eq!(first["WorkDuration"].as_array().map(Vec::len), Some(MAX_VALUES));
+        assert_eq!(first["WorkDone"], 1);
+        assert_eq!(second["WorkDuration"], json!([100.0, 101.0, 102.0]));
+        assert!(second.get("WorkDone").is_none(), "a count is written once");
+        assert_eq!(
+            second["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "WorkDuration", "Unit": "Milliseconds"}])
+        );
     }
 
     #[test]

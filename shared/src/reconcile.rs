@@ -18,6 +18,7 @@ use crate::ingest::{Ingest, Ingested};
 use crate::message::WorkMessage;
 use crate::ports::{Ledger, OpenPrediction, PageAsk, PredictionSource, ReconcileStore, StaleWork, WorkQueue};
 use crate::shards::Index;
+use crate::trace::TraceHeader;
 use crate::walk::{Dated, Merged, Place};
 
 /// 404s to this many predictions of a run, and no prediction found: not believed.
@@ -70,6 +71,11 @@ pub struct Summary {
     pub enqueued: usize,
     /// Predictions given up on (`not_found`, `overdue`).
     pub expired: usize,
+    /// Of those advanced, predictions found finished whose finished status no webhook
+    /// had brought: the terminal event this run recorded was new. A run of a stack whose
+    /// webhooks arrive finds none.
+    #[serde(default)]
+    pub missed_webhooks: usize,
     /// Unfinished work found and enqueued again.
     pub requeued: usize,
     /// Unfinished work requeued `max_requeues` times already: sent to the dead-letter
@@ -96,6 +102,8 @@ enum Step {
         advanced: bool,
         enqueued: bool,
         expired: bool,
+        /// Found finished, and that news was new: its terminal webhook never came.
+        missed: bool,
     },
     Requeued,
     DeadLettered,
@@ -238,8 +246,14 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     }
 
     async fn examine(&self, open: OpenPrediction, now: OffsetDateTime) -> Step {
-        let span = tracing::info_span!("examine", prediction_id = %open.id);
+        let span = tracing::info_span!("examine", prediction_id = %open.id, trace_id = self.trace_id());
         self.examine_in(open, now).instrument(span).await
+    }
+
+    /// The run's X-Ray trace ID, which every line about a prediction carries, and the
+    /// messages it sends too: the worker's lines for them join this run's trace.
+    fn trace_id(&self) -> Option<&str> {
+        self.ingest.trace().map(TraceHeader::root)
     }
 
     async fn examine_in(&self, open: OpenPrediction, now: OffsetDateTime) -> Step {
@@ -265,7 +279,14 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         }
         let enqueued =
             matches!(outcome, Ingested::Recorded { enqueued: true } | Ingested::Duplicate { enqueued: true });
-        Step::Examined { advanced: matches!(outcome, Ingested::Recorded { .. }), enqueued, expired: false }
+        let advanced = matches!(outcome, Ingested::Recorded { .. });
+        // A repeat means the webhook came (and its work was only waiting); an out of
+        // order one, that another finished status did.
+        let missed = advanced && status.is_terminal();
+        if missed {
+            tracing::warn!(%status, "finished, and no webhook said so: found by the reconciler's GET");
+        }
+        Step::Examined { advanced, enqueued, expired: false, missed }
     }
 
     /// Closes as `not_found` the predictions WriftAI answered 404 about, unless it answered
@@ -287,7 +308,9 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
             return;
         }
         for open in missing {
-            let closed = timeout_at(until, self.give_up(open, CLOSED_NOT_FOUND, now)).await.unwrap_or(Step::Failed);
+            let span = tracing::info_span!("close", prediction_id = %open.id, trace_id = self.trace_id());
+            let closing = self.give_up(open, CLOSED_NOT_FOUND, now).instrument(span);
+            let closed = timeout_at(until, closing).await.unwrap_or(Step::Failed);
             summary.add(closed);
             // Counted as examined when its answer came, and not found.
             summary.examined -= 1;
@@ -299,7 +322,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         match self.store.close(open.id, reason, now).await {
             Ok(()) => {
                 tracing::warn!(closed = reason, registered_at = %open.registered_at, "prediction given up on");
-                Step::Examined { advanced: false, enqueued: false, expired: true }
+                Step::Examined { advanced: false, enqueued: false, expired: true, missed: false }
             }
             Err(err) => {
                 tracing::warn!(error = %crate::error::chain(&err), "not closed");
@@ -309,7 +332,8 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     }
 
     async fn requeue(&self, work: StaleWork, now: OffsetDateTime) -> Step {
-        let span = tracing::info_span!("requeue", prediction_id = %work.id, status = %work.status);
+        let span =
+            tracing::info_span!("requeue", prediction_id = %work.id, status = %work.status, trace_id = self.trace_id());
         self.requeue_in(work, now).instrument(span).await
     }
 
@@ -329,7 +353,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
             // Failing every time it runs: into the DLQ, where `hooks redrive` says why,
             // rather than around the queue forever.
             let body = WorkMessage::encode(id, status, payload.as_deref().unwrap_or("null"));
-            self.dead_letters.send(body).await?;
+            self.dead_letters.send(body, self.ingest.trace()).await?;
             let reason = format!("requeued {} times without completing", self.config.max_requeues);
             self.store.give_up_work(id, status, &reason, now).await?;
             tracing::error!(requeues, "unfinished work sent to the dead-letter queue: {reason}");
@@ -352,10 +376,11 @@ impl Summary {
 
     fn add(&mut self, step: Step) {
         match step {
-            Step::Examined { advanced, enqueued, expired } => {
+            Step::Examined { advanced, enqueued, expired, missed } => {
                 self.examined += 1;
                 self.found += 1;
                 self.advanced += usize::from(advanced);
+                self.missed_webhooks += usize::from(missed);
                 self.enqueued += usize::from(enqueued);
                 self.expired += usize::from(expired);
             }

@@ -41,7 +41,10 @@ async fn a_message_delivered_twice_runs_its_work_once() {
         runs.fetch_add(1, Ordering::SeqCst);
         async move { Ok(json!({"output": p.output})) }
     };
-    assert_eq!(run(&ledger, &source, message(&body), later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
+    assert_eq!(
+        run(&ledger, &source, message(&body), later(), job).await.unwrap(),
+        Outcome::Done { attempt: 1, rerun: false }
+    );
     assert_eq!(run(&ledger, &source, message(&body), later(), job).await.unwrap(), Outcome::AlreadyDone);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     let event = ledger.event(id, "succeeded").unwrap();
@@ -58,7 +61,7 @@ async fn a_failed_or_panicking_run_frees_the_claim_for_the_retry() {
     let panicked = run(&ledger, &source, message(&body), later(), |_, _| async { panic!("kaboom") }).await;
     assert!(matches!(panicked, Err(ClaimError::Panicked(ref m)) if m == "kaboom"), "{panicked:?}");
     let done = run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
-    assert_eq!(done, Outcome::Done { attempt: 3 });
+    assert_eq!(done, Outcome::Done { attempt: 3, rerun: false });
 }
 
 #[tokio::test]
@@ -88,7 +91,7 @@ async fn a_live_claim_makes_a_concurrent_duplicate_back_off_and_an_expired_one_d
     let past = now - Duration::from_secs(1);
     ledger.claim(id2, &Status::Succeeded, past, past - Duration::from_secs(30)).await.unwrap();
     let taken = run(&ledger, &source, message(&body2), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
-    assert_eq!(taken, Outcome::Done { attempt: 2 });
+    assert_eq!(taken, Outcome::Done { attempt: 2, rerun: false });
 }
 
 #[tokio::test]
@@ -104,7 +107,7 @@ async fn a_message_by_reference_fetches_the_prediction_and_one_wriftai_forgot_fa
     source.set(&format!(r#"{{"id":"{id}","status":"succeeded","output":"fetched"}}"#));
     let seen =
         run(&ledger, &source, message(&by_reference), later(), |p, _| async move { Ok(p.output) }).await.unwrap();
-    assert_eq!(seen, Outcome::Done { attempt: 2 });
+    assert_eq!(seen, Outcome::Done { attempt: 2, rerun: false });
     assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("fetched")));
 }
 
@@ -132,7 +135,7 @@ async fn an_event_is_kept_past_its_ttl_until_its_work_is_done_then_expires() {
     // A redrive runs the work; from then on the event may expire, a TTL after.
     assert_eq!(
         run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap(),
-        Outcome::Done { attempt: 1 }
+        Outcome::Done { attempt: 1, rerun: false }
     );
     let expires_at = ledger.event(id, "succeeded").unwrap().expires_at.expect("done work expires");
     assert!(expires_at > OffsetDateTime::now_utc() + Duration::from_secs(55), "a TTL after the work: {expires_at}");
@@ -153,7 +156,10 @@ async fn a_result_too_large_for_the_event_is_kept_as_its_size_and_digest() {
         let large = large.clone();
         async move { Ok(large) }
     };
-    assert_eq!(run(&ledger, &source, message(&body), later(), job).await.unwrap(), Outcome::Done { attempt: 1 });
+    assert_eq!(
+        run(&ledger, &source, message(&body), later(), job).await.unwrap(),
+        Outcome::Done { attempt: 1, rerun: false }
+    );
     let kept = ledger.event(id, "succeeded").unwrap().done.expect("the work is done");
     assert_eq!(kept["omitted_bytes"], large.to_string().len());
     assert_eq!(kept["sha256"].as_str().map(str::len), Some(64));
@@ -195,7 +201,7 @@ async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
     assert!(event.replay && event.work_since.is_some(), "the replay is still asked for, and in the work index");
 
     let again = run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("second")) }).await.unwrap();
-    assert_eq!(again, Outcome::Done { attempt: 3 });
+    assert_eq!(again, Outcome::Done { attempt: 3, rerun: true }, "a replay's run is a rerun");
     let event = ledger.event(id, "succeeded").unwrap();
     assert_eq!((event.done, event.replay), (Some(json!("second")), false));
     assert_eq!(

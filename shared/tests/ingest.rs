@@ -184,3 +184,32 @@ async fn a_lost_confirmation_still_answers_success_and_leaves_the_event_pending(
     // Unconfirmed: a repeat sends again rather than risk losing the work.
     assert_eq!(w.ledger.event(id, "succeeded").unwrap().enqueue, Enqueue::Pending);
 }
+
+#[tokio::test]
+async fn each_message_carries_the_trace_of_the_call_that_sent_it_and_a_repeat_sends_none() {
+    let w = World::new();
+    let ingest = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(60));
+    let trace = |root: &str| shared::trace::TraceHeader::parse(&format!("Root=1-5759e988-{root};Sampled=1")).unwrap();
+    let (first, second) = (trace("bd862e3fe1be46a994272793"), trace("00000000000000000000000a"));
+    let (a, b) = (w.known().await, w.known().await);
+    for (id, trace) in [(a, &first), (b, &second)] {
+        let raw = format!(r#"{{"id":"{id}","status":"succeeded"}}"#);
+        let prediction = Prediction::from_json(raw.as_bytes()).unwrap();
+        let traced = ingest.traced(Some(trace));
+        assert_eq!(traced.trace(), Some(trace));
+        assert_eq!(
+            traced.ingest(&prediction, &raw, OffsetDateTime::now_utc()).await.unwrap(),
+            Ingested::Recorded { enqueued: true }
+        );
+        // A repeat through the untraced path sends nothing, so nothing untraced appears.
+        assert_eq!(
+            ingest.ingest(&prediction, &raw, OffsetDateTime::now_utc()).await.unwrap(),
+            Ingested::Duplicate { enqueued: false }
+        );
+    }
+    // The reconciler's path: a resend carries the trace of the run that sent it.
+    ingest.traced(Some(&first)).resend(b, &shared::prediction::Status::Succeeded, None).await.unwrap();
+    let roots: Vec<_> = w.queue.sent().into_iter().map(|(_, trace)| trace.map(|t| t.root().to_owned())).collect();
+    assert_eq!(roots, [Some(first.root().to_owned()), Some(second.root().to_owned()), Some(first.root().to_owned())]);
+    assert_eq!(ingest.trace(), None, "the path itself keeps no call's trace");
+}

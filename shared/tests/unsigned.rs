@@ -53,7 +53,7 @@ async fn a_forged_succeeded_then_the_genuine_failed_ends_as_wriftai_says() {
     };
     assert_eq!(
         run(&ledger, &source, WorkMessage::decode(&work[0]).unwrap(), deadline, job).await.unwrap(),
-        Outcome::Done { attempt: 1 }
+        Outcome::Done { attempt: 1, rerun: false }
     );
     let acted_on = seen.into_inner().unwrap().unwrap();
     assert_eq!(acted_on.status.as_str(), "failed");

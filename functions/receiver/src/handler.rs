@@ -14,12 +14,14 @@ use shared::ingest::{Ingest, Ingested};
 use shared::metrics::Metrics;
 use shared::ports::{Ledger, WorkQueue};
 use shared::signature::{self, Verifier};
+use shared::trace::TraceHeader;
 use shared::webhook::{self, Checks, Rejection};
 use time::OffsetDateTime;
 use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
 
 use crate::config::ReceiverConfig;
+use crate::metrics::delivery_metrics;
 
 /// How long WriftAI should wait before retrying a delivery for an ID we do not know yet.
 const UNKNOWN_RETRY_AFTER_SECS: &str = "30";
@@ -68,6 +70,10 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
     let answer_by = request
         .lambda_context_ref()
         .map(|context| Instant::now() + time_left(context.deadline).saturating_sub(ANSWER_MARGIN));
+    // This invocation's X-Ray trace: the work message carries it, and so the worker's
+    // span for it joins this trace.
+    let trace = request.lambda_context_ref().and_then(|context| context.xray_trace_id.as_deref());
+    let trace = trace.and_then(TraceHeader::parse);
     let (parts, body) = request.into_parts();
     let body = match body {
         Body::Empty => Vec::new(),
@@ -103,7 +109,13 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
     };
 
     let prediction = &delivery.prediction;
-    let span = tracing::info_span!("delivery", prediction_id = %prediction.id, status = %prediction.status);
+    let span = tracing::info_span!(
+        "delivery",
+        prediction_id = %prediction.id,
+        status = %prediction.status,
+        trace_id = trace.as_ref().map(TraceHeader::root),
+    );
+    let ingest = ingest.traced(trace.as_ref());
     let recorded = async {
         match checks.verifier {
             Some(_) => ingest.ingest(prediction, &delivery.raw, now).await,
@@ -117,7 +129,7 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
         None => recorded.instrument(span.clone()).await,
     };
     let _entered = span.enter();
-    let metrics = delivery_metrics(checks, prediction.status.as_str(), &outcome);
+    let metrics = delivery_metrics(checks, prediction, &outcome, OffsetDateTime::now_utc());
     metrics.emit();
     Ok(match outcome {
         Ok(Ingested::UnknownPrediction) => {
@@ -156,29 +168,6 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
             json_response(status, json!({"error": "unavailable", "message": "try again later"}))
         }
     })
-}
-
-/// The counts of one delivery that passed the checks.
-fn delivery_metrics(checks: &Checks, status: &str, outcome: &shared::Result<Ingested>) -> Metrics {
-    let mut metrics = Metrics::new("receiver").status(status);
-    metrics.count("Received", 1);
-    if checks.verifier.is_none() {
-        // ALLOW_UNSIGNED_WEBHOOKS: counted only then, so signed stacks write no zeros.
-        metrics.count("Unsigned", 1);
-    }
-    match outcome {
-        Ok(Ingested::Recorded { enqueued }) => metrics.count("Recorded", 1).count("Enqueued", u64::from(*enqueued)),
-        Ok(Ingested::Duplicate { enqueued }) => {
-            metrics.count("Duplicate", 1).count("EnqueueRetried", u64::from(*enqueued))
-        }
-        Ok(Ingested::OutOfOrder) => metrics.count("OutOfOrder", 1),
-        Ok(Ingested::UnknownPrediction) => metrics.count("UnknownPrediction", 1),
-        // Erased by `hooks forget`: answered 200 so WriftAI stops, and nothing kept.
-        Ok(Ingested::Forgotten) => metrics.count("Forgotten", 1),
-        Ok(Ingested::Triggered { enqueued }) => metrics.count("CheckEnqueued", u64::from(*enqueued)),
-        Err(_) => metrics.count("BackendErrors", 1),
-    };
-    metrics
 }
 
 fn refused(rejection: &Rejection) -> Response<Body> {
@@ -226,17 +215,6 @@ mod tests {
         (status, json)
     }
 
-    #[test]
-    fn a_delivery_accepted_without_a_signature_check_is_counted_as_unsigned() {
-        let outcome = Ok(Ingested::Recorded { enqueued: true });
-        let unsigned = delivery_metrics(&Checks::default(), "succeeded", &outcome).document(0);
-        assert_eq!((&unsigned["Unsigned"], &unsigned["Received"]), (&serde_json::json!(1), &serde_json::json!(1)));
-        let verifier = shared::signature::Verifier::new(["s3cret"], shared::signature::DEFAULT_TOLERANCE);
-        let signed = Checks { verifier, ..Checks::default() };
-        let counted = delivery_metrics(&signed, "succeeded", &outcome).document(0);
-        assert!(counted.get("Unsigned").is_none(), "{counted}");
-    }
-
     fn body(id: PredictionId, status: &str) -> String {
         format!(r#"{{"id":"{id}","status":"{status}"}}"#)
     }
@@ -278,6 +256,39 @@ mod tests {
         assert!(ledger.event(id, "succeeded").is_none(), "the forged status is not recorded");
         assert_eq!(ledger.prediction(id).unwrap().status, None, "nor does it move the prediction");
         assert_eq!(queue.messages(), [shared::message::Message::check(id)], "only a check is enqueued");
+    }
+
+    #[tokio::test]
+    async fn the_work_message_carries_the_trace_of_the_invocation_that_received_it() {
+        let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+        let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
+        let checks = Checks { verifier: Verifier::new(["s3cret"], signature::DEFAULT_TOLERANCE), ..Checks::default() };
+        let id = PredictionId::random();
+        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        let text = body(id, "succeeded");
+        let mut context = lambda_http::Context::default();
+        context.deadline = u64::try_from(OffsetDateTime::now_utc().unix_timestamp() * 1000 + 10_000).unwrap();
+        context.xray_trace_id =
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into());
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("https://example.lambda-url.us-east-1.on.aws/")
+            .header("content-type", "application/json")
+            .header(
+                signature::HEADER,
+                signature::sign("s3cret", OffsetDateTime::now_utc().unix_timestamp(), text.as_bytes()),
+            )
+            .body(Body::Text(text))
+            .unwrap()
+            .with_lambda_context(context);
+        assert_eq!(handle(&ingest, &checks, request).await.unwrap().status(), 200);
+        let sent = queue.sent();
+        let traces: Vec<_> = sent.iter().map(|(_, trace)| trace.as_ref().map(ToString::to_string)).collect();
+        assert_eq!(
+            traces,
+            [Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned())]
+        );
+        assert!(ingest.trace().is_none(), "the path built at cold start keeps no invocation's trace");
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod config;
 mod handler;
+mod metrics;
 
 use lambda_http::{Error, run, service_fn};
 use shared::adapters::aws_config;

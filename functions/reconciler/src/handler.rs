@@ -12,6 +12,7 @@ use shared::ingest::Ingest;
 use shared::metrics::Metrics;
 use shared::ports::{Ledger, PredictionSource, ReconcileStore, WorkQueue};
 use shared::reconcile::{ReconcileConfig, Reconciler, Summary};
+use shared::trace::TraceHeader;
 use shared::wriftai::WriftAi;
 use tokio::time::Instant;
 
@@ -49,8 +50,12 @@ where
 {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
         let budget = time_left(event.context.deadline).saturating_sub(self.safety_margin);
+        // This run's X-Ray trace: on every line about a prediction, and on every message
+        // it sends, so the worker's lines for what it found join it.
+        let trace = event.context.xray_trace_id.as_deref().and_then(TraceHeader::parse);
+        let ingest = self.ingest.traced(trace.as_ref());
         let reconciler = Reconciler {
-            ingest: &self.ingest,
+            ingest: &ingest,
             store: self.ingest.ledger(),
             source: &self.source,
             dead_letters: &self.dead_letters,
@@ -73,6 +78,7 @@ where
             advanced = summary.advanced,
             enqueued = summary.enqueued,
             expired = summary.expired,
+            missed_webhooks = summary.missed_webhooks,
             requeued = summary.requeued,
             dead_lettered = summary.dead_lettered,
             errors = summary.errors,
@@ -108,6 +114,7 @@ fn run_metrics(summary: &Summary) -> Metrics {
         .count("Advanced", summary.advanced as u64)
         .count("Enqueued", summary.enqueued as u64)
         .count("Expired", summary.expired as u64)
+        .count("MissedWebhooks", summary.missed_webhooks as u64)
         .count("Requeued", summary.requeued as u64)
         .count("DeadLettered", summary.dead_lettered as u64)
         .count("Errors", summary.errors as u64)
@@ -174,6 +181,48 @@ mod tests {
         assert_eq!(app.ingest.queue().messages().len(), 1, "its work enqueued");
         let kept = app.ingest.ledger().last_run().await.unwrap().expect("the run's summary is kept");
         assert_eq!(kept["summary"], summary);
+    }
+
+    #[tokio::test]
+    async fn a_run_counts_the_finished_predictions_no_webhook_told_of_and_its_messages_carry_its_trace() {
+        let app = app();
+        let long_ago = OffsetDateTime::now_utc() - Duration::from_secs(600);
+        let [silent, started, running] = [PredictionId::random(), PredictionId::random(), PredictionId::random()];
+        for id in [silent, started, running] {
+            app.ingest.ledger().register(id, long_ago).await.unwrap();
+        }
+        // `started`'s webhook came, its `failed` one never did; `running` is still going.
+        let raw = json!({"id": started.to_string(), "status": "started"}).to_string();
+        let prediction = shared::prediction::Prediction::from_json(raw.as_bytes()).unwrap();
+        app.ingest.ingest(&prediction, &raw, long_ago).await.unwrap();
+        app.source.set(&json!({"id": silent.to_string(), "status": "succeeded", "output": "o"}).to_string());
+        app.source.set(&json!({"id": started.to_string(), "status": "failed"}).to_string());
+        app.source.set(&json!({"id": running.to_string(), "status": "started"}).to_string());
+        let mut event = invocation(60);
+        let header = "Root=1-6b122b2b-7e84985b80e10a6d3445f0e7;Parent=fdf084341e6f2ccf;Sampled=1";
+        event.context.xray_trace_id = Some(header.into());
+
+        let summary = app.handle(event).await.unwrap();
+        assert_eq!(
+            (summary["examined"].as_u64(), summary["missed_webhooks"].as_u64()),
+            (Some(3), Some(2)),
+            "{summary}"
+        );
+        let counted = run_metrics(&serde_json::from_value(summary).unwrap()).document(0);
+        assert_eq!(counted["MissedWebhooks"], json!(2));
+        let traces: Vec<_> = app.ingest.queue().sent().into_iter().map(|(_, trace)| trace).collect();
+        assert_eq!(traces, [TraceHeader::parse(header), TraceHeader::parse(header)], "both works join the run's trace");
+        // A later run finds nothing missed: what it found is recorded now.
+        let again = app.handle(invocation(60)).await.unwrap();
+        assert_eq!((again["examined"].as_u64(), again["missed_webhooks"].as_u64()), (Some(1), Some(0)), "{again}");
+    }
+
+    #[test]
+    fn a_summary_kept_before_missed_webhooks_were_counted_still_reads() {
+        let old: Summary = serde_json::from_value(json!({"examined": 2, "advanced": 1, "enqueued": 1, "expired": 0,
+            "requeued": 0, "dead_lettered": 0, "errors": 0, "unanswered": 0, "cut_short": false}))
+        .unwrap();
+        assert_eq!((old.examined, old.missed_webhooks), (2, 0));
     }
 
     #[tokio::test]

@@ -19,13 +19,18 @@ use shared::message::Message;
 use shared::metrics::Metrics;
 use shared::ports::{Claims, Ledger, PredictionSource, RecordTable, WorkQueue};
 use shared::prediction::{Prediction, PredictionId};
+use shared::trace::TraceHeader;
 use shared::wriftai::WriftAi;
 use time::OffsetDateTime;
 use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, field};
 
 use crate::config::{Clients, WorkerConfig};
+use crate::lags::{self, Lags};
 use crate::work;
+
+/// What one message came to: the metric it counts towards, and when it failed its ID.
+type Counted = Result<&'static str, (&'static str, String)>;
 
 /// What runs for each claimed message. [`work::Context`] is one: it calls
 /// [`work::handle`]. The end-to-end tests' worker wraps it with crash hooks.
@@ -74,25 +79,45 @@ where
         &self.job
     }
 
+    /// The table and the queue it works with.
+    pub fn ingest(&self) -> &Ingest<L, Q> {
+        &self.ingest
+    }
+
+    /// Where it fetches predictions and asks its checks.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+        let (response, metrics) = self.batch(event).await;
+        metrics.emit();
+        Ok(response)
+    }
+
+    /// Works one batch: its failures, and its metrics (one document for the batch).
+    pub async fn batch(&self, event: LambdaEvent<SqsEvent>) -> (SqsBatchResponse, Metrics) {
         // The claim on each unit expires when this invocation is stopped. Every call a
         // message makes ends `ANSWER_MARGIN` before that, so the batch is always reported:
         // a message still going then fails alone.
         let left = time_left(event.context.deadline);
         let deadline = OffsetDateTime::now_utc() + left;
         let answer_by = Instant::now() + left.saturating_sub(ANSWER_MARGIN);
-        let results: Vec<Result<&'static str, (&'static str, String)>> = stream::iter(event.payload.records)
+        let invocation = event.context.xray_trace_id.as_deref().and_then(TraceHeader::parse);
+        let results: Vec<(Counted, Lags)> = stream::iter(event.payload.records)
             .map(|record| {
                 let message_id = record.message_id.clone().unwrap_or_default();
-                let bounded = timeout_at(answer_by, within(answer_by, self.process(record, deadline)));
-                bounded.map(|done| done.unwrap_or(Err(("WorkFailed", message_id))))
+                let work = self.process(record, deadline, invocation.as_ref());
+                let bounded = timeout_at(answer_by, within(answer_by, work));
+                bounded.map(|done| done.unwrap_or((Err(("WorkFailed", message_id)), Lags::default())))
             })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
         let mut response = SqsBatchResponse::default();
         let mut metrics = Metrics::new("worker");
-        for result in results {
+        for (result, lags) in results {
+            lags.add_to(&mut metrics);
             match result {
                 Ok(counted) => metrics.count(counted, 1),
                 Err((counted, message_id)) => {
@@ -101,37 +126,56 @@ where
                 }
             };
         }
-        metrics.emit();
-        Ok(response)
+        (response, metrics)
     }
 
-    /// Works one message: the metric it counts towards, and when it failed its ID.
+    /// Works one message: the metric it counts towards, and when it failed its ID; and
+    /// its lags. Its span names the trace its work belongs to (`lags::trace_of`): the
+    /// sender's, which is how its lines join the receiver's.
     async fn process(
         &self,
         record: SqsMessage,
         deadline: OffsetDateTime,
-    ) -> Result<&'static str, (&'static str, String)> {
+        invocation: Option<&TraceHeader>,
+    ) -> (Counted, Lags) {
+        let trace = lags::trace_of(&record, invocation);
+        let mut lags = Lags::received(&record, OffsetDateTime::now_utc());
         let message_id = record.message_id.unwrap_or_default();
-        let span = tracing::info_span!("message", %message_id, prediction_id = field::Empty, status = field::Empty);
+        let trace_id = trace.as_ref().map(TraceHeader::root);
+        let span =
+            tracing::info_span!("message", %message_id, prediction_id = field::Empty, status = field::Empty, trace_id);
         let message = match Message::decode(record.body.as_deref().unwrap_or_default()) {
             Ok(Message::Check { check }) => {
                 span.record("prediction_id", field::display(check));
-                return self.check(check).instrument(span).await.map_err(|counted| (counted, message_id));
+                let checked = self.check(check, trace.as_ref()).instrument(span).await;
+                return (checked.map_err(|counted| (counted, message_id)), lags);
             }
             Ok(Message::Work(message)) => message,
             Err(err) => {
                 let _entered = span.enter();
                 tracing::error!(error = %err, "poison message: not a work message; it goes to the DLQ");
-                return Err(("WorkFailed", message_id));
+                return (Err(("WorkFailed", message_id)), lags);
             }
         };
         span.record("prediction_id", field::display(message.prediction_id));
         span.record("status", field::display(&message.status));
+        // How long the job ran, and when WriftAI completed what it ran on: WorkDuration
+        // and EndToEnd.
+        let ran = std::sync::Mutex::new(None);
         let outcome = claim::run(self.ingest.ledger(), &self.source, message, deadline, |prediction, attempt| {
-            self.job.run(prediction, attempt)
+            let ran = &ran;
+            async move {
+                let began = Instant::now();
+                let completed = shared::lag::completed_at(&prediction);
+                let result = self.job.run(prediction, attempt).await;
+                *ran.lock().unwrap_or_else(|p| p.into_inner()) = Some((began.elapsed(), completed));
+                result
+            }
         })
         .instrument(span.clone())
         .await;
+        let ran = ran.into_inner().unwrap_or_else(|p| p.into_inner());
+        lags.work = ran.as_ref().map(|(took, _)| *took);
         // A message may outlive its prediction's erasure (`hooks forget`): in flight then,
         // or redriven since. A read error counts as not forgotten: the message fails loudly.
         let forgotten = match &outcome {
@@ -141,11 +185,14 @@ where
             _ => false,
         };
         let _entered = span.enter();
-        match outcome {
+        let counted = match outcome {
             Ok(outcome) => {
                 tracing::info!(?outcome, "message done");
                 Ok(match outcome {
-                    Outcome::Done { .. } => "WorkDone",
+                    Outcome::Done { rerun, .. } => {
+                        lags.done(ran.and_then(|(_, completed)| completed), rerun, OffsetDateTime::now_utc());
+                        "WorkDone"
+                    }
                     Outcome::AlreadyDone => "WorkAlreadyDone",
                 })
             }
@@ -167,13 +214,14 @@ where
                 tracing::error!(error = %shared::error::chain(&err), "message failed");
                 Err(("WorkFailed", message_id))
             }
-        }
+        };
+        (counted, lags)
     }
 
     /// An unsigned delivery's check: what WriftAI says of the prediction is recorded,
-    /// and its work enqueued if it moved it forward. Safe to repeat.
-    async fn check(&self, id: PredictionId) -> Result<&'static str, &'static str> {
-        match self.ingest.refresh(&self.source, id, OffsetDateTime::now_utc()).await {
+    /// and its work enqueued if it moved it forward, in the check's trace. Safe to repeat.
+    async fn check(&self, id: PredictionId, trace: Option<&TraceHeader>) -> Result<&'static str, &'static str> {
+        match self.ingest.traced(trace).refresh(&self.source, id, OffsetDateTime::now_utc()).await {
             Ok(Some(outcome)) => {
                 tracing::info!(outcome = outcome.as_str(), "checked with WriftAI");
                 Ok("Checked")

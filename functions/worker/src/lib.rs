@@ -9,7 +9,7 @@
 //!   [`bucket`]: the stack's bucket, where they are streamed (and records too large for
 //!   an item kept); [`fetch`]: which URLs from a webhook body may be fetched.
 //! - [`batch`]: one SQS batch: the claim around each message, a span each, partial batch
-//!   failures.
+//!   failures; [`lags`]: the trace each message carried, and its lag metrics.
 //! - [`config`]: the worker's settings, read once at cold start, and the clients built
 //!   from them.
 //! - [`serve`]: the Lambda: config, clients, the worker around a job, run.
@@ -20,6 +20,7 @@ pub mod config;
 pub mod examples;
 pub mod fetch;
 pub mod files;
+pub mod lags;
 pub mod work;
 
 use lambda_runtime::{Error, run, service_fn};

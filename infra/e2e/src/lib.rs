@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::Value;
 use shared::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk};
 use shared::adapters::sqs::SqsQueue;
@@ -18,6 +19,8 @@ use shared::prediction::PredictionId;
 use shared::signature;
 use shared::wriftai::{ApiConfig, Webhook, WriftAi};
 use time::OffsetDateTime;
+
+pub mod logs;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -38,9 +41,13 @@ fn var(name: &str) -> String {
         .unwrap_or_else(|_| panic!("{name} is not set: these tests need the local stack (run `make test`)"))
 }
 
-/// Work messages taken off the queue so far, by prediction: tests run in parallel on
-/// one queue, so whoever drains it files every message for the others to find.
-static RECEIVED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
+/// Work messages taken off the queue so far, by prediction, with the trace header each
+/// carried (`AWSTraceHeader`): tests run in parallel on one queue, so whoever drains it
+/// files every message for the others to find.
+static RECEIVED: OnceLock<Mutex<HashMap<String, Vec<Filed>>>> = OnceLock::new();
+
+/// A message's body, and its `AWSTraceHeader`.
+type Filed = (String, Option<String>);
 
 /// One look at the dead-letter queue at a time: a look hides what it receives for a
 /// moment, and the redrive test must see every message.
@@ -177,7 +184,19 @@ impl Stack {
             self.drain().await;
         }
         let received = RECEIVED.get_or_init(Default::default).lock().unwrap();
-        received.get(&id.to_string()).into_iter().flatten().map(|body| WorkMessage::decode(body).unwrap()).collect()
+        let bodies = received.get(&id.to_string()).into_iter().flatten();
+        bodies.map(|(body, _)| WorkMessage::decode(body).unwrap()).collect()
+    }
+
+    /// The `AWSTraceHeader` of each work message for one prediction that reached the
+    /// queue, in the order of [`Stack::messages_for`].
+    pub async fn traces_for(&self, id: PredictionId) -> Vec<Option<String>> {
+        {
+            let _one_at_a_time = DRAINING.lock().await;
+            self.drain().await;
+        }
+        let received = RECEIVED.get_or_init(Default::default).lock().unwrap();
+        received.get(&id.to_string()).into_iter().flatten().map(|(_, trace)| trace.clone()).collect()
     }
 
     async fn drain(&self) {
@@ -188,6 +207,7 @@ impl Stack {
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(0)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
                 .send()
                 .await
                 .unwrap();
@@ -197,7 +217,9 @@ impl Stack {
             for message in out.messages() {
                 let body = message.body().unwrap().to_owned();
                 let id = WorkMessage::decode(&body).map(|m| m.prediction_id.to_string()).unwrap_or_default();
-                RECEIVED.get_or_init(Default::default).lock().unwrap().entry(id).or_default().push(body);
+                let trace = message.attributes().and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader));
+                let filed = (body, trace.cloned());
+                RECEIVED.get_or_init(Default::default).lock().unwrap().entry(id).or_default().push(filed);
                 self.sqs
                     .delete_message()
                     .queue_url(&self.queue_url)

@@ -34,7 +34,7 @@ async fn a_100_kb_result_on_a_340_kb_event_ends_done_and_runs_once() {
     let deadline = OffsetDateTime::now_utc() + Duration::from_secs(60);
     assert_eq!(
         run(&ledger, &api, WorkMessage::decode(&message).unwrap(), deadline, job).await.unwrap(),
-        Outcome::Done { attempt: 1 }
+        Outcome::Done { attempt: 1, rerun: false }
     );
     assert_eq!(
         run(&ledger, &api, WorkMessage::decode(&message).unwrap(), deadline, job).await.unwrap(),

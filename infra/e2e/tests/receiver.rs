@@ -6,6 +6,7 @@ use e2e::{Stack, payload, status_of};
 use shared::message::QUEUE_INLINE_LIMIT;
 use shared::prediction::PredictionId;
 use shared::records::ITEM_BYTES;
+use shared::trace::TraceHeader;
 
 #[tokio::test]
 async fn a_new_terminal_event_is_recorded_and_enqueued() {
@@ -22,6 +23,27 @@ async fn a_new_terminal_event_is_recorded_and_enqueued() {
     let messages = stack.messages_for(id).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].payload.as_ref().unwrap().get(), body);
+}
+
+#[tokio::test]
+async fn the_work_message_carries_the_trace_its_delivery_lines_name_as_its_awstraceheader() {
+    let stack = Stack::from_env().await;
+    let id = stack.registered().await;
+    let (status, answer) = stack.post(payload(id, "succeeded", 10)).await;
+    assert_eq!((status, &answer["enqueued"]), (200, &true.into()));
+
+    let traces = stack.traces_for(id).await;
+    let [Some(header)] = traces.as_slice() else { panic!("one message, with an AWSTraceHeader: {traces:?}") };
+    let carried = TraceHeader::parse(header).unwrap_or_else(|| panic!("a well-formed trace header: {header}"));
+    let lines = e2e::eventually(10, "the delivery's log lines", || async {
+        let lines = e2e::logs::lines_about(id, "delivery");
+        lines.iter().any(|line| line.message() == "delivery accepted").then_some(lines)
+    })
+    .await;
+    for line in &lines {
+        assert_eq!(line.span_field("delivery", "trace_id"), Some(carried.root()), "{:?}", line.0);
+        assert_eq!(line.invocation_trace(), Some(carried.root()), "the receiver's own invocation trace: {:?}", line.0);
+    }
 }
 
 #[tokio::test]

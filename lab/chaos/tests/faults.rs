@@ -137,7 +137,7 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
 
         proxy.set(sdk_gives_up(throttle_after_first)).await;
         let claim = ledger.claim(id, &status, now + Duration::from_secs(60), now).await.unwrap();
-        let Claim::Acquired { token, attempt } = claim else { panic!("the claim is ours: {claim:?}") };
+        let Claim::Acquired { token, attempt, .. } = claim else { panic!("the claim is ours: {claim:?}") };
         assert_eq!(attempt, 1, "claimed once, however many sends were applied");
         proxy.set(sdk_gives_up(throttle_after_first)).await;
         assert!(ledger.complete(id, &status, &token, &json!({"stored": true}), now).await.unwrap(), "completed by us");

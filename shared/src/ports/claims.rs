@@ -23,8 +23,9 @@ pub fn kept_error(error: &str) -> &str {
 /// What claiming one (prediction, status) unit of work found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// Ours until `until`. `attempt` counts claims of this unit, 1 for the first.
-    Acquired { token: String, attempt: u32 },
+    /// Ours until `until`. `attempt` counts claims of this unit, 1 for the first;
+    /// `rerun` when it was done before and a replay asked for it again.
+    Acquired { token: String, attempt: u32, rerun: bool },
     /// Already run to completion: nothing to do.
     Done,
     /// Another run holds a live claim: try again later, never in parallel.

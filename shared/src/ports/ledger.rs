@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::error::Result;
 use crate::prediction::{PredictionId, Status};
+use crate::trace::TraceHeader;
 
 /// One delivery of one status of one prediction, as the ledger records it.
 #[derive(Clone, Debug)]
@@ -126,7 +127,9 @@ pub trait Ledger: Send + Sync {
 
 /// The queue the worker reads.
 pub trait WorkQueue: Send + Sync {
-    fn send(&self, body: String) -> impl Future<Output = Result<()>> + Send;
+    /// Sends one message. `trace`, the sender's X-Ray trace, rides with it (SQS's
+    /// `AWSTraceHeader`), so the worker's span for it joins the sender's trace.
+    fn send(&self, body: String, trace: Option<&TraceHeader>) -> impl Future<Output = Result<()>> + Send;
 }
 
 impl<T: Ledger + ?Sized> Ledger for &T {
@@ -169,7 +172,7 @@ impl<T: Ledger + ?Sized> Ledger for &T {
 }
 
 impl<T: WorkQueue + ?Sized> WorkQueue for &T {
-    fn send(&self, body: String) -> impl Future<Output = Result<()>> + Send {
-        (**self).send(body)
+    fn send(&self, body: String, trace: Option<&TraceHeader>) -> impl Future<Output = Result<()>> + Send {
+        (**self).send(body, trace)
     }
 }

@@ -3,12 +3,14 @@
 //! counted from its side effect (the result record's write count, kept by the test
 //! worker), whatever WriftAI, the worker or a poison message does. With it, in one test
 //! binary so that they run side by side: the steps that run once (steps.rs), the output
-//! files and what may be fetched (files.rs), and the `hooks` operations commands
-//! (operations.rs).
+//! files and what may be fetched (files.rs), the `hooks` operations commands
+//! (operations.rs), and one prediction's trace from the receiver into the worker
+//! (trace.rs).
 
 mod files;
 mod operations;
 mod steps;
+mod trace;
 
 use std::time::Duration;
 

@@ -224,7 +224,11 @@ async fn forget_erases_a_prediction_everywhere_and_what_comes_for_it_later_bring
     let (status, answer) = stack.post(e2e::payload(id, "succeeded", 10)).await;
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("forgotten")), "{answer}");
     // A work message sent before the erasure arrives: dropped, nothing written back.
-    stack.queue().send(WorkMessage::encode(id, &Status::Succeeded, &e2e::payload(id, "succeeded", 10))).await.unwrap();
+    stack
+        .queue()
+        .send(WorkMessage::encode(id, &Status::Succeeded, &e2e::payload(id, "succeeded", 10)), None)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     let left: Vec<String> = stack.items(id).await.into_keys().collect();
     assert_eq!(left, ["FORGOTTEN"], "nothing came back");

@@ -57,10 +57,16 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":until", n(until.unix_timestamp()))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
+            // The whole item, not only what changed: whether it was done before (a
+            // replay's rerun, which the worker's EndToEnd metric leaves out).
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match resend(|| request.clone().send()).await {
-            Ok(out) => Ok(Claim::Acquired { token, attempt: out.attributes().map_or(1, attempts) }),
+            Ok(out) => Ok(Claim::Acquired {
+                token,
+                attempt: out.attributes().map_or(1, attempts),
+                rerun: out.attributes().is_some_and(|item| string(item, "work") == Some("done")),
+            }),
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
                     None => Claim::Missing,
@@ -68,7 +74,7 @@ impl Claims for DynamoLedger {
                     // answer was lost, and the SDK (or `resend`) tried again. Without
                     // this the unit would look busy until the claim expired.
                     Some(old) if string(old, "work_token") == Some(token.as_str()) => {
-                        Claim::Acquired { attempt: attempts(old), token }
+                        Claim::Acquired { attempt: attempts(old), rerun: string(old, "work") == Some("done"), token }
                     }
                     Some(old) if done(old) => Claim::Done,
                     Some(_) => Claim::Busy,

@@ -31,7 +31,7 @@ impl Claims for MemoryLedger {
         let token = uuid::Uuid::new_v4().to_string();
         event.claim = Some(Claimed { token: token.clone(), until });
         event.attempts += 1;
-        Ok(Claim::Acquired { token, attempt: event.attempts })
+        Ok(Claim::Acquired { token, attempt: event.attempts, rerun: event.done.is_some() })
     }
 
     async fn complete(

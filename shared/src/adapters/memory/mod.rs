@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::ports::{CheckAsk, Enqueue, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
+use crate::trace::TraceHeader;
 
 pub use records::MemoryBucket;
 pub use source::MemorySource;
@@ -305,23 +306,29 @@ impl Ledger for MemoryLedger {
 
 #[derive(Default)]
 pub struct MemoryQueue {
-    messages: Mutex<Vec<String>>,
+    /// Each message's body, and the trace it carried (SQS's `AWSTraceHeader`).
+    messages: Mutex<Vec<(String, Option<TraceHeader>)>>,
     /// Makes the next N sends fail as an unreachable SQS would.
     pub fail_next: AtomicUsize,
 }
 
 impl MemoryQueue {
     pub fn messages(&self) -> Vec<String> {
+        self.sent().into_iter().map(|(body, _)| body).collect()
+    }
+
+    /// The messages with the trace each carried.
+    pub fn sent(&self) -> Vec<(String, Option<TraceHeader>)> {
         self.messages.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
 impl WorkQueue for MemoryQueue {
-    async fn send(&self, body: String) -> Result<()> {
+    async fn send(&self, body: String, trace: Option<&TraceHeader>) -> Result<()> {
         if take_one(&self.fail_next).is_some() {
             return Err(Error::queue("SendMessage", "injected fault"));
         }
-        self.messages.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).push((body, trace.cloned()));
         Ok(())
     }
 }
