@@ -116,6 +116,10 @@ pub struct IngestConfig {
     pub record_ttl: Option<Duration>,
 }
 
+/// The shortest retention of records and steps: longer than the 14 days a message can
+/// wait to run the work that reads them.
+pub const MIN_RECORD_TTL_DAYS: u64 = 15;
+
 impl IngestConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let ttl_days: u64 = env.parsed("EVENT_TTL_DAYS", 30)?;
@@ -132,6 +136,12 @@ impl IngestConfig {
             index_shards,
             record_ttl: match env.parsed::<u64>("RECORD_TTL_DAYS", 0)? {
                 0 => None,
+                // A message waits up to 14 days in the queue or its DLQ, and its work reads
+                // its records and steps when it runs: they must outlive it.
+                days if days < MIN_RECORD_TTL_DAYS => {
+                    let reason = format!("{days} is neither 0 nor at least {MIN_RECORD_TTL_DAYS} (days)");
+                    return Err(ConfigError::Invalid { var: "RECORD_TTL_DAYS", reason });
+                }
                 days => Some(Duration::from_secs(days.saturating_mul(86_400))),
             },
         })
@@ -182,6 +192,7 @@ mod tests {
         };
         assert_eq!(with("90").unwrap().record_ttl, Some(Duration::from_secs(90 * 86_400)));
         assert_eq!(with("0").unwrap().record_ttl, None);
+        assert!(with("7").unwrap_err().to_string().contains("neither 0 nor at least 15"));
         assert!(with("-1").unwrap_err().to_string().contains("RECORD_TTL_DAYS"));
     }
 

@@ -138,7 +138,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
             model: model.as_deref().filter(|m| needs_work && m.len() <= MODEL_KEPT_BYTES),
         };
         Ok(match self.ledger.record(&event).await? {
-            Recorded::UnknownPrediction => self.unknown(prediction.id).await?,
+            Recorded::UnknownPrediction => self.unknown(prediction.id).await,
             Recorded::New { advanced: false } => Ingested::OutOfOrder,
             Recorded::New { advanced: true } => {
                 if needs_work {
@@ -165,7 +165,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     /// when a check is asked for.
     pub async fn trigger(&self, id: PredictionId, now: OffsetDateTime) -> Result<Ingested> {
         Ok(match self.ledger.ask_check(id, now, CHECK_WINDOW).await? {
-            CheckAsk::Unknown => self.unknown(id).await?,
+            CheckAsk::Unknown => self.unknown(id).await,
             CheckAsk::Finished | CheckAsk::Pending => Ingested::Triggered { enqueued: false },
             CheckAsk::Asked => {
                 if let Err(err) = self.queue.send(Message::check(id), self.trace()).await {
@@ -202,8 +202,16 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     /// A prediction the table does not hold: never ours, or forgotten. The extra read
     /// is made on this path only, which a genuine delivery takes only when it beats the
     /// prediction's own record.
-    async fn unknown(&self, id: PredictionId) -> Result<Ingested> {
-        Ok(if self.ledger.forgotten(id).await? { Ingested::Forgotten } else { Ingested::UnknownPrediction })
+    async fn unknown(&self, id: PredictionId) -> Ingested {
+        match self.ledger.forgotten(id).await {
+            Ok(true) => Ingested::Forgotten,
+            Ok(false) => Ingested::UnknownPrediction,
+            // Unknown it stays: a 429, retried, keeps forged IDs out of the 5xx alarm.
+            Err(err) => {
+                tracing::warn!(error = %crate::error::chain(&err), "whether the prediction was forgotten is not known");
+                Ingested::UnknownPrediction
+            }
+        }
     }
 
     /// Enqueues an event's work again (the reconciler's recovery), from its stored

@@ -2,7 +2,7 @@
 //! to 1,000 write units a second, on the table and on each index apart, and an index short
 //! of capacity throttles the table's writes: one value per index (`OPEN`, `WORK`) caps
 //! the stack at a few hundred predictions a second. So each index spreads its items over
-//! `INDEX_SHARDS` values, `OPEN#<n>` and `WORK#<n>`, `n` from the prediction's ID:
+//! `INDEX_SHARDS` values, `OPEN#<n>`, `WORK#<n>` and `RECV#<n>`, `n` from the prediction's ID:
 //! always the same for one prediction. Readers walk every shard, and the one value a
 //! table written before sharding holds (`OPEN`, `WORK`), until its items have left it.
 //! The arithmetic is in docs/design.md, "Partition keys and their rates".

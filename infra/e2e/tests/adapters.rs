@@ -12,6 +12,10 @@ use shared::ports::{
 use shared::prediction::{PredictionId, Status};
 use time::OffsetDateTime;
 
+fn step_of(id: PredictionId) -> StepKey<'static> {
+    StepKey { id, status: &Status::Failed, name: "" }
+}
+
 /// A registered prediction whose `failed` event the receiver recorded, so it has work.
 async fn failed(stack: &Stack) -> PredictionId {
     let id = stack.registered().await;
@@ -100,10 +104,14 @@ async fn with_a_retention_records_and_steps_expire_and_without_one_they_are_kept
     let kept = shared::ports::Kept::Whole(r#"{"n":1}"#.to_owned());
     let expiring = stack.ledger().keeping_records(Some(day));
     expiring.put_record(id, "expiring", &kept).await.unwrap();
-    let step = StepKey { id, status: &Status::Failed, name: "expiring" };
-    let StepState::Begun { .. } = expiring.begin_step(step, OffsetDateTime::now_utc()).await.unwrap() else {
-        panic!("not begun")
-    };
+    let (finished, begun) =
+        (StepKey { id, status: &Status::Failed, name: "expiring" }, StepKey { name: "begun", ..step_of(id) });
+    for step in [finished, begun] {
+        let StepState::Begun { .. } = expiring.begin_step(step, OffsetDateTime::now_utc()).await.unwrap() else {
+            panic!("not begun")
+        };
+    }
+    expiring.finish_step(finished, &kept, OffsetDateTime::now_utc()).await.unwrap();
     stack.ledger().put_record(id, "kept", &kept).await.unwrap();
     let items = stack.items(id).await;
     let expires = |sk: &str| items[sk].get("expires_at").map(|v| v.as_n().unwrap().parse::<i64>().unwrap());
@@ -111,6 +119,7 @@ async fn with_a_retention_records_and_steps_expire_and_without_one_they_are_kept
     for sk in ["RECORD#expiring", "STEP#failed#expiring"] {
         assert!(expires(sk).is_some_and(|at| (at - in_a_day).abs() < 60), "{sk}: {:?}", expires(sk));
     }
+    assert_eq!(expires("STEP#failed#begun"), None, "a step whose outcome is unknown waits for the operator");
     assert_eq!(expires("RECORD#kept"), None, "no retention: kept until forgotten");
 }
 

@@ -207,7 +207,8 @@ async fn a_replay_by_filter_counts_first_then_sends_each_match_once_however_ofte
 async fn forget_erases_a_prediction_everywhere_and_what_comes_for_it_later_brings_nothing_back() {
     let stack = Stack::from_env().await;
     let id = create(&stack, json!({"prompt": "erase me", "sim": {"output_url": true}})).await;
-    eventually(60, "the work done", || stack.record(id, "result")).await;
+    // Done, its claim given back: while a run holds the work, forget refuses.
+    eventually(60, "the work done", || async { item_of(&stack.items(id).await, "EVENT#succeeded", "work") }).await;
     assert!(!e2e::objects(&stack.aws, id).await.is_empty(), "its output file is in the bucket");
 
     let said = hooks(&["forget", &id.to_string()]).unwrap();
@@ -240,4 +241,29 @@ async fn forget_erases_a_prediction_everywhere_and_what_comes_for_it_later_bring
     assert_eq!(code, Some(1), "{refused}");
     assert!(refused.contains("no such prediction in the table"), "{refused}");
     assert_eq!(hooks_exit(&["forget", "not-an-id"]).0, Some(2));
+}
+
+#[tokio::test]
+async fn forget_refuses_while_a_run_holds_the_work_and_changes_nothing() {
+    let stack = Stack::from_env().await;
+    // Slow work, but within the local queue's 5 s visibility timeout: longer would hold
+    // the other tests' messages of its batch past theirs, and they would run twice.
+    let id = create(&stack, json!({"prompt": "slow", "test_hook": "sleep_ms:4000"})).await;
+    eventually(60, "a run holding the work", || async {
+        item_of(&stack.items(id).await, "EVENT#succeeded", "work_token")
+    })
+    .await;
+    let before = stack.items(id).await;
+    let (code, _, refused) = hooks_exit(&["forget", &id.to_string()]);
+    assert_eq!(code, Some(1), "{refused}");
+    assert!(refused.contains("a run holds its work now"), "{refused}");
+    let after = stack.items(id).await;
+    assert!(!after.contains_key("FORGOTTEN"), "no mark");
+    assert_eq!(after.keys().collect::<std::collections::BTreeSet<_>>(), before.keys().collect(), "nothing deleted");
+    let event = &after["EVENT#succeeded"];
+    assert_eq!(event.get("work_token"), before["EVENT#succeeded"].get("work_token"), "the run's claim, not a fence");
+    // Once the run ends, the same command erases it.
+    eventually(60, "the work done", || async { item_of(&stack.items(id).await, "EVENT#succeeded", "work") }).await;
+    assert!(hooks(&["forget", &id.to_string()]).unwrap().contains("forgotten; deleted:"));
+    assert_eq!(stack.items(id).await.into_keys().collect::<Vec<_>>(), ["FORGOTTEN"]);
 }

@@ -6,8 +6,13 @@
 //! redriven from the DLQ) is dropped without running. The ID itself is WriftAI's random
 //! UUID, not the customer's data.
 //!
-//! In that order: mark, objects, items. Interrupted anywhere, the same command again
-//! finishes the job, and once everything is gone it says so: safe to run twice.
+//! In that order: a fence on each unit of work, held as a run's claim is, so no run
+//! starts and writes records, steps or objects back (refused, and the fences taken back,
+//! changing nothing, while a run holds one); the mark; the prediction's own item, after which every write of
+//! a delivery or a `GET` finds no prediction and takes the forgotten path; the objects;
+//! the rest of the items; then the table is read again until only the mark is left.
+//! Interrupted anywhere, the same command again finishes the job, and once everything is
+//! gone it says so: safe to run twice.
 
 use std::time::Duration;
 
@@ -23,6 +28,14 @@ use crate::error::{Error, Result};
 /// 14 days a message can wait in the queue or its dead-letter queue.
 pub const MARK_KEPT: Duration = Duration::from_secs(30 * 86_400);
 
+/// How long a fence holds the work: past any erasure's time, short enough that one
+/// stopped halfway lets the work be claimed again by the next day.
+const FENCE_HELD: Duration = Duration::from_secs(86_400);
+
+/// Reads of the table after the deletes before what is left is taken as written by
+/// something that is still running.
+const SWEEPS: usize = 3;
+
 pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     let items = ops.ledger().prediction_items(id).await?;
     if items.is_empty() {
@@ -30,33 +43,44 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     }
     let now = OffsetDateTime::now_utc();
     let mark = items.iter().find(|item| item["sk"] == MARK);
-    let rest: Vec<&Value> = items.iter().filter(|item| item["sk"] != MARK).collect();
-    // A run holding the work would write its records back after they are deleted.
-    if rest.iter().any(|item| held(item, now)) {
-        return Err(Error::NotForgotten { id, why: "a run holds its work now; try again when it ends" });
-    }
+    let since = mark.and_then(|m| m["forgotten_at"].as_str()).map(str::to_owned);
     let (s3, bucket) = ops.bucket.as_ref().ok_or(Error::Unset {
         var: "OUTPUT_BUCKET",
         what: "the stack's OutputBucketName output: forget deletes the prediction's objects there",
     })?;
+    fence(ops, id, &items).await?;
     if mark.is_none() {
-        let until = now + MARK_KEPT;
-        ops.ledger().mark_forgotten(id, now, until).await?;
+        ops.ledger().mark_forgotten(id, now, now + MARK_KEPT).await?;
+    }
+    // The prediction first: from now on every write for it fails its condition.
+    let mut deleted: Vec<String> = Vec::new();
+    if items.iter().any(|item| item["sk"] == "PRED") {
+        ops.ledger().delete_items(id, &["PRED".to_owned()]).await?;
+        deleted.push("PRED".to_owned());
     }
     let mut objects = Vec::new();
     for prefix in [format!("predictions/{id}/"), format!("records/{id}/")] {
         objects.extend(delete_objects(s3, bucket, &prefix).await?);
     }
-    let sort_keys: Vec<String> = rest.iter().filter_map(|item| item["sk"].as_str().map(str::to_owned)).collect();
-    ops.ledger().delete_items(id, &sort_keys).await?;
+    let mut left: Vec<String> = sort_keys(&items).into_iter().filter(|sk| sk != "PRED").collect();
+    for _ in 0..SWEEPS {
+        if left.is_empty() {
+            break;
+        }
+        ops.ledger().delete_items(id, &left).await?;
+        deleted.extend(left);
+        left = sort_keys(&ops.ledger().prediction_items(id).await?);
+    }
+    if !left.is_empty() {
+        return Err(Error::NotForgotten { id, why: "items keep coming back after their delete; run it again" });
+    }
 
-    let since = mark.and_then(|m| m["forgotten_at"].as_str()).map(str::to_owned);
-    let mut lines = vec![match (&since, sort_keys.len() + objects.len()) {
+    let mut lines = vec![match (&since, deleted.len() + objects.len()) {
         (Some(at), 0) => format!("{id}: forgotten already (at {at}); nothing left to delete"),
         (Some(at), _) => format!("{id}: forgotten at {at}; deleted what an interrupted run left:"),
         (None, _) => format!("{id}: forgotten; deleted:"),
     }];
-    lines.extend(sort_keys.iter().map(|sk| format!("  item {sk}")));
+    lines.extend(deleted.iter().map(|sk| format!("  item {sk}")));
     lines.extend(objects.iter().map(|key| format!("  object {key}")));
     if since.is_none() {
         let kept = MARK_KEPT.as_secs() / 86_400;
@@ -65,9 +89,37 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     Ok(json!(lines.join("\n")))
 }
 
-/// Whether a run holds a live claim on this event now.
-fn held(item: &Value, now: OffsetDateTime) -> bool {
-    item.get("work_token").is_some() && item["work_until"].as_i64().is_some_and(|until| until > now.unix_timestamp())
+/// The sort keys of the items other than the mark.
+fn sort_keys(items: &[Value]) -> Vec<String> {
+    items.iter().filter_map(|item| item["sk"].as_str()).filter(|sk| *sk != MARK).map(str::to_owned).collect()
+}
+
+/// Fences every unit of work of the prediction; when a run holds one, takes the fences
+/// back and refuses, having changed nothing.
+async fn fence(ops: &Ops, id: PredictionId, items: &[Value]) -> Result<()> {
+    let token = format!("forget:{}", fence_token(id));
+    let mut fenced = Vec::new();
+    for status in items.iter().filter(|item| item.get("enqueue").is_some()).filter_map(event_status) {
+        if ops.ledger().fence_work(id, &status, &token, FENCE_HELD).await? {
+            fenced.push(status);
+            continue;
+        }
+        for status in &fenced {
+            ops.ledger().unfence_work(id, status, &token).await?;
+        }
+        return Err(Error::NotForgotten { id, why: "a run holds its work now; try again when it ends" });
+    }
+    Ok(())
+}
+
+/// The fence's token: the same for every run of `hooks forget` on this prediction, so a
+/// second run passes the first one's fences.
+fn fence_token(id: PredictionId) -> String {
+    format!("{:016x}", shared::shards::fnv1a(id.to_string().as_bytes()))
+}
+
+fn event_status(item: &Value) -> Option<shared::prediction::Status> {
+    shared::prediction::Status::parse(item["sk"].as_str()?.strip_prefix("EVENT#")?).ok()
 }
 
 /// Deletes every object under `prefix`, every version of it (a bucket with
@@ -76,6 +128,7 @@ fn held(item: &Value, now: OffsetDateTime) -> bool {
 async fn delete_objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
     let failed = || format!("deleting objects under s3://{bucket}/{prefix}");
+    abort_uploads(s3, bucket, prefix).await?;
     let mut deleted = Vec::new();
     let (mut key_marker, mut version_marker) = (None, None);
     loop {
@@ -122,17 +175,49 @@ async fn delete_objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> 
     }
 }
 
+/// Aborts the uploads under `prefix` a copy left unfinished: their parts are data too.
+async fn abort_uploads(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<()> {
+    let (mut key_marker, mut upload_marker) = (None, None);
+    loop {
+        let listed = s3
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker)
+            .set_upload_id_marker(upload_marker)
+            .send()
+            .await
+            .map_err(|e| Error::aws(format!("listing the uploads under s3://{bucket}/{prefix}"), e))?;
+        for upload in listed.uploads() {
+            let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
+            let abort = s3.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id).send().await;
+            abort.map_err(|e| Error::aws(format!("aborting the upload of s3://{bucket}/{key}"), e))?;
+        }
+        if listed.is_truncated() != Some(true) {
+            return Ok(());
+        }
+        key_marker = listed.next_key_marker().map(str::to_owned);
+        upload_marker = listed.next_upload_id_marker().map(str::to_owned);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn only_a_claim_that_has_not_expired_holds_the_work() {
-        let now = OffsetDateTime::now_utc();
-        let at =
-            |secs: i64| json!({"sk": "EVENT#succeeded", "work_token": "t", "work_until": now.unix_timestamp() + secs});
-        assert!(held(&at(60), now));
-        assert!(!held(&at(-1), now), "an expired claim holds nothing");
-        assert!(!held(&json!({"sk": "EVENT#succeeded", "work": "done"}), now));
+    fn the_mark_is_never_among_the_items_to_delete_and_only_events_with_work_are_fenced() {
+        let items = [
+            json!({"sk": "PRED"}),
+            json!({"sk": "EVENT#started"}),
+            json!({"sk": "EVENT#succeeded", "enqueue": "sent"}),
+            json!({"sk": "RECORD#result"}),
+            json!({"sk": "FORGOTTEN", "forgotten_at": "t"}),
+        ];
+        assert_eq!(sort_keys(&items), ["PRED", "EVENT#started", "EVENT#succeeded", "RECORD#result"]);
+        let fenced: Vec<_> = items.iter().filter(|i| i.get("enqueue").is_some()).filter_map(event_status).collect();
+        assert_eq!(fenced, [shared::prediction::Status::Succeeded]);
+        let id = PredictionId::random();
+        assert_eq!(fence_token(id), fence_token(id), "a second run passes the first one's fences");
     }
 }

@@ -306,7 +306,7 @@ impl DynamoLedger {
     /// The time on the table's side, the `Date` of DynamoDB's answer to a read of the
     /// event, and what the event holds of what a replay needs (its payload, whether it
     /// is done).
-    async fn server_now(&self, id: PredictionId, status: &Status) -> Result<(OffsetDateTime, Option<Item>)> {
+    pub(super) async fn server_now(&self, id: PredictionId, status: &Status) -> Result<(OffsetDateTime, Option<Item>)> {
         let date = AnswerDate::default();
         let read =
             self.get(super::prediction_pk(id), super::event_sk(status)).projection_expression("pk, payload, #work");

@@ -120,6 +120,40 @@ impl DynamoLedger {
         }
     }
 
+    /// Holds the work of one event of `id` for `hooks forget` until `until`, as a run's
+    /// claim would: no run can claim it meanwhile, so none writes records, steps or
+    /// objects back after they are deleted. False, changing nothing, while a run holds a
+    /// live claim (judged on the table's clock). True when the event is already gone.
+    pub async fn fence_work(&self, id: PredictionId, status: &Status, token: &str, hold: Duration) -> Result<bool> {
+        let (now, _) = self.server_now(id, status).await?;
+        let until = now + hold;
+        let fence = self
+            .update(prediction_pk(id), super::event_sk(status))
+            .update_expression("SET work_token = :token, work_until = :until")
+            .condition_expression(
+                "attribute_not_exists(pk) OR attribute_not_exists(work_token) OR work_until < :now \
+                 OR work_token = :token",
+            )
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":until", n(until.unix_timestamp()))
+            .expression_attribute_values(":now", n(now.unix_timestamp()));
+        match super::resend(|| fence.clone().send()).await {
+            Ok(_) => Ok(true),
+            Err(err) if super::is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(Error::store("UpdateItem", err)),
+        }
+    }
+
+    /// Takes back a fence [`fence_work`](Self::fence_work) put, when the erasure stops.
+    pub async fn unfence_work(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {
+        let unfence = self
+            .update(prediction_pk(id), super::event_sk(status))
+            .update_expression("REMOVE work_token, work_until")
+            .condition_expression("work_token = :token")
+            .expression_attribute_values(":token", s(token));
+        super::conditional(super::resend(|| unfence.clone().send()).await).map(drop)
+    }
+
     /// Deletes the items of `id` with these sort keys, 25 at a time.
     pub async fn delete_items(&self, id: PredictionId, sort_keys: &[String]) -> Result<()> {
         for chunk in sort_keys.chunks(BATCH_DELETES) {

@@ -50,7 +50,9 @@ impl DynamoLedger {
 }
 
 impl DynamoLedger {
-    /// When a record or step written now expires (unix seconds), if records expire.
+    /// When a record or a finished step written now expires (unix seconds), if they do.
+    /// A step begun is never given one: its outcome unknown, it waits for the operator,
+    /// however long, and must not vanish so that a redrive runs it a second time.
     fn expires_at(&self) -> Option<i64> {
         let ttl = self.record_ttl?;
         let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
@@ -111,7 +113,13 @@ impl RecordTable for DynamoLedger {
 
     async fn get_record(&self, id: PredictionId, name: &str) -> Result<Option<Kept>> {
         let out = self.get(prediction_pk(id), record_sk(name)).send().await.map_err(|e| Error::store("GetItem", e))?;
-        Ok(out.item().and_then(kept))
+        // DynamoDB's TTL deletes days late, the bucket's expiry on time: a record past
+        // its time is gone, whatever is left of it.
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let live = |item: &&Item| {
+            item.get("expires_at").and_then(|v| v.as_n().ok()?.parse::<i64>().ok()).is_none_or(|at| at > now)
+        };
+        Ok(out.item().filter(live).and_then(kept))
     }
 
     async fn begin_step(&self, step: StepKey<'_>, now: OffsetDateTime) -> Result<StepState> {
@@ -128,10 +136,6 @@ impl RecordTable for DynamoLedger {
             .item("started_by", s(&token))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let request = match self.expires_at() {
-            Some(at) => request.item("expires_at", n(at)),
-            None => request,
-        };
         // Within a deadline, one try's time is kept back to take the intent away again.
         let sent = match crate::deadline::current() {
             Some(deadline) => {
