@@ -16,7 +16,10 @@ pub fn delivery_metrics(
     outcome: &shared::Result<Ingested>,
     answered: OffsetDateTime,
 ) -> Metrics {
-    let mut metrics = Metrics::new("receiver").status(prediction.status.as_str());
+    // A dimension value is a metric of its own, billed: a status the body made up (any
+    // string, on an unsigned stack from anyone) counts as `other`, not as itself.
+    let status = if prediction.status.rank().is_some() { prediction.status.as_str() } else { "other" };
+    let mut metrics = Metrics::new("receiver").status(status);
     if let Ok(Ingested::Recorded { .. }) = outcome
         && let Some(lag) = shared::lag::since_completion(prediction, answered)
     {
@@ -106,5 +109,13 @@ mod tests {
             let doc = delivery_metrics(&signed(), &prediction, &outcome, answered).document(0);
             assert!(doc.get("CompletionToReceipt").is_none(), "{outcome:?} {:?}: {doc}", prediction.updated_at);
         }
+    }
+
+    #[test]
+    fn a_status_nobody_defined_is_counted_under_other_not_as_itself() {
+        let made_up =
+            Prediction::from_json(br#"{"id":"a1b2c3d4-5678-9abc-def0-1234567890ab","status":"x_1"}"#).unwrap();
+        let doc = delivery_metrics(&Checks::default(), &made_up, &Ok(Ingested::OutOfOrder), OffsetDateTime::now_utc());
+        assert_eq!(doc.document(0)["Status"], "other");
     }
 }

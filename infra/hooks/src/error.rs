@@ -52,6 +52,9 @@ pub enum Error {
     /// `replay` without `--status`, of a prediction none of whose statuses has work.
     #[error("{0}: no status of it has work to replay")]
     NothingToReplay(PredictionId),
+    /// `register` refused: `why` says why.
+    #[error("{id}: not registered: {why}")]
+    NotRegistered { id: PredictionId, why: &'static str },
     /// `forget` refused, changing nothing: `why` says why, and what to do.
     #[error("{id}: not forgotten: {why}")]
     NotForgotten { id: PredictionId, why: &'static str },

@@ -285,6 +285,10 @@ async fn register(id: &str) -> Result<Value> {
     // would never be reconciled.
     let config = IngestConfig::from_env(&env)?;
     let ledger = DynamoLedger::from_config(&aws(&env).await?, config.table_name, config.index_shards);
+    // Registered again, the reconciler would fetch it from WriftAI and keep it all anew.
+    if ledger.forgotten(id).await? {
+        return Err(Error::NotRegistered { id, why: "it was forgotten (hooks forget); its mark says so for 30 days" });
+    }
     let new = ledger.register(id, OffsetDateTime::now_utc()).await?;
     Ok(json!({"id": id, "registered": new}))
 }

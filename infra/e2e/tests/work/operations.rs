@@ -230,9 +230,18 @@ async fn forget_erases_a_prediction_everywhere_and_what_comes_for_it_later_bring
         .send(WorkMessage::encode(id, &Status::Succeeded, &e2e::payload(id, "succeeded", 10)), None)
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    eventually(30, "the worker dropping the message", || async {
+        let lines = e2e::logs::lines_about(id, "message");
+        lines.iter().any(|line| line.message().contains("the prediction was forgotten")).then_some(())
+    })
+    .await;
     let left: Vec<String> = stack.items(id).await.into_keys().collect();
     assert_eq!(left, ["FORGOTTEN"], "nothing came back");
+    // Nor does registering it again.
+    let (code, _, refused) = hooks_exit(&["register", &id.to_string()]);
+    assert_eq!(code, Some(1), "{refused}");
+    assert!(refused.contains("it was forgotten"), "{refused}");
+    assert_eq!(stack.items(id).await.into_keys().collect::<Vec<_>>(), ["FORGOTTEN"]);
 
     let again = hooks(&["forget", &id.to_string()]).unwrap();
     assert!(again.contains("forgotten already") && again.contains("nothing left to delete"), "{again}");

@@ -48,21 +48,27 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
         var: "OUTPUT_BUCKET",
         what: "the stack's OutputBucketName output: forget deletes the prediction's objects there",
     })?;
-    fence(ops, id, &items).await?;
+    // Before the mark, a refusal takes its fences back and changes nothing; once marked
+    // (an earlier run's), the fences stay, so nothing of a forgotten prediction runs.
+    fence(ops, id, &items, mark.is_none()).await?;
     if mark.is_none() {
         ops.ledger().mark_forgotten(id, now, now + MARK_KEPT).await?;
     }
-    // The prediction first: from now on every write for it fails its condition.
+    // The prediction first: from now on every write for it fails its condition. An event
+    // recorded between the first read and this delete is fenced too, before anything else
+    // is deleted, so no run of it writes back.
     let mut deleted: Vec<String> = Vec::new();
     if items.iter().any(|item| item["sk"] == "PRED") {
         ops.ledger().delete_items(id, &["PRED".to_owned()]).await?;
         deleted.push("PRED".to_owned());
     }
+    let items = ops.ledger().prediction_items(id).await?;
+    fence(ops, id, &items, false).await?;
     let mut objects = Vec::new();
     for prefix in [format!("predictions/{id}/"), format!("records/{id}/")] {
         objects.extend(delete_objects(s3, bucket, &prefix).await?);
     }
-    let mut left: Vec<String> = sort_keys(&items).into_iter().filter(|sk| sk != "PRED").collect();
+    let mut left = sort_keys(&items);
     for _ in 0..SWEEPS {
         if left.is_empty() {
             break;
@@ -94,9 +100,9 @@ fn sort_keys(items: &[Value]) -> Vec<String> {
     items.iter().filter_map(|item| item["sk"].as_str()).filter(|sk| *sk != MARK).map(str::to_owned).collect()
 }
 
-/// Fences every unit of work of the prediction; when a run holds one, takes the fences
-/// back and refuses, having changed nothing.
-async fn fence(ops: &Ops, id: PredictionId, items: &[Value]) -> Result<()> {
+/// Fences every unit of work of the prediction. When a run holds one, refuses; and with
+/// `take_back` (nothing marked yet) takes the fences back first, having changed nothing.
+async fn fence(ops: &Ops, id: PredictionId, items: &[Value], take_back: bool) -> Result<()> {
     let token = format!("forget:{}", fence_token(id));
     let mut fenced = Vec::new();
     for status in items.iter().filter(|item| item.get("enqueue").is_some()).filter_map(event_status) {
@@ -104,8 +110,10 @@ async fn fence(ops: &Ops, id: PredictionId, items: &[Value]) -> Result<()> {
             fenced.push(status);
             continue;
         }
-        for status in &fenced {
-            ops.ledger().unfence_work(id, status, &token).await?;
+        if take_back {
+            for status in &fenced {
+                ops.ledger().unfence_work(id, status, &token).await?;
+            }
         }
         return Err(Error::NotForgotten { id, why: "a run holds its work now; try again when it ends" });
     }

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, ReturnValuesOnConditionCheckFailure, Select, WriteRequest,
+};
 use serde_json::{Map, Value, json};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -130,17 +133,22 @@ impl DynamoLedger {
         let fence = self
             .update(prediction_pk(id), super::event_sk(status))
             .update_expression("SET work_token = :token, work_until = :until")
+            // Never on a missing item: an update would create it.
             .condition_expression(
-                "attribute_not_exists(pk) OR attribute_not_exists(work_token) OR work_until < :now \
-                 OR work_token = :token",
+                "attribute_exists(pk) AND (attribute_not_exists(work_token) OR work_until < :now \
+                 OR work_token = :token)",
             )
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":until", n(until.unix_timestamp()))
-            .expression_attribute_values(":now", n(now.unix_timestamp()));
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match super::resend(|| fence.clone().send()).await {
             Ok(_) => Ok(true),
-            Err(err) if super::is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(Error::store("UpdateItem", err)),
+            Err(err) => match err.as_service_error() {
+                // Gone (expired, or deleted by another erasure): nothing left to hold.
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(failed.item().is_none()),
+                _ => Err(Error::store("UpdateItem", err)),
+            },
         }
     }
 
