@@ -66,7 +66,17 @@ impl Schema {
                     .iter()
                     .filter_map(|index| {
                         let (partition, sort) = keys(&index["KeySchema"])?;
-                        Some(IndexKey { name: index["IndexName"].as_str()?.to_owned(), partition, sort })
+                        let projection = &index["Projection"];
+                        let include = match projection["ProjectionType"].as_str() {
+                            Some("ALL") => None,
+                            _ => Some(
+                                projection["NonKeyAttributes"]
+                                    .as_array()
+                                    .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+                                    .unwrap_or_default(),
+                            ),
+                        };
+                        Some(IndexKey { name: index["IndexName"].as_str()?.to_owned(), partition, sort, include })
                     })
                     .collect()
             })

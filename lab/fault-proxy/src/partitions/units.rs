@@ -64,12 +64,15 @@ pub fn read_units(bytes: u64, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
-/// An index's key and what it projects: the table's keys and its own, for `KEYS_ONLY`.
+/// An index's key and what it projects: the table's keys and its own (`KEYS_ONLY`), and
+/// for `INCLUDE` the attributes it names too (`ALL` projects everything).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexKey {
     pub name: String,
     pub partition: String,
     pub sort: Option<String>,
+    /// `None`: every attribute (`ALL`); else the non-key attributes projected.
+    pub include: Option<Vec<String>>,
 }
 
 /// The index writes one item's write makes: `(partition key value, units)` for each entry
@@ -81,7 +84,7 @@ pub fn index_writes(
     before: Option<&Item>,
     after: Option<&Item>,
 ) -> Vec<(String, u64)> {
-    let entry = |item: Option<&Item>| -> Option<(String, Option<Value>, u64)> {
+    let entry = |item: Option<&Item>| -> Option<(String, Option<Value>, u64, Item)> {
         let item = item?;
         let partition = item.get(&index.partition)?.as_object()?.values().next()?.as_str()?.to_owned();
         let sort = match &index.sort {
@@ -91,16 +94,27 @@ pub fn index_writes(
         let projected: Item = item
             .iter()
             .filter(|(name, _)| {
-                table_keys.contains(name) || **name == index.partition || Some(name.as_str()) == index.sort.as_deref()
+                table_keys.contains(name)
+                    || **name == index.partition
+                    || Some(name.as_str()) == index.sort.as_deref()
+                    || index.include.as_ref().is_none_or(|include| include.contains(name))
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Some((partition, sort, item_size(&projected).div_ceil(1024).max(1)))
+        let units = item_size(&projected).div_ceil(1024).max(1);
+        Some((partition, sort, units, projected))
     };
     match (entry(before), entry(after)) {
         (None, None) => Vec::new(),
-        (None, Some((partition, _, units))) | (Some((partition, _, units)), None) => vec![(partition, units)],
-        (Some(old), Some(new)) if old.0 == new.0 && old.1 == new.1 => Vec::new(),
+        (None, Some((partition, _, units, _))) | (Some((partition, _, units, _)), None) => vec![(partition, units)],
+        // Same keys: written in place only when what it projects changed.
+        (Some(old), Some(new)) if old.0 == new.0 && old.1 == new.1 => {
+            if old.3 == new.3 {
+                Vec::new()
+            } else {
+                vec![(new.0, old.2.max(new.2))]
+            }
+        }
         (Some(old), Some(new)) => vec![(old.0, old.2), (new.0, new.2)],
     }
 }
@@ -152,7 +166,12 @@ mod tests {
 
     #[test]
     fn an_index_is_written_only_when_its_keys_are_set_changed_or_removed() {
-        let index = IndexKey { name: "open".into(), partition: "open_pk".into(), sort: Some("open_since".into()) };
+        let index = IndexKey {
+            name: "open".into(),
+            partition: "open_pk".into(),
+            sort: Some("open_since".into()),
+            include: Some(vec![]),
+        };
         let keys = ["pk".to_owned(), "sk".to_owned()];
         let base = json!({"pk": {"S": "PRED#1"}, "sk": {"S": "PRED"}, "status": {"S": "pending"}});
         let mut open = base.clone();
@@ -174,5 +193,30 @@ mod tests {
         let mut large = open.clone();
         large.insert("payload".into(), json!({"S": "x".repeat(5000)}));
         assert_eq!(index_writes(&index, &keys, None, Some(&large)), [("OPEN#3".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn an_include_index_is_written_in_place_when_what_it_projects_changes() {
+        let index = IndexKey {
+            name: "received".into(),
+            partition: "recv_pk".into(),
+            sort: Some("received_at".into()),
+            include: Some(vec!["work".into()]),
+        };
+        let keys = ["pk".to_owned(), "sk".to_owned()];
+        let waiting = item(json!({"pk": {"S": "PRED#1"}, "sk": {"S": "EVENT#succeeded"}, "recv_pk": {"S": "RECV#3"},
+                                  "received_at": {"S": "t"}, "work_token": {"S": "a"}}));
+        let mut claimed = waiting.clone();
+        claimed.insert("work_token".into(), json!({"S": "b"}));
+        assert!(index_writes(&index, &keys, Some(&waiting), Some(&claimed)).is_empty(), "not projected: nothing");
+        let mut done = claimed.clone();
+        done.insert("work".into(), json!({"S": "done"}));
+        assert_eq!(
+            index_writes(&index, &keys, Some(&claimed), Some(&done)),
+            [("RECV#3".to_owned(), 1)],
+            "one in place"
+        );
+        let all = IndexKey { include: None, ..index };
+        assert_eq!(index_writes(&all, &keys, Some(&waiting), Some(&claimed)).len(), 1, "ALL projects every change");
     }
 }
