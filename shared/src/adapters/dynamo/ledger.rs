@@ -247,15 +247,8 @@ impl Ledger for DynamoLedger {
     async fn forgotten(&self, id: PredictionId) -> Result<bool> {
         let read = self.get(prediction_pk(id), super::FORGOTTEN_SK).projection_expression("pk, expires_at");
         let out = read.send().await.map_err(|e| Error::store("GetItem", e))?;
-        // TTL may lag by days: a mark past its time counts as gone, as the rest does.
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let live = |item: &Item| {
-            item.get("expires_at")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<i64>().ok())
-                .is_none_or(|at| at > now)
-        };
-        Ok(out.item().is_some_and(live))
+        // A mark past its time is gone, as the rest of it is.
+        Ok(out.item().is_some_and(|item| super::live(item, OffsetDateTime::now_utc())))
     }
 
     async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {

@@ -191,6 +191,13 @@ fn parse_rfc3339(item: &Item, name: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(item.get(name)?.as_s().ok()?, &Rfc3339).ok()
 }
 
+/// Whether `item` has not passed its `expires_at` (unix seconds) at `now`: DynamoDB's TTL
+/// deletes days late, so what is past its time counts as gone before it is.
+fn live(item: &Item, now: OffsetDateTime) -> bool {
+    let expires = item.get("expires_at").and_then(|v| v.as_n().ok()?.parse::<i64>().ok());
+    expires.is_none_or(|at| at > now.unix_timestamp())
+}
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

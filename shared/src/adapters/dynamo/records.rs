@@ -113,13 +113,10 @@ impl RecordTable for DynamoLedger {
 
     async fn get_record(&self, id: PredictionId, name: &str) -> Result<Option<Kept>> {
         let out = self.get(prediction_pk(id), record_sk(name)).send().await.map_err(|e| Error::store("GetItem", e))?;
-        // DynamoDB's TTL deletes days late, the bucket's expiry on time: a record past
-        // its time is gone, whatever is left of it.
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let live = |item: &&Item| {
-            item.get("expires_at").and_then(|v| v.as_n().ok()?.parse::<i64>().ok()).is_none_or(|at| at > now)
-        };
-        Ok(out.item().filter(live).and_then(kept))
+        // The bucket's expiry is on time, DynamoDB's TTL days late: a record past its time
+        // is gone, whatever is left of it.
+        let now = OffsetDateTime::now_utc();
+        Ok(out.item().filter(|item| super::live(item, now)).and_then(kept))
     }
 
     async fn begin_step(&self, step: StepKey<'_>, now: OffsetDateTime) -> Result<StepState> {
