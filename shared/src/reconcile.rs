@@ -155,7 +155,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     }
 
     /// One walk of `index` until `until`, oldest first across its partitions
-    /// (`shared::walk`), a wave of `page_size` items at a time (`concurrency` of them at
+    /// (`wriftai_hooks::walk`), a wave of `page_size` items at a time (`concurrency` of them at
     /// once), the place after it saved at once; each item cut short is counted as `cut`.
     /// Each item ends `save_margin` before `until` whatever its calls would take (one
     /// `GET` can take minutes with the client's retries): one that has not ended by then

@@ -5,7 +5,7 @@
 //! crashes halfway runs again from the start. A step run through [`Steps`] does not:
 //! its intent is recorded before it runs and its outcome after, so a run done again
 //! returns the recorded outcome instead of running the step again. An outcome is kept
-//! as a record is (`shared::records`); one too large to be read back (over an item, with
+//! as a record is (`wriftai_hooks::records`); one too large to be read back (over an item, with
 //! no bucket) is refused when the step ends, never recorded.
 //!
 //! One window is left, and no record can close it: a crash after the step had its

@@ -1,5 +1,5 @@
 //! A walk of a sparse index, oldest first across its partitions. Each partition
-//! (`shared::shards`) is read a page at a time, in order of its sort key; the walk holds
+//! (`wriftai_hooks::shards`) is read a page at a time, in order of its sort key; the walk holds
 //! each one's next page and hands out the oldest item among their heads, so the items come
 //! out in one order whatever shard each is in. Pages are read a few partitions at once,
 //! only when a partition's last page is used up.

@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
-use shared::claim::{ClaimError, Outcome, run};
-use shared::config::ActOn;
-use shared::ingest::Ingest;
-use shared::message::WorkMessage;
-use shared::ports::{Claim, Claims, Ledger};
-use shared::prediction::{Prediction, PredictionId, Status};
+use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+use wriftai_hooks::claim::{ClaimError, Outcome, run};
+use wriftai_hooks::config::ActOn;
+use wriftai_hooks::ingest::Ingest;
+use wriftai_hooks::message::WorkMessage;
+use wriftai_hooks::ports::{Claim, Claims, Ledger};
+use wriftai_hooks::prediction::{Prediction, PredictionId, Status};
 use time::OffsetDateTime;
 
 /// A registered prediction whose `succeeded` event was recorded and enqueued.
@@ -73,7 +73,7 @@ async fn a_failed_run_leaves_why_with_its_event_cut_to_a_kilobyte() {
     let long = "é".repeat(1000);
     run(&ledger, &source, message(&body), later(), |_, _| async move { Err(long.into()) }).await.unwrap_err();
     let kept = ledger.event(id, "succeeded").unwrap().last_error.unwrap();
-    assert!(kept.len() <= shared::ports::ERROR_KEPT_BYTES && kept.starts_with("the work failed: éé"), "{kept}");
+    assert!(kept.len() <= wriftai_hooks::ports::ERROR_KEPT_BYTES && kept.starts_with("the work failed: éé"), "{kept}");
 }
 
 #[tokio::test]
@@ -171,7 +171,7 @@ async fn a_job_still_running_near_the_deadline_is_stopped_and_its_claim_given_ba
     let (id, body) = recorded(&ledger, &queue).await;
     // A call that would outlive the invocation: 120 s, with one second to spare before
     // the margin kept for reporting.
-    let deadline = OffsetDateTime::now_utc() + shared::claim::REPORT_MARGIN + Duration::from_secs(1);
+    let deadline = OffsetDateTime::now_utc() + wriftai_hooks::claim::REPORT_MARGIN + Duration::from_secs(1);
     let slow = |_, _| async {
         tokio::time::sleep(Duration::from_secs(120)).await;
         Ok(json!(null))
@@ -191,7 +191,7 @@ async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
     run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
 
     let reopened = ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap();
-    assert!(matches!(reopened, shared::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
+    assert!(matches!(reopened, wriftai_hooks::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
     assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("first")), "done until a new result");
     let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("the URLs expired".into()) }).await;
     assert!(matches!(failed, Err(ClaimError::Failed(_))));
@@ -215,9 +215,9 @@ async fn a_bulk_replay_reopens_work_once_per_run_and_leaves_work_that_left_the_s
     let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
     let (id, body) = recorded(&ledger, &queue).await;
     run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
-    let rerun = |run, only| Some(shared::ports::Rerun { run, only });
+    let rerun = |run, only| Some(wriftai_hooks::ports::Rerun { run, only });
     let reopen = |rerun| ledger.reopen(id, &Status::Succeeded, &[], rerun);
-    use shared::ports::{Reopened, WorkState};
+    use wriftai_hooks::ports::{Reopened, WorkState};
     assert_eq!(reopen(rerun("a", Some(WorkState::Failed))).await.unwrap(), Reopened::NotSelected, "it is done");
     assert!(matches!(reopen(rerun("a", Some(WorkState::Done))).await.unwrap(), Reopened::Reopened { .. }));
     assert_eq!(reopen(rerun("a", Some(WorkState::Done))).await.unwrap(), Reopened::AlreadyReplayed);
@@ -231,5 +231,5 @@ async fn a_replay_is_refused_while_a_run_holds_the_work() {
     let (id, _) = recorded(&ledger, &queue).await;
     let now = OffsetDateTime::now_utc();
     ledger.claim(id, &Status::Succeeded, now + Duration::from_secs(30), now).await.unwrap();
-    assert_eq!(ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap(), shared::ports::Reopened::Running);
+    assert_eq!(ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap(), wriftai_hooks::ports::Reopened::Running);
 }

@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures_util::FutureExt;
 use serde_json::{Value, json};
-use shared::adapters::memory::{MemoryBucket, MemoryLedger};
-use shared::ports::Kept;
-use shared::prediction::{Prediction, PredictionId};
-use shared::records::{ITEM_BYTES, NoBucket, Records};
-use shared::steps::{Failure, StepError, Steps};
+use wriftai_hooks::adapters::memory::{MemoryBucket, MemoryLedger};
+use wriftai_hooks::ports::Kept;
+use wriftai_hooks::prediction::{Prediction, PredictionId};
+use wriftai_hooks::records::{ITEM_BYTES, NoBucket, Records};
+use wriftai_hooks::steps::{Failure, StepError, Steps};
 
 fn prediction() -> Prediction {
     let body = json!({"id": PredictionId::random().to_string(), "status": "failed", "error": {"message": "boom"}});
@@ -44,7 +44,7 @@ async fn a_panic_after_the_side_effect_and_before_the_store_runs_the_step_once()
         async move {
             let n = steps(ledger, p).once("notify", || notify(sent)).await.unwrap();
             assert!(!crash, "crash after the side effect, before the store");
-            shared::records::Records::<_, NoBucket>::new(ledger, None).store(p.id, "result", &json!(n)).await.unwrap();
+            wriftai_hooks::records::Records::<_, NoBucket>::new(ledger, None).store(p.id, "result", &json!(n)).await.unwrap();
         }
     };
     let crashed = std::panic::AssertUnwindSafe(work(true)).catch_unwind().await;

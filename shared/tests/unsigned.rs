@@ -6,13 +6,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
-use shared::claim::{Outcome, run};
-use shared::config::ActOn;
-use shared::ingest::{Ingest, Ingested};
-use shared::message::{Message, WorkMessage};
-use shared::ports::Ledger;
-use shared::prediction::{Prediction, PredictionId};
+use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+use wriftai_hooks::claim::{Outcome, run};
+use wriftai_hooks::config::ActOn;
+use wriftai_hooks::ingest::{Ingest, Ingested};
+use wriftai_hooks::message::{Message, WorkMessage};
+use wriftai_hooks::ports::Ledger;
+use wriftai_hooks::prediction::{Prediction, PredictionId};
 use time::OffsetDateTime;
 
 #[tokio::test]
@@ -94,7 +94,7 @@ async fn a_flood_of_unsigned_deliveries_asks_for_one_check_until_it_begins() {
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
     assert_eq!(checks(), 2);
     // A check asked for and never begun (its message lost) lapses.
-    let later = now + shared::ingest::CHECK_WINDOW + Duration::from_secs(1);
+    let later = now + wriftai_hooks::ingest::CHECK_WINDOW + Duration::from_secs(1);
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: false });
     assert_eq!(ingest.trigger(id, later).await.unwrap(), Ingested::Triggered { enqueued: true });
     assert_eq!(checks(), 3);
@@ -109,7 +109,7 @@ async fn a_check_asked_for_and_never_confirmed_sent_is_asked_for_again() {
     let id = PredictionId::random();
     ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
     let now = OffsetDateTime::now_utc();
-    assert_eq!(ledger.ask_check(id, now, shared::ingest::CHECK_WINDOW).await.unwrap(), shared::ports::CheckAsk::Asked);
+    assert_eq!(ledger.ask_check(id, now, wriftai_hooks::ingest::CHECK_WINDOW).await.unwrap(), wriftai_hooks::ports::CheckAsk::Asked);
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: false }, "now confirmed");
 }

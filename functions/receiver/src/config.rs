@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use shared::adapters::AwsSettings;
-use shared::config::{ConfigError, Env, IngestConfig};
-use shared::metrics::Namespace;
-use shared::signature::DEFAULT_TOLERANCE;
-use shared::webhook::{DEFAULT_MAX_BODY_BYTES, Limits};
+use wriftai_hooks::adapters::AwsSettings;
+use wriftai_hooks::config::{ConfigError, Env, IngestConfig};
+use wriftai_hooks::metrics::Namespace;
+use wriftai_hooks::signature::DEFAULT_TOLERANCE;
+use wriftai_hooks::webhook::{DEFAULT_MAX_BODY_BYTES, Limits};
 
 /// Everything the receiver reads from its environment (see docs/configuration.md): the
 /// record-and-enqueue path, plus the checks on each request.

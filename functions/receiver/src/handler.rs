@@ -6,16 +6,16 @@ use std::convert::Infallible;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use shared::adapters::{SdkConfig, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
-use shared::deadline::{ANSWER_MARGIN, time_left, within};
-use shared::error::BoxError;
-use shared::error::Error::OutOfTime;
-use shared::ingest::{Ingest, Ingested};
-use shared::metrics::Metrics;
-use shared::ports::{Ledger, WorkQueue};
-use shared::signature::{self, Verifier};
-use shared::trace::TraceHeader;
-use shared::webhook::{self, Checks, Rejection};
+use wriftai_hooks::adapters::{SdkConfig, dynamo::DynamoLedger, secrets, sqs::SqsQueue};
+use wriftai_hooks::deadline::{ANSWER_MARGIN, time_left, within};
+use wriftai_hooks::error::BoxError;
+use wriftai_hooks::error::Error::OutOfTime;
+use wriftai_hooks::ingest::{Ingest, Ingested};
+use wriftai_hooks::metrics::Metrics;
+use wriftai_hooks::ports::{Ledger, WorkQueue};
+use wriftai_hooks::signature::{self, Verifier};
+use wriftai_hooks::trace::TraceHeader;
+use wriftai_hooks::webhook::{self, Checks, Rejection};
 use time::OffsetDateTime;
 use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
@@ -159,7 +159,7 @@ pub async fn handle<L: Ledger, Q: WorkQueue>(
         Err(err) => {
             // 5xx so WriftAI delivers again; the repeat finishes the job exactly once.
             tracing::error!(
-                error = %shared::error::chain(&err),
+                error = %wriftai_hooks::error::chain(&err),
                 retryable = err.is_retryable(),
                 "delivery not recorded"
             );
@@ -192,10 +192,10 @@ mod tests {
     use std::time::Duration;
 
     use lambda_http::http;
-    use shared::adapters::memory::{MemoryLedger, MemoryQueue};
-    use shared::config::ActOn;
-    use shared::ports::Ledger;
-    use shared::prediction::PredictionId;
+    use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue};
+    use wriftai_hooks::config::ActOn;
+    use wriftai_hooks::ports::Ledger;
+    use wriftai_hooks::prediction::PredictionId;
 
     use super::*;
 
@@ -255,7 +255,7 @@ mod tests {
         assert_eq!((status, json), (200, serde_json::json!({"outcome": "check", "enqueued": true})));
         assert!(ledger.event(id, "succeeded").is_none(), "the forged status is not recorded");
         assert_eq!(ledger.prediction(id).unwrap().status, None, "nor does it move the prediction");
-        assert_eq!(queue.messages(), [shared::message::Message::check(id)], "only a check is enqueued");
+        assert_eq!(queue.messages(), [wriftai_hooks::message::Message::check(id)], "only a check is enqueued");
     }
 
     #[tokio::test]

@@ -7,8 +7,8 @@ mod handler;
 mod metrics;
 
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::aws_config;
-use shared::config::Env;
+use wriftai_hooks::adapters::aws_config;
+use wriftai_hooks::config::Env;
 
 use crate::config::ReceiverConfig;
 use crate::handler::App;

@@ -1,10 +1,10 @@
 //! The receiver's metrics of one delivery that passed the checks: what became of it,
 //! and for the first delivery of a finished status how late it came.
 
-use shared::ingest::Ingested;
-use shared::metrics::Metrics;
-use shared::prediction::Prediction;
-use shared::webhook::Checks;
+use wriftai_hooks::ingest::Ingested;
+use wriftai_hooks::metrics::Metrics;
+use wriftai_hooks::prediction::Prediction;
+use wriftai_hooks::webhook::Checks;
 use time::OffsetDateTime;
 
 /// The counts of one delivery that passed the checks, answered at `answered`; for the
@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 pub fn delivery_metrics(
     checks: &Checks,
     prediction: &Prediction,
-    outcome: &shared::Result<Ingested>,
+    outcome: &wriftai_hooks::Result<Ingested>,
     answered: OffsetDateTime,
 ) -> Metrics {
     // A dimension value is a metric of its own, billed: a status the body made up (any
@@ -21,7 +21,7 @@ pub fn delivery_metrics(
     let status = if prediction.status.rank().is_some() { prediction.status.as_str() } else { "other" };
     let mut metrics = Metrics::new("receiver").status(status);
     if let Ok(Ingested::Recorded { .. }) = outcome
-        && let Some(lag) = shared::lag::since_completion(prediction, answered)
+        && let Some(lag) = wriftai_hooks::lag::since_completion(prediction, answered)
     {
         metrics.duration("CompletionToReceipt", lag);
     }
@@ -50,8 +50,8 @@ mod tests {
     use std::time::Duration;
 
     use serde_json::json;
-    use shared::prediction::PredictionId;
-    use shared::signature::{DEFAULT_TOLERANCE, Verifier};
+    use wriftai_hooks::prediction::PredictionId;
+    use wriftai_hooks::signature::{DEFAULT_TOLERANCE, Verifier};
 
     use super::*;
 

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use shared::adapters::{AwsSettings, OPERATION_TIMEOUT};
-use shared::config::{ConfigError, Env, IngestConfig};
-use shared::deadline::ANSWER_MARGIN;
-use shared::metrics::Namespace;
-use shared::reconcile::ReconcileConfig;
-use shared::wriftai::ApiConfig;
+use wriftai_hooks::adapters::{AwsSettings, OPERATION_TIMEOUT};
+use wriftai_hooks::config::{ConfigError, Env, IngestConfig};
+use wriftai_hooks::deadline::ANSWER_MARGIN;
+use wriftai_hooks::metrics::Namespace;
+use wriftai_hooks::reconcile::ReconcileConfig;
+use wriftai_hooks::wriftai::ApiConfig;
 
 /// Everything the reconciler reads from its environment (see docs/configuration.md).
 #[derive(Clone, Debug)]

@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::adapters::{SdkConfig, dynamo::DynamoLedger, sqs::SqsQueue};
-use shared::deadline::{time_left, within};
-use shared::error::BoxError;
-use shared::ingest::Ingest;
-use shared::metrics::Metrics;
-use shared::ports::{Ledger, PredictionSource, ReconcileStore, WorkQueue};
-use shared::reconcile::{ReconcileConfig, Reconciler, Summary};
-use shared::trace::TraceHeader;
-use shared::wriftai::WriftAi;
+use wriftai_hooks::adapters::{SdkConfig, dynamo::DynamoLedger, sqs::SqsQueue};
+use wriftai_hooks::deadline::{time_left, within};
+use wriftai_hooks::error::BoxError;
+use wriftai_hooks::ingest::Ingest;
+use wriftai_hooks::metrics::Metrics;
+use wriftai_hooks::ports::{Ledger, PredictionSource, ReconcileStore, WorkQueue};
+use wriftai_hooks::reconcile::{ReconcileConfig, Reconciler, Summary};
+use wriftai_hooks::trace::TraceHeader;
+use wriftai_hooks::wriftai::WriftAi;
 use tokio::time::Instant;
 
 use crate::config::ReconcilerConfig;
@@ -68,7 +68,7 @@ where
             Err(err) => {
                 // Counted before it fails the invocation (the Errors alarm), so the run's
                 // failure is on the dashboard beside its siblings.
-                tracing::error!(error = %shared::error::chain(&err), "reconcile run failed; the next one starts over");
+                tracing::error!(error = %wriftai_hooks::error::chain(&err), "reconcile run failed; the next one starts over");
                 Metrics::new("reconciler").count("RunFailed", 1).emit();
                 return Err(err.into());
             }
@@ -99,7 +99,7 @@ where
         // For `hooks status`. The run is done either way: a lost summary only shows an
         // older run there.
         if let Err(err) = self.ingest.ledger().save_last_run(&summary, time::OffsetDateTime::now_utc()).await {
-            tracing::warn!(error = %shared::error::chain(&err), "the run's summary was not kept");
+            tracing::warn!(error = %wriftai_hooks::error::chain(&err), "the run's summary was not kept");
         }
         Ok(summary)
     }
@@ -126,9 +126,9 @@ fn run_metrics(summary: &Summary) -> Metrics {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
-    use shared::config::ActOn;
-    use shared::prediction::PredictionId;
+    use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+    use wriftai_hooks::config::ActOn;
+    use wriftai_hooks::prediction::PredictionId;
     use time::OffsetDateTime;
 
     use super::*;
@@ -193,7 +193,7 @@ mod tests {
         }
         // `started`'s webhook came, its `failed` one never did; `running` is still going.
         let raw = json!({"id": started.to_string(), "status": "started"}).to_string();
-        let prediction = shared::prediction::Prediction::from_json(raw.as_bytes()).unwrap();
+        let prediction = wriftai_hooks::prediction::Prediction::from_json(raw.as_bytes()).unwrap();
         app.ingest.ingest(&prediction, &raw, long_ago).await.unwrap();
         app.source.set(&json!({"id": silent.to_string(), "status": "succeeded", "output": "o"}).to_string());
         app.source.set(&json!({"id": started.to_string(), "status": "failed"}).to_string());

@@ -1,13 +1,13 @@
 //! Reconciler Lambda: wiring only, in the shape of every function's `main`: its
 //! configuration, its clients, the app on them, run. Invoked on a schedule; each run
-//! walks what webhooks left unfinished (see `shared::reconcile`) in [`handler::App`].
+//! walks what webhooks left unfinished (see `wriftai_hooks::reconcile`) in [`handler::App`].
 
 mod config;
 mod handler;
 
 use lambda_runtime::{Error, run, service_fn};
-use shared::adapters::aws_config;
-use shared::config::Env;
+use wriftai_hooks::adapters::aws_config;
+use wriftai_hooks::config::Env;
 
 use crate::config::ReconcilerConfig;
 use crate::handler::App;

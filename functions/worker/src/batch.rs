@@ -9,18 +9,18 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt, stream};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::adapters::dynamo::DynamoLedger;
-use shared::adapters::sqs::SqsQueue;
-use shared::claim::{self, ClaimError, Outcome};
-use shared::deadline::{ANSWER_MARGIN, time_left, within};
-use shared::error::BoxError;
-use shared::ingest::Ingest;
-use shared::message::Message;
-use shared::metrics::Metrics;
-use shared::ports::{Claims, Ledger, PredictionSource, RecordTable, WorkQueue};
-use shared::prediction::{Prediction, PredictionId};
-use shared::trace::TraceHeader;
-use shared::wriftai::WriftAi;
+use wriftai_hooks::adapters::dynamo::DynamoLedger;
+use wriftai_hooks::adapters::sqs::SqsQueue;
+use wriftai_hooks::claim::{self, ClaimError, Outcome};
+use wriftai_hooks::deadline::{ANSWER_MARGIN, time_left, within};
+use wriftai_hooks::error::BoxError;
+use wriftai_hooks::ingest::Ingest;
+use wriftai_hooks::message::Message;
+use wriftai_hooks::metrics::Metrics;
+use wriftai_hooks::ports::{Claims, Ledger, PredictionSource, RecordTable, WorkQueue};
+use wriftai_hooks::prediction::{Prediction, PredictionId};
+use wriftai_hooks::trace::TraceHeader;
+use wriftai_hooks::wriftai::WriftAi;
 use time::OffsetDateTime;
 use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, field};
@@ -166,7 +166,7 @@ where
             let ran = &ran;
             async move {
                 let began = Instant::now();
-                let completed = shared::lag::completed_at(&prediction);
+                let completed = wriftai_hooks::lag::completed_at(&prediction);
                 let result = self.job.run(prediction, attempt).await;
                 *ran.lock().unwrap_or_else(|p| p.into_inner()) = Some((began.elapsed(), completed));
                 result
@@ -211,7 +211,7 @@ where
                 Err(("MissingEvent", message_id))
             }
             Err(err) => {
-                tracing::error!(error = %shared::error::chain(&err), "message failed");
+                tracing::error!(error = %wriftai_hooks::error::chain(&err), "message failed");
                 Err(("WorkFailed", message_id))
             }
         };
@@ -231,7 +231,7 @@ where
                 Ok("Checked")
             }
             Err(err) => {
-                tracing::error!(error = %shared::error::chain(&err), "check failed; it comes back");
+                tracing::error!(error = %wriftai_hooks::error::chain(&err), "check failed; it comes back");
                 Err("CheckFailed")
             }
         }
@@ -246,10 +246,10 @@ mod tests {
 
     use aws_lambda_events::event::sqs::SqsMessage;
     use serde_json::json;
-    use shared::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
-    use shared::config::ActOn;
-    use shared::message::WorkMessage;
-    use shared::prediction::Status;
+    use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
+    use wriftai_hooks::config::ActOn;
+    use wriftai_hooks::message::WorkMessage;
+    use wriftai_hooks::prediction::Status;
 
     use super::*;
 
@@ -357,7 +357,7 @@ mod tests {
         let (id, body) = delivered(&worker, "succeed").await;
         let until = OffsetDateTime::now_utc() + Duration::from_secs(60);
         let held = worker.ingest.ledger().claim(id, &Status::Succeeded, until, OffsetDateTime::now_utc()).await;
-        assert!(matches!(held.unwrap(), shared::ports::Claim::Acquired { .. }));
+        assert!(matches!(held.unwrap(), wriftai_hooks::ports::Claim::Acquired { .. }));
         assert_eq!(failures(&worker, &[&body]).await, ["m0"]);
         assert_eq!(worker.job().runs(id), 0);
     }

@@ -21,9 +21,9 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use sha2::{Digest, Sha256};
-use shared::error::{BoxError, Error};
-use shared::ports::Bucket;
-use shared::prediction::PredictionId;
+use wriftai_hooks::error::{BoxError, Error};
+use wriftai_hooks::ports::Bucket;
+use wriftai_hooks::prediction::PredictionId;
 use tokio::time::{Instant, timeout_at};
 
 use crate::fetch::{FetchError, Fetcher, UrlPolicy};
@@ -35,7 +35,7 @@ pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// Time kept back from a copy's deadline for what follows its download: completing the
 /// upload and recording the copy, a call each.
-pub const FINISH_MARGIN: Duration = shared::adapters::OPERATION_TIMEOUT;
+pub const FINISH_MARGIN: Duration = wriftai_hooks::adapters::OPERATION_TIMEOUT;
 
 /// The longest `Content-Type` kept: an object's headers are limited, and a value from an
 /// origin is written by whoever controls it.
@@ -110,7 +110,7 @@ impl Files {
             // The host refuses the connection: not there to have. (One that does not
             // resolve is refused by the fetch; any other failure to connect may pass.)
             Err(FetchError::Failed(err)) if refused_connection(&err) => {
-                return Ok(File::refused(found, format!("could not connect: {}", shared::error::chain(&err))));
+                return Ok(File::refused(found, format!("could not connect: {}", wriftai_hooks::error::chain(&err))));
             }
             Err(FetchError::Failed(err)) => return Err(CopyError::origin(err)),
         };
@@ -205,12 +205,12 @@ pub fn content_type(headers: &HeaderMap) -> String {
 }
 
 impl Bucket for Files {
-    async fn put(&self, key: &str, body: Vec<u8>) -> shared::Result<()> {
+    async fn put(&self, key: &str, body: Vec<u8>) -> wriftai_hooks::Result<()> {
         let put = self.s3.put_object().bucket(&self.bucket).key(key).content_type("application/json");
         put.body(ByteStream::from(body)).send().await.map(drop).map_err(|e| Error::bucket("PutObject", e))
     }
 
-    async fn get(&self, key: &str) -> shared::Result<Option<Vec<u8>>> {
+    async fn get(&self, key: &str) -> wriftai_hooks::Result<Option<Vec<u8>>> {
         let got = self.s3.get_object().bucket(&self.bucket).key(key).send().await;
         let object = match got {
             Ok(object) => object,
@@ -278,7 +278,7 @@ impl Upload<'_> {
         tokio::spawn(async move {
             let abort = s3.abort_multipart_upload().bucket(bucket).key(&key).upload_id(id);
             if let Err(err) = abort.send().await {
-                tracing::warn!(key, error = %shared::error::chain(&err), "could not abort an upload");
+                tracing::warn!(key, error = %wriftai_hooks::error::chain(&err), "could not abort an upload");
             }
         });
     }
@@ -411,9 +411,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_output_of_many_dripping_links_ends_done_in_as_many_runs_as_one_file_has_tries() {
-        use shared::adapters::memory::MemoryLedger;
-        use shared::records::Records;
-        use shared::steps::Steps;
+        use wriftai_hooks::adapters::memory::MemoryLedger;
+        use wriftai_hooks::records::Records;
+        use wriftai_hooks::steps::Steps;
 
         use crate::examples::{FILE_TRIES, copy_files};
 
@@ -429,14 +429,14 @@ mod tests {
         .await;
         let urls: Vec<String> = (0..5).map(|n| format!("http://127.0.0.1:{dripping}/{n}")).collect();
         let body = json!({"id": PredictionId::random().to_string(), "status": "succeeded", "output": urls});
-        let prediction = shared::prediction::Prediction::from_json(body.to_string().as_bytes()).unwrap();
+        let prediction = wriftai_hooks::prediction::Prediction::from_json(body.to_string().as_bytes()).unwrap();
         let (ledger, files) = (MemoryLedger::default(), files(dripping));
         // Each run of the work has a second for its downloads: the first link takes it all,
         // and the others find it gone. Every try counts, so the output has FILE_TRIES runs.
         let run = || async {
             let steps = Steps::new(Records::new(&ledger, Some(&files)), &prediction);
             let deadline = Instant::now() + FINISH_MARGIN + Duration::from_secs(1);
-            shared::deadline::within(deadline, copy_files(&prediction, &files, &steps)).await
+            wriftai_hooks::deadline::within(deadline, copy_files(&prediction, &files, &steps)).await
         };
         for _ in 1..FILE_TRIES {
             assert!(run().await.is_err(), "files left to try again");

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use shared::adapters::{AwsSettings, aws_config, secrets};
-use shared::config::{ConfigError, Env, IngestConfig, webhook_from_env};
-use shared::error::BoxError;
-use shared::metrics::Namespace;
-use shared::wriftai::{ApiConfig, Webhook, WriftAi};
+use wriftai_hooks::adapters::{AwsSettings, aws_config, secrets};
+use wriftai_hooks::config::{ConfigError, Env, IngestConfig, webhook_from_env};
+use wriftai_hooks::error::BoxError;
+use wriftai_hooks::metrics::Namespace;
+use wriftai_hooks::wriftai::{ApiConfig, Webhook, WriftAi};
 
 use crate::fetch::UrlPolicy;
 use crate::files::FileLimits;

@@ -1,5 +1,5 @@
 //! Worked examples that [`handle`](crate::work::handle) runs, each when the prediction
-//! asks for it. Each side effect runs as a step (`shared::steps`), so a run done again
+//! asks for it. Each side effect runs as a step (`wriftai_hooks::steps`), so a run done again
 //! after a crash does not do it twice. They run in the end-to-end tests
 //! (`infra/e2e/tests/work/`).
 //! - [`copy_files`]: a succeeded prediction's output files (every URL in `output`) are
@@ -11,13 +11,13 @@
 //! - [`notify`]: a failed prediction is posted to `NOTIFY_URL`, once.
 
 use serde_json::{Value, json};
-use shared::error::BoxError;
-use shared::ingest::Ingest;
-use shared::ports::{Ledger, RecordTable, WorkQueue};
-use shared::prediction::{Prediction, PredictionId, Status};
-use shared::records::Records;
-use shared::steps::{Failure, StepError, Steps};
-use shared::wriftai::{CreatePrediction, Webhook, WriftAi};
+use wriftai_hooks::error::BoxError;
+use wriftai_hooks::ingest::Ingest;
+use wriftai_hooks::ports::{Ledger, RecordTable, WorkQueue};
+use wriftai_hooks::prediction::{Prediction, PredictionId, Status};
+use wriftai_hooks::records::Records;
+use wriftai_hooks::steps::{Failure, StepError, Steps};
+use wriftai_hooks::wriftai::{CreatePrediction, Webhook, WriftAi};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -55,7 +55,7 @@ pub async fn copy_files<T: RecordTable>(
     }
     let limits = &files.limits;
     let urls = files::urls(&prediction.output, limits.files);
-    let deadline = shared::deadline::current().map(|by| by.checked_sub(FINISH_MARGIN).unwrap_or(by));
+    let deadline = wriftai_hooks::deadline::current().map(|by| by.checked_sub(FINISH_MARGIN).unwrap_or(by));
     let (mut copied, mut bytes, mut waiting) = (Vec::new(), 0, 0);
     for found in &urls.found {
         let limit = limits.per_file.min(limits.per_prediction.saturating_sub(bytes));
@@ -77,7 +77,7 @@ pub async fn copy_files<T: RecordTable>(
                 copied.push(file);
             }
             Err(StepError::Failed { name, source }) => {
-                tracing::warn!(step = name, error = %shared::error::chain(source.as_ref()), "a file is not copied yet");
+                tracing::warn!(step = name, error = %wriftai_hooks::error::chain(source.as_ref()), "a file is not copied yet");
                 waiting += 1;
             }
             Err(err) => return Err(err.into()),
@@ -251,8 +251,8 @@ pub async fn notify<T: RecordTable>(
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
-    use shared::ports::{RecordTable, StepKey};
-    use shared::steps::StepError;
+    use wriftai_hooks::ports::{RecordTable, StepKey};
+    use wriftai_hooks::steps::StepError;
 
     use super::*;
     use crate::work::handle;
@@ -282,12 +282,12 @@ mod tests {
     /// Records the intent of `p`'s chain step, as a run that then died would have left
     /// it; its mark.
     async fn chain_begun(
-        ctx: &crate::work::Context<shared::adapters::memory::MemoryLedger, shared::adapters::memory::MemoryQueue>,
+        ctx: &crate::work::Context<wriftai_hooks::adapters::memory::MemoryLedger, wriftai_hooks::adapters::memory::MemoryQueue>,
         p: &Prediction,
     ) -> String {
         let key = StepKey { id: p.id, status: &p.status, name: "chain" };
         match ctx.ingest.ledger().begin_step(key, OffsetDateTime::now_utc()).await.unwrap() {
-            shared::ports::StepState::Begun { token } => token,
+            wriftai_hooks::ports::StepState::Begun { token } => token,
             other => panic!("not begun: {other:?}"),
         }
     }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use shared::config::ConfigError;
+use wriftai_hooks::config::ConfigError;
 
 /// Redirects followed at most, each checked as the first URL was.
 pub const MAX_REDIRECTS: usize = 5;

@@ -4,15 +4,15 @@
 //!
 //! A key comes from the prediction and the URL's place in the output, one to one:
 //! `predictions/<id>/output`, then each step of the place as a key segment
-//! (`shared::records::key_segment`), then the URL's file extension: `{"images": [url]}`
+//! (`wriftai_hooks::records::key_segment`), then the URL's file extension: `{"images": [url]}`
 //! gives `predictions/<id>/output/images/0.png`. Two places never share a key, and a run
 //! done again writes the same keys.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::prediction::PredictionId;
-use shared::records::key_segment;
+use wriftai_hooks::prediction::PredictionId;
+use wriftai_hooks::records::key_segment;
 
 /// A place longer than this is keyed by its pointer's SHA-256 instead, as `~p<hex>`:
 /// S3 keys stop at 1,024 bytes. (A name over 200 bytes is `~h<hex>`, its own digest: the
@@ -60,7 +60,7 @@ impl File {
     }
 
     pub fn failed(found: &Found<'_>, tries: u32, why: &(dyn std::error::Error + 'static)) -> Self {
-        let failed = cut(&shared::error::chain(why), REASON_KEPT);
+        let failed = cut(&wriftai_hooks::error::chain(why), REASON_KEPT);
         Self::Failed { pointer: found.pointer.clone(), url: cut(found.url, URL_KEPT), failed, tries }
     }
 

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use shared::lag;
-use shared::metrics::Metrics;
-use shared::trace::{AWS_TRACE_HEADER, TraceHeader};
+use wriftai_hooks::lag;
+use wriftai_hooks::metrics::Metrics;
+use wriftai_hooks::trace::{AWS_TRACE_HEADER, TraceHeader};
 use time::OffsetDateTime;
 
 /// The trace the message carried (`AWSTraceHeader`: the receiver's, or the
@@ -63,7 +63,7 @@ impl Lags {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use shared::prediction::Prediction;
+    use wriftai_hooks::prediction::Prediction;
 
     use super::*;
 

@@ -24,8 +24,8 @@ pub mod lags;
 pub mod work;
 
 use lambda_runtime::{Error, run, service_fn};
-use shared::config::Env;
-use shared::error::BoxError;
+use wriftai_hooks::config::Env;
+use wriftai_hooks::error::BoxError;
 
 use crate::batch::{Job, Worker};
 use crate::config::{Clients, WorkerConfig};

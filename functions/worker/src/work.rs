@@ -11,7 +11,7 @@
 //! A run that fails or crashes halfway is run again from the start, so run each side
 //! effect as a step: `ctx.steps(prediction).once("notify", || async { ... })` runs it at
 //! most once per (prediction, status, name), and a run done again gets the outcome the
-//! first recorded (`shared::steps` says what is left: a crash between the effect and its
+//! first recorded (`wriftai_hooks::steps` says what is left: a crash between the effect and its
 //! record). A put that writes a whole record or object is safe without one.
 //!
 //! To add a client (an AWS service, an HTTP API): a field on [`Context`], a line in
@@ -23,14 +23,14 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::adapters::{dynamo::DynamoLedger, sqs::SqsQueue};
-use shared::error::BoxError;
-use shared::ingest::Ingest;
-use shared::ports::{Ledger, RecordTable, WorkQueue};
-use shared::prediction::{Prediction, Status};
-use shared::records::Records;
-use shared::steps::Steps;
-use shared::wriftai::{Webhook, WriftAi};
+use wriftai_hooks::adapters::{dynamo::DynamoLedger, sqs::SqsQueue};
+use wriftai_hooks::error::BoxError;
+use wriftai_hooks::ingest::Ingest;
+use wriftai_hooks::ports::{Ledger, RecordTable, WorkQueue};
+use wriftai_hooks::prediction::{Prediction, Status};
+use wriftai_hooks::records::Records;
+use wriftai_hooks::steps::Steps;
+use wriftai_hooks::wriftai::{Webhook, WriftAi};
 
 use crate::bucket::Files;
 use crate::config::{Clients, WorkerConfig};
@@ -136,9 +136,9 @@ where
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use shared::adapters::memory::{MemoryLedger, MemoryQueue};
-    use shared::config::Env;
-    use shared::prediction::PredictionId;
+    use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue};
+    use wriftai_hooks::config::Env;
+    use wriftai_hooks::prediction::PredictionId;
 
     use super::*;
 
@@ -219,7 +219,7 @@ pub(crate) mod tests {
         handle(&succeeded, &ctx).await.unwrap();
         for (id, name) in [(failed.id, "result"), (failed.id, "triage"), (succeeded.id, "result")] {
             let (kept, writes) = ctx.ingest.ledger().kept(id, name).unwrap();
-            assert!(matches!(kept, shared::ports::Kept::Cut { bytes, .. } if bytes > 500_000), "{name}: {kept:?}");
+            assert!(matches!(kept, wriftai_hooks::ports::Kept::Cut { bytes, .. } if bytes > 500_000), "{name}: {kept:?}");
             assert_eq!(writes, 1);
         }
     }

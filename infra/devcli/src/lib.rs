@@ -13,8 +13,8 @@ use std::ops::RangeBounds;
 use std::process::ExitCode;
 use std::str::FromStr;
 
-/// An error and its causes on one line, the functions' own (`shared::error::chain`).
-pub use shared::error::chain;
+/// An error and its causes on one line, the functions' own (`wriftai_hooks::error::chain`).
+pub use wriftai_hooks::error::chain;
 use tracing_subscriber::EnvFilter;
 
 /// Logs to stderr, so stdout stays for what the tool prints (a port, a report): at

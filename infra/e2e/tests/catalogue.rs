@@ -7,8 +7,8 @@ use base64::Engine;
 use e2e::{Stack, payload};
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
-use shared::prediction::PredictionId;
-use shared::signature::{self, sign};
+use wriftai_hooks::prediction::PredictionId;
+use wriftai_hooks::signature::{self, sign};
 use time::OffsetDateTime;
 
 /// What a row may do to the table and the queue.
@@ -137,7 +137,7 @@ fn catalogue(id: PredictionId, secret: &str) -> Vec<Row> {
         ),
         row(
             "over MAX_BODY_BYTES (6 MiB)",
-            payload(id, "succeeded", shared::webhook::DEFAULT_MAX_BODY_BYTES),
+            payload(id, "succeeded", wriftai_hooks::webhook::DEFAULT_MAX_BODY_BYTES),
             413,
             "payload_too_large",
         ),

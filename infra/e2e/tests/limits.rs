@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use e2e::{Stack, api, payload};
 use serde_json::json;
-use shared::claim::{Outcome, run};
-use shared::message::WorkMessage;
-use shared::prediction::Status;
+use wriftai_hooks::claim::{Outcome, run};
+use wriftai_hooks::message::WorkMessage;
+use wriftai_hooks::prediction::Status;
 use time::OffsetDateTime;
 
 #[tokio::test]

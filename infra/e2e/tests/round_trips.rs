@@ -11,11 +11,11 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use e2e::{Stack, payload};
-use shared::adapters::dynamo::DynamoLedger;
-use shared::adapters::sqs::SqsQueue;
-use shared::config::ActOn;
-use shared::ingest::{Ingest, Ingested};
-use shared::prediction::Prediction;
+use wriftai_hooks::adapters::dynamo::DynamoLedger;
+use wriftai_hooks::adapters::sqs::SqsQueue;
+use wriftai_hooks::config::ActOn;
+use wriftai_hooks::ingest::{Ingest, Ingested};
+use wriftai_hooks::prediction::Prediction;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Default)]
@@ -80,7 +80,7 @@ async fn each_path_takes_the_documented_number_of_round_trips() {
     assert_eq!(counted.trips(&payload(id, "mystery", 0)).await, (Ingested::OutOfOrder, 1));
 
     // The failed write, then whether `hooks forget` erased it.
-    let stranger = shared::prediction::PredictionId::random();
+    let stranger = wriftai_hooks::prediction::PredictionId::random();
     assert_eq!(counted.trips(&payload(stranger, "succeeded", 3)).await, (Ingested::UnknownPrediction, 2));
     assert_eq!(counted.trips(&payload(stranger, "mystery", 3)).await, (Ingested::UnknownPrediction, 2));
 }

@@ -2,11 +2,11 @@
 //! tells the whole story on one line (`devcli::exit` prints the chain). An `Argument` exits
 //! 2, as a command line clap refuses does; every other one exits 1.
 
-use shared::config::ConfigError;
-use shared::create::CreateError;
-use shared::error::BoxError;
-use shared::prediction::{PredictionId, Status};
-use shared::wriftai::ApiError;
+use wriftai_hooks::config::ConfigError;
+use wriftai_hooks::create::CreateError;
+use wriftai_hooks::error::BoxError;
+use wriftai_hooks::prediction::{PredictionId, Status};
+use wriftai_hooks::wriftai::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,7 +33,7 @@ pub enum Error {
     },
     /// The table, the queue or a secret, through `shared`.
     #[error(transparent)]
-    Store(#[from] shared::Error),
+    Store(#[from] wriftai_hooks::Error),
     /// The WriftAI client.
     #[error(transparent)]
     WriftAi(#[from] ApiError),
@@ -86,13 +86,13 @@ mod tests {
     #[test]
     fn each_error_reads_as_before_with_its_causes() {
         let id = PredictionId::parse("8a4b1f2e-3c5d-4e6f-8a9b-0c1d2e3f4a5b").unwrap();
-        let bad_id = Error::argument("\"x\"", shared::prediction::InvalidId);
+        let bad_id = Error::argument("\"x\"", wriftai_hooks::prediction::InvalidId);
         assert_eq!(chain(&bad_id), "\"x\": not a prediction ID (expected a hyphenated UUID)");
         let config = Error::from(ConfigError::Missing("TABLE_NAME"));
         assert_eq!(chain(&config), "environment variable TABLE_NAME is required");
         let aws = Error::aws("receiving from the DLQ", std::io::Error::other("connection refused"));
         assert_eq!(chain(&aws), "receiving from the DLQ: connection refused");
-        let store = Error::from(shared::Error::store("Query", std::io::Error::other("throttled")));
+        let store = Error::from(wriftai_hooks::Error::store("Query", std::io::Error::other("throttled")));
         assert_eq!(chain(&store), "DynamoDB Query failed: throttled");
         assert_eq!(chain(&Error::NoSuchPrediction(id)), format!("{id}: no such prediction in the table"));
         let held = Error::NotReplayed { id, status: Status::Failed, why: "a run holds it now; try again when it ends" };

@@ -11,12 +11,12 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 // The platform's TLS roots: the CLI runs on laptops, where a TLS-inspecting proxy may
 // sit between it and AWS.
-use shared::adapters::{AwsSettings, aws_config, dynamo::DynamoLedger, secrets};
-use shared::config::{Env, IngestConfig, webhook_from_env};
-use shared::ingest::Ingest;
-use shared::ports::Ledger;
-use shared::prediction::{PredictionId, Status};
-use shared::wriftai::{ApiConfig, CreatePrediction, Webhook, WriftAi};
+use wriftai_hooks::adapters::{AwsSettings, aws_config, dynamo::DynamoLedger, secrets};
+use wriftai_hooks::config::{Env, IngestConfig, webhook_from_env};
+use wriftai_hooks::ingest::Ingest;
+use wriftai_hooks::ports::Ledger;
+use wriftai_hooks::prediction::{PredictionId, Status};
+use wriftai_hooks::wriftai::{ApiConfig, CreatePrediction, Webhook, WriftAi};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
@@ -214,7 +214,7 @@ fn moment(raw: &str) -> Result<OffsetDateTime, String> {
 /// `--model`: `owner/name`, as the table keeps it.
 fn model(raw: &str) -> Result<String, String> {
     let well_formed = raw.split_once('/').is_some_and(|(owner, name)| !owner.is_empty() && !name.is_empty());
-    if !well_formed || raw.len() > shared::ports::MODEL_KEPT_BYTES || raw.contains(':') {
+    if !well_formed || raw.len() > wriftai_hooks::ports::MODEL_KEPT_BYTES || raw.contains(':') {
         return Err(format!("{raw:?} is not a model's owner/name"));
     }
     Ok(raw.to_owned())
@@ -309,7 +309,7 @@ async fn create(model: String, input: &str, wait: Option<Duration>) -> Result<Va
     };
     let ingest = Ingest::on_aws(&aws, &config);
     let request = CreatePrediction { model, input, webhook, wait };
-    let fetched = shared::create::create(&api, &ingest, &request).await?;
+    let fetched = wriftai_hooks::create::create(&api, &ingest, &request).await?;
     serde_json::from_str(&fetched.raw).map_err(Error::Json)
 }
 
@@ -317,7 +317,7 @@ fn sign(secret: &str, timestamp: Option<i64>) -> Result<Value> {
     let timestamp = timestamp.unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp());
     let mut body = Vec::new();
     std::io::stdin().read_to_end(&mut body).map_err(Error::Stdin)?;
-    Ok(Value::String(shared::signature::sign(secret, timestamp, &body)))
+    Ok(Value::String(wriftai_hooks::signature::sign(secret, timestamp, &body)))
 }
 
 async fn aws<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<aws_config::SdkConfig> {

@@ -55,7 +55,7 @@ async fn the_schedule_invokes_the_reconciler_every_period_one_run_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_run_is_logged_and_the_next_period_runs_anyway() {
-    let error = json!({"errorType": "shared::Error", "errorMessage": "table missing"});
+    let error = json!({"errorType": "wriftai_hooks::Error", "errorMessage": "table missing"});
     let function =
         FakeFunction::start(Duration::ZERO, Box::new(move |_, _| (StatusCode::INTERNAL_SERVER_ERROR, error.clone())))
             .await;

@@ -5,10 +5,10 @@
 //! is stored.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use shared::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk, resend};
-use shared::error::{Error, Result};
-use shared::ports::{CheckAsk, Kept, Ledger, Lookup, NewEvent, RecordTable, Recorded, StepKey, StepState};
-use shared::prediction::{PredictionId, Status};
+use wriftai_hooks::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk, resend};
+use wriftai_hooks::error::{Error, Result};
+use wriftai_hooks::ports::{CheckAsk, Kept, Ledger, Lookup, NewEvent, RecordTable, Recorded, StepKey, StepState};
+use wriftai_hooks::prediction::{PredictionId, Status};
 use time::OffsetDateTime;
 
 /// The functions' table, whose records also keep `writes`: one ID per store call.
@@ -32,7 +32,7 @@ impl RecordTable for Counted {
         // same ID again, and a write whose answer was lost was applied before the retry
         // is, so a counter would count one call twice. A set gains it once.
         let write = uuid::Uuid::new_v4().to_string();
-        let now = shared::adapters::dynamo::rfc3339(OffsetDateTime::now_utc());
+        let now = wriftai_hooks::adapters::dynamo::rfc3339(OffsetDateTime::now_utc());
         let request = self
             .ledger
             .kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", "writes :write")

@@ -15,10 +15,10 @@ mod counted;
 use std::time::Duration;
 
 use serde_json::Value;
-use shared::adapters::sqs::SqsQueue;
-use shared::error::BoxError;
-use shared::ingest::Ingest;
-use shared::prediction::Prediction;
+use wriftai_hooks::adapters::sqs::SqsQueue;
+use wriftai_hooks::error::BoxError;
+use wriftai_hooks::ingest::Ingest;
+use wriftai_hooks::prediction::Prediction;
 use worker::batch::Job;
 use worker::config::{Clients, WorkerConfig};
 use worker::work::{self, Context};

@@ -19,10 +19,10 @@ use std::time::Duration;
 use chaos::{FaultProxy, Frozen};
 use e2e::{Stack, payload, status_of, writes};
 use serde_json::json;
-use shared::adapters::dynamo::DynamoLedger;
-use shared::ports::{Claim, Claims, RecordTable, StepKey, StepState};
-use shared::prediction::{PredictionId, Status};
-use shared::records::{NoBucket, Records};
+use wriftai_hooks::adapters::dynamo::DynamoLedger;
+use wriftai_hooks::ports::{Claim, Claims, RecordTable, StepKey, StepState};
+use wriftai_hooks::prediction::{PredictionId, Status};
+use wriftai_hooks::records::{NoBucket, Records};
 use test_worker::Counted;
 use time::OffsetDateTime;
 
@@ -168,7 +168,7 @@ async fn a_step_whose_intent_went_unconfirmed_is_taken_back_and_runs_on_the_next
         .set(json!({"rules": [{"operation": "PutItem", "kind": "lost_answer", "rate": 1.0, "contains": "started_by"}]}))
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
-    let begun = shared::deadline::within(deadline, ledger.begin_step(step, OffsetDateTime::now_utc())).await;
+    let begun = wriftai_hooks::deadline::within(deadline, ledger.begin_step(step, OffsetDateTime::now_utc())).await;
     proxy.set(json!({"rules": []})).await;
     assert!(begun.is_err(), "its outcome unknown: {begun:?}");
     assert!(tokio::time::Instant::now() < deadline + Duration::from_millis(500), "within the run's time");
@@ -195,9 +195,9 @@ struct Counting(std::sync::Mutex<std::collections::HashMap<PredictionId, u32>>);
 impl worker::batch::Job for Counting {
     async fn run(
         &self,
-        prediction: shared::prediction::Prediction,
+        prediction: wriftai_hooks::prediction::Prediction,
         _attempt: u32,
-    ) -> Result<serde_json::Value, shared::error::BoxError> {
+    ) -> Result<serde_json::Value, wriftai_hooks::error::BoxError> {
         *self.0.lock().unwrap().entry(prediction.id).or_default() += 1;
         Ok(json!({"ran": true}))
     }
@@ -236,17 +236,17 @@ async fn with_dynamodb_answers_8_s_late_batches_are_reported_in_time_and_no_work
         let body = payload(id, "succeeded", 3);
         assert_eq!(stack.post(body.clone()).await.0, 200);
         assert_eq!(stack.messages_for(id).await.len(), 1);
-        bodies.push(shared::message::WorkMessage::encode(id, &Status::Succeeded, &body));
+        bodies.push(wriftai_hooks::message::WorkMessage::encode(id, &Status::Succeeded, &body));
         ids.push(id);
     }
-    let config = worker::config::WorkerConfig::from_env(&shared::config::Env::process()).unwrap();
+    let config = worker::config::WorkerConfig::from_env(&wriftai_hooks::config::Env::process()).unwrap();
     // Every call through the proxy: the stack's endpoint variables (which a service's
     // own config would read first) set aside.
     let mut aws = stack.aws.to_builder().endpoint_url(proxy.url());
     aws.set_service_config(None::<NoEndpointVariables>);
     let clients = worker::config::Clients {
         aws: aws.build(),
-        api: shared::wriftai::WriftAi::new(config.api.clone()).unwrap(),
+        api: wriftai_hooks::wriftai::WriftAi::new(config.api.clone()).unwrap(),
         webhook: None,
     };
     let worker = worker::batch::Worker::on_aws(&clients, &config, Counting::default());
@@ -294,9 +294,9 @@ async fn with_dynamodb_answers_8_s_late_batches_are_reported_in_time_and_no_work
 }
 
 type AwsWorker = worker::batch::Worker<
-    shared::adapters::dynamo::DynamoLedger,
-    shared::adapters::sqs::SqsQueue,
-    shared::wriftai::WriftAi,
+    wriftai_hooks::adapters::dynamo::DynamoLedger,
+    wriftai_hooks::adapters::sqs::SqsQueue,
+    wriftai_hooks::wriftai::WriftAi,
     Counting,
 >;
 

@@ -1,5 +1,5 @@
 //! The reconciler's port: the two sparse indexes it walks (unfinished predictions,
-//! unfinished work), each spread over partition key values (`shared::shards`), and its
+//! unfinished work), each spread over partition key values (`wriftai_hooks::shards`), and its
 //! place in them between runs.
 
 use std::future::Future;
@@ -45,7 +45,7 @@ pub struct Page<T> {
 }
 
 /// What the reconciler reads and writes. A walk reads each partition of an index a page
-/// at a time and merges them, oldest first (`shared::walk`).
+/// at a time and merges them, oldest first (`wriftai_hooks::walk`).
 pub trait ReconcileStore: Send + Sync {
     /// The partition key values of `index` a walk reads: every shard, and the one value of
     /// tables written before sharding.

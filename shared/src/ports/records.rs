@@ -1,6 +1,6 @@
 //! Where the work keeps what it made: named records per prediction and the steps it
 //! ran once ([`RecordTable`], one item each), and the bucket that takes what does not
-//! fit an item ([`Bucket`]). `shared::records` puts the two together under one size
+//! fit an item ([`Bucket`]). `wriftai_hooks::records` puts the two together under one size
 //! policy; code that keeps records uses that, not these.
 
 use std::future::Future;
@@ -44,7 +44,7 @@ pub enum StepState {
 
 /// The table's side of the work's records: each record and each step in one item.
 /// The DynamoDB adapter refuses an item over 400 KB, as DynamoDB does; the in-memory one
-/// too. `shared::records` keeps every record under that.
+/// too. `wriftai_hooks::records` keeps every record under that.
 pub trait RecordTable: Send + Sync {
     /// Puts record `name` of `id`, replacing an earlier one: a put, so a store done
     /// again leaves one record.

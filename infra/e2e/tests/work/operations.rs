@@ -4,9 +4,9 @@
 
 use e2e::{Stack, eventually, hooks, hooks_exit};
 use serde_json::{Value, json};
-use shared::message::{Message, WorkMessage};
-use shared::ports::WorkQueue;
-use shared::prediction::{PredictionId, Status};
+use wriftai_hooks::message::{Message, WorkMessage};
+use wriftai_hooks::ports::WorkQueue;
+use wriftai_hooks::prediction::{PredictionId, Status};
 
 async fn create(stack: &Stack, input: Value) -> PredictionId {
     super::create(stack, "acme/echo", input).await

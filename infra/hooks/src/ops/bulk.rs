@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::adapters::dynamo::Received;
-use shared::ports::{Claims, Reopened, Rerun, WorkState};
-use shared::prediction::Status;
+use wriftai_hooks::adapters::dynamo::Received;
+use wriftai_hooks::ports::{Claims, Reopened, Rerun, WorkState};
+use wriftai_hooks::prediction::Status;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -89,7 +89,7 @@ impl Filter {
             self.model.as_deref().unwrap_or("-"),
             forget.join("\n"),
         );
-        format!("f-{:016x}", shared::shards::fnv1a(what.as_bytes()))
+        format!("f-{:016x}", wriftai_hooks::shards::fnv1a(what.as_bytes()))
     }
 }
 
@@ -192,7 +192,7 @@ fn by_work(events: &[Received]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use shared::prediction::PredictionId;
+    use wriftai_hooks::prediction::PredictionId;
 
     use super::*;
 

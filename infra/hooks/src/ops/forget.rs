@@ -17,8 +17,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::adapters::dynamo::FORGOTTEN_SK as MARK;
-use shared::prediction::PredictionId;
+use wriftai_hooks::adapters::dynamo::FORGOTTEN_SK as MARK;
+use wriftai_hooks::prediction::PredictionId;
 use time::OffsetDateTime;
 
 use super::Ops;
@@ -121,8 +121,8 @@ async fn fence(ops: &Ops, id: PredictionId, items: &[Value], take_back: bool) ->
     Ok(())
 }
 
-fn event_status(item: &Value) -> Option<shared::prediction::Status> {
-    shared::prediction::Status::parse(item["sk"].as_str()?.strip_prefix("EVENT#")?).ok()
+fn event_status(item: &Value) -> Option<wriftai_hooks::prediction::Status> {
+    wriftai_hooks::prediction::Status::parse(item["sk"].as_str()?.strip_prefix("EVENT#")?).ok()
 }
 
 /// Deletes every object under `prefix`, every version of it (a bucket with
@@ -219,6 +219,6 @@ mod tests {
         ];
         assert_eq!(sort_keys(&items), ["PRED", "EVENT#started", "EVENT#succeeded", "RECORD#result"]);
         let fenced: Vec<_> = items.iter().filter(|i| i.get("enqueue").is_some()).filter_map(event_status).collect();
-        assert_eq!(fenced, [shared::prediction::Status::Succeeded]);
+        assert_eq!(fenced, [wriftai_hooks::prediction::Status::Succeeded]);
     }
 }

@@ -7,7 +7,7 @@
 //! what keeps it idempotent and fast); they are counted by the `Duplicate` metric.
 
 use serde_json::{Value, json};
-use shared::prediction::{PredictionId, Status};
+use wriftai_hooks::prediction::{PredictionId, Status};
 
 use super::Ops;
 use crate::error::{Error, Result};

@@ -10,13 +10,13 @@ pub mod redrive;
 pub mod status;
 
 use serde_json::{Value, json};
-use shared::adapters::dynamo::DynamoLedger;
-use shared::adapters::sqs::SqsQueue;
-use shared::adapters::{AwsSettings, aws_config};
-use shared::config::{Env, IngestConfig};
-use shared::ingest::Ingest;
-use shared::ports::{Claims, Reopened};
-use shared::prediction::{PredictionId, Status};
+use wriftai_hooks::adapters::dynamo::DynamoLedger;
+use wriftai_hooks::adapters::sqs::SqsQueue;
+use wriftai_hooks::adapters::{AwsSettings, aws_config};
+use wriftai_hooks::config::{Env, IngestConfig};
+use wriftai_hooks::ingest::Ingest;
+use wriftai_hooks::ports::{Claims, Reopened};
+use wriftai_hooks::prediction::{PredictionId, Status};
 
 use crate::error::{Error, Result};
 

@@ -14,8 +14,8 @@ use std::collections::HashSet;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
-use shared::message::Message;
-use shared::ports::{Ledger, Lookup};
+use wriftai_hooks::message::Message;
+use wriftai_hooks::ports::{Ledger, Lookup};
 
 use super::Ops;
 use crate::error::{Error, Result};

@@ -3,9 +3,9 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
-use shared::adapters::dynamo::Backlog;
-use shared::ports::ReconcileStore;
-use shared::shards::Index;
+use wriftai_hooks::adapters::dynamo::Backlog;
+use wriftai_hooks::ports::ReconcileStore;
+use wriftai_hooks::shards::Index;
 
 use super::Ops;
 use crate::error::{Error, Result};

@@ -19,7 +19,7 @@
 //!   summary, `sk = LAST_RUN`.
 //!
 //! The sparse indexes' partition key values are `OPEN#<n>` and `WORK#<n>`, `n` the
-//! prediction's shard (`shared::shards`); readers also read the single `OPEN` and `WORK`
+//! prediction's shard (`wriftai_hooks::shards`); readers also read the single `OPEN` and `WORK`
 //! that tables written before sharding hold.
 
 mod claims;
@@ -60,7 +60,7 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoLedger {
     client: Client,
     table: String,
-    /// Partition key values per sparse index (`shared::shards`).
+    /// Partition key values per sparse index (`wriftai_hooks::shards`).
     shards: u16,
     /// How long the work's records and steps are kept after their last write; `None`
     /// keeps them.

@@ -83,7 +83,7 @@ pub struct StepRow {
 #[derive(Default)]
 pub struct MemoryLedger {
     state: Mutex<State>,
-    /// Shards per index (`shared::shards`); 0 for the default.
+    /// Shards per index (`wriftai_hooks::shards`); 0 for the default.
     shards: u16,
     /// Makes the next N `register`/`record` calls fail as an unreachable DynamoDB would.
     pub fail_next: AtomicUsize,
