@@ -1,4 +1,6 @@
-"""Where cargo builds this workspace: `target/`, or CARGO_TARGET_DIR (cargo metadata says)."""
+"""Where cargo builds this workspace (`target/`, or CARGO_TARGET_DIR: cargo metadata
+says), and where each function's code is: its crate's `main.rs` and the engine's module
+of the same name (`shared/src/<function>/`), which that `main` serves."""
 
 import functools
 import json
@@ -20,3 +22,8 @@ def debug_binary(name):
     path = target_dir() / "debug" / name
     assert path.exists(), f"{path} is not built: `cargo build --bins` (make unit does) builds it"
     return path
+
+
+def function_sources(crate):
+    """The Rust files of function `crate`: its own crate's and its engine module's."""
+    return sorted([*(ROOT / "functions" / crate / "src").rglob("*.rs"), *(ROOT / "shared/src" / crate).rglob("*.rs")])

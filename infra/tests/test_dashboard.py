@@ -17,6 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra"))
 
 import stack  # noqa: E402  (infra/stack.py reads the template with CloudFormation's tags)
+from cargo import function_sources  # noqa: E402
 
 TEMPLATE = stack.template()
 RESOURCES = TEMPLATE["Resources"]
@@ -119,7 +120,7 @@ def emitted_metrics():
     """{function dimension: Emitted} for each function crate that writes metrics."""
     emitted = {}
     for crate in sorted((ROOT / "functions").iterdir()):
-        sources = [without_tests(path.read_text()) for path in sorted((crate / "src").rglob("*.rs"))]
+        sources = [without_tests(path.read_text()) for path in function_sources(crate.name)]
         functions = {f for source in sources for f in re.findall(r'Metrics::new\(\s*"([^"]+)"\s*\)', source)}
         if not functions:
             continue

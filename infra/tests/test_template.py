@@ -135,11 +135,11 @@ def test_the_time_budgets_fit_for_every_allowed_parameter_value():
     window = TEMPLATE["Parameters"]["WorkerBatchWindowSeconds"]["MaxValue"]
     visibility = int(RESOURCES["WorkQueue"]["Properties"]["VisibilityTimeout"])
     assert visibility >= 6 * worker["Timeout"] + window
-    work = (ROOT / "shared/src/claim.rs").read_text()
+    work = (ROOT / "shared/src/worker/claim.rs").read_text()
     assert "REPORT_MARGIN: Duration = OPERATION_TIMEOUT.saturating_add(ANSWER_MARGIN)" in work
     operation = seconds("shared/src/adapters/mod.rs", "OPERATION_TIMEOUT")
     answer = seconds("shared/src/deadline.rs", "ANSWER_MARGIN")
-    download = re.search(r'"DOWNLOAD_TIMEOUT_SECS", (\d+)', (ROOT / "functions/worker/src/config.rs").read_text())
+    download = re.search(r'"DOWNLOAD_TIMEOUT_SECS", (\d+)', (ROOT / "shared/src/worker/config.rs").read_text())
     assert worker["Timeout"] > operation + answer + int(download.group(1))
     # The receiver answers ANSWER_MARGIN before its deadline, and one write fits.
     assert RESOURCES["ReceiverFunction"]["Properties"]["Timeout"] > operation + answer

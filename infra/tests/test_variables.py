@@ -9,6 +9,7 @@ import tomllib
 
 import pytest
 
+from cargo import function_sources
 from test_template import TEMPLATE
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -63,9 +64,10 @@ def reads(code, seen=None):
 
 
 def function_reads(crate):
-    code = "\n".join(p.read_text() for p in (ROOT / "functions" / crate / "src").glob("**/*.rs"))
-    # Only the names read through configuration, not every capitalised literal.
-    direct = set(re.findall(r'env\.(?:parsed|optional|required)\(\s*"([A-Z0-9_]+)"', code))
+    code = "\n".join(p.read_text() for p in function_sources(crate))
+    # Only the names read through configuration (the engine's `env`, and the `setup` a
+    # project's own settings are read from), not every capitalised literal.
+    direct = set(re.findall(r'(?:env|setup)\.(?:parsed|optional|required|var)\(\s*"([A-Z0-9_]+)"', code))
     names, required = reads("\n".join(m.group(0) for m in CALLS.finditer(code)))
     return (names | direct), required
 

@@ -1,7 +1,7 @@
 //! Configuration, read once at cold start into typed values. Missing or malformed
 //! settings fail the start, naming the variable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -28,36 +28,38 @@ pub fn non_blank(var: &'static str, value: String) -> Result<String, ConfigError
     Ok(value)
 }
 
-/// Reads variables through a lookup function, so tests need not touch the process env.
-pub struct Env<F>(pub F);
+/// The variables a function was started with, read once at cold start: a snapshot, so
+/// tests never touch the process's own. A variable set to nothing counts as unset.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
 
-impl Env<fn(&str) -> Option<String>> {
+impl Env {
+    /// The process's variables, now.
     pub fn process() -> Self {
-        Env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self { vars: std::env::vars().filter(|(_, value)| !value.is_empty()).collect() }
     }
-}
 
-impl Env<()> {
-    /// An environment of fixed pairs, for tests: the process's own is never touched.
-    pub fn of<'a>(pairs: &'a [(&'a str, &'a str)]) -> Env<impl Fn(&str) -> Option<String> + 'a> {
-        Env(move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    /// An environment of fixed pairs, for tests.
+    pub fn of(pairs: &[(&str, &str)]) -> Self {
+        let set = pairs.iter().filter(|(_, value)| !value.is_empty());
+        Self { vars: set.map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect() }
     }
-}
 
-impl<F: Fn(&str) -> Option<String>> Env<F> {
     pub fn required(&self, var: &'static str) -> Result<String, ConfigError> {
-        (self.0)(var).ok_or(ConfigError::Missing(var))
+        self.optional(var).ok_or(ConfigError::Missing(var))
     }
 
-    pub fn optional(&self, var: &'static str) -> Option<String> {
-        (self.0)(var)
+    pub fn optional(&self, var: &str) -> Option<String> {
+        self.vars.get(var).cloned()
     }
 
     pub fn parsed<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
     {
-        match (self.0)(var) {
+        match self.vars.get(var) {
             None => Ok(default),
             Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { var, reason: e.to_string() }),
         }
@@ -121,7 +123,7 @@ pub struct IngestConfig {
 pub const MIN_RECORD_TTL_DAYS: u64 = 15;
 
 impl IngestConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let ttl_days: u64 = env.parsed("EVENT_TTL_DAYS", 30)?;
         let index_shards: u16 = env.parsed("INDEX_SHARDS", crate::shards::DEFAULT)?;
         if !(1..=1000).contains(&index_shards) {
@@ -151,7 +153,7 @@ impl IngestConfig {
 /// The webhook our create path gives WriftAI: `WRIFTAI_WEBHOOK_URL` (the receiver's
 /// Function URL) and the secret WriftAI signs with. No URL: no webhooks, and the
 /// reconciler alone brings each prediction to its end.
-pub fn webhook_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Option<(String, Option<String>)> {
+pub fn webhook_from_env(env: &Env) -> Option<(String, Option<String>)> {
     env.optional("WRIFTAI_WEBHOOK_URL").map(|url| (url, env.optional("WRIFTAI_WEBHOOK_SECRET")))
 }
 

@@ -68,6 +68,7 @@ pub enum RefreshError {
     Store(#[from] crate::Error),
 }
 
+#[derive(Clone)]
 pub struct Ingest<L, Q> {
     ledger: L,
     queue: Q,

@@ -21,7 +21,7 @@ static NAMESPACE: OnceLock<String> = OnceLock::new();
 pub struct Namespace(pub String);
 
 impl Namespace {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Self {
+    pub fn from_env(env: &Env) -> Self {
         Self(env.optional("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()))
     }
 

@@ -11,6 +11,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::adapters::backend::{Objects, Table};
 use crate::error::{Error, Result};
 use crate::ports::{Bucket, Kept, RecordTable};
 use crate::prediction::PredictionId;
@@ -27,28 +28,24 @@ pub const RESULT_BYTES: usize = 16 * 1024;
 /// object key segment): names can come from a webhook body.
 const NAME_BYTES: usize = 200;
 
-/// The work's records of one table and bucket, seen as records of any size.
-pub struct Records<'a, T, B = NoBucket> {
-    table: &'a T,
-    bucket: Option<&'a B>,
+/// The work's named records, per prediction, of any size: JSON values kept in the
+/// stack's table, or in its bucket when larger than an item holds. Get them from
+/// [`Context::records`](crate::Context::records).
+#[derive(Clone, Copy)]
+pub struct Records<'a> {
+    table: &'a Table,
+    bucket: Option<&'a Objects>,
 }
 
-impl<T, B> Clone for Records<'_, T, B> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T, B> Copy for Records<'_, T, B> {}
-
-impl<'a, T: RecordTable, B: Bucket> Records<'a, T, B> {
+impl<'a> Records<'a> {
     /// Records on `table`; those too large for an item go to `bucket`, or without one
     /// are kept as their size.
-    pub fn new(table: &'a T, bucket: Option<&'a B>) -> Self {
+    #[doc(hidden)]
+    pub fn new(table: &'a Table, bucket: Option<&'a Objects>) -> Self {
         Self { table, bucket }
     }
 
-    pub fn table(&self) -> &'a T {
+    pub(crate) fn table(&self) -> &'a Table {
         self.table
     }
 
@@ -145,19 +142,6 @@ pub fn item_name(name: &str) -> std::borrow::Cow<'_, str> {
         return format!("~h{}", hex::encode(Sha256::digest(name.as_bytes()))).into();
     }
     name.into()
-}
-
-/// The bucket of a [`Records`] that has none.
-pub enum NoBucket {}
-
-impl Bucket for NoBucket {
-    async fn put(&self, _: &str, _: Vec<u8>) -> Result<()> {
-        match *self {}
-    }
-
-    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>> {
-        match *self {}
-    }
 }
 
 #[cfg(test)]

@@ -29,9 +29,9 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use crate::error::BoxError;
-use crate::ports::{Bucket, Kept, RecordTable, StepKey, StepState};
+use crate::ports::{Kept, RecordTable, StepKey, StepState};
 use crate::prediction::{Prediction, PredictionId, Status};
-use crate::records::{ITEM_BYTES, NoBucket, Records, key_segment};
+use crate::records::{ITEM_BYTES, Records, key_segment};
 
 /// How a step that failed left its effect. `?` on any error in a step gives
 /// [`Failure::Unknown`]: a failure is taken to have maybe happened unless the step says
@@ -64,6 +64,65 @@ impl<E: Into<BoxError>> From<E> for Failure {
     fn from(err: E) -> Self {
         Self::Unknown(err.into())
     }
+}
+
+/// An HTTP request sent from inside a step, its failure told the way the step needs it:
+/// whether the request may have had its effect. `send().await?` alone cannot tell, and
+/// takes every failure as [`Failure::Unknown`] (the work goes to the DLQ); this does:
+///
+/// | what happened | the step's error | what follows |
+/// |---|---|---|
+/// | never sent (no connection, a bad request built) | [`Failure::NotDone`] | the work's retry sends it again |
+/// | refused by the server: a 4xx, or a 503 | [`Failure::NotDone`] | the same |
+/// | sent, no answer (a timeout, a connection cut), or another 5xx | [`Failure::Unknown`] | not sent again; the work fails to the DLQ saying so |
+/// | a 2xx | `Ok(response)` | the step records its outcome |
+///
+/// ```no_run
+/// # async fn example(ctx: &wriftai_hooks::Context, prediction: &wriftai_hooks::Prediction) -> Result<(), wriftai_hooks::BoxError> {
+/// use wriftai_hooks::SendStep;
+///
+/// let url = "https://hooks.example.com/finished";
+/// let steps = ctx.steps(prediction);
+/// steps
+///     .once("tell-the-shop", || async {
+///         let answer = ctx.http().post(url).json(&prediction.id).send_step().await?;
+///         Ok(answer.status().as_u16())
+///     })
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub trait SendStep: sealed::Sealed {
+    /// Sends the request, and tells a failure as a step's [`Failure`].
+    fn send_step(self) -> impl Future<Output = Result<reqwest::Response, Failure>> + Send;
+}
+
+impl SendStep for reqwest::RequestBuilder {
+    async fn send_step(self) -> Result<reqwest::Response, Failure> {
+        let answer = match self.send().await {
+            Ok(answer) => answer,
+            // Never sent: nothing can have happened.
+            Err(err) if err.is_connect() || err.is_builder() => return Err(Failure::not_done(err)),
+            // Sent, and no answer came: it may have arrived.
+            Err(err) => return Err(Failure::Unknown(err.into())),
+        };
+        let status = answer.status();
+        if status.is_success() {
+            return Ok(answer);
+        }
+        let said = format!("{} answered {status}", answer.url().host_str().unwrap_or("the server"));
+        // A 4xx and a 503 say the request was refused before anything was done; another
+        // 5xx may come after the effect.
+        if status.is_client_error() || status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            Err(Failure::not_done(said))
+        } else {
+            Err(Failure::Unknown(said.into()))
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for reqwest::RequestBuilder {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,9 +167,10 @@ pub enum StepError {
     Store(#[from] crate::Error),
 }
 
-/// The steps of one unit of work: the prediction `id` at `status`.
-pub struct Steps<'a, T, B = NoBucket> {
-    records: Records<'a, T, B>,
+/// The steps of one unit of work: the prediction `id` at `status`. Get them from
+/// [`Context::steps`](crate::Context::steps).
+pub struct Steps<'a> {
+    records: Records<'a>,
     id: PredictionId,
     status: &'a Status,
 }
@@ -124,9 +184,10 @@ enum Began<V> {
     Started(OffsetDateTime, String, u32),
 }
 
-impl<'a, T: RecordTable, B: Bucket> Steps<'a, T, B> {
+impl<'a> Steps<'a> {
     /// The steps of `prediction`'s work at its status, recorded in `records`.
-    pub fn new(records: Records<'a, T, B>, prediction: &'a Prediction) -> Self {
+    #[doc(hidden)]
+    pub fn new(records: Records<'a>, prediction: &'a Prediction) -> Self {
         Self { records, id: prediction.id, status: &prediction.status }
     }
 

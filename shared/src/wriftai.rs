@@ -61,7 +61,7 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    fn parse(raw: String) -> Result<Self, ApiError> {
+    pub(crate) fn parse(raw: String) -> Result<Self, ApiError> {
         let prediction = Prediction::from_json(raw.as_bytes()).map_err(ApiError::Decode)?;
         Ok(Self { prediction, raw })
     }
@@ -107,7 +107,7 @@ pub struct ApiConfig {
 }
 
 impl ApiConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let base_url = env.optional("WRIFTAI_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
         Ok(Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -119,8 +119,37 @@ impl ApiConfig {
     }
 }
 
+/// The WriftAI API: over HTTPS to `WRIFTAI_API_BASE_URL`, or in memory in tests
+/// (`WriftAi::in_memory`, feature `test-util`). Clones share one connection pool.
+#[cfg(test)]
+impl ApiConfig {
+    /// The API at `base_url` (a simulator), with a token it takes.
+    pub(crate) fn for_tests(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: "test".into(),
+            timeout: Duration::from_secs(10),
+            max_retries: 2,
+            max_rate_limit_wait: Duration::from_secs(5),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct WriftAi {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Http(Http),
+    #[cfg(any(test, feature = "test-util"))]
+    Memory(std::sync::Arc<crate::adapters::memory::MemoryWriftAi>),
+}
+
+/// The API over HTTP, with the official client's retries.
+#[derive(Clone)]
+struct Http {
     http: reqwest::Client,
     config: ApiConfig,
 }
@@ -132,13 +161,35 @@ impl WriftAi {
             .timeout(config.timeout)
             .build()
             .map_err(ApiError::Transport)?;
-        Ok(Self { http, config })
+        Ok(Self { backend: Backend::Http(Http { http, config }) })
+    }
+
+    /// A WriftAI in memory: it creates, lists and cancels predictions of its own, and
+    /// answers for those a test set ([`crate::adapters::memory::MemoryWriftAi`]).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn in_memory() -> Self {
+        Self { backend: Backend::Memory(Default::default()) }
+    }
+
+    /// The in-memory WriftAI this is, for a test to set what it answers or look at what
+    /// it was asked.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn memory(&self) -> Option<&crate::adapters::memory::MemoryWriftAi> {
+        match &self.backend {
+            Backend::Memory(api) => Some(api),
+            Backend::Http(_) => None,
+        }
     }
 
     pub async fn create(&self, request: &CreatePrediction) -> Result<Fetched, ApiError> {
+        let http = match &self.backend {
+            Backend::Http(http) => http,
+            #[cfg(any(test, feature = "test-util"))]
+            Backend::Memory(api) => return api.create(request),
+        };
         let body = serde_json::to_vec(request).map_err(ApiError::Decode)?;
         let wait = request.wait.map(|w| format!("wait={}", w.as_secs()));
-        let text = self
+        let text = http
             .call(Method::POST, "/predictions", &[], Some(body), wait.as_deref())
             .await?
             .ok_or(ApiError::Status { status: 404, body: "model not found".into() })?;
@@ -147,30 +198,47 @@ impl WriftAi {
 
     /// `None` when WriftAI does not know the ID (never created, or its data expired).
     pub async fn get(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
-        match self.call(Method::GET, &format!("/predictions/{id}"), &[], None, None).await? {
+        let http = match &self.backend {
+            Backend::Http(http) => http,
+            #[cfg(any(test, feature = "test-util"))]
+            Backend::Memory(api) => return api.get(id).await,
+        };
+        match http.call(Method::GET, &format!("/predictions/{id}"), &[], None, None).await? {
             Some(text) => Fetched::parse(text).map(Some),
             None => Ok(None),
         }
     }
 
     pub async fn list(&self, statuses: &[Status], cursor: Option<&str>, page_size: u32) -> Result<Page, ApiError> {
+        let http = match &self.backend {
+            Backend::Http(http) => http,
+            #[cfg(any(test, feature = "test-util"))]
+            Backend::Memory(api) => return api.list(statuses, cursor, page_size),
+        };
         let mut query: Vec<(&str, String)> = statuses.iter().map(|s| ("statuses", s.to_string())).collect();
         query.push(("page_size", page_size.to_string()));
         if let Some(cursor) = cursor {
             query.push(("cursor", cursor.to_owned()));
         }
-        let text = self.call(Method::GET, "/predictions", &query, None, None).await?.unwrap_or_default();
+        let text = http.call(Method::GET, "/predictions", &query, None, None).await?.unwrap_or_default();
         serde_json::from_str(&text).map_err(ApiError::Decode)
     }
 
     /// Asks for cancellation; WriftAI cancels asynchronously.
     pub async fn cancel(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
-        match self.call(Method::POST, &format!("/predictions/{id}/cancel"), &[], None, None).await? {
+        let http = match &self.backend {
+            Backend::Http(http) => http,
+            #[cfg(any(test, feature = "test-util"))]
+            Backend::Memory(api) => return api.cancel(id),
+        };
+        match http.call(Method::POST, &format!("/predictions/{id}/cancel"), &[], None, None).await? {
             Some(text) => Fetched::parse(text).map(Some),
             None => Ok(None),
         }
     }
+}
 
+impl Http {
     /// One API call with the official client's retries, but for one: a POST that got a
     /// 5xx is not sent again, since WriftAI may have applied it before failing (a second
     /// create would start a second prediction). A 429 is waited out for any call: it was

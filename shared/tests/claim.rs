@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
-use wriftai_hooks::claim::{ClaimError, Outcome, run};
-use wriftai_hooks::config::ActOn;
-use wriftai_hooks::ingest::Ingest;
-use wriftai_hooks::message::WorkMessage;
-use wriftai_hooks::ports::{Claim, Claims, Ledger};
-use wriftai_hooks::prediction::{Prediction, PredictionId, Status};
 use time::OffsetDateTime;
+use wriftai_hooks::internals::adapters::memory::{MemoryLedger, MemoryQueue, MemoryWriftAi};
+use wriftai_hooks::internals::claim::{ClaimError, Outcome, run};
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::ingest::Ingest;
+use wriftai_hooks::internals::message::WorkMessage;
+use wriftai_hooks::internals::ports::{Claim, Claims, Ledger};
+use wriftai_hooks::internals::prediction::{Prediction, PredictionId, Status};
 
 /// A registered prediction whose `succeeded` event was recorded and enqueued.
 async fn recorded(ledger: &MemoryLedger, queue: &MemoryQueue) -> (PredictionId, String) {
@@ -34,7 +34,7 @@ fn later() -> OffsetDateTime {
 
 #[tokio::test]
 async fn a_message_delivered_twice_runs_its_work_once() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, body) = recorded(&ledger, &queue).await;
     let runs = AtomicU32::new(0);
     let job = |p: Prediction, _| {
@@ -54,7 +54,7 @@ async fn a_message_delivered_twice_runs_its_work_once() {
 
 #[tokio::test]
 async fn a_failed_or_panicking_run_frees_the_claim_for_the_retry() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (_, body) = recorded(&ledger, &queue).await;
     let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("boom".into()) }).await;
     assert!(matches!(failed, Err(ClaimError::Failed(_))));
@@ -66,19 +66,22 @@ async fn a_failed_or_panicking_run_frees_the_claim_for_the_retry() {
 
 #[tokio::test]
 async fn a_failed_run_leaves_why_with_its_event_cut_to_a_kilobyte() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, body) = recorded(&ledger, &queue).await;
     run(&ledger, &source, message(&body), later(), |_, _| async { Err("boom".into()) }).await.unwrap_err();
     assert_eq!(ledger.event(id, "succeeded").unwrap().last_error.as_deref(), Some("the work failed: boom"));
     let long = "é".repeat(1000);
     run(&ledger, &source, message(&body), later(), |_, _| async move { Err(long.into()) }).await.unwrap_err();
     let kept = ledger.event(id, "succeeded").unwrap().last_error.unwrap();
-    assert!(kept.len() <= wriftai_hooks::ports::ERROR_KEPT_BYTES && kept.starts_with("the work failed: éé"), "{kept}");
+    assert!(
+        kept.len() <= wriftai_hooks::internals::ports::ERROR_KEPT_BYTES && kept.starts_with("the work failed: éé"),
+        "{kept}"
+    );
 }
 
 #[tokio::test]
 async fn a_live_claim_makes_a_concurrent_duplicate_back_off_and_an_expired_one_does_not() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, body) = recorded(&ledger, &queue).await;
     let now = OffsetDateTime::now_utc();
     let held = ledger.claim(id, &Status::Succeeded, now + Duration::from_secs(30), now).await.unwrap();
@@ -96,7 +99,7 @@ async fn a_live_claim_makes_a_concurrent_duplicate_back_off_and_an_expired_one_d
 
 #[tokio::test]
 async fn a_message_by_reference_fetches_the_prediction_and_one_wriftai_forgot_fails() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, _) = recorded(&ledger, &queue).await;
     let by_reference =
         WorkMessage::encode(id, &Status::Succeeded, &format!(r#"{{"output":"{}"}}"#, "x".repeat(1 << 20)));
@@ -113,7 +116,7 @@ async fn a_message_by_reference_fetches_the_prediction_and_one_wriftai_forgot_fa
 
 #[tokio::test]
 async fn a_message_that_is_not_ours_is_poison() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, _) = recorded(&ledger, &queue).await;
     let unreadable = WorkMessage::encode(id, &Status::Succeeded, r#"{"id":"not an id"}"#);
     let poison = run(&ledger, &source, message(&unreadable), later(), |_, _| async { Ok(json!(null)) }).await;
@@ -125,7 +128,7 @@ async fn a_message_that_is_not_ours_is_poison() {
 
 #[tokio::test]
 async fn an_event_is_kept_past_its_ttl_until_its_work_is_done_then_expires() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, body) = recorded(&ledger, &queue).await;
     // Days later (the TTL is a minute), the work still not done: DynamoDB's TTL runs.
     let days_later = OffsetDateTime::now_utc() + Duration::from_secs(3 * 86_400);
@@ -149,7 +152,7 @@ async fn an_event_is_kept_past_its_ttl_until_its_work_is_done_then_expires() {
 
 #[tokio::test]
 async fn a_result_too_large_for_the_event_is_kept_as_its_size_and_digest() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, body) = recorded(&ledger, &queue).await;
     let large = json!({"blob": "r".repeat(100_000)});
     let job = |_, _| {
@@ -167,11 +170,11 @@ async fn a_result_too_large_for_the_event_is_kept_as_its_size_and_digest() {
 
 #[tokio::test]
 async fn a_job_still_running_near_the_deadline_is_stopped_and_its_claim_given_back() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, body) = recorded(&ledger, &queue).await;
     // A call that would outlive the invocation: 120 s, with one second to spare before
     // the margin kept for reporting.
-    let deadline = OffsetDateTime::now_utc() + wriftai_hooks::claim::REPORT_MARGIN + Duration::from_secs(1);
+    let deadline = OffsetDateTime::now_utc() + wriftai_hooks::internals::claim::REPORT_MARGIN + Duration::from_secs(1);
     let slow = |_, _| async {
         tokio::time::sleep(Duration::from_secs(120)).await;
         Ok(json!(null))
@@ -186,12 +189,15 @@ async fn a_job_still_running_near_the_deadline_is_stopped_and_its_claim_given_ba
 
 #[tokio::test]
 async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, body) = recorded(&ledger, &queue).await;
     run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
 
     let reopened = ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap();
-    assert!(matches!(reopened, wriftai_hooks::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
+    assert!(
+        matches!(reopened, wriftai_hooks::internals::ports::Reopened::Reopened { was_done: true, .. }),
+        "{reopened:?}"
+    );
     assert_eq!(ledger.event(id, "succeeded").unwrap().done, Some(json!("first")), "done until a new result");
     let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("the URLs expired".into()) }).await;
     assert!(matches!(failed, Err(ClaimError::Failed(_))));
@@ -212,12 +218,12 @@ async fn a_replay_whose_run_fails_leaves_the_work_done_with_its_first_result() {
 
 #[tokio::test]
 async fn a_bulk_replay_reopens_work_once_per_run_and_leaves_work_that_left_the_state_it_selected() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let (id, body) = recorded(&ledger, &queue).await;
     run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!("first")) }).await.unwrap();
-    let rerun = |run, only| Some(wriftai_hooks::ports::Rerun { run, only });
+    let rerun = |run, only| Some(wriftai_hooks::internals::ports::Rerun { run, only });
     let reopen = |rerun| ledger.reopen(id, &Status::Succeeded, &[], rerun);
-    use wriftai_hooks::ports::{Reopened, WorkState};
+    use wriftai_hooks::internals::ports::{Reopened, WorkState};
     assert_eq!(reopen(rerun("a", Some(WorkState::Failed))).await.unwrap(), Reopened::NotSelected, "it is done");
     assert!(matches!(reopen(rerun("a", Some(WorkState::Done))).await.unwrap(), Reopened::Reopened { .. }));
     assert_eq!(reopen(rerun("a", Some(WorkState::Done))).await.unwrap(), Reopened::AlreadyReplayed);
@@ -231,5 +237,8 @@ async fn a_replay_is_refused_while_a_run_holds_the_work() {
     let (id, _) = recorded(&ledger, &queue).await;
     let now = OffsetDateTime::now_utc();
     ledger.claim(id, &Status::Succeeded, now + Duration::from_secs(30), now).await.unwrap();
-    assert_eq!(ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap(), wriftai_hooks::ports::Reopened::Running);
+    assert_eq!(
+        ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap(),
+        wriftai_hooks::internals::ports::Reopened::Running
+    );
 }

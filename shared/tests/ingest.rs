@@ -3,13 +3,13 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue};
-use wriftai_hooks::config::ActOn;
-use wriftai_hooks::ingest::{Ingest, Ingested};
-use wriftai_hooks::message::WorkMessage;
-use wriftai_hooks::ports::{Enqueue, Ledger};
-use wriftai_hooks::prediction::{Prediction, PredictionId};
 use time::OffsetDateTime;
+use wriftai_hooks::internals::adapters::memory::{MemoryLedger, MemoryQueue};
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::ingest::{Ingest, Ingested};
+use wriftai_hooks::internals::message::WorkMessage;
+use wriftai_hooks::internals::ports::{Enqueue, Ledger};
+use wriftai_hooks::internals::prediction::{Prediction, PredictionId};
 
 struct World {
     ledger: MemoryLedger,
@@ -27,11 +27,16 @@ impl World {
         id
     }
 
-    async fn deliver(&self, id: PredictionId, status: &str) -> wriftai_hooks::Result<Ingested> {
+    async fn deliver(&self, id: PredictionId, status: &str) -> wriftai_hooks::internals::error::Result<Ingested> {
         self.deliver_with(id, status, ActOn::terminal()).await
     }
 
-    async fn deliver_with(&self, id: PredictionId, status: &str, act_on: ActOn) -> wriftai_hooks::Result<Ingested> {
+    async fn deliver_with(
+        &self,
+        id: PredictionId,
+        status: &str,
+        act_on: ActOn,
+    ) -> wriftai_hooks::internals::error::Result<Ingested> {
         let raw = format!(r#"{{"id":"{id}","status":"{status}","output":{{"n":1}}}}"#);
         let prediction = Prediction::from_json(raw.as_bytes()).unwrap();
         let ingest = Ingest::new(&self.ledger, &self.queue, act_on, Duration::from_secs(60));
@@ -189,7 +194,9 @@ async fn a_lost_confirmation_still_answers_success_and_leaves_the_event_pending(
 async fn each_message_carries_the_trace_of_the_call_that_sent_it_and_a_repeat_sends_none() {
     let w = World::new();
     let ingest = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(60));
-    let trace = |root: &str| wriftai_hooks::trace::TraceHeader::parse(&format!("Root=1-5759e988-{root};Sampled=1")).unwrap();
+    let trace = |root: &str| {
+        wriftai_hooks::internals::trace::TraceHeader::parse(&format!("Root=1-5759e988-{root};Sampled=1")).unwrap()
+    };
     let (first, second) = (trace("bd862e3fe1be46a994272793"), trace("00000000000000000000000a"));
     let (a, b) = (w.known().await, w.known().await);
     for (id, trace) in [(a, &first), (b, &second)] {
@@ -208,7 +215,11 @@ async fn each_message_carries_the_trace_of_the_call_that_sent_it_and_a_repeat_se
         );
     }
     // The reconciler's path: a resend carries the trace of the run that sent it.
-    ingest.traced(Some(&first)).resend(b, &wriftai_hooks::prediction::Status::Succeeded, None).await.unwrap();
+    ingest
+        .traced(Some(&first))
+        .resend(b, &wriftai_hooks::internals::prediction::Status::Succeeded, None)
+        .await
+        .unwrap();
     let roots: Vec<_> = w.queue.sent().into_iter().map(|(_, trace)| trace.map(|t| t.root().to_owned())).collect();
     assert_eq!(roots, [Some(first.root().to_owned()), Some(second.root().to_owned()), Some(first.root().to_owned())]);
     assert_eq!(ingest.trace(), None, "the path itself keeps no call's trace");

@@ -4,9 +4,9 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use wriftai_hooks::prediction::{Prediction, PredictionId, Status};
-use wriftai_hooks::signature::{DEFAULT_TOLERANCE, Header, SignatureError, Verifier, sign};
-use wriftai_hooks::webhook::{self, Checks, Request};
+use wriftai_hooks::internals::prediction::{Prediction, PredictionId, Status};
+use wriftai_hooks::internals::signature::{DEFAULT_TOLERANCE, Header, SignatureError, Verifier, sign};
+use wriftai_hooks::internals::webhook::{self, Checks, Request};
 
 const NOW: i64 = 1_790_000_000;
 

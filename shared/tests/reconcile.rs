@@ -4,20 +4,20 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
-use wriftai_hooks::config::ActOn;
-use wriftai_hooks::ingest::Ingest;
-use wriftai_hooks::message::WorkMessage;
-use wriftai_hooks::ports::{Claims, Ledger};
-use wriftai_hooks::prediction::{Prediction, PredictionId, Status};
-use wriftai_hooks::reconcile::{CLOSED_NOT_FOUND, CLOSED_OVERDUE, ReconcileConfig, Reconciler, Summary};
 use time::OffsetDateTime;
+use wriftai_hooks::internals::adapters::memory::{MemoryLedger, MemoryQueue, MemoryWriftAi};
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::ingest::Ingest;
+use wriftai_hooks::internals::message::WorkMessage;
+use wriftai_hooks::internals::ports::{Claims, Ledger};
+use wriftai_hooks::internals::prediction::{Prediction, PredictionId, Status};
+use wriftai_hooks::internals::reconcile::{CLOSED_NOT_FOUND, CLOSED_OVERDUE, ReconcileConfig, Reconciler, Summary};
 
 struct World {
     ledger: MemoryLedger,
     queue: MemoryQueue,
     dead_letters: MemoryQueue,
-    source: MemorySource,
+    source: MemoryWriftAi,
     config: ReconcileConfig,
 }
 
@@ -33,7 +33,7 @@ impl World {
             save_margin: Duration::from_millis(100),
         };
         let (ledger, queue, dead_letters) = (MemoryLedger::default(), MemoryQueue::default(), MemoryQueue::default());
-        Self { ledger, queue, dead_letters, source: MemorySource::default(), config }
+        Self { ledger, queue, dead_letters, source: MemoryWriftAi::default(), config }
     }
 
     /// A prediction of ours registered `age` ago, that WriftAI reports at `status`.
@@ -143,7 +143,8 @@ async fn work_recorded_but_never_enqueued_or_finished_is_enqueued_again() {
 
     // Once the worker has run it, it leaves the work index for good.
     let now = OffsetDateTime::now_utc();
-    let wriftai_hooks::ports::Claim::Acquired { token, .. } = w.ledger.claim(id, &Status::Failed, now, now).await.unwrap()
+    let wriftai_hooks::internals::ports::Claim::Acquired { token, .. } =
+        w.ledger.claim(id, &Status::Failed, now, now).await.unwrap()
     else {
         panic!("claimable")
     };
@@ -284,7 +285,8 @@ async fn unfinished_predictions_are_examined_oldest_first_across_the_shards() {
     for n in 0..12 {
         ids.push(w.prediction(OLD + Duration::from_secs(100 - n), Some("started")).await);
     }
-    let shards: std::collections::BTreeSet<u16> = ids.iter().map(|id| wriftai_hooks::shards::shard(*id, 4)).collect();
+    let shards: std::collections::BTreeSet<u16> =
+        ids.iter().map(|id| wriftai_hooks::internals::shards::shard(*id, 4)).collect();
     assert!(shards.len() > 1, "spread over shards: {shards:?}");
     let summary = w.run(AMPLE).await;
     assert_eq!(summary.examined, 12);

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use wriftai_hooks::signature::{SignatureError, Verifier};
+use wriftai_hooks::internals::signature::{SignatureError, Verifier};
 
 #[derive(Deserialize)]
 struct Vector {

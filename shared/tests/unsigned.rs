@@ -6,18 +6,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wriftai_hooks::adapters::memory::{MemoryLedger, MemoryQueue, MemorySource};
-use wriftai_hooks::claim::{Outcome, run};
-use wriftai_hooks::config::ActOn;
-use wriftai_hooks::ingest::{Ingest, Ingested};
-use wriftai_hooks::message::{Message, WorkMessage};
-use wriftai_hooks::ports::Ledger;
-use wriftai_hooks::prediction::{Prediction, PredictionId};
 use time::OffsetDateTime;
+use wriftai_hooks::internals::adapters::memory::{MemoryLedger, MemoryQueue, MemoryWriftAi};
+use wriftai_hooks::internals::claim::{Outcome, run};
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::ingest::{Ingest, Ingested};
+use wriftai_hooks::internals::message::{Message, WorkMessage};
+use wriftai_hooks::internals::ports::Ledger;
+use wriftai_hooks::internals::prediction::{Prediction, PredictionId};
 
 #[tokio::test]
 async fn a_forged_succeeded_then_the_genuine_failed_ends_as_wriftai_says() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
     let id = PredictionId::random();
     ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
@@ -78,7 +78,7 @@ async fn a_trigger_for_a_finished_or_unknown_prediction_enqueues_nothing() {
 
 #[tokio::test]
 async fn a_flood_of_unsigned_deliveries_asks_for_one_check_until_it_begins() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemorySource::default());
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
     let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
     let id = PredictionId::random();
     ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
@@ -94,7 +94,7 @@ async fn a_flood_of_unsigned_deliveries_asks_for_one_check_until_it_begins() {
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
     assert_eq!(checks(), 2);
     // A check asked for and never begun (its message lost) lapses.
-    let later = now + wriftai_hooks::ingest::CHECK_WINDOW + Duration::from_secs(1);
+    let later = now + wriftai_hooks::internals::ingest::CHECK_WINDOW + Duration::from_secs(1);
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: false });
     assert_eq!(ingest.trigger(id, later).await.unwrap(), Ingested::Triggered { enqueued: true });
     assert_eq!(checks(), 3);
@@ -109,7 +109,10 @@ async fn a_check_asked_for_and_never_confirmed_sent_is_asked_for_again() {
     let id = PredictionId::random();
     ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
     let now = OffsetDateTime::now_utc();
-    assert_eq!(ledger.ask_check(id, now, wriftai_hooks::ingest::CHECK_WINDOW).await.unwrap(), wriftai_hooks::ports::CheckAsk::Asked);
+    assert_eq!(
+        ledger.ask_check(id, now, wriftai_hooks::internals::ingest::CHECK_WINDOW).await.unwrap(),
+        wriftai_hooks::internals::ports::CheckAsk::Asked
+    );
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: false }, "now confirmed");
 }

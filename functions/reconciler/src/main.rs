@@ -1,23 +1,8 @@
-//! Reconciler Lambda: wiring only, in the shape of every function's `main`: its
-//! configuration, its clients, the app on them, run. Invoked on a schedule; each run
-//! walks what webhooks left unfinished (see `wriftai_hooks::reconcile`) in [`handler::App`].
-
-mod config;
-mod handler;
-
-use lambda_runtime::{Error, run, service_fn};
-use wriftai_hooks::adapters::aws_config;
-use wriftai_hooks::config::Env;
-
-use crate::config::ReconcilerConfig;
-use crate::handler::App;
+//! The reconciler: on a schedule, it asks WriftAI about the predictions and the work
+//! that webhooks left unfinished, and feeds what it learns through the receiver's own
+//! path. All of it is the engine's (`wriftai_hooks::reconciler`); this is its Lambda.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let config = ReconcilerConfig::from_env(&Env::process())?;
-    config.metrics.clone().install();
-    let aws = aws_config(&config.aws).await;
-    let app = &App::on_aws(&aws, config).await?;
-    run(service_fn(move |event| app.handle(event))).await
+async fn main() -> Result<(), wriftai_hooks::BoxError> {
+    wriftai_hooks::reconciler::serve().await
 }

@@ -1,10 +1,10 @@
-//! Worker Lambda: [`worker::serve`] (configuration, clients, the worker, run) with your
-//! work, [`work::Context`], as the job for each claimed message.
+//! The worker: the engine takes each message off the work queue, claims its
+//! (prediction, status) and runs your work on it, once (`wriftai_hooks::worker`). Your
+//! work is `work.rs`.
 
-use lambda_runtime::Error;
-use worker::work;
+mod work;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    worker::serve(work::Context::on_aws).await
+async fn main() -> Result<(), wriftai_hooks::BoxError> {
+    wriftai_hooks::worker::serve(work::Settings::new, work::handle).await
 }

@@ -13,9 +13,20 @@ use std::ops::RangeBounds;
 use std::process::ExitCode;
 use std::str::FromStr;
 
-/// An error and its causes on one line, the functions' own (`wriftai_hooks::error::chain`).
-pub use wriftai_hooks::error::chain;
 use tracing_subscriber::EnvFilter;
+
+/// An error and its causes on one line (`outer: cause: root cause`), as the functions
+/// log them.
+pub fn chain(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
 
 /// Logs to stderr, so stdout stays for what the tool prints (a port, a report): at
 /// `RUST_LOG`'s levels, `info` when it is unset or unreadable, in colour only on a

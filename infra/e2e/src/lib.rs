@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::Value;
-use wriftai_hooks::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk};
-use wriftai_hooks::adapters::sqs::SqsQueue;
-use wriftai_hooks::adapters::{AwsSettings, aws_config};
-use wriftai_hooks::config::{Env, webhook_from_env};
-use wriftai_hooks::message::WorkMessage;
-use wriftai_hooks::ports::Ledger;
-use wriftai_hooks::prediction::PredictionId;
-use wriftai_hooks::signature;
-use wriftai_hooks::wriftai::{ApiConfig, Webhook, WriftAi};
 use time::OffsetDateTime;
+use wriftai_hooks::internals::adapters::dynamo::{DynamoLedger, prediction_pk, record_sk};
+use wriftai_hooks::internals::adapters::sqs::SqsQueue;
+use wriftai_hooks::internals::adapters::{AwsSettings, aws_config};
+use wriftai_hooks::internals::config::{Env, webhook_from_env};
+use wriftai_hooks::internals::message::WorkMessage;
+use wriftai_hooks::internals::ports::Ledger;
+use wriftai_hooks::internals::prediction::PredictionId;
+use wriftai_hooks::internals::signature;
+use wriftai_hooks::internals::wriftai::{ApiConfig, Webhook, WriftAi};
 
 pub mod logs;
 
@@ -84,7 +84,9 @@ impl Stack {
 
     /// The stack's table through `client` (another endpoint: the fault proxy).
     pub fn ledger_on(&self, client: aws_sdk_dynamodb::Client) -> DynamoLedger {
-        let shards = Env::process().parsed("INDEX_SHARDS", wriftai_hooks::shards::DEFAULT).expect("INDEX_SHARDS, a number");
+        let shards = Env::process()
+            .parsed("INDEX_SHARDS", wriftai_hooks::internals::shards::DEFAULT)
+            .expect("INDEX_SHARDS, a number");
         DynamoLedger::new(client, &self.table, shards)
     }
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use wriftai_hooks::prediction::PredictionId;
+use wriftai_hooks::internals::prediction::PredictionId;
 
 /// `.local/logs/lambda.log` of this checkout (the tests run from `infra/e2e`).
 pub fn lambda_log() -> PathBuf {

@@ -5,12 +5,12 @@
 //! begins, and records and steps expire only with a retention set.
 
 use e2e::{Stack, payload};
-use wriftai_hooks::ports::{
+use time::OffsetDateTime;
+use wriftai_hooks::internals::ports::{
     CheckAsk, Claim, Claims, Ledger, PageAsk, ReconcileStore, RecordTable, Reopened, Rerun, StepKey, StepState,
     WorkState,
 };
-use wriftai_hooks::prediction::{PredictionId, Status};
-use time::OffsetDateTime;
+use wriftai_hooks::internals::prediction::{PredictionId, Status};
 
 fn step_of(id: PredictionId) -> StepKey<'static> {
     StepKey { id, status: &Status::Failed, name: "" }
@@ -101,7 +101,7 @@ async fn with_a_retention_records_and_steps_expire_and_without_one_they_are_kept
     let stack = Stack::from_env().await;
     let id = failed(&stack).await;
     let day = std::time::Duration::from_secs(86_400);
-    let kept = wriftai_hooks::ports::Kept::Whole(r#"{"n":1}"#.to_owned());
+    let kept = wriftai_hooks::internals::ports::Kept::Whole(r#"{"n":1}"#.to_owned());
     let expiring = stack.ledger().keeping_records(Some(day));
     expiring.put_record(id, "expiring", &kept).await.unwrap();
     let (finished, begun) =
@@ -144,14 +144,14 @@ async fn checks_of_one_prediction_are_asked_for_once_until_one_begins() {
 
 #[tokio::test]
 async fn a_table_written_before_sharding_is_walked_with_its_shards_oldest_first() {
-    use wriftai_hooks::adapters::memory::{MemoryQueue, MemorySource};
-    use wriftai_hooks::config::ActOn;
-    use wriftai_hooks::ingest::Ingest;
-    use wriftai_hooks::reconcile::{ReconcileConfig, Reconciler};
+    use wriftai_hooks::internals::adapters::memory::{MemoryQueue, MemoryWriftAi};
+    use wriftai_hooks::internals::config::ActOn;
+    use wriftai_hooks::internals::ingest::Ingest;
+    use wriftai_hooks::internals::reconcile::{ReconcileConfig, Reconciler};
 
     let stack = Stack::from_env().await;
     let ledger = stack.ledger();
-    let source = MemorySource::default();
+    let source = MemoryWriftAi::default();
     // Two hours ago, a minute apart: one prediction as the code before sharding wrote it
     // (open_pk "OPEN"), between ones of today's code, each in its shard.
     let base = OffsetDateTime::now_utc() - time::Duration::hours(2);
@@ -159,7 +159,7 @@ async fn a_table_written_before_sharding_is_walked_with_its_shards_oldest_first(
     for n in 0..5 {
         let (id, at) = (PredictionId::random(), base + time::Duration::minutes(n));
         if n == 2 {
-            let at = wriftai_hooks::adapters::dynamo::rfc3339(at);
+            let at = wriftai_hooks::internals::adapters::dynamo::rfc3339(at);
             let item = [
                 ("pk", format!("PRED#{id}")),
                 ("sk", "PRED".into()),
@@ -195,7 +195,7 @@ async fn a_table_written_before_sharding_is_walked_with_its_shards_oldest_first(
     // Other tests' predictions two hours old may be walked too: only ours are held to order.
     let asked: Vec<PredictionId> = source.order().into_iter().filter(|id| ids.contains(id)).collect();
     assert_eq!(asked, ids, "oldest first, the legacy partition among the shards");
-    let backlog = ledger.backlog(wriftai_hooks::shards::Index::Open).await.unwrap();
+    let backlog = ledger.backlog(wriftai_hooks::internals::shards::Index::Open).await.unwrap();
     let legacy = backlog.iter().find(|b| b.partition == "OPEN").unwrap();
     assert!(legacy.count >= 1, "hooks status sees the legacy partition");
     assert_eq!(backlog.len(), usize::from(ledger.shards()) + 1);
@@ -209,11 +209,11 @@ async fn a_place_past_the_runs_bound_reads_nothing_and_fails_nothing() {
     let ledger = stack.ledger();
     let now = OffsetDateTime::now_utc();
     let (from, before) = (now - time::Duration::minutes(5), now - time::Duration::minutes(10));
-    let partition = wriftai_hooks::shards::Index::Open.partitions(ledger.shards()).remove(0);
+    let partition = wriftai_hooks::internals::shards::Index::Open.partitions(ledger.shards()).remove(0);
     let ask = PageAsk { partition: &partition, from: Some(from), before, after: None, limit: 10 };
     let open = ledger.open_predictions(ask).await.unwrap();
     assert!(open.items.is_empty() && open.next.is_none());
-    let partition = wriftai_hooks::shards::Index::Work.partitions(ledger.shards()).remove(0);
+    let partition = wriftai_hooks::internals::shards::Index::Work.partitions(ledger.shards()).remove(0);
     let ask = PageAsk { partition: &partition, ..ask };
     let work = ledger.stale_work(ask).await.unwrap();
     assert!(work.items.is_empty() && work.next.is_none());

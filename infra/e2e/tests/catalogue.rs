@@ -7,9 +7,9 @@ use base64::Engine;
 use e2e::{Stack, payload};
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
-use wriftai_hooks::prediction::PredictionId;
-use wriftai_hooks::signature::{self, sign};
 use time::OffsetDateTime;
+use wriftai_hooks::internals::prediction::PredictionId;
+use wriftai_hooks::internals::signature::{self, sign};
 
 /// What a row may do to the table and the queue.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -137,7 +137,7 @@ fn catalogue(id: PredictionId, secret: &str) -> Vec<Row> {
         ),
         row(
             "over MAX_BODY_BYTES (6 MiB)",
-            payload(id, "succeeded", wriftai_hooks::webhook::DEFAULT_MAX_BODY_BYTES),
+            payload(id, "succeeded", wriftai_hooks::internals::webhook::DEFAULT_MAX_BODY_BYTES),
             413,
             "payload_too_large",
         ),

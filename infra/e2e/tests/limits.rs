@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use e2e::{Stack, api, payload};
 use serde_json::json;
-use wriftai_hooks::claim::{Outcome, run};
-use wriftai_hooks::message::WorkMessage;
-use wriftai_hooks::prediction::Status;
 use time::OffsetDateTime;
+use wriftai_hooks::internals::claim::{Outcome, run};
+use wriftai_hooks::internals::message::WorkMessage;
+use wriftai_hooks::internals::prediction::Status;
 
 #[tokio::test]
 async fn a_100_kb_result_on_a_340_kb_event_ends_done_and_runs_once() {

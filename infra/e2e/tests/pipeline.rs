@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use e2e::{Sim, Stack, api, our_webhook, status_of};
 use serde_json::json;
-use wriftai_hooks::config::ActOn;
-use wriftai_hooks::ingest::Ingest;
-use wriftai_hooks::wriftai::CreatePrediction;
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::ingest::Ingest;
+use wriftai_hooks::internals::wriftai::CreatePrediction;
 
 #[tokio::test]
 async fn with_duplicates_and_reordering_each_prediction_ends_at_its_true_status_with_one_message() {
@@ -27,7 +27,7 @@ async fn with_duplicates_and_reordering_each_prediction_ends_at_its_true_status_
             webhook: our_webhook(),
             wait: None,
         };
-        created.push(wriftai_hooks::create::create(&api, &ingest, &request).await.unwrap().prediction.id);
+        created.push(wriftai_hooks::internals::create::create(&api, &ingest, &request).await.unwrap().prediction.id);
     }
     sim.settle(&created, &api).await;
     sim.chaos(json!({"duplicate_rate": 0.0, "reorder_rate": 0.0, "delay_ms": 0})).await;
@@ -70,7 +70,7 @@ async fn a_prediction_created_with_prefer_wait_is_recorded_and_enqueued_by_the_c
         webhook: None,
         wait: Some(Duration::from_secs(10)),
     };
-    let fetched = wriftai_hooks::create::create(&api, &ingest, &request).await.unwrap();
+    let fetched = wriftai_hooks::internals::create::create(&api, &ingest, &request).await.unwrap();
     assert_eq!(fetched.prediction.status.as_str(), "succeeded");
     assert_eq!(fetched.prediction.output, json!("echo: waited"));
     let id = fetched.prediction.id;

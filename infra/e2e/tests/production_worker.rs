@@ -4,8 +4,8 @@
 
 use e2e::{Stack, payload};
 use serde_json::{Value, json};
-use wriftai_hooks::message::WorkMessage;
-use wriftai_hooks::prediction::Status;
+use wriftai_hooks::internals::message::WorkMessage;
+use wriftai_hooks::internals::prediction::Status;
 
 /// Invokes `function` under `cargo lambda watch` with one SQS message; its answer.
 async fn invoke(stack: &Stack, function: &str, body: &str) -> Value {

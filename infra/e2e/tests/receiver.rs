@@ -3,10 +3,10 @@
 
 use base64::Engine;
 use e2e::{Stack, payload, status_of};
-use wriftai_hooks::message::QUEUE_INLINE_LIMIT;
-use wriftai_hooks::prediction::PredictionId;
-use wriftai_hooks::records::ITEM_BYTES;
-use wriftai_hooks::trace::TraceHeader;
+use wriftai_hooks::internals::message::QUEUE_INLINE_LIMIT;
+use wriftai_hooks::internals::prediction::PredictionId;
+use wriftai_hooks::internals::records::ITEM_BYTES;
+use wriftai_hooks::internals::trace::TraceHeader;
 
 #[tokio::test]
 async fn a_new_terminal_event_is_recorded_and_enqueued() {
@@ -78,8 +78,8 @@ async fn a_recorded_event_whose_enqueue_was_cut_short_is_enqueued_by_the_repeat(
     let id = stack.registered().await;
     let body = payload(id, "succeeded", 10);
     // The state a crash between the write and the send leaves: recorded, not sent.
-    let prediction = wriftai_hooks::prediction::Prediction::from_json(body.as_bytes()).unwrap();
-    let event = wriftai_hooks::ports::NewEvent {
+    let prediction = wriftai_hooks::internals::prediction::Prediction::from_json(body.as_bytes()).unwrap();
+    let event = wriftai_hooks::internals::ports::NewEvent {
         id,
         status: &prediction.status,
         updated_at: None,
@@ -89,7 +89,7 @@ async fn a_recorded_event_whose_enqueue_was_cut_short_is_enqueued_by_the_repeat(
         payload: Some(&body),
         model: None,
     };
-    use wriftai_hooks::ports::Ledger;
+    use wriftai_hooks::internals::ports::Ledger;
     stack.ledger().record(&event).await.unwrap();
     assert!(stack.messages_for(id).await.is_empty());
 
@@ -170,7 +170,7 @@ async fn bad_requests_get_a_json_4xx_and_write_nothing() {
 async fn a_body_over_the_limit_is_413_and_writes_nothing() {
     let stack = Stack::from_env().await;
     let id = stack.registered().await;
-    let body = payload(id, "succeeded", wriftai_hooks::webhook::DEFAULT_MAX_BODY_BYTES);
+    let body = payload(id, "succeeded", wriftai_hooks::internals::webhook::DEFAULT_MAX_BODY_BYTES);
     let (status, answer) = stack.post(body).await;
     assert_eq!((status, &answer["error"]), (413, &"payload_too_large".into()));
     assert_eq!(stack.items(id).await.len(), 1);
@@ -240,7 +240,7 @@ async fn unsigned_or_wrongly_signed_deliveries_are_401_and_change_nothing() {
     let body = payload(id, "succeeded", 1);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let post = || stack.http.post(&stack.receiver_url).header("content-type", "application/json");
-    let sign = wriftai_hooks::signature::sign;
+    let sign = wriftai_hooks::internals::signature::sign;
     let cases = [
         ("unsigned", None, "signature_missing"),
         ("another secret", Some(sign("whsec_forged", now, body.as_bytes())), "signature_mismatch"),
@@ -251,7 +251,7 @@ async fn unsigned_or_wrongly_signed_deliveries_are_401_and_change_nothing() {
     ];
     for (name, header, code) in cases {
         let request = match header {
-            Some(header) => post().header(wriftai_hooks::signature::HEADER, header),
+            Some(header) => post().header(wriftai_hooks::internals::signature::HEADER, header),
             None => post(),
         };
         let (status, answer) = stack.send(request.body(body.clone())).await;

@@ -11,12 +11,12 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use e2e::{Stack, payload};
-use wriftai_hooks::adapters::dynamo::DynamoLedger;
-use wriftai_hooks::adapters::sqs::SqsQueue;
-use wriftai_hooks::config::ActOn;
-use wriftai_hooks::ingest::{Ingest, Ingested};
-use wriftai_hooks::prediction::Prediction;
 use time::OffsetDateTime;
+use wriftai_hooks::internals::adapters::dynamo::DynamoLedger;
+use wriftai_hooks::internals::adapters::sqs::SqsQueue;
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::ingest::{Ingest, Ingested};
+use wriftai_hooks::internals::prediction::Prediction;
 
 #[derive(Debug, Clone, Default)]
 struct Counter(Arc<AtomicUsize>);
@@ -80,7 +80,7 @@ async fn each_path_takes_the_documented_number_of_round_trips() {
     assert_eq!(counted.trips(&payload(id, "mystery", 0)).await, (Ingested::OutOfOrder, 1));
 
     // The failed write, then whether `hooks forget` erased it.
-    let stranger = wriftai_hooks::prediction::PredictionId::random();
+    let stranger = wriftai_hooks::internals::prediction::PredictionId::random();
     assert_eq!(counted.trips(&payload(stranger, "succeeded", 3)).await, (Ingested::UnknownPrediction, 2));
     assert_eq!(counted.trips(&payload(stranger, "mystery", 3)).await, (Ingested::UnknownPrediction, 2));
 }

@@ -1,23 +1,16 @@
 //! `hooks`: operator commands against the configured stack and WriftAI.
 
 mod error;
-mod ops;
 
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
-// The platform's TLS roots: the CLI runs on laptops, where a TLS-inspecting proxy may
-// sit between it and AWS.
-use wriftai_hooks::adapters::{AwsSettings, aws_config, dynamo::DynamoLedger, secrets};
-use wriftai_hooks::config::{Env, IngestConfig, webhook_from_env};
-use wriftai_hooks::ingest::Ingest;
-use wriftai_hooks::ports::Ledger;
-use wriftai_hooks::prediction::{PredictionId, Status};
-use wriftai_hooks::wriftai::{ApiConfig, CreatePrediction, Webhook, WriftAi};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::Value;
 use time::OffsetDateTime;
+use wriftai_hooks::ops::{self, Ops};
+use wriftai_hooks::{PredictionId, Status};
 
 use crate::error::{Error, Result};
 
@@ -84,7 +77,7 @@ enum Command {
         model: Option<String>,
         /// Events whose work is in this state only.
         #[arg(long, value_enum, conflicts_with = "prediction_id")]
-        work: Option<ops::bulk::Work>,
+        work: Option<Work>,
         /// At most this many events sent a second.
         #[arg(long, value_name = "N", default_value_t = 10, value_parser = rate, conflicts_with = "prediction_id")]
         rate: u32,
@@ -129,6 +122,27 @@ enum Command {
     },
 }
 
+/// The work states `--work` selects ([`ops::bulk::Work`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Work {
+    /// Not done, and its last run failed.
+    Failed,
+    /// Given up on by the reconciler and sent to the dead-letter queue.
+    DeadLettered,
+    /// Run to completion.
+    Done,
+}
+
+impl From<Work> for ops::bulk::Work {
+    fn from(work: Work) -> Self {
+        match work {
+            Work::Failed => Self::Failed,
+            Work::DeadLettered => Self::DeadLettered,
+            Work::Done => Self::Done,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::try_parse() {
@@ -144,27 +158,37 @@ async fn main() -> ExitCode {
 /// Runs the command and prints what it says: text as it is, a report as JSON.
 async fn run(command: Command) -> Result<()> {
     let said = match command {
-        Command::Register { prediction_id } => register(&prediction_id).await?,
-        Command::Create { model, input, wait } => create(model, &input, wait.map(Duration::from_secs)).await?,
+        Command::Register { prediction_id } => {
+            let id = parse_id(&prediction_id)?;
+            ops::register(&Ops::from_env().await?, id).await?
+        }
+        Command::Create { model, input, wait } => {
+            let input: Value = serde_json::from_str(&input).map_err(|e| Error::argument("--input is not JSON", e))?;
+            ops::create(&Ops::from_env().await?, model, input, wait.map(Duration::from_secs)).await?
+        }
         Command::Sign { secret, timestamp } => sign(&secret, timestamp)?,
         Command::Inspect { prediction_id, json } => {
             let id = parse_id(&prediction_id)?;
-            ops::inspect::inspect(&ops::Ops::from_env().await?, id, json).await?
+            let report = ops::inspect(&Ops::from_env().await?, id).await?;
+            if json { report } else { Value::String(ops::render_inspection(&report)) }
         }
         Command::Replay { prediction_id: Some(id), status, forget_step, .. } => {
             replay(&id, status.as_deref(), &forget_step).await?
         }
         Command::Replay { prediction_id: None, status, forget_step, since, until, model, work, rate, dry_run, run } => {
             let status = status.as_deref().map(parse_status).transpose()?;
-            let filter = ops::bulk::Filter { since, until, status, model, work };
+            let filter = ops::bulk::Filter { since, until, status, model, work: work.map(Into::into) };
             bulk_replay(&filter, &forget_step, run, rate, dry_run).await?
         }
         Command::Forget { prediction_id } => {
             let id = parse_id(&prediction_id)?;
-            ops::forget::forget(&ops::Ops::from_env().await?, id).await?
+            ops::forget(&Ops::from_env().await?, id).await?
         }
-        Command::Redrive { max, dry_run } => ops::redrive::redrive(&ops::Ops::from_env().await?, max, dry_run).await?,
-        Command::Status { json } => ops::status::status(&ops::Ops::from_env().await?, json).await?,
+        Command::Redrive { max, dry_run } => ops::redrive(&Ops::from_env().await?, max, dry_run).await?,
+        Command::Status { json } => {
+            let report = ops::status(&Ops::from_env().await?).await?;
+            if json { report } else { Value::String(ops::render_status(&report)) }
+        }
     };
     match said {
         Value::String(text) => println!("{text}"),
@@ -214,7 +238,7 @@ fn moment(raw: &str) -> Result<OffsetDateTime, String> {
 /// `--model`: `owner/name`, as the table keeps it.
 fn model(raw: &str) -> Result<String, String> {
     let well_formed = raw.split_once('/').is_some_and(|(owner, name)| !owner.is_empty() && !name.is_empty());
-    if !well_formed || raw.len() > wriftai_hooks::ports::MODEL_KEPT_BYTES || raw.contains(':') {
+    if !well_formed || raw.len() > ops::bulk::MODEL_BYTES || raw.contains(':') {
         return Err(format!("{raw:?} is not a model's owner/name"));
     }
     Ok(raw.to_owned())
@@ -239,7 +263,7 @@ async fn replay(id: &str, status: Option<&str>, forget: &[String]) -> Result<Val
     let forget = steps_to_forget(forget)?;
     let forget = &forget;
     let status = status.map(parse_status).transpose()?;
-    ops::replay(&ops::Ops::from_env().await?, id, status, forget).await
+    Ok(ops::replay(&Ops::from_env().await?, id, status, forget).await?)
 }
 
 /// The steps to forget, checked as one replay checks them.
@@ -273,55 +297,16 @@ async fn bulk_replay(
     }
     let forget = steps_to_forget(forget)?;
     let name = run.unwrap_or_else(|| filter.run_name(&forget));
-    let only = filter.work.map(ops::bulk::Work::state);
+    let only = filter.work;
     let run = ops::bulk::Run { name: &name, only, rate, dry_run, forget: &forget };
-    ops::bulk::replay(&ops::Ops::from_env().await?, filter, &run).await
-}
-
-async fn register(id: &str) -> Result<Value> {
-    let id = parse_id(id)?;
-    let env = Env::process();
-    // The stack's own shard count: a prediction registered on a shard no reader reads
-    // would never be reconciled.
-    let config = IngestConfig::from_env(&env)?;
-    let ledger = DynamoLedger::from_config(&aws(&env).await?, config.table_name, config.index_shards);
-    // Registered again, the reconciler would fetch it from WriftAI and keep it all anew.
-    if ledger.forgotten(id).await? {
-        return Err(Error::NotRegistered { id, why: "it was forgotten (hooks forget); its mark says so for 30 days" });
-    }
-    let new = ledger.register(id, OffsetDateTime::now_utc()).await?;
-    Ok(json!({"id": id, "registered": new}))
-}
-
-async fn create(model: String, input: &str, wait: Option<Duration>) -> Result<Value> {
-    let input: Value = serde_json::from_str(input).map_err(|e| Error::argument("--input is not JSON", e))?;
-
-    let env = Env::process();
-    let config = IngestConfig::from_env(&env)?;
-    let aws = aws(&env).await?;
-    let api = WriftAi::connect(&aws, &ApiConfig::from_env(&env)?)
-        .await
-        .map_err(|e| Error::aws("reading WRIFTAI_ACCESS_TOKEN from Secrets Manager", e))?;
-    let webhook = match webhook_from_env(&env) {
-        Some((url, Some(secret))) => Some(Webhook { url, secret: Some(secrets::resolve(&aws, &secret).await?) }),
-        Some((url, None)) => Some(Webhook { url, secret: None }),
-        None => None,
-    };
-    let ingest = Ingest::on_aws(&aws, &config);
-    let request = CreatePrediction { model, input, webhook, wait };
-    let fetched = wriftai_hooks::create::create(&api, &ingest, &request).await?;
-    serde_json::from_str(&fetched.raw).map_err(Error::Json)
+    Ok(ops::bulk::replay(&Ops::from_env().await?, filter, &run).await?)
 }
 
 fn sign(secret: &str, timestamp: Option<i64>) -> Result<Value> {
     let timestamp = timestamp.unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp());
     let mut body = Vec::new();
     std::io::stdin().read_to_end(&mut body).map_err(Error::Stdin)?;
-    Ok(Value::String(wriftai_hooks::signature::sign(secret, timestamp, &body)))
-}
-
-async fn aws<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<aws_config::SdkConfig> {
-    Ok(aws_config(&AwsSettings::from_env(env)?.system_roots()).await)
+    Ok(Value::String(wriftai_hooks::internals::signature::sign(secret, timestamp, &body)))
 }
 
 #[cfg(test)]
@@ -391,10 +376,7 @@ mod tests {
         let until = until.unwrap();
         assert!((until.at - an_hour_ago).abs() < time::Duration::minutes(1), "{until:?}");
         assert_eq!(until.typed, "1h", "kept as typed: it names the run");
-        assert_eq!(
-            (model.as_deref(), work, rate, dry_run),
-            (Some("acme/echo"), Some(ops::bulk::Work::DeadLettered), 5, true)
-        );
+        assert_eq!((model.as_deref(), work, rate, dry_run), (Some("acme/echo"), Some(Work::DeadLettered), 5, true));
         assert_eq!(run.as_deref(), Some("fix-1"));
         let Command::Replay { rate, dry_run, .. } = parse(&["replay", "--work", "failed"]).unwrap() else { panic!() };
         assert_eq!((rate, dry_run), (10, false));

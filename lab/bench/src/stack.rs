@@ -115,7 +115,7 @@ fn shards() -> usize {
 }
 
 /// A time as the stack writes its index sort keys: UTC, nine digits of fraction, so that
-/// string order is time order (`wriftai_hooks::adapters::dynamo::rfc3339`).
+/// string order is time order (`wriftai_hooks::internals::adapters::dynamo::rfc3339`).
 fn sortable(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     let (month, nanos) = (u8::from(t.month()), t.nanosecond());

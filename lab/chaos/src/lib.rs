@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use e2e::{Item, Stack, api, our_webhook, status_of};
 use serde_json::Value;
-use wriftai_hooks::adapters::dynamo::DynamoLedger;
-use wriftai_hooks::config::ActOn;
-use wriftai_hooks::create::CreateError;
-use wriftai_hooks::ingest::Ingest;
-use wriftai_hooks::prediction::PredictionId;
-use wriftai_hooks::wriftai::CreatePrediction;
+use wriftai_hooks::internals::adapters::dynamo::DynamoLedger;
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::create::CreateError;
+use wriftai_hooks::internals::ingest::Ingest;
+use wriftai_hooks::internals::prediction::PredictionId;
+use wriftai_hooks::internals::wriftai::CreatePrediction;
 
 /// The fault proxy between the functions and the emulators.
 pub struct FaultProxy {
@@ -95,10 +95,10 @@ pub async fn create_by(
     let ingest = Ingest::new(ledger.clone(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
     let request = CreatePrediction { model: "acme/echo".into(), input, webhook: our_webhook(), wait: None };
     loop {
-        match wriftai_hooks::create::create(&api(), &ingest, &request).await {
+        match wriftai_hooks::internals::create::create(&api(), &ingest, &request).await {
             Ok(fetched) => return Ok(fetched.prediction.id),
             Err(CreateError::NotRecorded { id, .. }) => {
-                use wriftai_hooks::ports::Ledger;
+                use wriftai_hooks::internals::ports::Ledger;
                 while ledger.register(id, time::OffsetDateTime::now_utc()).await.is_err() {
                     if late() {
                         return Err(Some(id));

@@ -16,7 +16,7 @@ use chaos::{FaultProxy, Frozen, diff};
 use e2e::{Item, Sim, Stack, api, writes};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use wriftai_hooks::prediction::PredictionId;
+use wriftai_hooks::internals::prediction::PredictionId;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -206,7 +206,7 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
         }
         for m in out.messages() {
             let body = m.body().unwrap_or_default();
-            match wriftai_hooks::message::WorkMessage::decode(body) {
+            match wriftai_hooks::internals::message::WorkMessage::decode(body) {
                 Ok(message) if ours.contains(&message.prediction_id) => dlq_ours.push(body.to_owned()),
                 Ok(_) => dlq_others += 1,
                 Err(_) => dlq_poison += 1,

@@ -19,12 +19,12 @@ use std::time::Duration;
 use chaos::{FaultProxy, Frozen};
 use e2e::{Stack, payload, status_of, writes};
 use serde_json::json;
-use wriftai_hooks::adapters::dynamo::DynamoLedger;
-use wriftai_hooks::ports::{Claim, Claims, RecordTable, StepKey, StepState};
-use wriftai_hooks::prediction::{PredictionId, Status};
-use wriftai_hooks::records::{NoBucket, Records};
-use test_worker::Counted;
 use time::OffsetDateTime;
+use wriftai_hooks::Records;
+use wriftai_hooks::internals::adapters::backend::Table;
+use wriftai_hooks::internals::adapters::dynamo::DynamoLedger;
+use wriftai_hooks::internals::ports::{Claim, Claims, RecordTable, StepKey, StepState};
+use wriftai_hooks::internals::prediction::{PredictionId, Status};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -78,11 +78,11 @@ async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
     let stack = Stack::from_env().await;
     // The functions' store (a put) and the test worker's (which counts its calls): the
     // chaos suite's verdict rests on the count being right under the same fault.
-    let (id, ledger, counted) = (PredictionId::random(), stack.ledger(), Counted::new(stack.ledger()));
+    let (id, ledger, counted) = (PredictionId::random(), Table::from(stack.ledger()), counting(stack.ledger()));
     let frozen = Frozen::new("dynamodb");
     let both = tokio::spawn(async move {
-        let put = Records::<_, NoBucket>::new(&ledger, None).store(id, "result", &json!({"status": "succeeded"})).await;
-        let counted = Records::<_, NoBucket>::new(&counted, None);
+        let put = Records::new(&ledger, None).store(id, "result", &json!({"status": "succeeded"})).await;
+        let counted = Records::new(&counted, None);
         (put, counted.store(id, "counted", &json!({"status": "succeeded"})).await)
     });
     // Past the SDK's 2 s attempt timeout and within its 5 s operation timeout: the first
@@ -97,6 +97,11 @@ async fn dynamodb_hanging_mid_output_write_still_writes_it_once() {
     assert_eq!(record, json!({"status": "succeeded"}), "one record, however many attempts reached the table");
     let (_, writes) = stack.record(id, "counted").await.expect("the counted record");
     assert_eq!(writes, 1, "one write, however many attempts reached the table");
+}
+
+/// The table as the test worker's stores write it: each put counts itself.
+fn counting(ledger: DynamoLedger) -> Table {
+    Table::from(ledger.counting_stores(|_| {}))
 }
 
 /// The ledger the functions use, with its calls going through the fault proxy (the
@@ -126,8 +131,8 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
     let proxy = FaultProxy::from_env().expect("the stack runs with FAULTS=1");
     let ledger = through_the_proxy(&stack, &proxy);
     // The output write as the test worker makes it: the production put plus a count.
-    let counted = Counted::new(through_the_proxy(&stack, &proxy));
-    let records = Records::<_, NoBucket>::new(&counted, None);
+    let counted = counting(through_the_proxy(&stack, &proxy));
+    let records = Records::new(&counted, None);
     let (status, now) = (Status::parse("succeeded").unwrap(), OffsetDateTime::now_utc());
     for throttle_after_first in [false, true] {
         let id = stack.registered().await;
@@ -168,7 +173,8 @@ async fn a_step_whose_intent_went_unconfirmed_is_taken_back_and_runs_on_the_next
         .set(json!({"rules": [{"operation": "PutItem", "kind": "lost_answer", "rate": 1.0, "contains": "started_by"}]}))
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
-    let begun = wriftai_hooks::deadline::within(deadline, ledger.begin_step(step, OffsetDateTime::now_utc())).await;
+    let begun =
+        wriftai_hooks::internals::deadline::within(deadline, ledger.begin_step(step, OffsetDateTime::now_utc())).await;
     proxy.set(json!({"rules": []})).await;
     assert!(begun.is_err(), "its outcome unknown: {begun:?}");
     assert!(tokio::time::Instant::now() < deadline + Duration::from_millis(500), "within the run's time");
@@ -192,12 +198,8 @@ impl aws_types::service_config::LoadServiceConfig for NoEndpointVariables {
 #[derive(Default)]
 struct Counting(std::sync::Mutex<std::collections::HashMap<PredictionId, u32>>);
 
-impl worker::batch::Job for Counting {
-    async fn run(
-        &self,
-        prediction: wriftai_hooks::prediction::Prediction,
-        _attempt: u32,
-    ) -> Result<serde_json::Value, wriftai_hooks::error::BoxError> {
+impl wriftai_hooks::internals::Job for Counting {
+    async fn run(&self, prediction: wriftai_hooks::Prediction) -> Result<serde_json::Value, wriftai_hooks::BoxError> {
         *self.0.lock().unwrap().entry(prediction.id).or_default() += 1;
         Ok(json!({"ran": true}))
     }
@@ -236,20 +238,19 @@ async fn with_dynamodb_answers_8_s_late_batches_are_reported_in_time_and_no_work
         let body = payload(id, "succeeded", 3);
         assert_eq!(stack.post(body.clone()).await.0, 200);
         assert_eq!(stack.messages_for(id).await.len(), 1);
-        bodies.push(wriftai_hooks::message::WorkMessage::encode(id, &Status::Succeeded, &body));
+        bodies.push(wriftai_hooks::internals::message::WorkMessage::encode(id, &Status::Succeeded, &body));
         ids.push(id);
     }
-    let config = worker::config::WorkerConfig::from_env(&wriftai_hooks::config::Env::process()).unwrap();
+    let config =
+        wriftai_hooks::internals::WorkerConfig::from_env(&wriftai_hooks::internals::config::Env::process()).unwrap();
     // Every call through the proxy: the stack's endpoint variables (which a service's
     // own config would read first) set aside.
     let mut aws = stack.aws.to_builder().endpoint_url(proxy.url());
     aws.set_service_config(None::<NoEndpointVariables>);
-    let clients = worker::config::Clients {
-        aws: aws.build(),
-        api: wriftai_hooks::wriftai::WriftAi::new(config.api.clone()).unwrap(),
-        webhook: None,
-    };
-    let worker = worker::batch::Worker::on_aws(&clients, &config, Counting::default());
+    let aws = aws.build();
+    let api = wriftai_hooks::WriftAi::new(config.api.clone()).unwrap();
+    let ingest = wriftai_hooks::internals::ingest::Ingest::on_aws(&aws, &config.ingest);
+    let worker = wriftai_hooks::internals::Worker::new(ingest, api, config.concurrency, Counting::default());
     let late = |contains: Option<&str>| {
         json!({"rules": [{"operation": "DynamoDB_20120810", "kind": "delay", "rate": 1.0, "hold_ms": 8000,
                           "contains": contains}]})
@@ -293,12 +294,7 @@ async fn with_dynamodb_answers_8_s_late_batches_are_reported_in_time_and_no_work
     }
 }
 
-type AwsWorker = worker::batch::Worker<
-    wriftai_hooks::adapters::dynamo::DynamoLedger,
-    wriftai_hooks::adapters::sqs::SqsQueue,
-    wriftai_hooks::wriftai::WriftAi,
-    Counting,
->;
+type AwsWorker = wriftai_hooks::internals::Worker<Counting>;
 
 fn job_runs(worker: &AwsWorker, id: PredictionId) -> u32 {
     worker.job().runs(id)

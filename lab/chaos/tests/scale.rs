@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chaos::{FaultProxy, diff};
 use e2e::{Sim, Stack, api, writes};
 use serde_json::{Value, json};
-use wriftai_hooks::prediction::PredictionId;
+use wriftai_hooks::internals::prediction::PredictionId;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

@@ -1,13 +1,13 @@
 //! Fuzz target: the receiver's request handling before anything is written (method,
-//! path, content type, size, signature, parse, decide), `wriftai_hooks::webhook::check` with a
+//! path, content type, size, signature, parse, decide), `wriftai_hooks::internals::webhook::check` with a
 //! verifier, on arbitrary requests. Half the inputs are signed correctly so the fuzzer
 //! gets past the signature into the JSON parser.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wriftai_hooks::prediction::Prediction;
-use wriftai_hooks::signature::{DEFAULT_TOLERANCE, Header, Verifier, sign};
-use wriftai_hooks::webhook::{Checks, Limits, Request, check};
+use wriftai_hooks::internals::prediction::Prediction;
+use wriftai_hooks::internals::signature::{DEFAULT_TOLERANCE, Header, Verifier, sign};
+use wriftai_hooks::internals::webhook::{Checks, Limits, Request, check};
 
 const NOW: i64 = 1_790_000_000;
 const SECRET: &str = "whsec_fuzz";

@@ -1,7 +1,10 @@
 //! Adapters for the ports: AWS (DynamoDB, SQS) and in-memory twins for tests.
 
+pub mod backend;
 pub mod dynamo;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+pub mod s3;
 pub mod secrets;
 pub mod sqs;
 pub mod tls;
@@ -13,6 +16,7 @@ use aws_config::environment::{EnvironmentVariableCredentialsProvider, Environmen
 use aws_config::timeout::TimeoutConfig;
 
 pub use aws_config::SdkConfig;
+use backend::{Queue, Table};
 use dynamo::DynamoLedger;
 use sqs::SqsQueue;
 use tls::TrustRoots;
@@ -43,7 +47,7 @@ pub struct AwsSettings {
 }
 
 impl AwsSettings {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let set = |name| env.optional(name).is_some();
         Ok(Self {
             roots: TrustRoots::from_env(env)?,
@@ -91,12 +95,14 @@ pub async fn aws_config(settings: &AwsSettings) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-impl Ingest<DynamoLedger, SqsQueue> {
+impl Ingest<Table, Queue> {
     /// Record-and-enqueue on the stack's table and work queue.
     pub fn on_aws(aws: &SdkConfig, config: &IngestConfig) -> Self {
         Ingest::new(
-            DynamoLedger::from_config(aws, &config.table_name, config.index_shards).keeping_records(config.record_ttl),
-            SqsQueue::from_config(aws, &config.queue_url),
+            DynamoLedger::from_config(aws, &config.table_name, config.index_shards)
+                .keeping_records(config.record_ttl)
+                .into(),
+            SqsQueue::from_config(aws, &config.queue_url).into(),
             config.act_on.clone(),
             config.event_ttl,
         )

@@ -33,7 +33,7 @@ pub enum TrustRoots {
 }
 
 impl TrustRoots {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         match env.optional("TLS_ROOTS").as_deref().map(str::trim) {
             Some("amazon") => Ok(Self::Amazon),
             Some("system") => Ok(Self::System),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use e2e::{Sim, Stack, eventually, hooks, objects};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use wriftai_hooks::prediction::PredictionId;
+use wriftai_hooks::internals::prediction::PredictionId;
 
 async fn create(stack: &Stack, input: Value) -> PredictionId {
     super::create(stack, "acme/echo", input).await

@@ -16,15 +16,15 @@ use std::time::Duration;
 
 use e2e::{Sim, Stack, api, eventually, our_webhook, status_of};
 use serde_json::{Value, json};
-use wriftai_hooks::config::ActOn;
-use wriftai_hooks::ingest::Ingest;
-use wriftai_hooks::prediction::PredictionId;
-use wriftai_hooks::wriftai::CreatePrediction;
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::ingest::Ingest;
+use wriftai_hooks::internals::prediction::PredictionId;
+use wriftai_hooks::internals::wriftai::CreatePrediction;
 
 pub(crate) async fn create(stack: &Stack, model: &str, input: Value) -> PredictionId {
     let ingest = Ingest::new(stack.ledger(), stack.queue(), ActOn::terminal(), Duration::from_secs(3600));
     let request = CreatePrediction { model: model.into(), input, webhook: our_webhook(), wait: None };
-    wriftai_hooks::create::create(&api(), &ingest, &request).await.unwrap().prediction.id
+    wriftai_hooks::internals::create::create(&api(), &ingest, &request).await.unwrap().prediction.id
 }
 
 /// Waits for the worker to have stored the prediction's output; returns it.

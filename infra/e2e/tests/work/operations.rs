@@ -4,9 +4,9 @@
 
 use e2e::{Stack, eventually, hooks, hooks_exit};
 use serde_json::{Value, json};
-use wriftai_hooks::message::{Message, WorkMessage};
-use wriftai_hooks::ports::WorkQueue;
-use wriftai_hooks::prediction::{PredictionId, Status};
+use wriftai_hooks::internals::message::{Message, WorkMessage};
+use wriftai_hooks::internals::ports::WorkQueue;
+use wriftai_hooks::internals::prediction::{PredictionId, Status};
 
 async fn create(stack: &Stack, input: Value) -> PredictionId {
     super::create(stack, "acme/echo", input).await

@@ -5,7 +5,7 @@
 
 use e2e::{Sim, Stack, api, eventually};
 use serde_json::json;
-use wriftai_hooks::prediction::PredictionId;
+use wriftai_hooks::internals::prediction::PredictionId;
 
 use super::worked;
 

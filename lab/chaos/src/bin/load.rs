@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chaos::FaultProxy;
 use e2e::{Stack, payload, status_of};
-use wriftai_hooks::prediction::PredictionId;
+use wriftai_hooks::internals::prediction::PredictionId;
 
 const STATUSES: [&str; 4] = ["pending", "starting", "started", "succeeded"];
 

@@ -65,13 +65,24 @@ pub struct DynamoLedger {
     /// How long the work's records and steps are kept after their last write; `None`
     /// keeps them.
     record_ttl: Option<Duration>,
+    /// Called with a record's name before each put, which then also counts itself
+    /// ([`DynamoLedger::counting_stores`]).
+    counting_stores: Option<fn(&str)>,
 }
 
 impl DynamoLedger {
     /// The ledger on `table`, its indexes of `shards` shards (`INDEX_SHARDS`): every
     /// writer and reader of one table must agree on it, so it is never defaulted here.
     pub fn new(client: Client, table: impl Into<String>, shards: u16) -> Self {
-        Self { client, table: table.into(), shards: shards.max(1), record_ttl: None }
+        Self { client, table: table.into(), shards: shards.max(1), record_ttl: None, counting_stores: None }
+    }
+
+    /// Every put of a record calls `before` with its name, then adds an ID of its own to
+    /// the record's `writes`, so a test can count the calls that stored it from the
+    /// table. The repository's test worker only: not part of the API's promise.
+    #[doc(hidden)]
+    pub fn counting_stores(self, before: fn(&str)) -> Self {
+        Self { counting_stores: Some(before), ..self }
     }
 
     /// Records and steps written from now on expire `ttl` after their write (DynamoDB

@@ -14,9 +14,8 @@ use crate::prediction::PredictionId;
 
 impl DynamoLedger {
     /// The write that keeps `kept` on an item (`pk`, `sk`), with `set` (more `SET`
-    /// clauses) and `add` (an `ADD` clause, or empty) beside it. The test worker's store
-    /// adds to it, so it stays one write.
-    pub fn kept_write(&self, pk: String, sk: String, kept: &Kept, set: &str, add: &str) -> UpdateItemFluentBuilder {
+    /// clauses) and `add` (an `ADD` clause, or empty) beside it.
+    fn kept_write(&self, pk: String, sk: String, kept: &Kept, set: &str, add: &str) -> UpdateItemFluentBuilder {
         // Each way of keeping sets its attributes and removes the others'.
         let (assign, remove) = match kept {
             Kept::Whole(_) => ("#record = :record", "record_key, record_bytes, record_sha256"),
@@ -106,7 +105,18 @@ impl DynamoLedger {
 impl RecordTable for DynamoLedger {
     async fn put_record(&self, id: PredictionId, name: &str, record: &Kept) -> Result<()> {
         let now = rfc3339(OffsetDateTime::now_utc());
-        let write = self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", "");
+        let write = match self.counting_stores {
+            None => self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", ""),
+            Some(before) => {
+                before(name);
+                // A set of call IDs, not a counter: a write sent again (the SDK's retry or
+                // `resend`) carries the same ID, and one whose answer was lost was applied
+                // before it, so a counter would count one call twice. A set gains it once.
+                let call = uuid::Uuid::new_v4().to_string();
+                self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", "writes :call")
+                    .expression_attribute_values(":call", AttributeValue::Ss(vec![call]))
+            }
+        };
         let write = write.expression_attribute_values(":now", s(now));
         resend(|| write.clone().send()).await.map(drop).map_err(|e| Error::store("UpdateItem", e))
     }

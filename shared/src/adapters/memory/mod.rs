@@ -4,7 +4,7 @@
 mod claims;
 mod reconcile;
 mod records;
-mod source;
+mod wriftai;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,7 +19,7 @@ use crate::prediction::{PredictionId, Status};
 use crate::trace::TraceHeader;
 
 pub use records::MemoryBucket;
-pub use source::MemorySource;
+pub use wriftai::MemoryWriftAi;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PredictionRow {

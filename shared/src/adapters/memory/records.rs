@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 
+use bytes::Bytes;
+
 use time::OffsetDateTime;
 
 use super::{MemoryLedger, StepRow, take_one};
@@ -90,10 +92,13 @@ impl RecordTable for MemoryLedger {
     }
 }
 
-/// A bucket in memory: objects by key, and a switch to make the next puts fail.
+/// A bucket in memory: objects by key, the uploads under way, and a switch to make the
+/// next puts fail.
 #[derive(Default)]
 pub struct MemoryBucket {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Multipart uploads begun and not completed: their key and parts so far.
+    uploads: Mutex<BTreeMap<String, (String, Vec<Bytes>)>>,
     /// Makes the next N puts fail as an unreachable S3 would.
     pub fail_next: AtomicUsize,
 }
@@ -102,18 +107,71 @@ impl MemoryBucket {
     pub fn keys(&self) -> Vec<String> {
         self.objects.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
     }
+
+    /// Multipart uploads begun and neither completed nor aborted.
+    pub fn uploads_open(&self) -> usize {
+        self.uploads.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn name(&self) -> &str {
+        "memory"
+    }
+
+    pub async fn put_typed(&self, key: &str, body: Bytes, _content_type: &str) -> Result<()> {
+        if take_one(&self.fail_next).is_some() {
+            return Err(Error::bucket("PutObject", "injected fault"));
+        }
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), body.to_vec());
+        Ok(())
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.objects.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned())
+    }
+
+    pub async fn start_upload(&self, key: &str, _content_type: &str) -> Result<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.uploads.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), (key.to_owned(), Vec::new()));
+        Ok(id)
+    }
+
+    pub async fn upload_part(&self, key: &str, upload: &str, number: i32, body: Bytes) -> Result<String> {
+        let mut uploads = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let (of, parts) = uploads.get_mut(upload).ok_or_else(|| Error::bucket("UploadPart", "NoSuchUpload"))?;
+        if of != key || usize::try_from(number) != Ok(parts.len() + 1) {
+            return Err(Error::bucket("UploadPart", "a part out of order, or of another key"));
+        }
+        parts.push(body);
+        Ok(format!("etag-{number}"))
+    }
+
+    pub async fn complete_upload(&self, key: &str, upload: &str, parts: Vec<String>) -> Result<()> {
+        let (of, uploaded) = self
+            .uploads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(upload)
+            .ok_or_else(|| Error::bucket("CompleteMultipartUpload", "NoSuchUpload"))?;
+        if of != key || parts.len() != uploaded.len() {
+            return Err(Error::bucket("CompleteMultipartUpload", "InvalidPart"));
+        }
+        let whole = uploaded.concat();
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), whole);
+        Ok(())
+    }
+
+    pub async fn abort_upload(&self, _key: &str, upload: &str) -> Result<()> {
+        self.uploads.lock().unwrap_or_else(|p| p.into_inner()).remove(upload);
+        Ok(())
+    }
 }
 
 impl Bucket for MemoryBucket {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<()> {
-        if take_one(&self.fail_next).is_some() {
-            return Err(Error::bucket("PutObject", "injected fault"));
-        }
-        self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), body);
-        Ok(())
+        self.put_typed(key, body.into(), "application/json").await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.objects.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned())
+        MemoryBucket::get(self, key).await
     }
 }

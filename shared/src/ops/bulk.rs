@@ -1,0 +1,258 @@
+//! `hooks replay` by filter: every event the worker acts on that the filter selects,
+//! found through the `received` index (a `Query` per shard within the window, never a
+//! scan), counted first, then replayed as one replay of each at a bounded rate.
+//!
+//! Idempotent by construction, no state on the operator's machine: each run has a name
+//! (`--run`, by default a digest of the flags as typed, `--since 24h` as those letters),
+//! added to the event's `replay_runs` in the write that reopens it, and an event that
+//! holds the name is not sent again. So the same command run again after an interruption
+//! sends only what the first did not. The same write checks that the event's work is
+//! still in the state `--work` selected: work that succeeded meanwhile is left done.
+
+use std::time::Duration;
+
+use crate::adapters::dynamo::Received;
+use crate::ports::{Claims, Reopened, Rerun, WorkState};
+use crate::prediction::Status;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::Ops;
+use super::error::Result;
+
+/// The work states `--work` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Work {
+    /// Not done, and its last run failed.
+    Failed,
+    /// Given up on by the reconciler and sent to the dead-letter queue.
+    DeadLettered,
+    /// Run to completion.
+    Done,
+}
+
+impl Work {
+    pub(crate) fn state(self) -> WorkState {
+        match self {
+            Self::Failed => WorkState::Failed,
+            Self::DeadLettered => WorkState::DeadLettered,
+            Self::Done => WorkState::Done,
+        }
+    }
+}
+
+/// A time as typed (`--since 24h`), and what it meant when the command started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct When {
+    pub typed: String,
+    pub at: OffsetDateTime,
+}
+
+/// What a bulk replay selects; each part given narrows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    /// Received at or after (default: as far back as events are kept).
+    pub since: Option<When>,
+    /// Received at or before (default: when the run starts).
+    pub until: Option<When>,
+    pub status: Option<Status>,
+    /// `owner/name`.
+    pub model: Option<String>,
+    pub work: Option<Work>,
+}
+
+/// How many matches a dry run lists.
+const LISTED: usize = 20;
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn matches(&self, event: &Received) -> bool {
+        self.work.is_none_or(|w| w.state() == event.work)
+            && self.status.as_ref().is_none_or(|s| *s == event.status)
+            && self.model.as_deref().is_none_or(|m| event.model.as_deref() == Some(m))
+    }
+
+    /// The run's name when `--run` is not given: the same for the same flags as typed
+    /// and steps to forget, whenever it is run, so running the command again resumes it.
+    pub fn run_name(&self, forget: &[String]) -> String {
+        let typed = |t: &Option<When>| t.as_ref().map_or("-", |t| t.typed.as_str()).to_owned();
+        let work = self.work.map_or("-".to_owned(), |w| w.state().as_str().to_owned());
+        let status = self.status.as_ref().map_or("-", Status::as_str);
+        let what = format!(
+            "since={}\nuntil={}\nstatus={status}\nmodel={}\nwork={work}\nforget={}",
+            typed(&self.since),
+            typed(&self.until),
+            self.model.as_deref().unwrap_or("-"),
+            forget.join("\n"),
+        );
+        format!("f-{:016x}", crate::shards::fnv1a(what.as_bytes()))
+    }
+}
+
+/// The longest model name a filter can select by: what an event keeps of it.
+pub const MODEL_BYTES: usize = crate::ports::MODEL_KEPT_BYTES;
+
+/// How a bulk replay goes: its name, what it selected, its pace, whether it only counts.
+pub struct Run<'a> {
+    pub name: &'a str,
+    /// The state each event's work must still be in when it is reopened (`--work`).
+    pub only: Option<Work>,
+    /// Events sent a second, at most.
+    pub rate: u32,
+    pub dry_run: bool,
+    pub forget: &'a [String],
+}
+
+/// Counts what `filter` selects, then (unless a dry run) replays each match once for
+/// the run, at most `run.rate` a second, telling progress on stderr.
+pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> {
+    let until = filter.until.as_ref().map_or_else(OffsetDateTime::now_utc, |w| w.at);
+    let since = filter.since.as_ref().map_or(OffsetDateTime::UNIX_EPOCH, |w| w.at);
+    let matched = ops.ledger().received_between(since, until, |e| filter.matches(e)).await?;
+    let (done, to_send): (Vec<&Received>, Vec<&Received>) = matched.iter().partition(|e| e.replayed_by(run.name));
+    let mut lines = vec![format!(
+        "replay {}: {} matched ({}); {} already replayed by this run; {} to send",
+        run.name,
+        matched.len(),
+        by_work(&matched),
+        done.len(),
+        to_send.len()
+    )];
+    if run.dry_run {
+        let listed = to_send.iter().take(LISTED);
+        lines.extend(
+            listed.map(|e| format!("  {} {} received {} work {}", e.id, e.status, e.received_at, e.work.as_str())),
+        );
+        if to_send.len() > LISTED {
+            lines.push(format!("  ... and {} more", to_send.len() - LISTED));
+        }
+        lines.push("dry run: nothing sent".to_owned());
+        return Ok(json!(lines.join("\n")));
+    }
+    eprintln!("{}", lines[0]);
+    let tally = send(ops, &to_send, run).await?;
+    lines.push(format!(
+        "replay {}: sent {} of {}; {} held by a run now, {} no longer selected, {} no longer in the table",
+        run.name,
+        tally.sent,
+        to_send.len(),
+        tally.busy,
+        tally.moved,
+        tally.gone
+    ));
+    if tally.busy > 0 {
+        lines.push("run the same command again once they end: it sends only what this run did not".to_owned());
+    }
+    Ok(json!(lines.join("\n")))
+}
+
+#[derive(Default)]
+struct Tally {
+    sent: usize,
+    busy: usize,
+    moved: usize,
+    gone: usize,
+}
+
+async fn send(ops: &Ops, events: &[&Received], run: &Run<'_>) -> Result<Tally> {
+    let start = Instant::now();
+    let gap = Duration::from_secs(1) / run.rate.max(1);
+    let mut told = start;
+    let mut tally = Tally::default();
+    for (n, event) in events.iter().enumerate() {
+        tokio::time::sleep_until(start + gap * u32::try_from(n).unwrap_or(u32::MAX)).await;
+        let rerun = Rerun { run: run.name, only: run.only.map(Work::state) };
+        match ops.ledger().reopen(event.id, &event.status, run.forget, Some(rerun)).await? {
+            Reopened::Reopened { payload, .. } => {
+                ops.ingest.resend(event.id, &event.status, payload.as_deref()).await?;
+                tally.sent += 1;
+            }
+            // Reopened by this run meanwhile (another copy of the command): not twice.
+            Reopened::AlreadyReplayed => {}
+            Reopened::Running => tally.busy += 1,
+            Reopened::NotSelected => tally.moved += 1,
+            Reopened::NoWork | Reopened::Missing => tally.gone += 1,
+        }
+        if told.elapsed() >= Duration::from_secs(1) || n + 1 == events.len() {
+            told = Instant::now();
+            eprintln!("replay {}: {} of {} sent", run.name, tally.sent, events.len());
+        }
+    }
+    Ok(tally)
+}
+
+fn by_work(events: &[Received]) -> String {
+    let count = |state| events.iter().filter(|e| e.work == state).count();
+    let states = [WorkState::Failed, WorkState::DeadLettered, WorkState::Done, WorkState::Waiting];
+    let parts: Vec<String> =
+        states.iter().filter(|s| count(**s) > 0).map(|s| format!("{} {}", count(*s), s.as_str())).collect();
+    if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prediction::PredictionId;
+
+    use super::*;
+
+    fn event(status: Status, model: Option<&str>, work: WorkState) -> Received {
+        Received {
+            id: PredictionId::random(),
+            status,
+            received_at: "2026-12-04T00:00:00.000000000Z".to_owned(),
+            model: model.map(str::to_owned),
+            work,
+            replayed_by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_part_of_a_filter_narrows_what_it_selects() {
+        let failed_echo = event(Status::Failed, Some("acme/echo"), WorkState::Failed);
+        let done_echo = event(Status::Succeeded, Some("acme/echo"), WorkState::Done);
+        let lettered = event(Status::Succeeded, None, WorkState::DeadLettered);
+        let all = [&failed_echo, &done_echo, &lettered];
+        let selected = |filter: Filter| all.iter().filter(|e| filter.matches(e)).count();
+        assert_eq!(selected(Filter::default()), 3);
+        assert_eq!(selected(Filter { work: Some(Work::Failed), ..Filter::default() }), 1);
+        assert_eq!(selected(Filter { work: Some(Work::DeadLettered), ..Filter::default() }), 1);
+        assert_eq!(selected(Filter { work: Some(Work::Done), ..Filter::default() }), 1);
+        assert_eq!(selected(Filter { model: Some("acme/echo".into()), ..Filter::default() }), 2);
+        assert_eq!(selected(Filter { status: Some(Status::Succeeded), ..Filter::default() }), 2);
+        let narrow = Filter { status: Some(Status::Succeeded), model: Some("acme/echo".into()), ..Filter::default() };
+        assert_eq!(selected(narrow), 1);
+        assert_eq!(selected(Filter { model: Some("acme/other".into()), ..Filter::default() }), 0);
+    }
+
+    #[test]
+    fn a_run_is_named_by_its_filter_and_steps_whenever_it_runs() {
+        let filter = Filter { work: Some(Work::Failed), model: Some("acme/echo".into()), ..Filter::default() };
+        let name = filter.run_name(&[]);
+        assert_eq!(name, filter.clone().run_name(&[]), "the same command resumes the same run");
+        assert!(name.starts_with("f-") && name.len() == 18, "{name}");
+        assert_ne!(name, filter.run_name(&["notify".to_owned()]));
+        assert_ne!(name, Filter { work: Some(Work::Done), ..filter.clone() }.run_name(&[]));
+        let typed = |at| Some(When { typed: "24h".to_owned(), at });
+        let now = OffsetDateTime::now_utc();
+        let since = Filter { since: typed(now), ..filter.clone() };
+        assert_ne!(name, since.run_name(&[]), "a window given is part of the name");
+        let an_hour_on = Filter { since: typed(now + time::Duration::hours(1)), ..filter.clone() };
+        assert_eq!(since.run_name(&[]), an_hour_on.run_name(&[]), "--since 24h names one run whenever it is typed");
+    }
+
+    #[test]
+    fn the_count_names_each_work_state_it_found() {
+        let events = [
+            event(Status::Failed, None, WorkState::Failed),
+            event(Status::Failed, None, WorkState::Failed),
+            event(Status::Succeeded, None, WorkState::Done),
+        ];
+        assert_eq!(by_work(&events), "2 failed, 1 done");
+        assert_eq!(by_work(&[]), "none");
+    }
+}
