@@ -7,12 +7,21 @@ use std::time::Duration;
 
 use crate::prediction::Status;
 
+/// A setting that stops a function's start: missing or malformed, named.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
+    /// A required variable is not set.
     #[error("environment variable {0} is required")]
     Missing(&'static str),
+    /// A variable does not read as what it holds.
     #[error("environment variable {var} is invalid: {reason}")]
-    Invalid { var: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// Why it does not read.
+        reason: String,
+    },
     /// Webhooks are signed unless the deployment says otherwise, in so many words.
     #[error("environment variable {0} is required: set the webhook secret, or ALLOW_UNSIGNED_WEBHOOKS=true")]
     MissingSecret(&'static str),
@@ -47,14 +56,17 @@ impl Env {
         Self { vars: set.map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect() }
     }
 
+    /// The variable `var`; an error naming it when it is not set.
     pub fn required(&self, var: &'static str) -> Result<String, ConfigError> {
         self.optional(var).ok_or(ConfigError::Missing(var))
     }
 
+    /// The variable `var`, if it is set.
     pub fn optional(&self, var: &str) -> Option<String> {
         self.vars.get(var).cloned()
     }
 
+    /// The variable `var` parsed, or `default` when it is not set.
     pub fn parsed<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
@@ -71,6 +83,7 @@ impl Env {
 pub struct ActOn(BTreeSet<String>);
 
 impl ActOn {
+    /// The terminal statuses: the default.
     pub fn terminal() -> Self {
         Self(Status::KNOWN.iter().filter(|s| s.is_terminal()).map(|s| s.to_string()).collect())
     }
@@ -104,8 +117,11 @@ impl FromStr for ActOn {
 /// What the record-and-enqueue path needs: shared by the three functions.
 #[derive(Clone, Debug)]
 pub struct IngestConfig {
+    /// `TABLE_NAME`.
     pub table_name: String,
+    /// `QUEUE_URL`: the work queue.
     pub queue_url: String,
+    /// `ACT_ON_STATUSES`.
     pub act_on: ActOn,
     /// How long event records are kept (DynamoDB TTL); the duplicate check looks back
     /// this far.
@@ -123,6 +139,7 @@ pub struct IngestConfig {
 pub const MIN_RECORD_TTL_DAYS: u64 = 15;
 
 impl IngestConfig {
+    /// Reads it from `env`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let ttl_days: u64 = env.parsed("EVENT_TTL_DAYS", 30)?;
         let index_shards: u16 = env.parsed("INDEX_SHARDS", crate::shards::DEFAULT)?;

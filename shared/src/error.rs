@@ -3,35 +3,48 @@
 
 use crate::prediction::PredictionId;
 
+/// Any error, boxed: what your `handle` returns on failure, and what a function's `main`
+/// returns (the same type as `lambda_runtime::Error`).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// A call to the stack's table, queue, bucket or secrets that failed, with its cause as
+/// a source. Whatever it is, trying the work again later may pass; `Corrupt` will not.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A DynamoDB call failed: throttled, timed out, unreachable or refused.
     #[error("DynamoDB {op} failed")]
     Store {
+        /// The operation.
         op: &'static str,
+        /// The SDK's error.
         #[source]
         source: BoxError,
     },
     /// An SQS call failed.
     #[error("SQS {op} failed")]
     Queue {
+        /// The operation.
         op: &'static str,
+        /// The SDK's error.
         #[source]
         source: BoxError,
     },
     /// The bucket that holds records too large for an item failed.
     #[error("the bucket's {op} failed")]
     Bucket {
+        /// The operation.
         op: &'static str,
+        /// The SDK's error.
         #[source]
         source: BoxError,
     },
     /// A webhook secret named by ARN could not be read from Secrets Manager.
     #[error("reading secret {arn} from Secrets Manager failed")]
     Secret {
+        /// The secret's ARN.
         arn: String,
+        /// The SDK's error.
         #[source]
         source: BoxError,
     },
@@ -43,19 +56,27 @@ pub enum Error {
     OutOfTime,
     /// An item in the table does not have the shape this code writes.
     #[error("stored item {key} is malformed: {reason}")]
-    Corrupt { key: String, reason: &'static str },
+    Corrupt {
+        /// The item or object, cut to 80 characters.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
-    pub fn store(op: &'static str, source: impl Into<BoxError>) -> Self {
+    /// A failed DynamoDB call.
+    pub(crate) fn store(op: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Store { op, source: source.into() }
     }
 
-    pub fn queue(op: &'static str, source: impl Into<BoxError>) -> Self {
+    /// A failed SQS call.
+    pub(crate) fn queue(op: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Queue { op, source: source.into() }
     }
 
-    pub fn bucket(op: &'static str, source: impl Into<BoxError>) -> Self {
+    /// A failed call to the bucket.
+    pub(crate) fn bucket(op: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Bucket { op, source: source.into() }
     }
 
@@ -75,6 +96,7 @@ impl Error {
     }
 }
 
+/// A result whose error is an [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error and its sources on one line (`outer: cause: root cause`), for logs and

@@ -95,7 +95,7 @@ pub async fn copy_files<S>(prediction: &Prediction, ctx: &Context<S>) -> Result<
 /// At most once: the intent is recorded before the create, and the new prediction's ID
 /// straight after. A run done again that finds the intent and no ID (the create's answer
 /// was lost, or the run died before recording it) looks for the prediction among
-/// WriftAI's recent ones ([`find_created`]); found, it is taken as this one's; not
+/// WriftAI's recent ones (by the mark it left); found, it is taken as this one's; not
 /// found, the work fails to the DLQ saying so, rather than create a second one.
 pub async fn chain<S>(prediction: &Prediction, ctx: &Context<S>) -> Result<Option<PredictionId>, BoxError> {
     let Some(then) = prediction.input.get("then").filter(|_| prediction.status == Status::Succeeded) else {

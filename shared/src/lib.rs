@@ -1,7 +1,90 @@
-//! The engine of a WriftAI webhook stack on AWS Lambda: the receiver, the worker around
-//! your work, and the reconciler, as a library. Your project holds three small
-//! functions and your work; this crate holds the rest, and its fixes reach you with
-//! one version line.
+//! Receive [WriftAI](https://wrift.ai) prediction webhooks on AWS Lambda, and run your
+//! work on each prediction once: the engine of a three-function stack (a receiver, a
+//! worker, a reconciler) on DynamoDB and SQS, as a library your project's few files
+//! depend on.
+//!
+//! WriftAI posts the whole prediction to a webhook every time its status changes.
+//! Deliveries can be duplicated, arrive out of order, be retried, or never arrive. This
+//! crate turns that into one promise: **every prediction's work runs, once, and nothing
+//! is lost**. Your project holds the three functions' `main`s, your work, the template
+//! and the scripts; a fix of this crate reaches it with one version line.
+//!
+//! # A project's worker
+//!
+//! ```no_run
+//! use serde_json::{Value, json};
+//! use wriftai_hooks::{BoxError, Context, Prediction, Setup, Status};
+//!
+//! /// Your settings, read once at cold start.
+//! struct Settings {
+//!     shop_url: String,
+//! }
+//!
+//! fn settings(setup: &Setup) -> Result<Settings, BoxError> {
+//!     Ok(Settings { shop_url: setup.required("SHOP_URL")? })
+//! }
+//!
+//! /// Called once per prediction that reaches a status the worker acts on.
+//! async fn handle(prediction: &Prediction, ctx: &Context<Settings>) -> Result<Value, BoxError> {
+//!     if prediction.status != Status::Succeeded {
+//!         return Ok(Value::Null);
+//!     }
+//!     // A side effect runs as a step: at most once, whatever crashes around it.
+//!     use wriftai_hooks::SendStep;
+//!     let steps = ctx.steps(prediction);
+//!     let told = steps
+//!         .once("tell-the-shop", || async {
+//!             let body = json!({"id": prediction.id, "output": prediction.output});
+//!             let answer = ctx.http().post(&ctx.settings().shop_url).json(&body).send_step().await?;
+//!             Ok(answer.status().as_u16())
+//!         })
+//!         .await?;
+//!     ctx.records().store(prediction.id, "result", &json!({"told": told})).await?;
+//!     Ok(json!({"told": told}))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), BoxError> {
+//!     wriftai_hooks::worker::serve(settings, handle).await
+//! }
+//! ```
+//!
+//! The receiver's and the reconciler's `main`s are one line each:
+//! [`receiver::serve`] and [`reconciler::serve`].
+//!
+//! # What is here
+//!
+//! - [`receiver`]: behind a Function URL, checks each delivery (size, JSON, signature,
+//!   the prediction ID against our own records), records it with a conditional write,
+//!   enqueues its work, and answers fast.
+//! - [`worker`]: on the work queue, claims each (prediction, status) and runs your
+//!   `handle` on it to completion once, with partial batch failures and a dead-letter
+//!   queue. Your work gets a [`Context`]: [`Steps`] that run at most once,
+//!   [`Records`] of any size, the stack's bucket and output [`Files`], the [`WriftAi`]
+//!   client, an HTTP client, and your own settings ([`Setup`]).
+//! - [`reconciler`]: on a schedule, asks WriftAI about what webhooks left unfinished and
+//!   feeds the answers through the receiver's own path.
+//! - [`examples`]: worked examples of work, which a project's `work.rs` calls.
+//! - [`ops`]: the operations of a deployed stack (inspect, status, replay, redrive,
+//!   forget), as the `hooks` command line runs them.
+//! - [`testing`]: a test of your work on a context in memory (feature `test-util`).
+//!
+//! # Features
+//!
+//! | Name | Description | Default |
+//! |---|---|---|
+//! | `test-util` | [`Context::in_memory`], [`WriftAi::in_memory`] and [`testing`]: the in-memory table, queue, bucket and WriftAI, for `[dev-dependencies]` | no |
+//!
+//! # Stability
+//!
+//! The crate follows semantic versioning from the items documented here. Enums and
+//! structs you read but do not build are `#[non_exhaustive]`, so a release can add to
+//! them. The types of other crates in this API are part of it: `serde_json::Value`,
+//! `reqwest`'s client, request and response ([`Context::http`], [`SendStep`]),
+//! `time::OffsetDateTime` ([`StepError::Unknown`]) and `aws_config::SdkConfig`
+//! ([`Setup::aws`]); a release that moves to an incompatible version of one of them
+//! is a breaking release. A hidden module, `internals`, serves this crate's own tools
+//! and tests: it is not part of the API, and any release may change it.
 #![warn(missing_docs, unreachable_pub)]
 
 #[allow(missing_docs)] // internals: see `internals`

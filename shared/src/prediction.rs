@@ -15,6 +15,7 @@ impl PredictionId {
         self.0.as_bytes()
     }
 
+    /// Parses an ID as WriftAI writes it: a hyphenated UUID, in either case.
     pub fn parse(raw: &str) -> Result<Self, InvalidId> {
         // Only the hyphenated form WriftAI uses: one ID, one spelling, one table key.
         if raw.len() != 36 {
@@ -23,11 +24,13 @@ impl PredictionId {
         uuid::Uuid::try_parse(raw).map(Self).map_err(|_| InvalidId)
     }
 
+    /// A fresh random ID, for tests.
     pub fn random() -> Self {
         Self(uuid::Uuid::new_v4())
     }
 }
 
+/// A string that is not a prediction ID.
 #[derive(Debug, thiserror::Error)]
 #[error("not a prediction ID (expected a hyphenated UUID)")]
 pub struct InvalidId;
@@ -63,20 +66,32 @@ impl<'de> Deserialize<'de> for PredictionId {
 pub const MAX_STATUS_LEN: usize = 32;
 
 /// A prediction's status. `Unknown` keeps a status this code does not know yet: it is
-/// recorded, answered 2xx, and never acted on.
+/// recorded, answered 2xx, and never acted on. Match with a wildcard arm: WriftAI may add
+/// statuses, and a release may name them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Status {
+    /// Created, waiting for a machine.
     Pending,
+    /// Its model is being set up.
     Starting,
+    /// Running.
     Started,
+    /// Finished with an output.
     Succeeded,
+    /// Finished with an error (`output` null, `error` set).
     Failed,
+    /// Cancelled at someone's request.
     Cancelled,
+    /// Given up on by WriftAI (past its 30-minute limit, say).
     Abandoned,
+    /// A status WriftAI sent that this version does not know: kept as sent.
     Unknown(String),
 }
 
 impl Status {
+    /// A status as WriftAI writes it; any other short word of letters, digits, `_` and
+    /// `-` is [`Status::Unknown`].
     pub fn parse(raw: &str) -> Result<Self, InvalidStatus> {
         Ok(match raw {
             "pending" => Self::Pending,
@@ -94,6 +109,7 @@ impl Status {
         })
     }
 
+    /// The status as WriftAI writes it.
     pub fn as_str(&self) -> &str {
         match self {
             Self::Pending => "pending",
@@ -120,6 +136,7 @@ impl Status {
         }
     }
 
+    /// Whether the prediction is finished: succeeded, failed, cancelled or abandoned.
     pub fn is_terminal(&self) -> bool {
         self.rank() == Some(3)
     }
@@ -129,6 +146,7 @@ impl Status {
         [Self::Pending, Self::Starting, Self::Started, Self::Succeeded, Self::Failed, Self::Cancelled, Self::Abandoned];
 }
 
+/// A string that cannot be a status.
 #[derive(Debug, thiserror::Error)]
 #[error("not a status (1 to {MAX_STATUS_LEN} letters, digits, '_' or '-')")]
 pub struct InvalidStatus;
@@ -152,51 +170,78 @@ impl<'de> Deserialize<'de> for Status {
     }
 }
 
-/// The prediction object of WRIFTAI.md. Fields WriftAI adds later are ignored here and
-/// kept in the raw body that travels to the worker.
+/// A WriftAI prediction, as its webhook or its API sent it. Fields WriftAI adds later
+/// are ignored here and kept in the raw body that travels to the worker.
+///
+/// Every field but `id` and `status` is written by whoever wrote the body: on a stack
+/// that checks signatures that is WriftAI, and still the model's output, its input and
+/// its error are as their authors made them. Check what you use (a URL in `output`
+/// especially: [`examples::copy_files`](crate::examples::copy_files) fetches only what
+/// the URL checks allow).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Prediction {
+    /// Its ID, which the receiver checked is one of ours.
     pub id: PredictionId,
+    /// Its status, which the worker acts on (`ACT_ON_STATUSES`).
     pub status: Status,
+    /// When it was created (RFC 3339), as WriftAI wrote it.
     #[serde(default)]
     pub created_at: Option<String>,
+    /// When its status last changed (RFC 3339), as WriftAI wrote it.
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// The model it ran.
     #[serde(default)]
     pub model: Option<ModelRef>,
+    /// Its input, as it was created with.
     #[serde(default)]
     pub input: Value,
+    /// Its output: any JSON, null unless it succeeded.
     #[serde(default)]
     pub output: Value,
+    /// Why it failed, when it did.
     #[serde(default)]
     pub error: Option<PredictionError>,
-    /// Units are not documented; kept as sent.
+    /// How long its setup took. Units are not documented; kept as sent.
     #[serde(default)]
     pub setup_time: Option<Value>,
+    /// How long it ran. Units are not documented; kept as sent.
     #[serde(default)]
     pub execution_time: Option<Value>,
+    /// WriftAI's metrics of the run, as sent.
     #[serde(default)]
     pub metrics: Option<Value>,
+    /// Whether its output was streamed.
     #[serde(default)]
     pub stream: Option<bool>,
 }
 
+/// The model a prediction ran.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModelRef {
+    /// Its owner.
     pub owner: String,
+    /// Its name.
     pub name: String,
-    /// A number in practice; kept as sent since the contract does not fix its type.
+    /// Its version: a number in practice; kept as sent since the contract does not fix
+    /// its type.
     #[serde(default)]
     pub version_number: Option<Value>,
 }
 
+/// Why a prediction failed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PredictionError {
-    /// `internal` or `external`.
+    /// `internal` (WriftAI's side) or `external` (the input, the model).
     #[serde(default)]
     pub source: Option<String>,
+    /// What happened, in words.
     #[serde(default)]
     pub message: Option<String>,
+    /// More, as WriftAI sent it.
     #[serde(default)]
     pub detail: Option<Value>,
 }

@@ -35,7 +35,7 @@ use crate::records::{ITEM_BYTES, Records, key_segment};
 
 /// How a step that failed left its effect. `?` on any error in a step gives
 /// [`Failure::Unknown`]: a failure is taken to have maybe happened unless the step says
-/// otherwise.
+/// otherwise. An HTTP call says it for you: [`SendStep::send_step`].
 #[derive(Debug)]
 pub enum Failure {
     /// It had no effect (refused before anything was done, or never sent): the step's
@@ -51,10 +51,12 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// It had no effect: [`Failure::NotDone`].
     pub fn not_done(err: impl Into<BoxError>) -> Self {
         Self::NotDone(err.into())
     }
 
+    /// A try of a repeatable step failed: [`Failure::Tried`].
     pub fn tried(err: impl Into<BoxError>) -> Self {
         Self::Tried(err.into())
     }
@@ -125,13 +127,20 @@ mod sealed {
     impl Sealed for reqwest::RequestBuilder {}
 }
 
+/// Why a step did not give an outcome. Returned from your `handle` (with `?`), each
+/// fails the work's run: [`StepError::Failed`] runs the step again with the work's
+/// retry; the others do not get better by themselves, and send the work to the
+/// dead-letter queue after its tries, each saying why.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StepError {
     /// The step failed, and runs again with the work's retry: it had no effect, or it
     /// is safe to repeat.
     #[error("step {name:?} failed; it runs again with the work's retry")]
     Failed {
+        /// The step.
         name: String,
+        /// How it failed.
         #[source]
         source: BoxError,
     },
@@ -142,15 +151,20 @@ pub enum StepError {
          it is not run again by itself (hooks inspect shows it; hooks replay --forget-step runs it again)"
     )]
     Unknown {
+        /// The step.
         name: String,
+        /// When it began.
         since: OffsetDateTime,
+        /// How it failed, when this run saw it fail.
         #[source]
         source: Option<BoxError>,
     },
     /// The recorded outcome does not read as what the step returns (the code changed).
     #[error("step {name:?}: its recorded outcome is not what the step returns")]
     Outcome {
+        /// The step.
         name: String,
+        /// Why it does not read.
         #[source]
         source: serde_json::Error,
     },
@@ -162,7 +176,14 @@ pub enum StepError {
          (a key, an ID), or give the work a bucket. Its effect happened: a rerun fails it as unknown, \
          and hooks replay --forget-step runs it again"
     )]
-    Unkeepable { name: String, bytes: u64 },
+    Unkeepable {
+        /// The step.
+        name: String,
+        /// The size of its outcome's JSON.
+        bytes: u64,
+    },
+    /// The table or the bucket failed: the work's retry runs the step again if it had
+    /// not begun.
     #[error(transparent)]
     Store(#[from] crate::Error),
 }

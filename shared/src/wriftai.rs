@@ -13,24 +13,40 @@ use crate::config::{ConfigError, Env};
 use crate::ports::PredictionSource;
 use crate::prediction::{Prediction, PredictionId, Status};
 
+/// WriftAI's API, as its official clients default to (`WRIFTAI_API_BASE_URL` changes it).
 pub const DEFAULT_BASE_URL: &str = "https://api.wrift.ai/v1";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
 
+/// Why a call to WriftAI failed, after the client's own retries.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApiError {
+    /// WriftAI answered with an error status.
     #[error("WriftAI answered {status}: {body}")]
-    Status { status: u16, body: String },
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The start of its body (512 bytes at most).
+        body: String,
+    },
+    /// WriftAI's rate limit held for longer than the client waits (`max_rate_limit_wait`).
     #[error("WriftAI's rate limit holds until unix time {reset:?}")]
-    RateLimited { reset: Option<i64> },
+    RateLimited {
+        /// When it ends, as `x-ratelimit-reset` said (unix seconds).
+        reset: Option<i64>,
+    },
+    /// The request did not get an answer: no connection, a timeout, a cut.
     #[error("WriftAI request failed")]
     Transport(#[source] reqwest::Error),
+    /// The answer is not what the API documents.
     #[error("WriftAI's answer is not what the API documents")]
     Decode(#[source] serde_json::Error),
 }
 
 impl ApiError {
+    /// Whether the same call may succeed later: a 5xx, a rate limit, a transport failure.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status >= 500,
@@ -55,8 +71,11 @@ impl ApiError {
 
 /// A prediction as the API returned it, with its exact JSON text.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Fetched {
+    /// The prediction.
     pub prediction: Prediction,
+    /// Its JSON text, exactly as WriftAI sent it.
     pub raw: String,
 }
 
@@ -67,18 +86,25 @@ impl Fetched {
     }
 }
 
+/// Where WriftAI posts a prediction's status changes, and the secret it signs them with.
 #[derive(Clone, Debug, Serialize)]
 pub struct Webhook {
+    /// The receiver's URL.
     pub url: String,
+    /// The secret WriftAI signs each delivery with; none: unsigned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
 
+/// A prediction to create (`POST /v1/predictions`).
 #[derive(Clone, Debug, Serialize)]
 pub struct CreatePrediction {
     /// `owner/name` or `owner/name:version-number`.
     pub model: String,
+    /// Its input.
     pub input: Value,
+    /// Where its status changes are posted: give [`Context::webhook`](crate::Context::webhook),
+    /// so its work runs here in turn.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
     /// Hold the answer until the prediction finishes, at most this long (`Prefer: wait`).
@@ -86,27 +112,54 @@ pub struct CreatePrediction {
     pub wait: Option<Duration>,
 }
 
+/// One page of a list of predictions (`GET /v1/predictions`).
 #[derive(Debug, Deserialize)]
+#[non_exhaustive]
 pub struct Page {
+    /// The predictions of this page.
     pub items: Vec<Prediction>,
+    /// The next page's cursor; none on the last page.
     pub next_cursor: Option<String>,
+    /// The previous page's cursor; none on the first page.
     pub previous_cursor: Option<String>,
 }
 
+/// How the client reaches WriftAI: [`ApiConfig::new`] gives the official client's
+/// defaults, whose fields can then be changed.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ApiConfig {
+    /// The API's base URL, without a trailing slash.
     pub base_url: String,
     /// The token, or on AWS the ARN of the Secrets Manager secret holding it (resolve
     /// it with `adapters::secrets::resolve` before building the client).
     pub token: String,
     /// Whole-request timeout; a `Prefer: wait` create may hold the answer this long.
     pub timeout: Duration,
+    /// Tries after the first of a call that got a 429 or a 5xx (a create is never sent
+    /// again after a 5xx: WriftAI may have made it).
     pub max_retries: u32,
     /// Longest a 429 is waited out before giving up with `RateLimited`.
     pub max_rate_limit_wait: Duration,
 }
 
 impl ApiConfig {
+    /// The API at `base_url` with `token`, and the official client's defaults: 70 s a
+    /// request, two retries, a rate limit waited out for at most 60 s.
+    pub fn new(base_url: &str, token: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: token.into(),
+            timeout: Duration::from_secs(70),
+            max_retries: 2,
+            max_rate_limit_wait: Duration::from_secs(60),
+        }
+    }
+
+    /// The configuration the functions read: `WRIFTAI_API_BASE_URL`,
+    /// `WRIFTAI_ACCESS_TOKEN`, `WRIFTAI_TIMEOUT_SECS`, `WRIFTAI_MAX_RETRIES`,
+    /// `WRIFTAI_MAX_RATE_LIMIT_WAIT_SECS`.
+    #[doc(hidden)]
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let base_url = env.optional("WRIFTAI_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
         Ok(Self {
@@ -121,20 +174,6 @@ impl ApiConfig {
 
 /// The WriftAI API: over HTTPS to `WRIFTAI_API_BASE_URL`, or in memory in tests
 /// (`WriftAi::in_memory`, feature `test-util`). Clones share one connection pool.
-#[cfg(test)]
-impl ApiConfig {
-    /// The API at `base_url` (a simulator), with a token it takes.
-    pub(crate) fn for_tests(base_url: &str) -> Self {
-        Self {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            token: "test".into(),
-            timeout: Duration::from_secs(10),
-            max_retries: 2,
-            max_rate_limit_wait: Duration::from_secs(5),
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct WriftAi {
     backend: Backend,
@@ -155,6 +194,8 @@ struct Http {
 }
 
 impl WriftAi {
+    /// A client of the API `config` names. Fails only when the HTTP client cannot be
+    /// built (no TLS roots).
     pub fn new(config: ApiConfig) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -181,6 +222,10 @@ impl WriftAi {
         }
     }
 
+    /// Creates a prediction. A create is never sent twice: after a 5xx or a lost answer
+    /// WriftAI may have made it, so the error comes back instead (a step that creates
+    /// should run as [`Steps::once_or_find`](crate::Steps::once_or_find), as
+    /// [`examples::chain`](crate::examples::chain) does).
     pub async fn create(&self, request: &CreatePrediction) -> Result<Fetched, ApiError> {
         let http = match &self.backend {
             Backend::Http(http) => http,
@@ -209,6 +254,8 @@ impl WriftAi {
         }
     }
 
+    /// One page of the account's predictions, newest first, of `statuses` (all when
+    /// empty), from `cursor` (the first page when none).
     pub async fn list(&self, statuses: &[Status], cursor: Option<&str>, page_size: u32) -> Result<Page, ApiError> {
         let http = match &self.backend {
             Backend::Http(http) => http,
@@ -305,7 +352,7 @@ fn rate_limit_wait(reset: Option<i64>) -> Option<Duration> {
 }
 
 /// 0.5 s, 1 s, 2 s, ... capped at 8 s, plus up to 25% jitter.
-pub fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = BACKOFF_START.saturating_mul(1 << attempt.min(5)).min(BACKOFF_CAP);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
@@ -322,6 +369,20 @@ fn truncate(mut body: String) -> String {
 impl PredictionSource for WriftAi {
     fn get(&self, id: PredictionId) -> impl Future<Output = Result<Option<Fetched>, ApiError>> + Send {
         WriftAi::get(self, id)
+    }
+}
+
+#[cfg(test)]
+impl ApiConfig {
+    /// The API at `base_url` (a simulator), with a token it takes.
+    pub(crate) fn for_tests(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: "test".into(),
+            timeout: Duration::from_secs(10),
+            max_retries: 2,
+            max_rate_limit_wait: Duration::from_secs(5),
+        }
     }
 }
 

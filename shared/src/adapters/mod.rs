@@ -112,6 +112,7 @@ impl Ingest<Table, Queue> {
 impl WriftAi {
     /// The WriftAI client, its token resolved: a Secrets Manager ARN in
     /// `WRIFTAI_ACCESS_TOKEN` is read now, so the secret never sits in the environment.
+    #[doc(hidden)]
     pub async fn connect(aws: &SdkConfig, config: &ApiConfig) -> Result<Self, BoxError> {
         let mut config = config.clone();
         config.token = secrets::resolve_var(aws, "WRIFTAI_ACCESS_TOKEN", &config.token).await?;

@@ -28,7 +28,7 @@ use crate::prediction::PredictionId;
 
 /// The size of each uploaded part, and so the memory a copy holds: S3 takes parts of
 /// 5 MiB and more (the last one excepted), up to 10,000 of them (80 GB here).
-pub const PART_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// Time kept back from a copy's deadline for what follows its download: completing the
 /// upload and recording the copy, a call each.
@@ -45,7 +45,9 @@ pub enum CopyError {
     /// the copy's deadline came.
     #[error("{}", if *late { "the file had not arrived by the copy's deadline" } else { "the origin failed" })]
     Origin {
+        /// It had not finished when the copy's deadline came.
         late: bool,
+        /// How it failed, when it did.
         #[source]
         source: Option<BoxError>,
     },
@@ -194,7 +196,7 @@ async fn by<T>(deadline: Option<Instant>, future: impl std::future::Future<Outpu
 
 /// The origin's `Content-Type` when it reads as one (`type/subtype`, parameters allowed,
 /// printable ASCII, at most [`CONTENT_TYPE_BYTES`]); else `application/octet-stream`.
-pub fn content_type(headers: &HeaderMap) -> String {
+pub(crate) fn content_type(headers: &HeaderMap) -> String {
     let given = headers.get(CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or_default();
     let readable = given.len() <= CONTENT_TYPE_BYTES
         && given.contains(&b'/')

@@ -9,6 +9,7 @@
 //! done again writes the same keys.
 
 mod bucket;
+#[allow(missing_docs)] // internals: see `crate::internals`
 pub(crate) mod fetch;
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ const REASON_KEPT: usize = 500;
 
 /// How much of an output is copied.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileLimits {
     /// The most one file may hold (`DOWNLOAD_MAX_BYTES`).
     pub per_file: u64,
@@ -40,11 +42,15 @@ pub struct FileLimits {
     pub files: usize,
 }
 
-/// What became of one URL of an output.
+/// What became of one URL of an output ([`examples::copy_files`](crate::examples::copy_files)).
+/// Each variant's fields are what the result record shows; `pointer` is the URL's place
+/// in `output`, as a JSON Pointer (`/images/0`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
+#[allow(missing_docs)] // the fields are named for what they hold
 pub enum File {
-    /// Copied: its object, and what arrived.
+    /// Copied: its object `key` in the bucket, and what arrived.
     Kept { pointer: String, key: String, bytes: u64, content_type: String, sha256: String },
     /// Not kept, for good, and never tried again: the URL checks refused it, the origin
     /// refused it (a 4xx) or could not be reached, or it is too large.
@@ -57,7 +63,7 @@ pub enum File {
 }
 
 impl File {
-    pub fn refused(found: &Found<'_>, why: impl ToString) -> Self {
+    pub(crate) fn refused(found: &Found<'_>, why: impl ToString) -> Self {
         Self::Refused {
             pointer: found.pointer.clone(),
             url: cut(found.url, URL_KEPT),
@@ -65,18 +71,19 @@ impl File {
         }
     }
 
-    pub fn failed(found: &Found<'_>, tries: u32, why: &(dyn std::error::Error + 'static)) -> Self {
+    pub(crate) fn failed(found: &Found<'_>, tries: u32, why: &(dyn std::error::Error + 'static)) -> Self {
         let failed = cut(&crate::error::chain(why), REASON_KEPT);
         Self::Failed { pointer: found.pointer.clone(), url: cut(found.url, URL_KEPT), failed, tries }
     }
 
-    pub fn past_limit(count: usize, limit: usize) -> Self {
+    pub(crate) fn past_limit(count: usize, limit: usize) -> Self {
         Self::PastLimit {
             past_limit: count,
             refused: format!("more than {limit} files in one output (OUTPUT_MAX_FILES)"),
         }
     }
 
+    /// The bytes copied: 0 unless it was kept.
     pub fn bytes(&self) -> u64 {
         match self {
             Self::Kept { bytes, .. } => *bytes,
@@ -98,6 +105,7 @@ pub struct Found<'a> {
     pub pointer: String,
     /// The same place, as key segments.
     path: Vec<String>,
+    /// The URL.
     pub url: &'a str,
 }
 

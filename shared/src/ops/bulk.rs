@@ -46,7 +46,9 @@ impl Work {
 /// A time as typed (`--since 24h`), and what it meant when the command started.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct When {
+    /// As typed: what names the run.
     pub typed: String,
+    /// What it meant.
     pub at: OffsetDateTime,
 }
 
@@ -57,9 +59,11 @@ pub struct Filter {
     pub since: Option<When>,
     /// Received at or before (default: when the run starts).
     pub until: Option<When>,
+    /// Of this status only.
     pub status: Option<Status>,
-    /// `owner/name`.
+    /// Of this model only: `owner/name`.
     pub model: Option<String>,
+    /// Whose work is in this state only.
     pub work: Option<Work>,
 }
 
@@ -67,6 +71,7 @@ pub struct Filter {
 const LISTED: usize = 20;
 
 impl Filter {
+    /// Whether it selects by nothing: refused, since it would replay everything.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
@@ -99,12 +104,15 @@ pub const MODEL_BYTES: usize = crate::ports::MODEL_KEPT_BYTES;
 
 /// How a bulk replay goes: its name, what it selected, its pace, whether it only counts.
 pub struct Run<'a> {
+    /// Its name: an event it reopened keeps it, so the same run sends it once.
     pub name: &'a str,
     /// The state each event's work must still be in when it is reopened (`--work`).
     pub only: Option<Work>,
     /// Events sent a second, at most.
     pub rate: u32,
+    /// Only count and list what the filter selects.
     pub dry_run: bool,
+    /// The steps to run again rather than return their recorded outcomes.
     pub forget: &'a [String],
 }
 

@@ -36,6 +36,10 @@ const FENCE_HELD: Duration = Duration::from_secs(86_400);
 /// something that is still running.
 const SWEEPS: usize = 3;
 
+/// Erases one prediction (`hooks forget`): its items in the table, its records and
+/// steps, its objects in the bucket, its work fenced first so no run writes them back;
+/// keeps only a mark that it was forgotten ([`MARK_KEPT`]), so later webhooks and messages
+/// for it are dropped. Safe to run twice; one stopped halfway is finished by the next.
 pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     let items = ops.ledger().prediction_items(id).await?;
     if items.is_empty() {

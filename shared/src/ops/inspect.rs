@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 use super::Ops;
 use super::error::{OpsError as Error, Result};
 
+/// One prediction's timeline (`hooks inspect`): registered, each status received and
+/// whether in order, each unit of work (attempts, result, last failure), its records
+/// and output objects, why it was closed; as a JSON report ([`render_inspection`](super::render_inspection)
+/// writes it for people).
 pub async fn inspect(ops: &Ops, id: PredictionId) -> Result<Value> {
     let items = ops.ledger().prediction_items(id).await?;
     if items.is_empty() {
@@ -39,7 +43,7 @@ pub async fn inspect(ops: &Ops, id: PredictionId) -> Result<Value> {
 
 /// The report of one prediction from its items (as `DynamoLedger::prediction_items`
 /// gives them) and its output objects.
-pub fn report(id: PredictionId, items: &[Value], objects: Vec<Value>) -> Value {
+pub(crate) fn report(id: PredictionId, items: &[Value], objects: Vec<Value>) -> Value {
     let sk = |item: &Value| item["sk"].as_str().unwrap_or_default().to_owned();
     let prediction = items.iter().find(|item| sk(item) == "PRED").cloned().unwrap_or(Value::Null);
     let mut events: Vec<&Value> = items.iter().filter(|item| sk(item).starts_with("EVENT#")).collect();

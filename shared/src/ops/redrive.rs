@@ -25,7 +25,7 @@ const HOLD_SECS: i32 = 60;
 
 /// What to do with one message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Work not done: back to the work queue.
     Move,
     /// Work done meanwhile: delete.
@@ -36,6 +36,10 @@ pub enum Verdict {
     Stays(String),
 }
 
+/// Moves up to `max` messages from the dead-letter queue back to the work queue
+/// (`hooks redrive`), after saying what each is and why it failed; deletes those whose
+/// work was done meanwhile or whose prediction was forgotten; leaves what would fail
+/// again. `dry_run`: only says. Safe to run twice.
 pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
     let dlq = ops.dlq()?;
     let mut seen = HashSet::new();

@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use super::Ops;
 use super::error::{OpsError as Error, Result};
 
+/// How the stack is doing (`hooks status`): unfinished predictions and work (how many,
+/// the oldest), the work queue's and dead-letter queue's depths, the reconciler's last
+/// run; as a JSON report ([`render_status`](super::render_status) writes it for people).
 pub async fn status(ops: &Ops) -> Result<Value> {
     let ledger = ops.ledger();
     let open = ledger.backlog(Index::Open).await?;

@@ -61,7 +61,7 @@ impl<L: Ledger, Q: WorkQueue> App<L, Q> {
     }
 }
 
-pub async fn handle<L: Ledger, Q: WorkQueue>(
+pub(crate) async fn handle<L: Ledger, Q: WorkQueue>(
     ingest: &Ingest<L, Q>,
     checks: &Checks,
     request: Request,

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 /// The counts of one delivery that passed the checks, answered at `answered`; for the
 /// first delivery of a finished status, how long after WriftAI finished it that was
 /// (`CompletionToReceipt`). A repeat's lag would be WriftAI's retry, not ours.
-pub fn delivery_metrics(
+pub(crate) fn delivery_metrics(
     checks: &Checks,
     prediction: &Prediction,
     outcome: &crate::Result<Ingested>,

@@ -8,10 +8,13 @@
 //!   path, and its outcome to an answer; `metrics`: what each delivery counts;
 //! - `config`: the receiver's settings, read once at cold start.
 
+#[allow(missing_docs)] // internals: see `crate::internals`
 pub(crate) mod checks;
 mod config;
+#[allow(missing_docs)]
 pub(crate) mod handler;
 mod metrics;
+#[allow(missing_docs)]
 pub(crate) mod signature;
 
 use lambda_http::{run, service_fn};

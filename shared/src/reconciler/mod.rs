@@ -8,8 +8,11 @@
 //!   and counted as one summary; `config`: its settings, read once at cold start.
 
 mod config;
+#[allow(missing_docs)] // internals: see `crate::internals`
 pub(crate) mod handler;
+#[allow(missing_docs)]
 pub(crate) mod run;
+#[allow(missing_docs)]
 pub(crate) mod walk;
 
 use lambda_runtime::{run as run_lambda, service_fn};

@@ -14,40 +14,40 @@ use time::OffsetDateTime;
 /// The trace the message carried (`AWSTraceHeader`: the receiver's, or the
 /// reconciler's, invocation), else this invocation's own: the trace its work belongs to,
 /// which its span names and the messages it sends carry on.
-pub fn trace_of(record: &SqsMessage, invocation: Option<&TraceHeader>) -> Option<TraceHeader> {
+pub(crate) fn trace_of(record: &SqsMessage, invocation: Option<&TraceHeader>) -> Option<TraceHeader> {
     let carried = record.attributes.get(AWS_TRACE_HEADER).and_then(|header| TraceHeader::parse(header));
     carried.or_else(|| invocation.cloned())
 }
 
 /// What one message's unit of work measured; each is `None` where it could not be.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Lags {
+pub(crate) struct Lags {
     /// From SQS's `SentTimestamp` (SQS's clock, not the sender's word) to `began`.
-    pub queue_wait: Option<Duration>,
+    pub(crate) queue_wait: Option<Duration>,
     /// The job's run, when it returned (done or failed; not a panic, not a timeout).
-    pub work: Option<Duration>,
+    pub(crate) work: Option<Duration>,
     /// From WriftAI's completion to the work done: the first completion only, since a
     /// replay's rerun of old work would report the age of the prediction.
-    pub end_to_end: Option<Duration>,
+    pub(crate) end_to_end: Option<Duration>,
 }
 
 impl Lags {
     /// The queue wait of a message whose work begins at `began`.
-    pub fn received(record: &SqsMessage, began: OffsetDateTime) -> Self {
+    pub(crate) fn received(record: &SqsMessage, began: OffsetDateTime) -> Self {
         let sent = record.attributes.get("SentTimestamp").and_then(|sent| lag::sent_at(sent));
         Self { queue_wait: sent.and_then(|sent| lag::between(sent, began)), ..Self::default() }
     }
 
     /// The work, done at `done` (for the first time unless `rerun`), of a prediction
     /// WriftAI says it `completed` then ([`lag::completed_at`]).
-    pub fn done(&mut self, completed: Option<OffsetDateTime>, rerun: bool, done: OffsetDateTime) {
+    pub(crate) fn done(&mut self, completed: Option<OffsetDateTime>, rerun: bool, done: OffsetDateTime) {
         if !rerun {
             self.end_to_end = completed.and_then(|completed| lag::between(completed, done));
         }
     }
 
     /// Adds what was measured to the batch's document.
-    pub fn add_to(&self, metrics: &mut Metrics) {
+    pub(crate) fn add_to(&self, metrics: &mut Metrics) {
         if let Some(wait) = self.queue_wait {
             metrics.duration("QueueWait", wait);
         }

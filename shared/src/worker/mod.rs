@@ -8,8 +8,11 @@
 //! - `lags`: the trace each message carried, and its lag metrics; `config`: the
 //!   worker's settings, read once at cold start, and the clients built from them.
 
+#[allow(missing_docs)] // internals: see `crate::internals`
 pub(crate) mod batch;
+#[allow(missing_docs)]
 pub(crate) mod claim;
+#[allow(missing_docs)]
 pub(crate) mod config;
 mod context;
 mod lags;

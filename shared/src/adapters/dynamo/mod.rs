@@ -141,7 +141,7 @@ const SENDS: u32 = 3;
 ///
 /// Within an invocation's deadline (`deadline::within`), it spends the time left, and
 /// no more: each send is cut at the deadline, and another is made while one more try
-/// (`ATTEMPT_TIMEOUT`) fits. Without one, it makes at most [`SENDS`].
+/// (`ATTEMPT_TIMEOUT`) fits. Without one, it makes at most `SENDS`.
 pub async fn resend<T, E, Fut>(mut send: impl FnMut() -> Fut) -> Result<T, SdkError<E, HttpResponse>>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
