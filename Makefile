@@ -5,9 +5,14 @@ SHELL := bash
 VENV := .local/venv/bin
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test install compile unit template e2e build up down create register deploy hooks hakari lint
+.PHONY: help dev test install compile unit template e2e build up down create register deploy hooks lint
 # PROJECT, REGION, ACT_ON_STATUSES.
 include project.mk
+# {% comment %} This repository: the lab is built by its own targets only (lab/lab.mk),
+# and the end-to-end suite (infra/e2e) needs the local stack (make e2e).
+LAB := --exclude bench --exclude fault-proxy --exclude chaos
+STACK_TESTS := --exclude e2e
+# {% endcomment %}
 STAGE ?= default
 STACK := $(PROJECT)-$(if $(filter default,$(STAGE)),dev,$(STAGE))
 # SAM and cargo-lambda from the project's virtualenv, whose python has zig for the
@@ -27,11 +32,11 @@ install: ## Local tooling into .local/ (virtualenv with cargo-lambda, moto, SAM;
 	infra/install.sh
 
 compile: ## The debug build every test phase runs: the tests, the end-to-end tests, the binaries.
-	cargo test --workspace --exclude bench --exclude fault-proxy --exclude chaos --no-run
+	cargo test --workspace $(LAB) --no-run
 	cargo build --bins
 
-unit: ## cargo test of the functions, shared and the local stack; the Python checks.
-	cargo test
+unit: ## The tests beside the code (your work's on the in-memory context); the template's Python checks.
+	cargo test --workspace $(LAB) $(STACK_TESTS)
 	cargo build --bins
 	$(VENV)/python -m pytest -q infra/tests --ignore=infra/tests/stack
 
@@ -63,23 +68,25 @@ down: ## Stop what `make up` started.
 
 create: ## Create a prediction through WriftAI (the simulator locally): make create MODEL=owner/name INPUT='{...}'
 	@test -n "$(MODEL)" || { echo "usage: make create MODEL=owner/name INPUT='{...}'" >&2; exit 2; }
-	@set -a; . .local/stack.env; set +a; cargo run --quiet -p hooks -- create --model "$(MODEL)" --input '$(or $(INPUT),{})'
+	@set -a; . .local/stack.env; set +a; .local/tools/bin/hooks create --model "$(MODEL)" --input '$(or $(INPUT),{})'
 
 register: ## Register a prediction as ours: make register ID=<prediction-id>
 	@test -n "$(ID)" || { echo "usage: make register ID=<prediction-id>" >&2; exit 2; }
-	@set -a; . .local/stack.env; set +a; cargo run --quiet -p hooks -- register "$(ID)"
+	@set -a; . .local/stack.env; set +a; .local/tools/bin/hooks register "$(ID)"
 
 hooks: ## The hooks CLI on the local stack: make hooks ARGS='status' (inspect <id>, replay <id>, redrive)
-	@set -a; . .local/stack.env; set +a; cargo run --quiet -p hooks -- $(ARGS)
-
-hakari: ## After changing a dependency: regenerate infra/workspace-hack (one build of the AWS SDK for every build).
-	infra/hakari.sh generate
+	@set -a; . .local/stack.env; set +a; .local/tools/bin/hooks $(ARGS)
 
 lint: ## cargo fmt --check and clippy on the whole workspace.
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# {% comment %} The lab's targets (verify, template-check, bench, chaos, load, fuzz): this
+# {% comment %}
+.PHONY: hakari
+hakari: ## After changing a dependency: regenerate infra/workspace-hack (one build of the AWS SDK for every build).
+	infra/hakari.sh generate
+
+# The lab's targets (verify, template-check, bench, chaos, load, fuzz): this
 # repository's own verification, never deployed, and not part of a project made from it.
 include lab/lab.mk
 # {% endcomment %}

@@ -8,8 +8,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-# The debug binaries, wherever cargo builds them.
-bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+# The engine's tools, as infra/install.sh installs them.
+tools="$root/.local/tools/bin"
 trap 'infra/down.sh' EXIT
 WATCH=1 infra/up.sh --persist
 set -a; . .local/stack.env; set +a
@@ -17,7 +17,7 @@ export PATH="$root/.local/venv/bin:$PATH"
 
 echo
 echo "== create a prediction through our client (WriftAI simulator, signed webhooks)"
-prediction=$("$bin/hooks" create --model acme/echo --input '{"prompt": "hello from make dev"}')
+prediction=$("$tools/hooks" create --model acme/echo --input '{"prompt": "hello from make dev"}')
 echo "  $prediction"
 id=$(python -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$prediction")
 echo "== what WriftAI delivered to the receiver"

@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-#! Starts the local stack, runs the end-to-end tests against it, and stops it again,
-#! whatever the tests did. Two phases: first the receiver's tests, which read the work
-#! queue themselves; then, with the queue -> worker mapping and the reconciler's
-#! schedule running, the tests of the whole pipeline. The queue invokes the test worker
-#! (infra/test-worker): the worker's code plus crash hooks and counted
-#! writes; one test checks that the production worker honours no hook.
+#! Starts the local stack, runs the end-to-end tests against it (every crate's tests
+#! under `tests/`: `cargo test --test '*'`), and stops it again, whatever the tests did.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 trap 'infra/down.sh' EXIT
 # The test stack's own settings, never production's: short reconciler ages, 16 shards
 # for quicker walks on DynamoDB Local, and JSON log lines (as the template's
-# `LogFormat: JSON` on AWS) that the trace tests read from .local/logs/lambda.log;
-# `make dev` keeps them text, for people.
-AWS_LAMBDA_LOG_FORMAT=JSON INDEX_SHARDS=16 WORKER_FUNCTION=test-worker LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20 \
-  infra/up.sh
+# `LogFormat: JSON` on AWS); `make dev` keeps them text, for people.
+export AWS_LAMBDA_LOG_FORMAT=JSON INDEX_SHARDS=16 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20
+# {% comment %} This repository's suite, in two phases: first the receiver's tests, which
+# read the work queue themselves; then, with the queue -> worker mapping and the
+# reconciler's schedule running, the tests of the whole pipeline. The queue invokes the
+# test worker (infra/test-worker): the worker's code plus crash hooks and counted writes;
+# one test checks that the production worker honours no hook. The trace tests read the
+# functions' JSON lines from .local/logs/lambda.log.
+WORKER_FUNCTION=test-worker LOCAL_GLUE=0 infra/up.sh
 set -a; . .local/stack.env; set +a
 # The default members and e2e in one selection: cargo resolves the same features as
 # for `cargo test` and the running stack, so the debug build of the SDK is reused (with
@@ -25,5 +26,12 @@ tests=(cargo test --workspace --exclude bench --exclude fault-proxy --exclude ch
 .local/venv/bin/python -m pytest -q infra/tests/stack
 infra/glue.sh
 # The pipeline's tests spend their time waiting on the stack (visibility timeouts, the
-# reconciler's ages), each on its own predictions: all of them wait at once.
-"${tests[@]}" --test work -- --test-threads 20
+# reconciler's ages), each on its own predictions: all of them wait at once. The
+# worker's own end-to-end test (a project's, functions/worker/tests) runs with them.
+"${tests[@]}" --test work --test stack -- --test-threads 20
+exit 0
+# {% endcomment %}
+infra/up.sh
+set -a; . .local/stack.env; set +a
+# Each test waits on the stack for its own predictions: all of them wait at once.
+cargo test --workspace --test '*' -- --test-threads 8

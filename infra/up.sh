@@ -5,22 +5,26 @@
 #! local token and webhook secret) to .local/stack.env. The tables, queues and buckets
 #! are template.yaml's (infra/stack.py).
 #! Usage: infra/up.sh [--persist]   (--persist keeps DynamoDB data in .local/dynamodb-data)
-#! WORKER_FUNCTION=test-worker maps the queue to the test worker (infra/e2e: crash hooks
-#! and counted writes, for the tests) instead of the production `worker`.
+#! Your functions' own settings on the local stack are in infra/local.env.
 #! WATCH=1 has `cargo lambda watch` rebuild and reload a function when its source changes
 #! (make dev); otherwise the binaries built here are served as they are.
 #! LOCAL_GLUE=0 leaves out the queue -> worker mapping and the reconciler's schedule
-#! (infra/glue.sh starts them later). LOCAL_FUNCTIONS=0 also leaves out `cargo lambda
-#! watch` and builds only the simulator (`make bench` runs the functions itself).
+#! (infra/glue.sh starts them later).
+#! LAMBDA_CONCURRENCY sets `cargo lambda watch --concurrency` (instances per function).
+# {% comment %} And in this repository:
+#! WORKER_FUNCTION=test-worker maps the queue to the test worker (infra/test-worker:
+#! crash hooks and counted writes, for the tests) instead of the production `worker`.
+#! LOCAL_FUNCTIONS=0 also leaves out `cargo lambda watch` (`make bench` runs the
+#! functions itself).
 #! FAULTS=1 puts lab/fault-proxy between the functions and the emulators (port
 #! FAULT_PORT, default 8769; rules from FAULT_RULES/FAULT_SEED or PUT /_faults); the
 #! tests and the AWS glue still talk to the emulators directly.
-#! LAMBDA_CONCURRENCY sets `cargo lambda watch --concurrency` (instances per function).
+# {% endcomment %}
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-# The debug binaries, wherever cargo builds them.
-bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+# The engine's tools, as infra/install.sh installs them.
+tools="$root/.local/tools/bin"
 local_dir="$root/.local"
 pids="$local_dir/pids"
 logs="$local_dir/logs"
@@ -28,7 +32,6 @@ DDB_PORT=${DDB_PORT:-8766}
 SQS_PORT=${SQS_PORT:-8767}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}
 SIM_PORT=${SIM_PORT:-8768}
-FAULT_PORT=${FAULT_PORT:-8769}
 
 if compgen -G "$pids/*.pid" >/dev/null; then
   echo "up: a stack is already running (infra/down.sh stops it)" >&2
@@ -99,17 +102,21 @@ DOWNLOAD_TIMEOUT_SECS=${DOWNLOAD_TIMEOUT_SECS:-3}
 # machine; the notification example posts to the simulator's sink.
 OUTPUT_URL_ALLOW_HTTP=true
 OUTPUT_URL_HOSTS=127.0.0.1:$SIM_PORT
-NOTIFY_URL=http://127.0.0.1:$SIM_PORT/_sim/notify
+# The simulator, for your own settings in infra/local.env: it has a notification sink
+# (/_sim/notify) that keeps what it is sent.
+WRIFTAI_SIM_URL=http://127.0.0.1:$SIM_PORT
 # The project's metrics namespace (a stack's name on AWS) and the statuses it acts on.
 METRICS_NAMESPACE=$(project PROJECT)
 ACT_ON_STATUSES=$(project ACT_ON_STATUSES)
-# The function the queue invokes: the production worker, or the tests' test-worker.
+# The function the queue invokes.
 WORKER_FUNCTION=${WORKER_FUNCTION:-worker}
 # The sparse indexes' shards, as the template's IndexShards sets them (infra/e2e.sh runs
-# fewer, for the reconciler's quicker walks; lab/scale.sh can run one, the design before
-# sharding, for comparison).
+# fewer, for the reconciler's quicker walks).
 INDEX_SHARDS=${INDEX_SHARDS:-256}
 ENV
+set -a; . "$env_file.tmp"; set +a
+# Your functions' own settings, which may use the values above.
+cat "$root/infra/local.env" >>"$env_file.tmp"
 set -a; . "$env_file.tmp"; set +a
 
 wait_for dynamodb 60 curl -s -o /dev/null "http://127.0.0.1:$DDB_PORT"
@@ -121,27 +128,26 @@ echo "WRIFTAI_WEBHOOK_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>
 set -a; . "$env_file.tmp"; set +a
 
 # Built before anything starts, so no request waits for a compile. Cargo's progress is
-# shown: on a fresh clone this is the long part.
-if [ "${LOCAL_FUNCTIONS:-1}" = 0 ]; then
-  cargo build -p wriftai-sim
-else
-  # The default members, as `cargo lambda watch` builds them (`cargo run --bin <name>`
-  # from the workspace root): the same features, so it finds them built.
-  cargo build --bins
-  if [ "${FAULTS:-0}" = 1 ]; then cargo build -p fault-proxy; fi
-fi
-start wriftai-sim "$bin/wriftai-sim" --port "$SIM_PORT"
+# shown: on a fresh clone this is the long part. The binaries as `cargo lambda watch`
+# builds them (`cargo run --bin <name>` from the workspace root): the same features, so
+# it finds them built.
+LOCAL_FUNCTIONS=${LOCAL_FUNCTIONS:-1}
+[ "$LOCAL_FUNCTIONS" = 0 ] || cargo build --bins
+start wriftai-sim "$tools/wriftai-sim" --port "$SIM_PORT"
 wait_for wriftai-sim 30 curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/health"
-# The functions reach AWS through the fault proxy when FAULTS=1, and only they do.
-if [ "${LOCAL_FUNCTIONS:-1}" != 0 ]; then
+if [ "$LOCAL_FUNCTIONS" != 0 ]; then
   function_env=()
+  # {% comment %} The functions reach AWS through the fault proxy when FAULTS=1, and only they do.
   if [ "${FAULTS:-0}" = 1 ]; then
+    cargo build -p fault-proxy
+    FAULT_PORT=${FAULT_PORT:-8769}
     FAULT_PROXY_PORT=$FAULT_PORT FAULT_DYNAMODB_UPSTREAM=$AWS_ENDPOINT_URL_DYNAMODB \
-      FAULT_SQS_UPSTREAM=$AWS_ENDPOINT_URL_SQS start fault-proxy "$bin/fault-proxy"
+      FAULT_SQS_UPSTREAM=$AWS_ENDPOINT_URL_SQS start fault-proxy "${CARGO_TARGET_DIR:-$root/target}/debug/fault-proxy"
     wait_for fault-proxy 30 curl -sf -o /dev/null "http://127.0.0.1:$FAULT_PORT/_faults"
     echo "FAULT_PROXY_URL=http://127.0.0.1:$FAULT_PORT" >>"$env_file.tmp"
     function_env=(AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$FAULT_PORT" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$FAULT_PORT")
   fi
+  # {% endcomment %}
   watch=(--ignore-changes)
   [ "${WATCH:-0}" = 1 ] && watch=()
   start lambda env "${function_env[@]}" cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" "${watch[@]}" \

@@ -40,7 +40,7 @@ def config_readers():
             if m.group(1) == "webhook_from_env":
                 owner = "webhook_from_env"
             else:
-                owner = re.findall(r"impl(?:<[^>]*>)? (\w+)", text[: m.start()])[-1]
+                owner = re.findall(r"^impl(?:<[^>]*>)? (\w+)", text[: m.start()], re.M)[-1]
             readers[owner] = body(text, m.end())
     return readers
 

@@ -1,6 +1,7 @@
 //! What a test of your work needs (feature `test-util`, for `[dev-dependencies]` only):
-//! predictions as WriftAI sends them ([`prediction`]), and the context your `handle`
-//! gets, in memory ([`Context::in_memory`](crate::Context::in_memory)).
+//! predictions as WriftAI sends them ([`prediction`]), the context your `handle` gets, in
+//! memory ([`Context::in_memory`](crate::Context::in_memory)), and the local stack your
+//! project's end-to-end tests run against ([`LocalStack`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -16,11 +17,15 @@
 //! # }
 //! ```
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::prediction::{Prediction, PredictionId};
+use crate::error::BoxError;
+use crate::ops::{self, Ops};
+use crate::prediction::{Prediction, PredictionId, Status};
 
 /// A prediction at `status` as WriftAI would send it: a fresh ID, model `acme/echo`,
 /// empty input, no output, no error, created and updated now. Change what your test is
@@ -99,4 +104,78 @@ impl PredictionBuilder {
     pub fn build(&self) -> Prediction {
         Prediction::from_json(self.json().as_bytes()).expect("the test's prediction reads as WriftAI's")
     }
+}
+
+/// The local stack a project's `make test` starts (`make e2e` alone): DynamoDB Local,
+/// moto, the WriftAI simulator, the functions under `cargo lambda watch` and the glue
+/// between them, its endpoints exported to the tests from `.local/stack.env`. An
+/// end-to-end test of your worker creates a prediction through WriftAI and waits for
+/// its work:
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use wriftai_hooks::testing::LocalStack;
+///
+/// let stack = LocalStack::from_env().await.unwrap();
+/// let id = stack.create("acme/echo", serde_json::json!({"prompt": "hi"})).await.unwrap();
+/// let report = stack.worked(id, Duration::from_secs(60)).await.unwrap();
+/// assert_eq!(report["status"], "succeeded");
+/// # }
+/// ```
+pub struct LocalStack {
+    ops: Ops,
+}
+
+impl LocalStack {
+    /// The stack the environment names (the variables `.local/stack.env` holds, which
+    /// `make test` exports): the same the functions and `hooks` read.
+    pub async fn from_env() -> Result<Self, BoxError> {
+        Ok(Self { ops: Ops::from_env().await? })
+    }
+
+    /// Creates a prediction of `model` on `input` through WriftAI (the simulator,
+    /// locally) with the stack's webhook, recorded as ours first, as `make create` does.
+    pub async fn create(&self, model: &str, input: Value) -> Result<PredictionId, BoxError> {
+        let created = ops::create(&self.ops, model.to_owned(), input, None).await?;
+        let id = created["id"].as_str().ok_or("WriftAI's answer has no id")?;
+        Ok(PredictionId::parse(id)?)
+    }
+
+    /// Waits, at most `within`, until the receiver has recorded the prediction finished
+    /// and the worker has done the work of each of its events it acts on; then gives its
+    /// timeline as `hooks inspect --json` does (`status`, `events` with each one's
+    /// `work`, `records`, `steps`). Past `within`, an error says what it was waiting for.
+    pub async fn worked(&self, id: PredictionId, within: Duration) -> Result<Value, BoxError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let waiting = match ops::inspect(&self.ops, id).await {
+                Ok(report) => match waiting_for(&report) {
+                    None => return Ok(report),
+                    Some(what) => what,
+                },
+                Err(ops::OpsError::NoSuchPrediction(_)) => "the prediction to be recorded".to_owned(),
+                Err(err) => return Err(err.into()),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("{id}: after {within:?}, still waiting for {waiting}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// What a prediction's report still waits for: its finished status, or the work of an
+/// event; `None` when it is worked.
+fn waiting_for(report: &Value) -> Option<String> {
+    let finished = report["status"].as_str().and_then(|s| Status::parse(s).ok()).is_some_and(|s| s.is_terminal());
+    if !finished {
+        return Some(format!("a finished status (it is {})", report["status"]));
+    }
+    let events = report["events"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let undone = events.iter().find(|event| !event["work"].is_null() && event["work"]["state"] != "done")?;
+    Some(format!(
+        "the work of {} (it is {}, its last error {})",
+        undone["status"], undone["work"]["state"], undone["work"]["last_error"]
+    ))
 }

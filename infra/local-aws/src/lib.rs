@@ -10,12 +10,14 @@
 
 pub mod batch;
 pub mod cli;
+mod command;
 pub mod error;
 pub mod event;
 pub mod invoke;
 pub mod schedule;
 pub mod sqs;
 
+pub use command::main;
 use error::Error;
 
 /// SIGTERM or Ctrl-C. Listening starts when this is built, so a signal that arrives

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod behaviour;
 pub mod chaos;
+mod command;
 pub mod config;
 pub mod delivery;
 pub mod error;
@@ -34,6 +35,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use command::main;
 pub use config::Config;
 pub use error::StartError;
 

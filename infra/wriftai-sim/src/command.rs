@@ -1,20 +1,22 @@
-//! `wriftai-sim`: starts the simulator on 127.0.0.1 and prints where it listens.
+//! The `wriftai-sim` command: starts the simulator on 127.0.0.1 and prints where it
+//! listens.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use wriftai_sim::{Config, start};
+use crate::{Config, start};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The `wriftai-sim` command: its command line read from the process, run to its end. The
+/// binary of `wriftai-hooks-tools` runs it on a multi-threaded tokio runtime.
+pub async fn main() -> ExitCode {
     devcli::init_tracing();
-    match wriftai_sim::flags::from_process() {
+    match crate::flags::from_process() {
         Ok(config) => devcli::exit("wriftai-sim", run(config).await),
         Err(refused) => devcli::usage(refused),
     }
 }
 
-async fn run(config: Config) -> Result<(), wriftai_sim::StartError> {
+async fn run(config: Config) -> Result<(), crate::StartError> {
     let running = start(config).await?;
     // The first stdout line is the contract with scripts: they read the port from it.
     let mut stdout = std::io::stdout();

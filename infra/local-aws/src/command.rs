@@ -1,14 +1,16 @@
-//! `local-aws`: wiring only; parses the command line and runs one loop until SIGTERM or Ctrl-C.
+//! The `local-aws` command: wiring only; parses the command line and runs one loop until
+//! SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
 
+use crate::cli::{self, Command};
+use crate::error::Error;
+use crate::{Shutdown, schedule::Schedule, sqs::Mapping};
 use aws_config::BehaviorVersion;
-use local_aws::cli::{self, Command};
-use local_aws::error::Error;
-use local_aws::{Shutdown, schedule::Schedule, sqs::Mapping};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The `local-aws` command: its command line read from the process, run to its end. The
+/// binary of `wriftai-hooks-tools` runs it on a multi-threaded tokio runtime.
+pub async fn main() -> ExitCode {
     devcli::init_tracing();
     match cli::from_process() {
         Ok(command) => devcli::exit("local-aws", run(command).await),

@@ -1,4 +1,5 @@
-//! `hooks`: operator commands against the configured stack and WriftAI.
+//! `hooks`: operator commands against the configured stack and WriftAI: the command line
+//! of `wriftai_hooks::ops`. The binary of `wriftai-hooks-tools` runs [`main`].
 
 mod error;
 
@@ -143,8 +144,9 @@ impl From<Work> for ops::bulk::Work {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The `hooks` command: its command line read from the process, run to its end. The
+/// binary of `wriftai-hooks-tools` runs it on a multi-threaded tokio runtime.
+pub async fn main() -> ExitCode {
     match Cli::try_parse() {
         Ok(cli) => match run(cli.command).await {
             // A value only the command could judge: refused as clap refuses, exit 2.
