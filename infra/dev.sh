@@ -2,18 +2,37 @@
 #! `make dev`: the local stack in the foreground, as a development loop. Builds (with
 #! cargo's progress shown), starts everything, creates one prediction through the
 #! simulator, shows its signed webhooks going in, what was recorded and what the worker
-#! made of it, then follows the logs until Ctrl-C, which stops everything. The functions
-#! run under `cargo lambda watch`, which rebuilds one when its source changes: save
-#! `functions/worker/src/work.rs` and the next prediction runs the new code.
+#! made of it, then follows the functions' and the simulator's logs until it is stopped:
+#! Ctrl-C, a SIGTERM to it or to `make`, or `make down` from another terminal. Every way
+#! stops the whole stack. The functions run under `cargo lambda watch`, which rebuilds
+#! one when its source changes: save `functions/worker/src/work.rs` and the next
+#! prediction runs the new code.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # The engine's tools, as infra/install.sh installs them.
 tools="$root/.local/tools/bin"
-trap 'infra/down.sh' EXIT
-WATCH=1 infra/up.sh --persist
+
+follower=
+stop() {
+  local status=$?
+  trap - EXIT INT TERM HUP
+  [ -z "$follower" ] || kill "$follower" 2>/dev/null || true
+  infra/down.sh
+  exit "$status"
+}
+trap stop EXIT INT TERM HUP
+# `make` does not pass a SIGTERM on to its recipe: when the parent goes, so does this.
+parent=$PPID
+(while kill -0 "$parent" 2>/dev/null; do sleep 1; done; kill -TERM $$ 2>/dev/null) &
+
+# The reconciler every 30 s: often enough to see it recover what webhooks miss, rarely
+# enough not to fill the window (a run that finds nothing logs nothing).
+WATCH=1 RECONCILE_EVERY_SECS=${RECONCILE_EVERY_SECS:-30} infra/up.sh --persist
 set -a; . .local/stack.env; set +a
 export PATH="$root/.local/venv/bin:$PATH"
+# `make down` in another terminal stopped the stack: this ends too.
+(while [ -f .local/stack.env ]; do sleep 1; done; kill -TERM $$ 2>/dev/null) &
 
 echo
 echo "== create a prediction through our client (WriftAI simulator, signed webhooks)"
@@ -30,6 +49,10 @@ Receiver: $RECEIVER_URL   WriftAI: $WRIFTAI_API_BASE_URL   (all endpoints: .loca
 The loop: edit functions/worker/src/work.rs (or the receiver) and save; the function is
 rebuilt and the next prediction runs the new code. In another terminal:
   make create MODEL=acme/echo INPUT='{"prompt":"hi"}'
-Logs follow (functions, simulator, queue mapping, schedule). Ctrl-C stops everything.
+  make hooks ARGS='inspect <id>'
+Logs follow (functions, simulator, queue mapping). Ctrl-C stops everything (or make down).
 TEXT
-tail -n 0 -F .local/logs/lambda.log .local/logs/wriftai-sim.log .local/logs/sqs-mapping.log .local/logs/schedule.log
+# In the background, so a signal is handled at once rather than after `tail` ends.
+tail -n 0 -F .local/logs/lambda.log .local/logs/wriftai-sim.log .local/logs/sqs-mapping.log &
+follower=$!
+wait "$follower"

@@ -1,5 +1,5 @@
 # The lab's targets, included by the Makefile: this repository's own verification.
-.PHONY: verify bench chaos scale load fuzz template-check
+.PHONY: verify bench chaos scale load fuzz template-check template-files
 
 verify: ## The lab's checks (CI runs them after `test`): fault-injection tests, the short chaos run.
 	lab/verify.sh
@@ -21,3 +21,6 @@ load: install ## The lab: the receiver under sustained signed POSTs for LOAD_SEC
 
 fuzz: ## The lab: fuzz the receiver's request checks for FUZZ_SECS (120); installs cargo-fuzz into .local/cargo.
 	lab/fuzz.sh
+
+template-files: ## The lab: CargoLambda.toml leaves behind every file that is not a project's (after adding or moving one).
+	python3 lab/template-files.py

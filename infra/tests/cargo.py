@@ -1,6 +1,4 @@
-"""Where cargo builds this workspace (`target/`, or CARGO_TARGET_DIR: cargo metadata
-says), and where each function's code is: its crate's `main.rs` and the engine's module
-of the same name (`shared/src/<function>/`), which that `main` serves."""
+"""Where cargo builds this workspace: `target/`, or CARGO_TARGET_DIR (cargo metadata says)."""
 
 import functools
 import json
@@ -24,6 +22,9 @@ def debug_binary(name):
     return path
 
 
+# {% comment %} This repository: each function's code is its crate's `main.rs` and the
+# engine's module of the same name (`shared/src/<function>/`), which that `main` serves.
 def function_sources(crate):
     """The Rust files of function `crate`: its own crate's and its engine module's."""
     return sorted([*(ROOT / "functions" / crate / "src").rglob("*.rs"), *(ROOT / "shared/src" / crate).rglob("*.rs")])
+# {% endcomment %}

@@ -119,6 +119,7 @@ def test_webhooks_are_signed_unless_the_stack_says_otherwise():
     assert variables["ALLOW_UNSIGNED_WEBHOOKS"] == "AllowUnsignedWebhooks"
 
 
+# {% comment %} This repository: the engine's time budgets, read from its code.
 def seconds(path, name):
     """A `Duration` constant of the Rust source, `from_secs(n)` or a sum of others."""
     text = (ROOT / path).read_text()
@@ -143,6 +144,7 @@ def test_the_time_budgets_fit_for_every_allowed_parameter_value():
     assert worker["Timeout"] > operation + answer + int(download.group(1))
     # The receiver answers ANSWER_MARGIN before its deadline, and one write fits.
     assert RESOURCES["ReceiverFunction"]["Properties"]["Timeout"] > operation + answer
+# {% endcomment %}
 
 
 FUNCTIONS = ["ReceiverFunction", "WorkerFunction", "ReconcilerFunction"]

@@ -101,6 +101,7 @@ mod files;
 mod ingest;
 #[allow(missing_docs)] // internals: see `internals`
 mod lag;
+mod logs;
 #[allow(missing_docs)] // internals: see `internals`
 mod message;
 #[allow(missing_docs)] // internals: see `internals`

@@ -28,7 +28,8 @@ use crate::error::BoxError;
 /// Runs the receiver's Lambda behind its Function URL, and returns only when the
 /// runtime stops: reads its configuration (a missing or malformed variable stops the
 /// start, named), resolves the webhook secrets, builds its clients once, then answers
-/// each delivery. Tracing starts here too (lambda_runtime's subscriber).
+/// each delivery. Tracing starts here too (JSON lines when the function's log format is
+/// JSON, text otherwise).
 ///
 /// ```no_run
 /// // One thread: Lambda hands an instance one request at a time, and the receiver only
@@ -39,7 +40,7 @@ use crate::error::BoxError;
 /// }
 /// ```
 pub async fn serve() -> Result<(), BoxError> {
-    lambda_http::tracing::init_default_subscriber();
+    crate::logs::init();
     let config = config::ReceiverConfig::from_env(&Env::process())?;
     config.metrics.clone().install();
     let aws = aws_config(&config.aws).await;

@@ -75,20 +75,31 @@ where
                 return Err(err.into());
             }
         };
-        tracing::info!(
-            examined = summary.examined,
-            advanced = summary.advanced,
-            enqueued = summary.enqueued,
-            expired = summary.expired,
-            missed_webhooks = summary.missed_webhooks,
-            requeued = summary.requeued,
-            dead_lettered = summary.dead_lettered,
-            errors = summary.errors,
-            unanswered = summary.unanswered,
-            cut_short = summary.cut_short,
-            budget_ms = budget.as_millis() as u64,
-            "reconcile run"
-        );
+        // A run that found nothing says so at debug: one line every few minutes that
+        // says nothing happened is noise in the logs (the metrics still count it).
+        macro_rules! run_line {
+            ($level:ident) => {
+                tracing::$level!(
+                    examined = summary.examined,
+                    advanced = summary.advanced,
+                    enqueued = summary.enqueued,
+                    expired = summary.expired,
+                    missed_webhooks = summary.missed_webhooks,
+                    requeued = summary.requeued,
+                    dead_lettered = summary.dead_lettered,
+                    errors = summary.errors,
+                    unanswered = summary.unanswered,
+                    cut_short = summary.cut_short,
+                    budget_ms = budget.as_millis() as u64,
+                    "reconcile run"
+                )
+            };
+        }
+        if summary.idle() {
+            run_line!(debug);
+        } else {
+            run_line!(info);
+        }
         if summary.learned_nothing() {
             tracing::error!(
                 unanswered = summary.unanswered,
@@ -217,6 +228,18 @@ mod tests {
         // A later run finds nothing missed: what it found is recorded now.
         let again = app.handle(invocation(60)).await.unwrap();
         assert_eq!((again["examined"].as_u64(), again["missed_webhooks"].as_u64()), (Some(1), Some(0)), "{again}");
+    }
+
+    #[tokio::test]
+    async fn a_run_that_finds_nothing_is_idle_and_one_that_finds_anything_is_not() {
+        let app = app();
+        let idle: Summary = serde_json::from_value(app.handle(invocation(60)).await.unwrap()).unwrap();
+        assert!(idle.idle(), "{idle:?}");
+        let id = PredictionId::random();
+        app.ingest.ledger().register(id, OffsetDateTime::now_utc() - Duration::from_secs(600)).await.unwrap();
+        app.source.set(&json!({"id": id.to_string(), "status": "started"}).to_string());
+        let busy: Summary = serde_json::from_value(app.handle(invocation(60)).await.unwrap()).unwrap();
+        assert!(!busy.idle(), "{busy:?}");
     }
 
     #[test]

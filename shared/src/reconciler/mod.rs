@@ -26,7 +26,7 @@ use crate::error::BoxError;
 /// Runs the reconciler's Lambda, invoked on a schedule, and returns only when the
 /// runtime stops: reads its configuration (a missing or malformed variable stops the
 /// start, named), builds its clients once, then makes one run per invocation. Tracing
-/// starts here too (lambda_runtime's subscriber).
+/// starts here too (JSON lines when the function's log format is JSON, text otherwise).
 ///
 /// ```no_run
 /// #[tokio::main]
@@ -35,7 +35,7 @@ use crate::error::BoxError;
 /// }
 /// ```
 pub async fn serve() -> Result<(), BoxError> {
-    lambda_runtime::tracing::init_default_subscriber();
+    crate::logs::init();
     let config = config::ReconcilerConfig::from_env(&Env::process())?;
     config.metrics.clone().install();
     let aws = aws_config(&config.aws).await;

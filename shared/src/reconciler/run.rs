@@ -374,6 +374,26 @@ impl Summary {
         self.unanswered > 0 && self.examined == 0
     }
 
+    /// Whether the run found nothing to ask about and nothing to send: the common case
+    /// of a stack whose webhooks arrive.
+    pub fn idle(&self) -> bool {
+        let Self {
+            examined,
+            advanced,
+            enqueued,
+            expired,
+            missed_webhooks,
+            requeued,
+            dead_lettered,
+            errors,
+            unanswered,
+            cut_short,
+            ..
+        } = *self;
+        [examined, advanced, enqueued, expired, missed_webhooks, requeued, dead_lettered, errors, unanswered] == [0; 9]
+            && !cut_short
+    }
+
     fn add(&mut self, step: Step) {
         match step {
             Step::Examined { advanced, enqueued, expired, missed } => {

@@ -45,8 +45,8 @@ use crate::prediction::Prediction;
 /// run done again starts from the top, so run each side effect as a step
 /// ([`Context::steps`]).
 ///
-/// Tracing starts here too (lambda_runtime's subscriber: JSON lines when the function's
-/// log format is JSON, as the template sets it), with a span per message naming its
+/// Tracing starts here too (JSON lines when the function's log format is JSON, as the
+/// template sets it; text, in colour only on a terminal, otherwise), with a span per message naming its
 /// prediction, status and trace.
 ///
 /// ```no_run
@@ -92,7 +92,7 @@ where
     E: Into<BoxError>,
     H: AsyncFn(&Prediction, &Context<S>) -> Result<Value, BoxError>,
 {
-    lambda_runtime::tracing::init_default_subscriber();
+    crate::logs::init();
     let env = Env::process();
     let config = WorkerConfig::from_env(&env)?;
     config.metrics.clone().install();
