@@ -5,13 +5,15 @@ SHELL := bash
 VENV := .local/venv/bin
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test install compile unit template e2e build up down create register deploy hooks lint
+.PHONY: help dev test install compile unit template e2e build ci up down create register deploy hooks lint
 # PROJECT, REGION, ACT_ON_STATUSES.
 include project.mk
+E2E := infra/e2e.sh
 # {% comment %} This repository: the lab is built by its own targets only (lab/lab.mk),
-# and the end-to-end suite (infra/e2e) needs the local stack (make e2e).
+# and the engine's end-to-end suite (infra/e2e) needs the local stack: make e2e runs it.
 LAB := --exclude bench --exclude fault-proxy --exclude chaos
 STACK_TESTS := --exclude e2e
+E2E := infra/e2e/run.sh
 # {% endcomment %}
 STAGE ?= default
 STACK := $(PROJECT)-$(if $(filter default,$(STAGE)),dev,$(STAGE))
@@ -44,11 +46,18 @@ template: ## cfn-lint (informational checks too) and sam validate of template.ya
 	$(VENV)/cfn-lint --include-checks I -- template.yaml
 	$(SAM) validate --lint
 
-e2e: ## End-to-end tests on the local stack, which it starts and stops.
-	infra/e2e.sh
+e2e: ## End-to-end tests (each crate's tests/) on the local stack, which it starts and stops.
+	$(E2E)
 
 build: ## The deployable build (CI runs it): sam build of the three functions for arm64, checked.
 	infra/build.sh
+
+ci: ## What CI checks beyond `make test`: the deployable build, which builds the AWS SDK once.
+	$(MAKE) build
+	@# sam build's three cargo runs on this target directory made one aws-sdk-dynamodb: the
+	@# functions' dependencies resolve alike (give an SDK crate you add the engine's features).
+	@builds=$$(find "$${CARGO_TARGET_DIR:-target}/aarch64-unknown-linux-gnu/release/.fingerprint" -maxdepth 1 -name 'aws-sdk-dynamodb-*' | wc -l); \
+	  test "$$builds" = 1 || { echo "ci: $$builds builds of aws-sdk-dynamodb in one sam build (expected 1)" >&2; exit 1; }
 
 deploy: build ## Deploy the stack <PROJECT>-dev (STAGE=prod: <PROJECT>-prod) to REGION; the first time asks its questions.
 	@# Guided until this stage's own deploy parameters hold the required secret's ARN; the
@@ -81,10 +90,18 @@ lint: ## cargo fmt --check and clippy on the whole workspace.
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# {% comment %}
-.PHONY: hakari
+# {% comment %} This repository's CI checks more, first: the workspace-hack crate matches
+# the dependencies (one build of the SDK everywhere); the crates are publishable and their
+# docs build; the lab's fault and chaos tests; a project made from this checkout by
+# `cargo lambda new` passing its own checks, and taking a newer engine on one line.
+ci: hakari-verify release-check verify template-check
+
+.PHONY: hakari hakari-verify
 hakari: ## After changing a dependency: regenerate infra/workspace-hack (one build of the AWS SDK for every build).
 	infra/hakari.sh generate
+
+hakari-verify:
+	infra/hakari.sh verify
 
 # The lab's targets (verify, template-check, bench, chaos, load, fuzz): this
 # repository's own verification, never deployed, and not part of a project made from it.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-#! Starts the local stack, runs the end-to-end tests against it (every crate's tests
-#! under `tests/`: `cargo test --test '*'`), and stops it again, whatever the tests did.
+#! `make e2e`: starts the local stack, runs the end-to-end tests against it (the tests of
+#! each crate's `tests/`: `cargo test --test '*'`), and stops it again, whatever the tests
+#! did.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,28 +10,6 @@ trap 'infra/down.sh' EXIT
 # for quicker walks on DynamoDB Local, and JSON log lines (as the template's
 # `LogFormat: JSON` on AWS); `make dev` keeps them text, for people.
 export AWS_LAMBDA_LOG_FORMAT=JSON INDEX_SHARDS=16 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20
-# {% comment %} This repository's suite, in two phases: first the receiver's tests, which
-# read the work queue themselves; then, with the queue -> worker mapping and the
-# reconciler's schedule running, the tests of the whole pipeline. The queue invokes the
-# test worker (infra/test-worker): the worker's code plus crash hooks and counted writes;
-# one test checks that the production worker honours no hook. The trace tests read the
-# functions' JSON lines from .local/logs/lambda.log.
-WORKER_FUNCTION=test-worker LOCAL_GLUE=0 infra/up.sh
-set -a; . .local/stack.env; set +a
-# The default members and e2e in one selection: cargo resolves the same features as
-# for `cargo test` and the running stack, so the debug build of the SDK is reused (with
-# `-p e2e` alone tokio's features differ, and the SDK builds again).
-tests=(cargo test --workspace --exclude bench --exclude fault-proxy --exclude chaos)
-"${tests[@]}" --test adapters --test receiver --test catalogue --test round_trips --test pipeline --test production_worker --test limits
-# The official WriftAI Python client against the simulator.
-.local/venv/bin/python -m pytest -q infra/tests/stack
-infra/glue.sh
-# The pipeline's tests spend their time waiting on the stack (visibility timeouts, the
-# reconciler's ages), each on its own predictions: all of them wait at once. The
-# worker's own end-to-end test (a project's, functions/worker/tests) runs with them.
-"${tests[@]}" --test work --test stack -- --test-threads 20
-exit 0
-# {% endcomment %}
 infra/up.sh
 set -a; . .local/stack.env; set +a
 # Each test waits on the stack for its own predictions: all of them wait at once.

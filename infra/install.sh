@@ -6,8 +6,9 @@
 #!   wriftai-hooks-tools), at the version of the engine Cargo.toml names, into
 #!   .local/tools/bin: one build, kept until that version changes.
 #! `--venv NAME REQUIREMENTS` adds the virtualenv .local/NAME holding those pins.
-#! WRIFTAI_HOOKS_TOOLS=<path of a checkout's infra/tools> installs the tools from that
-#! checkout instead of crates.io (a check of an unreleased engine).
+#! When Cargo.toml patches the engine to a checkout (`[patch.crates-io] wriftai-hooks =
+#! { path = "<checkout>/shared" }`, to try a fix before its release), the tools are that
+#! checkout's too, built in its workspace.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 local_dir="$root/.local"
@@ -43,15 +44,13 @@ fi
 tools="$local_dir/tools"
 version=$(sed -n 's/^wriftai-hooks = "=\([^"]*\)".*/\1/p' "$root/Cargo.toml")
 [ -n "$version" ] || { echo "install: Cargo.toml names no engine version (wriftai-hooks = \"=X.Y.Z\")" >&2; exit 1; }
-source=${WRIFTAI_HOOKS_TOOLS:-}
-# {% comment %} This repository: the tools of the checkout, built with the workspace
-# (`make compile`), so the install finds them built and only copies them.
-source=${source:-$root/infra/tools}
-# {% endcomment %}
-if [ -n "$source" ]; then
-  # From a checkout, in its own workspace (its patches, lock and shared target).
-  (cd "$source" && cargo install --quiet --locked --debug --path . --root "$tools" \
-    --target-dir "${CARGO_TARGET_DIR:-$(cd "$source/../.." && pwd)/target}")
+engine=$(sed -n '/^\[patch.crates-io\]/,/^\[/s/^wriftai-hooks = { *path = "\([^"]*\)".*/\1/p' "$root/Cargo.toml")
+if [ -n "$engine" ]; then
+  # The checkout's workspace (its patches, its lock, and its target, which a build of
+  # it has filled: then the install only copies the tools).
+  checkout=$(cd "$root" && cd "$engine/.." && pwd)
+  (cd "$checkout/infra/tools" && cargo install --quiet --locked --debug --path . --root "$tools" \
+    --target-dir "${CARGO_TARGET_DIR:-$checkout/target}")
 elif [ ! -f "$tools/.stamp-$version" ]; then
   echo "install: the engine's tools, wriftai-hooks-tools $version (.local/tools; one build, a few minutes)"
   cargo install --quiet --locked --debug wriftai-hooks-tools --version "=$version" --root "$tools" \

@@ -10,6 +10,7 @@ import urllib.request
 import boto3
 
 REGION = os.environ["AWS_REGION"]
+TERMINAL = ("succeeded", "failed", "cancelled", "abandoned")
 SIM = os.environ["WRIFTAI_API_BASE_URL"].removesuffix("/v1")
 
 
@@ -40,12 +41,25 @@ def table(prediction_id):
         print(f"  item {plain.pop('sk'):<16} {json.dumps(plain)}")
 
 
-def table_when_worked(prediction_id, wait=30):
-    """The items once the worker has stored its result record."""
+def worked(items):
+    """Whether the prediction is finished and the work of each event that has any is
+    done, whatever the work stores."""
+    finished = any(i["sk"]["S"] == "PRED" and i.get("status", {}).get("S") in TERMINAL for i in items)
+    events = [i for i in items if i["sk"]["S"].startswith("EVENT#") and "enqueue" in i]
+    return finished and all(i.get("work", {}).get("S") == "done" for i in events)
+
+
+def table_when_worked(prediction_id, wait=60):
+    """The items once the prediction is finished and its work done."""
     ddb = boto3.client("dynamodb", region_name=REGION)
     deadline = time.time() + wait
-    key = {"pk": {"S": f"PRED#{prediction_id}"}, "sk": {"S": "RECORD#result"}}
-    while "Item" not in ddb.get_item(TableName=os.environ["TABLE_NAME"], Key=key) and time.time() < deadline:
+    query = {
+        "TableName": os.environ["TABLE_NAME"],
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": f"PRED#{prediction_id}"}},
+        "ConsistentRead": True,
+    }
+    while not worked(ddb.query(**query)["Items"]) and time.time() < deadline:
         time.sleep(0.3)
     table(prediction_id)
 

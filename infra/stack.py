@@ -17,9 +17,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def setting(name):
-    """A setting of project.mk (`NAME := value`): the project's name, region, statuses."""
-    match = re.search(rf"^{name} := (.+)$", (ROOT / "project.mk").read_text(), re.M)
-    return match.group(1).strip()
+    """A setting of project.mk (`NAME := value`, the last one, as make reads it): the
+    project's name, region, statuses."""
+    return re.findall(rf"^{name} := (.+)$", (ROOT / "project.mk").read_text(), re.M)[-1].strip()
 
 
 PREFIX = setting("PROJECT")

@@ -9,17 +9,12 @@
 #! WATCH=1 has `cargo lambda watch` rebuild and reload a function when its source changes
 #! (make dev); otherwise the binaries built here are served as they are.
 #! LOCAL_GLUE=0 leaves out the queue -> worker mapping and the reconciler's schedule
-#! (infra/glue.sh starts them later).
+#! (infra/glue.sh starts them later). LOCAL_FUNCTIONS=0 also leaves out `cargo lambda
+#! watch`, for a harness that runs the functions itself.
+#! WORKER_FUNCTION names the function the queue invokes (`worker` unless said).
+#! FUNCTIONS_ENV="VAR=value ..." is given to the functions alone (an endpoint through a
+#! proxy, say); the tests and the AWS glue keep talking to the emulators directly.
 #! LAMBDA_CONCURRENCY sets `cargo lambda watch --concurrency` (instances per function).
-# {% comment %} And in this repository:
-#! WORKER_FUNCTION=test-worker maps the queue to the test worker (infra/test-worker:
-#! crash hooks and counted writes, for the tests) instead of the production `worker`.
-#! LOCAL_FUNCTIONS=0 also leaves out `cargo lambda watch` (`make bench` runs the
-#! functions itself).
-#! FAULTS=1 puts lab/fault-proxy between the functions and the emulators (port
-#! FAULT_PORT, default 8769; rules from FAULT_RULES/FAULT_SEED or PUT /_faults); the
-#! tests and the AWS glue still talk to the emulators directly.
-# {% endcomment %}
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -74,8 +69,8 @@ start dynamodb java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_
 start moto python -m moto.server -H 127.0.0.1 -p "$SQS_PORT"
 
 env_file="$local_dir/stack.env"
-# A setting of project.mk (`NAME := value`).
-project() { sed -n "s/^$1 := //p" "$root/project.mk" | head -n 1; }
+# A setting of project.mk (`NAME := value`, the last one, as make reads it).
+project() { sed -n "s/^$1 := //p" "$root/project.mk" | tail -n 1; }
 cat >"$env_file.tmp" <<ENV
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=local
@@ -136,18 +131,7 @@ LOCAL_FUNCTIONS=${LOCAL_FUNCTIONS:-1}
 start wriftai-sim "$tools/wriftai-sim" --port "$SIM_PORT"
 wait_for wriftai-sim 30 curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/health"
 if [ "$LOCAL_FUNCTIONS" != 0 ]; then
-  function_env=()
-  # {% comment %} The functions reach AWS through the fault proxy when FAULTS=1, and only they do.
-  if [ "${FAULTS:-0}" = 1 ]; then
-    cargo build -p fault-proxy
-    FAULT_PORT=${FAULT_PORT:-8769}
-    FAULT_PROXY_PORT=$FAULT_PORT FAULT_DYNAMODB_UPSTREAM=$AWS_ENDPOINT_URL_DYNAMODB \
-      FAULT_SQS_UPSTREAM=$AWS_ENDPOINT_URL_SQS start fault-proxy "${CARGO_TARGET_DIR:-$root/target}/debug/fault-proxy"
-    wait_for fault-proxy 30 curl -sf -o /dev/null "http://127.0.0.1:$FAULT_PORT/_faults"
-    echo "FAULT_PROXY_URL=http://127.0.0.1:$FAULT_PORT" >>"$env_file.tmp"
-    function_env=(AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$FAULT_PORT" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$FAULT_PORT")
-  fi
-  # {% endcomment %}
+  read -r -a function_env <<<"${FUNCTIONS_ENV:-}"
   watch=(--ignore-changes)
   [ "${WATCH:-0}" = 1 ] && watch=()
   start lambda env "${function_env[@]}" cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" "${watch[@]}" \

@@ -8,8 +8,8 @@ cd "$root"
 trap 'infra/down.sh' EXIT
 # One instance per function: with --concurrency 3, cargo lambda watch 1.9.2 stopped
 # serving invocations a minute into our run. Overdue only after 10 minutes: under this load a prediction can wait its turn.
-FAULTS=1 WORKER_FUNCTION=test-worker LAMBDA_CONCURRENCY=${LAMBDA_CONCURRENCY:-1} RECONCILE_EVERY_SECS=3 RECONCILE_MIN_AGE_SECS=10 \
-  RECONCILE_OVERDUE_SECS=600 RECONCILE_WORK_STALE_SECS=60 infra/up.sh
+WORKER_FUNCTION=test-worker LAMBDA_CONCURRENCY=${LAMBDA_CONCURRENCY:-1} RECONCILE_EVERY_SECS=3 RECONCILE_MIN_AGE_SECS=10 \
+  RECONCILE_OVERDUE_SECS=600 RECONCILE_WORK_STALE_SECS=60 lab/faulty-up.sh
 set -a; . .local/stack.env; set +a
 CHAOS_PREDICTIONS=${CHAOS_PREDICTIONS:-2000} CHAOS_CONCURRENCY=${CHAOS_CONCURRENCY:-8} \
   cargo test -p chaos --test chaos -- --nocapture

@@ -1,5 +1,5 @@
 # The lab's targets, included by the Makefile: this repository's own verification.
-.PHONY: verify bench chaos scale load fuzz template-check template-files
+.PHONY: verify bench chaos scale load fuzz template-check template-files release-check
 
 verify: ## The lab's checks (CI runs them after `test`): fault-injection tests, the short chaos run.
 	lab/verify.sh
@@ -24,3 +24,6 @@ fuzz: ## The lab: fuzz the receiver's request checks for FUZZ_SECS (120); instal
 
 template-files: ## The lab: CargoLambda.toml leaves behind every file that is not a project's (after adding or moving one).
 	python3 lab/template-files.py
+
+release-check: ## The lab: docs with warnings denied, every crate packages, one version, semver against the last release.
+	lab/release-check.sh

@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 trap 'infra/down.sh' EXIT
-FAULTS=1 LOCAL_GLUE=0 LAMBDA_CONCURRENCY=${LAMBDA_CONCURRENCY:-1} infra/up.sh
+LOCAL_GLUE=0 LAMBDA_CONCURRENCY=${LAMBDA_CONCURRENCY:-1} lab/faulty-up.sh
 set -a; . .local/stack.env; set +a
 if [ "${LOAD_FAULTS:-0}" = 1 ]; then
   curl -sf -X PUT "$FAULT_PROXY_URL/_faults" -d '{"seed": 3, "rules": [

@@ -14,8 +14,8 @@ scale=${SCALE_K:-$((10000 / rate))}
 trap 'infra/down.sh' EXIT
 # The reconciler at its production pace relative to the run: it finds nothing to do
 # unless webhooks fail, as on AWS.
-FAULTS=1 FAULT_PARTITION_SCALE=$scale FAULT_PARTITION_UNSCALED=PRED# WORKER_FUNCTION=test-worker LAMBDA_CONCURRENCY=${LAMBDA_CONCURRENCY:-2} \
+FAULT_PARTITION_SCALE=$scale FAULT_PARTITION_UNSCALED=PRED# WORKER_FUNCTION=test-worker LAMBDA_CONCURRENCY=${LAMBDA_CONCURRENCY:-2} \
   RECONCILE_EVERY_SECS=10 RECONCILE_MIN_AGE_SECS=60 RECONCILE_OVERDUE_SECS=600 RECONCILE_WORK_STALE_SECS=120 \
-  infra/up.sh
+  lab/faulty-up.sh
 set -a; . .local/stack.env; set +a
 SCALE_RATE=$rate cargo test -p chaos --test scale -- --nocapture

@@ -9,8 +9,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cargo test -p fault-proxy -p bench
 trap 'infra/down.sh' EXIT
-FAULTS=1 WORKER_FUNCTION=test-worker LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 \
-  RECONCILE_OVERDUE_SECS=20 infra/up.sh
+WORKER_FUNCTION=test-worker LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 \
+  RECONCILE_OVERDUE_SECS=20 lab/faulty-up.sh
 set -a; . .local/stack.env; set +a
 # One selection with the default members, as infra/e2e.sh does: the SDK's debug build
 # that `make test` made serves these tests too.

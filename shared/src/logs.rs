@@ -18,9 +18,5 @@ pub(crate) fn init() {
     let lines = tracing_subscriber::fmt().with_target(false).without_time().with_env_filter(filter);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
     // `try_init`: a test, or a `main` with a subscriber of its own, may have set one.
-    let _ = if json {
-        lines.json().try_init()
-    } else {
-        lines.with_ansi(std::io::stdout().is_terminal()).try_init()
-    };
+    let _ = if json { lines.json().try_init() } else { lines.with_ansi(std::io::stdout().is_terminal()).try_init() };
 }
