@@ -8,13 +8,14 @@ VENV := .local/venv/bin
 .PHONY: help dev test install compile unit template e2e build ci up down create register deploy hooks lint
 # PROJECT, REGION, ACT_ON_STATUSES.
 include project.mk
-E2E := infra/e2e.sh
-# {% comment %} This repository: the lab is built by its own targets only (lab/lab.mk),
-# and the engine's end-to-end suite (infra/e2e) needs the local stack: make e2e runs it.
+# The end-to-end tests: each crate's tests/, on the local stack. {% comment %}
+# This repository: the lab is built by its own targets only (lab/lab.mk), and the
+# engine's end-to-end suite (infra/e2e) needs the local stack: make e2e runs it.
 LAB := --exclude bench --exclude fault-proxy --exclude chaos
 STACK_TESTS := --exclude e2e
 E2E := infra/e2e/run.sh
 # {% endcomment %}
+E2E ?= infra/e2e.sh
 STAGE ?= default
 STACK := $(PROJECT)-$(if $(filter default,$(STAGE)),dev,$(STAGE))
 # SAM and cargo-lambda from the project's virtualenv, whose python has zig for the
@@ -90,7 +91,8 @@ lint: ## cargo fmt --check and clippy on the whole workspace.
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# {% comment %} This repository's CI checks more, first: the workspace-hack crate matches
+# `make help` lists the targets above, each with what it does. {% comment %}
+# This repository's CI checks more, first: the workspace-hack crate matches
 # the dependencies (one build of the SDK everywhere); the crates are publishable and their
 # docs build; the lab's fault and chaos tests; a project made from this checkout by
 # `cargo lambda new` passing its own checks, and taking a newer engine on one line.

@@ -5,11 +5,12 @@
 PROJECT := {{ project_name }}
 REGION := {{ region }}
 ACT_ON_STATUSES := {{ act_on_statuses }}
-# {% comment %} `cargo lambda new NAME --template <this repository>` writes the answers to
-# its questions above (CargoLambda.toml) and leaves this block behind: this repository's
-# own values, which override the placeholders (the last setting of a name wins, as in
-# make, infra/up.sh and infra/stack.py).
+# As `cargo lambda new` asked them. {% comment %}
+# `cargo lambda new NAME --template <this repository>` writes the answers to its
+# questions above (CargoLambda.toml) and leaves this block behind: this repository's own
+# values, which override the placeholders (the last setting of a name wins, as in make,
+# infra/up.sh and infra/stack.py).
 PROJECT := wriftai-hooks
 REGION := us-east-1
 ACT_ON_STATUSES := succeeded,failed,cancelled,abandoned
-# {% endcomment %}
+# {% endcomment %}Change them freely; `make deploy` reads them.

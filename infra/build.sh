@@ -11,8 +11,8 @@ export PATH="$root/.local/venv/bin:$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION
 start=$SECONDS
 sam build --config-env "${STAGE:-default}"
 echo "build: sam build took $((SECONDS - start)) s"
-# One build of the AWS SDK for the three functions (infra/workspace-hack): one fingerprint
-# of aws-sdk-dynamodb on a fresh target directory.
+# One build of the AWS SDK for the three functions: one fingerprint of aws-sdk-dynamodb
+# on a fresh target directory (`make ci` holds it to one).
 fingerprints=$(find "${CARGO_TARGET_DIR:-target}/aarch64-unknown-linux-gnu/release/.fingerprint" -maxdepth 1 -name 'aws-sdk-dynamodb-*' 2>/dev/null | wc -l)
 echo "build: $fingerprints aws-sdk-dynamodb fingerprint(s) in the release target"
 python - <<'PY'
@@ -21,8 +21,9 @@ import sys
 sys.path.insert(0, "infra/tests")
 from test_template import TEMPLATE
 
-# Strings only the test worker's crash hooks hold (infra/test-worker),
-# and one every worker holds, so the search is known to see into the binary.
+# A deployed worker carries no test machinery: strings only a worker built with crash
+# hooks for tests holds, and one every worker holds, so the search is known to see into
+# the binary.
 HOOKS = [b"test hook: panic on the first attempt", b"test_hook"]
 EVERY_WORKER = b"work completed after its claim expired"
 

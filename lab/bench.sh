@@ -67,8 +67,8 @@ fi
 # Before the harness's build: alternating the two invocations swaps some shared
 # dependencies' artifacts, and the figure would include rebuilding them.
 if [ "${BENCH_INCREMENTAL:-1}" = 1 ]; then
-  touch functions/receiver/src/handler.rs
-  figure "incremental release build, receiver after touching handler.rs" "$(timed cargo build --release -p receiver) s"
+  touch shared/src/receiver/handler.rs
+  figure "incremental release build, receiver after touching the engine's receiver/handler.rs" "$(timed cargo build --release -p receiver) s"
 fi
 # The harness builds apart: sharing a cargo invocation would unify its features (axum's
 # hyper server) into the functions' dependencies and change what is measured.

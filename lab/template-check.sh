@@ -20,7 +20,8 @@ name=my-hooks
 work=$(mktemp -d)
 cleanup() {
   [ -d "$work/$name" ] && (cd "$work/$name" && infra/down.sh >/dev/null 2>&1) || true
-  rm -rf "$work"
+  # TEMPLATE_CHECK_KEEP=1 keeps the project, to look into a failure.
+  [ "${TEMPLATE_CHECK_KEEP:-0}" = 1 ] && echo "template-check: kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
@@ -54,6 +55,8 @@ for path in sorted(files):
     text = (project / path).read_text()
     if rendered(path):
         problems += [f"{path}: a stray {tag}" for tag in ("{{", "{%") if tag in text]
+        # What a comment tag leaves when nothing said what it stood for.
+        problems += [f"{path}: an empty comment left by a tag" for line in text.splitlines() if line.strip() in ("#", "<!--  -->") and line.endswith((" ", "-->"))]
     # The lab, and the engine's own tree, are not a project's business.
     for word in ("lab/", "make verify", "make bench", "FAULTS", "template-check", "hakari", "test-worker", "shared/src"):
         if word in text:
@@ -94,9 +97,11 @@ ln -s "$root/.local/venv" "$project/.local/venv"
 ln -s "$root/.local/dynamodb" "$project/.local/dynamodb"
 cd "$project"
 
-say "the project's make test"
-make test
-say "the project's make test passes"
+if [ "${TEMPLATE_CHECK_SKIP_TEST:-0}" != 1 ]; then
+  say "the project's make test"
+  make test
+  say "the project's make test passes"
+fi
 
 # `make dev` works one prediction, and a SIGTERM to `make` stops the whole stack.
 say "the project's make dev"
@@ -112,7 +117,7 @@ grep -q 'RECORD#result' "$work/dev.log" || { cat "$work/dev.log"; say "make dev 
 pids=$(cat .local/pids/*.pid)
 kill -TERM "$dev"
 for _ in $(seq 30); do
-  alive=$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done)
+  alive=$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done; true)
   [ -z "$alive" ] && break
   sleep 1
 done
@@ -131,15 +136,17 @@ drill="$work/engine-$next"
 mkdir -p "$drill"
 snapshot=$(git -C "$root" stash create)
 git -C "$root" archive "${snapshot:-HEAD}" | tar -x -C "$drill"
-sed -i "s/^version = \"$checkout\"$/version = \"$next\"/; s/\"=$checkout\"/\"=$next\"/g" "$drill/Cargo.toml"
+# As a release sets it (docs/releasing.md): the workspace's version, and every pin.
+sed -i "s/^version = \"$checkout\"$/version = \"$next\"/" "$drill/Cargo.toml"
+grep -rl --include=Cargo.toml "\"=$checkout\"" "$drill" | xargs sed -i "s/\"=$checkout\"/\"=$next\"/g"
 cp "$root/Cargo.lock" "$drill/Cargo.lock"
 cp Cargo.toml "$work/Cargo.toml.before"
 sed -i "s/^wriftai-hooks = \"=$current\"$/wriftai-hooks = \"=$next\"/" Cargo.toml
 changed=$(diff "$work/Cargo.toml.before" Cargo.toml | grep -c '^>' || true)
 [ "$changed" = 1 ] || { say "the upgrade changed $changed lines of Cargo.toml, not one"; exit 1; }
 patch_engine "$drill"
-say "the upgrade drill: the engine $current -> $next on one line"
-diff "$work/Cargo.toml.before" Cargo.toml | sed -n 's/^[<>] .*wriftai-hooks.*/  &/p'
+say "the upgrade drill: the engine $current -> $next, one line of Cargo.toml changed:"
+{ diff "$work/Cargo.toml.before" Cargo.toml || true; } | sed -n "s/^\([<>] wriftai-hooks = \"=.*\)/  \1/p"
 make test
 installed=$(cargo install --list --root .local/tools | sed -n 's/^wriftai-hooks-tools v\([^ :]*\).*/\1/p')
 [ "$installed" = "$next" ] || { say "the tools are at $installed, not $next"; exit 1; }

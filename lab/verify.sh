@@ -12,7 +12,7 @@ trap 'infra/down.sh' EXIT
 WORKER_FUNCTION=test-worker LOCAL_GLUE=0 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 \
   RECONCILE_OVERDUE_SECS=20 lab/faulty-up.sh
 set -a; . .local/stack.env; set +a
-# One selection with the default members, as infra/e2e.sh does: the SDK's debug build
+# One selection with the default members, as infra/e2e/run.sh does: the SDK's debug build
 # that `make test` made serves these tests too.
 tests=(cargo test --workspace --exclude bench --exclude fault-proxy)
 "${tests[@]}" --test faults

@@ -21,9 +21,11 @@ def debug_binary(name):
     assert path.exists(), f"{path} is not built: `cargo build --bins` (make unit does) builds it"
     return path
 
+# The debug binaries are what `make unit` builds. {% comment %}
 
-# {% comment %} This repository: each function's code is its crate's `main.rs` and the
-# engine's module of the same name (`shared/src/<function>/`), which that `main` serves.
+
+# This repository: each function's code is its crate's `main.rs` and the engine's module
+# of the same name (`shared/src/<function>/`), which that `main` serves.
 def function_sources(crate):
     """The Rust files of function `crate`: its own crate's and its engine module's."""
     return sorted([*(ROOT / "functions" / crate / "src").rglob("*.rs"), *(ROOT / "shared/src" / crate).rglob("*.rs")])

@@ -119,7 +119,8 @@ def test_webhooks_are_signed_unless_the_stack_says_otherwise():
     assert variables["ALLOW_UNSIGNED_WEBHOOKS"] == "AllowUnsignedWebhooks"
 
 
-# {% comment %} This repository: the engine's time budgets, read from its code.
+# The functions' time budgets are the engine's to keep. {% comment %}
+# This repository: the engine's time budgets, read from its code.
 def seconds(path, name):
     """A `Duration` constant of the Rust source, `from_secs(n)` or a sum of others."""
     text = (ROOT / path).read_text()

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use wriftai_hooks::{BoxError, Context, Prediction, Setup, Status, examples};
 
 /// Your settings, read once at cold start from the function's environment: a missing or
-/// malformed one stops the start, named. `template.yaml` sets them on AWS, `.local/dev.env`
+/// malformed one stops the start, named. `template.yaml` sets them on AWS, `infra/local.env`
 /// locally.
 pub struct Settings {
     /// Where failed predictions are posted (`NOTIFY_URL`); none: they are not.
