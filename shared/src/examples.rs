@@ -292,6 +292,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_error_or_output_too_large_for_an_item_is_kept_as_its_size_without_a_bucket() {
+        let ctx = Context::in_memory(()).without_files();
+        let failed = prediction("failed").error("external", &"e".repeat(500_000)).build();
+        triage(&failed, &ctx).await.unwrap();
+        ctx.records().store(failed.id, "result", &json!({"output": "x".repeat(500_000)})).await.unwrap();
+        for name in ["triage", "result"] {
+            let (kept, writes) = ctx.memory_table().kept(failed.id, name).unwrap();
+            assert!(matches!(kept, crate::ports::Kept::Cut { bytes, .. } if bytes > 500_000), "{name}: {kept:?}");
+            assert_eq!(writes, 1);
+        }
+    }
+
+    #[tokio::test]
     async fn a_chain_without_a_model_fails_the_run() {
         let ctx = Context::in_memory(());
         let p = prediction("succeeded").input(json!({"then": {"model": 7}})).output("hello").build();

@@ -133,6 +133,11 @@ pub use steps::{Failure, SendStep, StepError, Steps};
 pub use worker::{Context, Setup};
 pub use wriftai::{ApiConfig, ApiError, CreatePrediction, Fetched, Page, Webhook, WriftAi};
 
+/// The crate's README (crates.io's page), its example compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// What this repository's own tools and tests reach into beyond the API: the ports and
 /// their adapters, the record-and-enqueue path, the claim, the reconciler's walks.
 /// **Not part of the API's promise**: any release may change it. Hidden from the docs.

@@ -344,3 +344,59 @@ enum Kind {
     /// [`Steps::once_repeatable`].
     Repeatable,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A server on 127.0.0.1 that answers every request with `status` (or, for `None`,
+    /// reads it and never answers); its URL.
+    async fn answering(status: Option<&'static str>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = socket.read(&mut [0; 4096]).await;
+                    match status {
+                        Some(status) => {
+                            let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                            let _ = socket.write_all(answer.as_bytes()).await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(30)).await,
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    async fn sent(url: &str) -> Result<reqwest::Response, Failure> {
+        let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+        http.post(url).body("{}").send_step().await
+    }
+
+    #[tokio::test]
+    async fn a_request_that_surely_had_no_effect_is_not_done_and_one_that_may_have_is_unknown() {
+        // Nothing listens here: never sent.
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        assert!(matches!(sent(&format!("http://{closed}/hook")).await, Err(Failure::NotDone(_))));
+        for refused in ["400 Bad Request", "404 Not Found", "429 Too Many Requests", "503 Service Unavailable"] {
+            let failure = sent(&answering(Some(refused)).await).await;
+            assert!(matches!(failure, Err(Failure::NotDone(_))), "{refused}: {failure:?}");
+        }
+        for unknown in ["500 Internal Server Error", "502 Bad Gateway", "504 Gateway Timeout"] {
+            let failure = sent(&answering(Some(unknown)).await).await;
+            assert!(matches!(failure, Err(Failure::Unknown(_))), "{unknown}: {failure:?}");
+        }
+        // Sent, and no answer came.
+        assert!(matches!(sent(&answering(None).await).await, Err(Failure::Unknown(_))));
+        let ok = sent(&answering(Some("204 No Content")).await).await.unwrap();
+        assert_eq!(ok.status().as_u16(), 204);
+    }
+}

@@ -17,8 +17,6 @@ pub(crate) mod config;
 mod context;
 mod lags;
 
-use std::future::Future;
-
 use lambda_runtime::{run, service_fn};
 use serde_json::Value;
 
@@ -116,7 +114,7 @@ impl<S, H> Job for Handler<S, H>
 where
     H: AsyncFn(&Prediction, &Context<S>) -> Result<Value, BoxError>,
 {
-    fn run(&self, prediction: Prediction) -> impl Future<Output = Result<Value, BoxError>> {
-        async move { (self.handle)(&prediction, &self.context).await }
+    async fn run(&self, prediction: Prediction) -> Result<Value, BoxError> {
+        (self.handle)(&prediction, &self.context).await
     }
 }
