@@ -8,13 +8,19 @@ VENV := .local/venv/bin
 .PHONY: help dev test install compile unit template e2e build ci up down create register deploy hooks lint
 # PROJECT, REGION, ACT_ON_STATUSES.
 include project.mk
-# The end-to-end tests: each crate's tests/, on the local stack. {% comment %}
+# The tests beside the code, and the end-to-end tests (each crate's tests/) on the local
+# stack. {% comment %}
 # This repository: the lab is built by its own targets only (lab/lab.mk), and the
-# engine's end-to-end suite (infra/e2e) needs the local stack: make e2e runs it.
+# engine's end-to-end suite (infra/e2e) needs the local stack: make e2e runs it. Its
+# many unit tests wait on sockets and child processes more than they compute: nextest
+# runs four at once (the doctests apart, which it does not run).
 LAB := --exclude bench --exclude fault-proxy --exclude chaos
 STACK_TESTS := --exclude e2e
+UNIT_TESTS := cargo nextest run --workspace $(LAB) $(STACK_TESTS) --test-threads 4 --no-fail-fast
+DOC_TESTS := cargo test --doc --workspace $(LAB) $(STACK_TESTS)
 E2E := infra/e2e/run.sh
 # {% endcomment %}
+UNIT_TESTS ?= cargo test --workspace
 E2E ?= infra/e2e.sh
 STAGE ?= default
 STACK := $(PROJECT)-$(if $(filter default,$(STAGE)),dev,$(STAGE))
@@ -36,10 +42,12 @@ install: ## Local tooling into .local/ (virtualenv with cargo-lambda, moto, SAM;
 
 compile: ## The debug build every test phase runs: the tests, the end-to-end tests, the binaries.
 	cargo test --workspace $(LAB) --no-run
+	cargo test --workspace $(LAB) --no-run --test '*'
 	cargo build --bins
 
 unit: ## The tests beside the code (your work's on the in-memory context); the template's Python checks.
-	cargo test --workspace $(LAB) $(STACK_TESTS)
+	$(UNIT_TESTS)
+	$(DOC_TESTS)
 	cargo build --bins
 	$(VENV)/python -m pytest -q infra/tests --ignore=infra/tests/stack
 

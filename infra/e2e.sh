@@ -5,6 +5,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Another stack is not this run's to stop: it would be, by the trap below.
+if compgen -G "$root/.local/pids/*.pid" >/dev/null; then
+  echo "e2e: a local stack is already running (make down stops it)" >&2
+  exit 1
+fi
 trap 'infra/down.sh' EXIT
 # The test stack's own settings, never production's: short reconciler ages, 16 shards
 # for quicker walks on DynamoDB Local, and JSON log lines (as the template's

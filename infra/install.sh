@@ -6,8 +6,8 @@
 #!   wriftai-hooks-tools), at the version of the engine Cargo.toml names, into
 #!   .local/tools/bin: one build, kept until that version changes.
 #! `--venv NAME REQUIREMENTS` adds the virtualenv .local/NAME holding those pins.
-#! When Cargo.toml patches the engine to a checkout (`[patch.crates-io] wriftai-hooks =
-#! { path = "<checkout>/shared" }`, to try a fix before its release), the tools are that
+#! When the engine is patched to a checkout (`[patch.crates-io] wriftai-hooks = { path =
+#! "<checkout>/shared" }`, to try a fix before its release), the tools are that
 #! checkout's too, built in its workspace.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,21 +39,33 @@ if [ ! -f "$ddb/.stamp-10.3.0" ]; then
   touch "$ddb/.stamp-10.3.0"
 fi
 
-# The engine's tools, the version of `wriftai-hooks = "=X"` in Cargo.toml. A debug build:
-# they serve a local stack, and it takes a third of a release build's time.
+# The engine's tools, at the engine's version. Where the engine comes from is what cargo
+# resolves (`cargo metadata`): crates.io, at the version Cargo.toml pins; or a checkout
+# the engine is patched to (`[patch.crates-io]`, to try a fix before its release), whose
+# tools are then built in that checkout's workspace. A debug build: they serve a local
+# stack, and it takes a third of a release build's time.
 tools="$local_dir/tools"
-version=$(sed -n 's/^wriftai-hooks = "=\([^"]*\)".*/\1/p' "$root/Cargo.toml")
-[ -n "$version" ] || { echo "install: Cargo.toml names no engine version (wriftai-hooks = \"=X.Y.Z\")" >&2; exit 1; }
-engine=$(sed -n '/^\[patch.crates-io\]/,/^\[/s/^wriftai-hooks = { *path = "\([^"]*\)".*/\1/p' "$root/Cargo.toml")
-if [ -n "$engine" ]; then
-  # The checkout's workspace (its patches, its lock, and its target, which a build of
-  # it has filled: then the install only copies the tools).
-  checkout=$(cd "$root" && cd "$engine/.." && pwd)
+engine=$(cd "$root" && cargo metadata --format-version 1 | python3 -c '
+import json, sys
+for package in json.load(sys.stdin)["packages"]:
+    if package["name"] == "wriftai-hooks":
+        print(package["version"], "registry" if package["source"] else package["manifest_path"])
+        break
+')
+read -r version from <<<"$engine"
+[[ ${version:-} =~ ^[0-9]+\.[0-9]+\.[0-9]+([.+-][0-9A-Za-z.+-]*)?$ ]] \
+  || { echo "install: cargo resolves no engine (wriftai-hooks) for this project: $engine" >&2; exit 1; }
+if [ "$from" != registry ]; then
+  checkout=$(cd "$(dirname "$from")/.." && pwd)
+  # From the checkout, in its own workspace (its patches, its lock, and its target, which a
+  # build of it has filled: then the install only copies the tools). What a later install
+  # from crates.io must replace, whatever the version says.
+  rm -f "$tools"/.stamp-*
   (cd "$checkout/infra/tools" && cargo install --quiet --locked --debug --path . --root "$tools" \
     --target-dir "${CARGO_TARGET_DIR:-$checkout/target}")
 elif [ ! -f "$tools/.stamp-$version" ]; then
   echo "install: the engine's tools, wriftai-hooks-tools $version (.local/tools; one build, a few minutes)"
-  cargo install --quiet --locked --debug wriftai-hooks-tools --version "=$version" --root "$tools" \
+  cargo install --quiet --locked --force --debug wriftai-hooks-tools --version "=$version" --root "$tools" \
     --target-dir "$tools/target"
   rm -f "$tools"/.stamp-* && touch "$tools/.stamp-$version"
 fi

@@ -110,8 +110,6 @@ WORKER_FUNCTION=${WORKER_FUNCTION:-worker}
 INDEX_SHARDS=${INDEX_SHARDS:-256}
 ENV
 set -a; . "$env_file.tmp"; set +a
-# Your functions' own settings, which may use the values above.
-cat "$root/infra/local.env" >>"$env_file.tmp"
 set -a; . "$env_file.tmp"; set +a
 
 wait_for dynamodb 60 curl -s -o /dev/null "http://127.0.0.1:$DDB_PORT"
@@ -120,6 +118,23 @@ LOCAL_VISIBILITY_TIMEOUT=${LOCAL_VISIBILITY_TIMEOUT:-5} python infra/stack.py >>
 echo "RECEIVER_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
 # The webhook URL our create path gives WriftAI: the receiver.
 echo "WRIFTAI_WEBHOOK_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/receiver/" >>"$env_file.tmp"
+set -a; . "$env_file.tmp"; set +a
+# Your functions' own settings (infra/local.env), after the stack's, whose values they
+# may use as $NAME or ${NAME}: each written quoted, so that a value is only a value.
+python - "$root/infra/local.env" >>"$env_file.tmp" <<'PY'
+import os, re, shlex, sys
+
+for number, line in enumerate(open(sys.argv[1]).read().splitlines(), 1):
+    if not line.strip() or line.lstrip().startswith("#"):
+        continue
+    name, equals, value = line.partition("=")
+    if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()):
+        sys.exit(f"up: infra/local.env line {number} is not NAME=value: {line!r}")
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    print(f"{name.strip()}={shlex.quote(os.path.expandvars(value))}")
+PY
 set -a; . "$env_file.tmp"; set +a
 
 # Built before anything starts, so no request waits for a compile. Cargo's progress is
@@ -132,6 +147,9 @@ start wriftai-sim "$tools/wriftai-sim" --port "$SIM_PORT"
 wait_for wriftai-sim 30 curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/health"
 if [ "$LOCAL_FUNCTIONS" != 0 ]; then
   read -r -a function_env <<<"${FUNCTIONS_ENV:-}"
+  for pair in "${function_env[@]}"; do
+    [[ $pair =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "up: FUNCTIONS_ENV holds $pair, not NAME=value" >&2; exit 1; }
+  done
   watch=(--ignore-changes)
   [ "${WATCH:-0}" = 1 ] && watch=()
   start lambda env "${function_env[@]}" cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" "${watch[@]}" \

@@ -18,7 +18,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=my-hooks
 work=$(mktemp -d)
+dev=
 cleanup() {
+  # A `make dev` still going (its own session, so its group) stops first, then its stack.
+  [ -z "$dev" ] || { kill -TERM -- "-$dev" 2>/dev/null; wait "$dev" 2>/dev/null; } || true
   [ -d "$work/$name" ] && (cd "$work/$name" && infra/down.sh >/dev/null 2>&1) || true
   # TEMPLATE_CHECK_KEEP=1 keeps the project, to look into a failure.
   [ "${TEMPLATE_CHECK_KEEP:-0}" = 1 ] && echo "template-check: kept $work" || rm -rf "$work"
@@ -87,7 +90,6 @@ EOF
 patch_engine() { # engine checkout
   sed -i '/^\[patch.crates-io\]/,$d' "$project/Cargo.toml"
   printf '[patch.crates-io]\nwriftai-hooks = { path = "%s/shared" }\n' "$1" >>"$project/Cargo.toml"
-  export WRIFTAI_HOOKS_TOOLS="$1/infra/tools"
 }
 patch_engine "$root"
 cp "$root/Cargo.lock" "$project/Cargo.lock"
@@ -116,6 +118,8 @@ grep -q "Logs follow" "$work/dev.log" || { tail -n 40 "$work/dev.log"; say "make
 grep -q 'RECORD#result' "$work/dev.log" || { cat "$work/dev.log"; say "make dev did not show the worked prediction"; exit 1; }
 pids=$(cat .local/pids/*.pid)
 kill -TERM "$dev"
+wait "$dev" 2>/dev/null || true
+dev=
 for _ in $(seq 30); do
   alive=$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done; true)
   [ -z "$alive" ] && break
@@ -136,10 +140,13 @@ drill="$work/engine-$next"
 mkdir -p "$drill"
 snapshot=$(git -C "$root" stash create)
 git -C "$root" archive "${snapshot:-HEAD}" | tar -x -C "$drill"
-# As a release sets it (docs/releasing.md): the workspace's version, and every pin.
-sed -i "s/^version = \"$checkout\"$/version = \"$next\"/" "$drill/Cargo.toml"
-grep -rl --include=Cargo.toml "\"=$checkout\"" "$drill" | xargs sed -i "s/\"=$checkout\"/\"=$next\"/g"
+# As a release sets it (docs/releasing.md): the workspace's version, every pin, and the
+# lock's record of the workspace's own crates.
+exact=${checkout//./\\.}
+sed -i "s/^version = \"$exact\"$/version = \"$next\"/" "$drill/Cargo.toml"
+grep -rlZ --include=Cargo.toml "\"=$exact\"" "$drill" | xargs -0 sed -i "s/\"=$exact\"/\"=$next\"/g"
 cp "$root/Cargo.lock" "$drill/Cargo.lock"
+(cd "$drill" && cargo update --quiet --workspace --offline)
 cp Cargo.toml "$work/Cargo.toml.before"
 sed -i "s/^wriftai-hooks = \"=$current\"$/wriftai-hooks = \"=$next\"/" Cargo.toml
 changed=$(diff "$work/Cargo.toml.before" Cargo.toml | grep -c '^>' || true)

@@ -5,6 +5,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+# Another stack is not this run's to stop: it would be, by the trap below.
+if compgen -G "$root/.local/pids/*.pid" >/dev/null; then
+  echo "e2e: a local stack is already running (make down stops it)" >&2
+  exit 1
+fi
 trap 'infra/down.sh' EXIT
 # The test stack's own settings, never production's: short reconciler ages, 16 shards
 # for quicker walks on DynamoDB Local, and JSON log lines (as the template's
@@ -17,6 +22,7 @@ export AWS_LAMBDA_LOG_FORMAT=JSON INDEX_SHARDS=16 RECONCILE_EVERY_SECS=2 RECONCI
 # one test checks that the production worker honours no hook. The trace tests read the
 # functions' JSON lines from .local/logs/lambda.log.
 WORKER_FUNCTION=test-worker LOCAL_GLUE=0 infra/up.sh
+echo "e2e: stack up at $SECONDS s"
 set -a; . .local/stack.env; set +a
 # The default members and e2e in one selection: cargo resolves the same features as
 # for `cargo test` and the running stack, so the debug build of the SDK is reused (with
@@ -24,8 +30,10 @@ set -a; . .local/stack.env; set +a
 tests=(cargo test --workspace --exclude bench --exclude fault-proxy --exclude chaos)
 "${tests[@]}" --test adapters --test receiver --test catalogue --test round_trips --test pipeline --test production_worker --test limits
 # The official WriftAI Python client against the simulator.
+echo "e2e: receiver tests done at $SECONDS s"
 .local/venv/bin/python -m pytest -q infra/tests/stack
 infra/glue.sh
+echo "e2e: glue at $SECONDS s"
 # The pipeline's tests spend their time waiting on the stack (visibility timeouts, the
 # reconciler's ages), each on its own predictions: all of them wait at once. The
 # worker's own end-to-end test (a project's, functions/worker/tests) runs with them.

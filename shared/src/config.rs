@@ -45,9 +45,12 @@ pub struct Env {
 }
 
 impl Env {
-    /// The process's variables, now.
+    /// The process's variables, now. One whose name or value is not UTF-8 is left out:
+    /// none of ours is, and an unrelated one must not stop the start.
     pub fn process() -> Self {
-        Self { vars: std::env::vars().filter(|(_, value)| !value.is_empty()).collect() }
+        let vars =
+            std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+        Self { vars: vars.filter(|(_, value)| !value.is_empty()).collect() }
     }
 
     /// An environment of fixed pairs, for tests.

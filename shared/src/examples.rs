@@ -133,6 +133,16 @@ pub async fn chain<S>(prediction: &Prediction, ctx: &Context<S>) -> Result<Optio
     Ok(Some(next))
 }
 
+/// Whether a listed model's `version_number` (a number, as WriftAI writes it; or text)
+/// is the version a model name pins (`owner/name:3`).
+fn same_version(listed: &Value, pinned: &str) -> bool {
+    match listed {
+        Value::String(text) => text == pinned,
+        Value::Number(number) => number.to_string() == pinned,
+        _ => false,
+    }
+}
+
 /// Clocks differ: a prediction created this long before the intent was recorded still
 /// counts as created after it.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(2);
@@ -158,7 +168,7 @@ async fn find_created(
             let created = item.created_at.as_deref().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok());
             let same_model = item.model.as_ref().is_some_and(|m| {
                 format!("{}/{}", m.owner, m.name) == name
-                    && (version.is_empty() || m.version_number.as_ref().is_some_and(|v| *v == version))
+                    && (version.is_empty() || m.version_number.as_ref().is_some_and(|v| same_version(v, version)))
             });
             if !same_model || created.is_some_and(|at| at < since - CLOCK_SKEW) {
                 continue;
@@ -350,6 +360,20 @@ mod tests {
         assert_eq!(next, Some(made), "the lost prediction is found and taken as this one's");
         assert_eq!(created(ctx.wriftai(), "lost", "lost answer").await, [made]);
         assert!(ctx.memory_table().prediction(made).is_some(), "and registered as ours");
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_answer_was_lost_is_found_for_a_model_pinned_to_a_version() {
+        // WriftAI (and the simulator) write `version_number` as a number.
+        let ctx = Context::in_memory(());
+        let p = prediction("succeeded").input(json!({"then": {"model": "acme/lost:3"}})).output("pinned").build();
+        let mark = chain_begun(&ctx, &p).await;
+        let input = json!({"prompt": "pinned", "chained_from": {"prediction_id": p.id, "mark": mark}});
+        let request = CreatePrediction { model: "acme/lost:3".into(), input, webhook: None, wait: None };
+        let made = ctx.wriftai().create(&request).await.unwrap().prediction;
+        assert_eq!(made.model.as_ref().and_then(|m| m.version_number.clone()), Some(json!(3)));
+        assert_eq!(chain(&p, &ctx).await.unwrap(), Some(made.id), "found, not failed as unknown");
+        assert_eq!(ctx.wriftai().memory().unwrap().predictions().len(), 1, "and not made again");
     }
 
     #[tokio::test]

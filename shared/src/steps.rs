@@ -74,10 +74,19 @@ impl<E: Into<BoxError>> From<E> for Failure {
 ///
 /// | what happened | the step's error | what follows |
 /// |---|---|---|
-/// | never sent (no connection, a bad request built) | [`Failure::NotDone`] | the work's retry sends it again |
-/// | refused by the server: a 4xx, or a 503 | [`Failure::NotDone`] | the same |
-/// | sent, no answer (a timeout, a connection cut), or another 5xx | [`Failure::Unknown`] | not sent again; the work fails to the DLQ saying so |
+/// | never sent (no connection, a request that could not be built) | [`Failure::NotDone`] | the work's retry sends it again |
+/// | refused by the server: a 4xx, or a 503 with `Retry-After` | [`Failure::NotDone`] | the same |
+/// | sent, no answer (a timeout, a connection cut), another 5xx, or a redirect | [`Failure::Unknown`] | not sent again; the work fails to the DLQ saying so |
 /// | a 2xx | `Ok(response)` | the step records its outcome |
+///
+/// A redirect is never taken for done: the first server may have acted before it
+/// redirected (a 303 after a POST), or the next may be a login page answering 200.
+/// [`Context::http`](crate::Context::http) does not follow redirects; with a client of
+/// your own that does, one followed is told as [`Failure::Unknown`] too, but a
+/// connection refused at the next hop reads as one refused at the first (the error
+/// names the first URL): give a step a client that does not follow. A 503 alone may
+/// come from a proxy after the request went through, so only one that says when to come
+/// back (`Retry-After`) is taken as refused.
 ///
 /// ```no_run
 /// # async fn example(ctx: &wriftai_hooks::Context, prediction: &wriftai_hooks::Prediction) -> Result<(), wriftai_hooks::BoxError> {
@@ -100,25 +109,30 @@ pub trait SendStep: sealed::Sealed {
 
 impl SendStep for reqwest::RequestBuilder {
     async fn send_step(self) -> Result<reqwest::Response, Failure> {
-        let answer = match self.send().await {
+        let (client, request) = self.build_split();
+        // Never built: nothing was sent.
+        let request = request.map_err(Failure::not_done)?;
+        let sent_to = request.url().clone();
+        let answer = match client.execute(request).await {
             Ok(answer) => answer,
             // Never sent: nothing can have happened.
-            Err(err) if err.is_connect() || err.is_builder() => return Err(Failure::not_done(err)),
+            Err(err) if err.is_connect() => return Err(Failure::not_done(err)),
             // Sent, and no answer came: it may have arrived.
             Err(err) => return Err(Failure::Unknown(err.into())),
         };
         let status = answer.status();
+        let host = sent_to.host_str().unwrap_or("the server");
+        if *answer.url() != sent_to {
+            return Err(Failure::Unknown(format!("{host} redirected the request to {}", answer.url()).into()));
+        }
         if status.is_success() {
             return Ok(answer);
         }
-        let said = format!("{} answered {status}", answer.url().host_str().unwrap_or("the server"));
-        // A 4xx and a 503 say the request was refused before anything was done; another
-        // 5xx may come after the effect.
-        if status.is_client_error() || status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            Err(Failure::not_done(said))
-        } else {
-            Err(Failure::Unknown(said.into()))
-        }
+        let said = format!("{host} answered {status}");
+        let refused = status.is_client_error()
+            || (status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                && answer.headers().contains_key(reqwest::header::RETRY_AFTER));
+        if refused { Err(Failure::not_done(said)) } else { Err(Failure::Unknown(said.into())) }
     }
 }
 
@@ -354,9 +368,9 @@ mod tests {
 
     use super::*;
 
-    /// A server on 127.0.0.1 that answers every request with `status` (or, for `None`,
-    /// reads it and never answers); its URL.
-    async fn answering(status: Option<&'static str>) -> String {
+    /// A server on 127.0.0.1 that answers every request with `status` and `headers` (or,
+    /// for `None`, reads it and never answers); its URL.
+    async fn answering_with(status: Option<&'static str>, headers: &'static str) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -365,7 +379,8 @@ mod tests {
                     let _ = socket.read(&mut [0; 4096]).await;
                     match status {
                         Some(status) => {
-                            let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                            let answer =
+                                format!("HTTP/1.1 {status}\r\n{headers}content-length: 0\r\nconnection: close\r\n\r\n");
                             let _ = socket.write_all(answer.as_bytes()).await;
                         }
                         None => tokio::time::sleep(Duration::from_secs(30)).await,
@@ -376,8 +391,17 @@ mod tests {
         url
     }
 
+    async fn answering(status: Option<&'static str>) -> String {
+        answering_with(status, "").await
+    }
+
+    /// A POST sent as a context's client sends it (no redirect followed).
     async fn sent(url: &str) -> Result<reqwest::Response, Failure> {
-        let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(500))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         http.post(url).body("{}").send_step().await
     }
 
@@ -386,11 +410,17 @@ mod tests {
         // Nothing listens here: never sent.
         let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
         assert!(matches!(sent(&format!("http://{closed}/hook")).await, Err(Failure::NotDone(_))));
-        for refused in ["400 Bad Request", "404 Not Found", "429 Too Many Requests", "503 Service Unavailable"] {
+        for refused in
+            ["400 Bad Request", "404 Not Found", "408 Request Timeout", "409 Conflict", "429 Too Many Requests"]
+        {
             let failure = sent(&answering(Some(refused)).await).await;
             assert!(matches!(failure, Err(Failure::NotDone(_))), "{refused}: {failure:?}");
         }
-        for unknown in ["500 Internal Server Error", "502 Bad Gateway", "504 Gateway Timeout"] {
+        let later = answering_with(Some("503 Service Unavailable"), "retry-after: 30\r\n").await;
+        assert!(matches!(sent(&later).await, Err(Failure::NotDone(_))), "a 503 that says when to come back");
+        for unknown in
+            ["500 Internal Server Error", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout"]
+        {
             let failure = sent(&answering(Some(unknown)).await).await;
             assert!(matches!(failure, Err(Failure::Unknown(_))), "{unknown}: {failure:?}");
         }
@@ -398,5 +428,22 @@ mod tests {
         assert!(matches!(sent(&answering(None).await).await, Err(Failure::Unknown(_))));
         let ok = sent(&answering(Some("204 No Content")).await).await.unwrap();
         assert_eq!(ok.status().as_u16(), 204);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_never_taken_for_done_nor_for_not_done() {
+        let elsewhere = answering(Some("200 OK")).await;
+        // A POST answered with a redirect may have acted where it arrived.
+        for status in ["303 See Other", "307 Temporary Redirect"] {
+            let redirecting = Box::leak(format!("location: {elsewhere}\r\n").into_boxed_str());
+            let failure = sent(&answering_with(Some(status), redirecting).await).await;
+            assert!(matches!(failure, Err(Failure::Unknown(_))), "{status}: {failure:?}");
+        }
+        // A client of one's own that follows it: the 200 of the next hop (a login page,
+        // say) is no proof the request was done.
+        let follows = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+        let redirecting = Box::leak(format!("location: {elsewhere}\r\n").into_boxed_str());
+        let url = answering_with(Some("302 Found"), redirecting).await;
+        assert!(matches!(follows.post(&url).body("{}").send_step().await, Err(Failure::Unknown(_))));
     }
 }

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use crate::adapters::memory::MemoryWriftAi;
 use crate::error::BoxError;
 use crate::ops::{self, Ops};
 use crate::prediction::{Prediction, PredictionId, Status};

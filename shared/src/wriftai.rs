@@ -131,8 +131,8 @@ pub struct Page {
 pub struct ApiConfig {
     /// The API's base URL, without a trailing slash.
     pub base_url: String,
-    /// The token, or on AWS the ARN of the Secrets Manager secret holding it (resolve
-    /// it with `adapters::secrets::resolve` before building the client).
+    /// The token. (The functions read `WRIFTAI_ACCESS_TOKEN`, which on AWS is the ARN of
+    /// the Secrets Manager secret holding it, and resolve it at cold start.)
     pub token: String,
     /// Whole-request timeout; a `Prefer: wait` create may hold the answer this long.
     pub timeout: Duration,

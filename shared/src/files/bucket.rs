@@ -98,7 +98,7 @@ impl Files {
     /// holds at most `limit` bytes, all of it downloaded by `deadline` (then the upload is
     /// completed, within [`FINISH_MARGIN`]). Whatever stops it, no object is left part
     /// written.
-    pub async fn copy(
+    pub(crate) async fn copy(
         &self,
         id: PredictionId,
         found: &Found<'_>,

@@ -119,6 +119,9 @@ pub struct Run<'a> {
 /// Counts what `filter` selects, then (unless a dry run) replays each match once for
 /// the run, at most `run.rate` a second, telling progress on stderr.
 pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> {
+    if filter.is_empty() {
+        return Err(super::OpsError::EmptyFilter);
+    }
     let until = filter.until.as_ref().map_or_else(OffsetDateTime::now_utc, |w| w.at);
     let since = filter.since.as_ref().map_or(OffsetDateTime::UNIX_EPOCH, |w| w.at);
     let matched = ops.ledger().received_between(since, until, |e| filter.matches(e)).await?;

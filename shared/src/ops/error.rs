@@ -47,6 +47,11 @@ pub enum OpsError {
         #[source]
         source: crate::Error,
     },
+    /// A replay by filter without a filter: it would replay every event there is.
+    #[error(
+        "a replay by filter needs a filter (since, until, status, model, work): an empty one would replay everything"
+    )]
+    EmptyFilter,
     /// The prediction is not in the table.
     #[error("{0}: no such prediction in the table")]
     NoSuchPrediction(PredictionId),

@@ -41,9 +41,15 @@ pub struct Context<S = ()> {
 }
 
 /// The HTTP client of a context: short timeouts, since a step that hangs holds its
-/// whole batch.
+/// whole batch; and no redirect followed, since a request answered with a redirect may
+/// have had its effect where it first arrived, whatever the next hop answers
+/// ([`SendStep`](crate::SendStep) tells it as such).
 fn http_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(10)).build()
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
 }
 
 impl<S> Context<S> {
@@ -112,9 +118,9 @@ impl<S> Context<S> {
     }
 
     /// An HTTP client for the services your work calls (10 s per request, 5 s to
-    /// connect). Never for a URL that came in a webhook body: [`files`](Self::files)
-    /// fetches those, under their checks. In a step, send with
-    /// [`SendStep::send_step`](crate::SendStep::send_step), which says whether a
+    /// connect; a redirect is answered, not followed). Never for a URL that came in a
+    /// webhook body: [`files`](Self::files) fetches those, under their checks. In a step,
+    /// send with [`SendStep::send_step`](crate::SendStep::send_step), which says whether a
     /// failed request may have had its effect.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
@@ -184,9 +190,11 @@ mod in_memory {
 
     impl<S> Context<S> {
         /// The context your `handle` gets, on in-memory adapters: the table, the work
-        /// queue, the bucket and WriftAI ([`WriftAi::in_memory`]) are in this process,
-        /// and nothing leaves it. The stack's defaults hold (the terminal statuses are
-        /// acted on; output files are fetched over HTTPS only). Feature `test-util`.
+        /// queue, the bucket and WriftAI ([`WriftAi::in_memory`]) are in this process.
+        /// What your work sends with [`http`](Context::http), and the output files
+        /// [`files`](Context::files) fetches, still go over the network. The stack's
+        /// defaults hold (the terminal statuses are acted on; output files are fetched
+        /// over HTTPS only). Feature `test-util`.
         ///
         /// ```
         /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -146,16 +146,15 @@ impl MemoryBucket {
     }
 
     pub async fn complete_upload(&self, key: &str, upload: &str, parts: Vec<String>) -> Result<()> {
-        let (of, uploaded) = self
-            .uploads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(upload)
-            .ok_or_else(|| Error::bucket("CompleteMultipartUpload", "NoSuchUpload"))?;
+        let mut uploads = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let (of, uploaded) =
+            uploads.get(upload).ok_or_else(|| Error::bucket("CompleteMultipartUpload", "NoSuchUpload"))?;
+        // As S3: a completion refused leaves the upload open, until it is aborted.
         if of != key || parts.len() != uploaded.len() {
             return Err(Error::bucket("CompleteMultipartUpload", "InvalidPart"));
         }
-        let whole = uploaded.concat();
+        let whole = uploads.remove(upload).map(|(_, parts)| parts.concat()).unwrap_or_default();
+        drop(uploads);
         self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), whole);
         Ok(())
     }
