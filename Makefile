@@ -18,7 +18,7 @@ LAB := --exclude bench --exclude fault-proxy --exclude chaos
 STACK_TESTS := --exclude e2e
 UNIT_TESTS := cargo nextest run --workspace $(LAB) $(STACK_TESTS) --test-threads 4 --no-fail-fast
 DOC_TESTS := cargo test --doc --workspace $(LAB) $(STACK_TESTS)
-E2E := infra/e2e/run.sh
+E2E := WORKER_FUNCTION=test-worker LOCAL_GLUE=0 infra/e2e.sh infra/e2e/run.sh
 # {% endcomment %}
 UNIT_TESTS ?= cargo test --workspace
 E2E ?= infra/e2e.sh
@@ -35,7 +35,7 @@ dev: ## Run it all locally in the foreground; the functions reload when you save
 	infra/dev.sh
 
 test: ## Unit tests, template checks, end-to-end tests on the local stack; times each phase.
-	infra/phases.sh install+compile unit template+e2e
+	infra/phases.sh install+compile unit+template+e2e
 
 install: ## Local tooling into .local/ (virtualenv with cargo-lambda, moto, SAM; DynamoDB Local).
 	infra/install.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #! `make e2e`: starts the local stack, runs the end-to-end tests against it (the tests of
 #! each crate's `tests/`: `cargo test --test '*'`), and stops it again, whatever the tests
-#! did.
+#! did. `infra/e2e.sh COMMAND...` runs that command against the stack instead; up.sh's
+#! settings (WORKER_FUNCTION, LOCAL_GLUE, ...) pass through.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,5 +18,9 @@ trap 'infra/down.sh' EXIT
 export AWS_LAMBDA_LOG_FORMAT=JSON INDEX_SHARDS=16 RECONCILE_EVERY_SECS=2 RECONCILE_MIN_AGE_SECS=3 RECONCILE_OVERDUE_SECS=20
 infra/up.sh
 set -a; . .local/stack.env; set +a
-# Each test waits on the stack for its own predictions: all of them wait at once.
-cargo test --workspace --test '*' -- --test-threads 8
+if [ $# -gt 0 ]; then
+  "$@"
+else
+  # Each test waits on the stack for its own predictions: all of them wait at once.
+  cargo test --workspace --test '*' -- --test-threads 8
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #! Runs make targets in order, timing each, and prints how long each took at the end,
 #! also when one fails (which stops the run). A phase `a+b` runs targets a and b side by
-#! side. `make test` is `infra/phases.sh install+compile unit template+e2e`.
+#! side. `make test` is `infra/phases.sh install+compile unit+template+e2e`: the unit
+#! tests run beside the end-to-end tests, which spend their time waiting on the stack.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 report=()

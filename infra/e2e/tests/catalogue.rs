@@ -5,6 +5,7 @@
 
 use base64::Engine;
 use e2e::{Stack, payload};
+use futures_util::StreamExt;
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use time::OffsetDateTime;
@@ -250,59 +251,67 @@ fn reserialised(body: &str) -> String {
 }
 
 async fn run(stack: &Stack, secret: &str, pick: &dyn Fn(&Row) -> bool) {
-    let mut failures = Vec::new();
-    for index in 0..catalogue(PredictionId::random(), secret).len() {
-        let id = stack.registered().await;
-        let Some(row) = catalogue(id, secret).into_iter().nth(index).filter(|r| pick(r)) else { continue };
-        let before = stack.items(id).await;
-        let mut request = stack.http.request(row.method.clone(), format!("{}{}", stack.receiver_url, row.path));
-        if !row.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            request = request.header("content-type", "application/json");
-        }
-        for (name, value) in &row.headers {
-            // An empty content-type entry stands for "none at all".
-            if value.is_empty() {
-                continue;
-            }
-            let name = HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
-            request = request.header(name, HeaderValue::from_bytes(value).expect("a valid header value"));
-        }
-        match &row.sig {
-            Sig::Good => request = request.header(signature::HEADER, sign(secret, now(), &row.body)),
-            Sig::Raw(header) => request = request.header(signature::HEADER, header.as_str()),
-            Sig::None => {}
-        }
-        let response = request.body(row.body.clone()).send().await.expect("receiver reachable");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-        let mut problems = Vec::new();
-        if status >= 500 || status != row.want {
-            problems.push(format!("answered {status}, want {}", row.want));
-        }
-        if ![Method::HEAD, Method::OPTIONS].contains(&row.method) && !answer.is_object() {
-            problems.push(format!("answer is not a JSON object: {text:.200}"));
-        }
-        if let Some(code) = row.code
-            && answer["error"] != code
-        {
-            problems.push(format!("error {}, want {code}", answer["error"]));
-        }
-        let after = stack.items(id).await;
-        let messages = stack.messages_for(id).await;
-        match row.effect {
-            Effect::Nothing if after != before => problems.push("it wrote to the table".into()),
-            Effect::Nothing | Effect::EventOnly if !messages.is_empty() => problems.push("it enqueued".into()),
-            Effect::EventOnly if after.get("PRED") != before.get("PRED") => problems.push("the status moved".into()),
-            Effect::Accepted if after == before => problems.push("it was not recorded".into()),
-            _ => {}
-        }
-        println!("{:<48} {status} {}", row.name, answer["error"].as_str().unwrap_or("-"));
-        if !problems.is_empty() {
-            failures.push(format!("{}: {}", row.name, problems.join("; ")));
-        }
-    }
+    // Each row on a prediction of its own: eight at a time, since each waits on the stack.
+    let rows = 0..catalogue(PredictionId::random(), secret).len();
+    let failures: Vec<String> = futures_util::stream::iter(rows)
+        .map(|index| check_row(stack, secret, pick, index))
+        .buffer_unordered(8)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await;
     assert!(failures.is_empty(), "catalogue rows failed:\n{}", failures.join("\n"));
+}
+
+/// Sends the catalogue's row `index` (if `pick` takes it) and checks what it did: what
+/// went wrong, if anything.
+async fn check_row(stack: &Stack, secret: &str, pick: &dyn Fn(&Row) -> bool, index: usize) -> Option<String> {
+    let id = stack.registered().await;
+    let row = catalogue(id, secret).into_iter().nth(index).filter(|r| pick(r))?;
+    let before = stack.items(id).await;
+    let mut request = stack.http.request(row.method.clone(), format!("{}{}", stack.receiver_url, row.path));
+    if !row.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        request = request.header("content-type", "application/json");
+    }
+    for (name, value) in &row.headers {
+        // An empty content-type entry stands for "none at all".
+        if value.is_empty() {
+            continue;
+        }
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
+        request = request.header(name, HeaderValue::from_bytes(value).expect("a valid header value"));
+    }
+    match &row.sig {
+        Sig::Good => request = request.header(signature::HEADER, sign(secret, now(), &row.body)),
+        Sig::Raw(header) => request = request.header(signature::HEADER, header.as_str()),
+        Sig::None => {}
+    }
+    let response = request.body(row.body.clone()).send().await.expect("receiver reachable");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    let mut problems = Vec::new();
+    if status >= 500 || status != row.want {
+        problems.push(format!("answered {status}, want {}", row.want));
+    }
+    if ![Method::HEAD, Method::OPTIONS].contains(&row.method) && !answer.is_object() {
+        problems.push(format!("answer is not a JSON object: {text:.200}"));
+    }
+    if let Some(code) = row.code
+        && answer["error"] != code
+    {
+        problems.push(format!("error {}, want {code}", answer["error"]));
+    }
+    let after = stack.items(id).await;
+    let messages = stack.messages_for(id).await;
+    match row.effect {
+        Effect::Nothing if after != before => problems.push("it wrote to the table".into()),
+        Effect::Nothing | Effect::EventOnly if !messages.is_empty() => problems.push("it enqueued".into()),
+        Effect::EventOnly if after.get("PRED") != before.get("PRED") => problems.push("the status moved".into()),
+        Effect::Accepted if after == before => problems.push("it was not recorded".into()),
+        _ => {}
+    }
+    println!("{:<48} {status} {}", row.name, answer["error"].as_str().unwrap_or("-"));
+    (!problems.is_empty()).then(|| format!("{}: {}", row.name, problems.join("; ")))
 }
 
 fn now() -> i64 {

@@ -62,6 +62,9 @@ async fn redrive_sends_failed_work_back_deletes_done_work_and_leaves_what_cannot
         let send = stack.sqs.send_message().queue_url(&dlq).message_body(body);
         async move { send.send().await.unwrap() }
     };
+    // Work that fails every time: five tries, then the DLQ. First, since those tries take
+    // the longest of what this test waits for.
+    let failing = create(&stack, json!({"prompt": "fails", "test_hook": "fail_always"})).await;
     // Not a work message: it would fail again.
     let poison = format!("not a work message {}", PredictionId::random());
     to_dlq(poison.clone()).await;
@@ -74,8 +77,6 @@ async fn redrive_sends_failed_work_back_deletes_done_work_and_leaves_what_cannot
     let open = stack.registered().await;
     to_dlq(Message::check(open)).await;
     to_dlq(Message::check(done)).await;
-    // Work that fails every time: five tries, then the DLQ.
-    let failing = create(&stack, json!({"prompt": "fails", "test_hook": "fail_always"})).await;
     let in_dlq = |id: PredictionId| {
         let stack = &stack;
         async move { stack.dead_letters(None).await.iter().any(|body| body.contains(&id.to_string())).then_some(()) }

@@ -97,7 +97,10 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    for _ in 0..500 {
+    // 30 s at most: on a machine also running the end-to-end stack, the deliveries a
+    // test waits for (with their retries and chaos delays) take a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         if let Some(value) = check().await {
             return value;
         }
