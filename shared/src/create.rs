@@ -2,8 +2,6 @@
 //! through the record-and-enqueue path (with `Prefer: wait` it may already be
 //! finished, and its webhooks may have been refused while the ID was unknown).
 
-use time::OffsetDateTime;
-
 use crate::ingest::Ingest;
 use crate::ports::{Ledger, WorkQueue};
 use crate::prediction::PredictionId;
@@ -40,7 +38,7 @@ pub async fn create<L: Ledger, Q: WorkQueue>(
 ) -> Result<Fetched, CreateError> {
     let fetched = api.create(request).await?;
     let id = fetched.prediction.id;
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let recorded = async {
         ingest.ledger().register(id, now).await?;
         ingest.ingest(&fetched.prediction, &fetched.raw, now).await

@@ -6,7 +6,7 @@
 //! Every margin kept back from a deadline is made from them and [`ANSWER_MARGIN`].
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -30,8 +30,7 @@ pub fn time_left(deadline_ms: u64) -> Duration {
     if deadline_ms < EPOCH_MS_FLOOR {
         return Duration::from_millis(deadline_ms);
     }
-    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    deadline.duration_since(SystemTime::now()).unwrap_or_default()
+    Duration::from_millis(deadline_ms.saturating_sub(crate::clock::now_ms()))
 }
 
 /// Runs `future` with every call inside it that retries by itself (`resend`) bounded
@@ -47,6 +46,8 @@ pub fn current() -> Option<Instant> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
     use super::*;
 
     #[test]

@@ -271,7 +271,7 @@ mod tests {
     /// it; its mark.
     async fn chain_begun(ctx: &Context, p: &Prediction) -> String {
         let key = StepKey { id: p.id, status: &p.status, name: "chain" };
-        match ctx.ingest.ledger().begin_step(key, OffsetDateTime::now_utc()).await.unwrap() {
+        match ctx.ingest.ledger().begin_step(key, crate::clock::now()).await.unwrap() {
             StepState::Begun { token } => token,
             other => panic!("not begun: {other:?}"),
         }

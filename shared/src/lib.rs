@@ -89,6 +89,7 @@
 
 #[allow(missing_docs)] // internals: see `internals`
 mod adapters;
+mod clock;
 mod config;
 #[allow(missing_docs)] // internals: see `internals`
 mod create;
@@ -149,6 +150,11 @@ pub mod internals {
     }
     pub mod claim {
         pub use crate::worker::claim::*;
+    }
+    /// The virtual clock of a simulation.
+    #[cfg(any(test, feature = "test-util"))]
+    pub mod clock {
+        pub use crate::clock::simulated::*;
     }
     pub mod config {
         pub use crate::config::*;

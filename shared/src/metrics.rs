@@ -139,7 +139,7 @@ impl Metrics {
         if self.counts.is_empty() && longest == 0 {
             return;
         }
-        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let now_ms = crate::clock::now().unix_timestamp_nanos() / 1_000_000;
         let now_ms = i64::try_from(now_ms).unwrap_or(i64::MAX);
         for part in 0..longest.div_ceil(MAX_VALUES).max(1) {
             println!("{}", self.part(now_ms, part));

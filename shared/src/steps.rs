@@ -294,7 +294,7 @@ impl<'a> Steps<'a> {
     }
 
     async fn begin<V: DeserializeOwned>(&self, name: &str) -> Result<Began<V>, StepError> {
-        Ok(match self.records.table().begin_step(self.key(name), OffsetDateTime::now_utc()).await? {
+        Ok(match self.records.table().begin_step(self.key(name), crate::clock::now()).await? {
             StepState::Begun { token } => Began::Run(token),
             StepState::Started { since, token, tries } => Began::Started(since, token, tries),
             StepState::Finished(kept) => {
@@ -325,7 +325,7 @@ impl<'a> Steps<'a> {
                 Err(failed(source))
             }
             (Err(Failure::Unknown(source)), Kind::Once) => {
-                let since = OffsetDateTime::now_utc();
+                let since = crate::clock::now();
                 Err(StepError::Unknown { name: name.into(), since, source: Some(source) })
             }
             (Err(Failure::Tried(source)), Kind::Repeatable) => {
@@ -345,7 +345,7 @@ impl<'a> Steps<'a> {
         if let Kept::Cut { bytes, .. } = kept {
             return Err(StepError::Unkeepable { name: name.into(), bytes });
         }
-        self.records.table().finish_step(self.key(name), &kept, OffsetDateTime::now_utc()).await?;
+        self.records.table().finish_step(self.key(name), &kept, crate::clock::now()).await?;
         Ok(())
     }
 }

@@ -20,7 +20,6 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub use crate::adapters::memory::MemoryWriftAi;
@@ -32,7 +31,7 @@ use crate::prediction::{Prediction, PredictionId, Status};
 /// empty input, no output, no error, created and updated now. Change what your test is
 /// about, then [`build`](PredictionBuilder::build) it.
 pub fn prediction(status: &str) -> PredictionBuilder {
-    let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+    let now = crate::clock::now().format(&Rfc3339).unwrap_or_default();
     PredictionBuilder {
         body: json!({
             "id": PredictionId::random().to_string(), "status": status,

@@ -347,14 +347,14 @@ fn header_i64(response: &reqwest::Response, name: &str) -> Option<i64> {
 /// Until the reset time (a unix timestamp); no header means "soon", as a backoff.
 fn rate_limit_wait(reset: Option<i64>) -> Option<Duration> {
     let Some(reset) = reset else { return Some(BACKOFF_START) };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = crate::clock::now().unix_timestamp();
     Some(Duration::from_secs(u64::try_from(reset - now).unwrap_or(0)).max(Duration::from_millis(100)))
 }
 
 /// 0.5 s, 1 s, 2 s, ... capped at 8 s, plus up to 25% jitter.
 pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = BACKOFF_START.saturating_mul(1 << attempt.min(5)).min(BACKOFF_CAP);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = crate::clock::now().nanosecond();
     base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
 }
 
@@ -401,7 +401,7 @@ mod tests {
     #[test]
     fn a_rate_limit_in_the_past_waits_briefly_and_one_ahead_waits_until_then() {
         assert_eq!(rate_limit_wait(Some(0)), Some(Duration::from_millis(100)));
-        let ahead = time::OffsetDateTime::now_utc().unix_timestamp() + 5;
+        let ahead = crate::clock::now().unix_timestamp() + 5;
         assert!(rate_limit_wait(Some(ahead)).unwrap() >= Duration::from_secs(4));
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::dynamo::DynamoLedger;
+use super::dynamo::{Backlog, DynamoLedger, Received};
 #[cfg(any(test, feature = "test-util"))]
 use super::memory::{MemoryBucket, MemoryLedger, MemoryQueue};
 use super::s3::S3Bucket;
@@ -74,6 +74,57 @@ impl From<DynamoLedger> for Table {
 impl From<MemoryLedger> for Table {
     fn from(ledger: MemoryLedger) -> Self {
         Self::Memory(Arc::new(ledger))
+    }
+}
+
+/// What the operator's `hooks` commands read and change (`adapters::dynamo::ops`).
+impl Table {
+    pub async fn prediction_items(&self, id: PredictionId) -> Result<Vec<Value>> {
+        each!(self, b => b.prediction_items(id).await)
+    }
+
+    pub async fn backlog(&self, index: Index) -> Result<Vec<Backlog>> {
+        each!(self, b => b.backlog(index).await)
+    }
+
+    pub async fn mark_forgotten(&self, id: PredictionId, at: OffsetDateTime, until: OffsetDateTime) -> Result<()> {
+        each!(self, b => b.mark_forgotten(id, at, until).await)
+    }
+
+    pub async fn fence_work(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        token: &str,
+        hold: std::time::Duration,
+    ) -> Result<bool> {
+        each!(self, b => b.fence_work(id, status, token, hold).await)
+    }
+
+    pub async fn unfence_work(&self, id: PredictionId, status: &Status, token: &str) -> Result<()> {
+        each!(self, b => b.unfence_work(id, status, token).await)
+    }
+
+    pub async fn delete_items(&self, id: PredictionId, sort_keys: &[String]) -> Result<()> {
+        each!(self, b => b.delete_items(id, sort_keys).await)
+    }
+
+    /// The event record of one unit of work, as a JSON object.
+    pub async fn event_item(&self, id: PredictionId, status: &Status) -> Result<Option<Value>> {
+        match self {
+            Self::Aws(b) => b.event(id, status).await,
+            #[cfg(any(test, feature = "test-util"))]
+            Self::Memory(b) => b.event_item(id, status).await,
+        }
+    }
+
+    pub async fn received_between(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        keep: impl Fn(&Received) -> bool + Sync,
+    ) -> Result<Vec<Received>> {
+        each!(self, b => b.received_between(since, until, keep).await)
     }
 }
 

@@ -122,7 +122,7 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
     if filter.is_empty() {
         return Err(super::OpsError::EmptyFilter);
     }
-    let until = filter.until.as_ref().map_or_else(OffsetDateTime::now_utc, |w| w.at);
+    let until = filter.until.as_ref().map_or_else(crate::clock::now, |w| w.at);
     let since = filter.since.as_ref().map_or(OffsetDateTime::UNIX_EPOCH, |w| w.at);
     let matched = ops.ledger().received_between(since, until, |e| filter.matches(e)).await?;
     let (done, to_send): (Vec<&Received>, Vec<&Received>) = matched.iter().partition(|e| e.replayed_by(run.name));
@@ -249,7 +249,7 @@ mod tests {
         assert_ne!(name, filter.run_name(&["notify".to_owned()]));
         assert_ne!(name, Filter { work: Some(Work::Done), ..filter.clone() }.run_name(&[]));
         let typed = |at| Some(When { typed: "24h".to_owned(), at });
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let since = Filter { since: typed(now), ..filter.clone() };
         assert_ne!(name, since.run_name(&[]), "a window given is part of the name");
         let an_hour_on = Filter { since: typed(now + time::Duration::hours(1)), ..filter.clone() };

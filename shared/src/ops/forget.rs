@@ -19,10 +19,9 @@ use std::time::Duration;
 use crate::adapters::dynamo::FORGOTTEN_SK as MARK;
 use crate::prediction::PredictionId;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
-use super::Ops;
 use super::error::{OpsError as Error, Result};
+use super::{Ops, OpsBucket};
 
 /// How long the mark outlives the erasure: past WriftAI's retries of a delivery and the
 /// 14 days a message can wait in the queue or its dead-letter queue.
@@ -45,10 +44,10 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     if items.is_empty() {
         return Err(Error::NoSuchPrediction(id));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let mark = items.iter().find(|item| item["sk"] == MARK);
     let since = mark.and_then(|m| m["forgotten_at"].as_str()).map(str::to_owned);
-    let (s3, bucket) = ops.bucket.as_ref().ok_or(Error::Unset {
+    let bucket = ops.bucket.as_ref().ok_or(Error::Unset {
         var: "OUTPUT_BUCKET",
         what: "the stack's OutputBucketName output: forget deletes the prediction's objects there",
     })?;
@@ -70,7 +69,14 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     fence(ops, id, &items, false).await?;
     let mut objects = Vec::new();
     for prefix in [format!("predictions/{id}/"), format!("records/{id}/")] {
-        objects.extend(delete_objects(s3, bucket, &prefix).await?);
+        objects.extend(match bucket {
+            OpsBucket::S3 { client, name } => delete_objects(client, name, &prefix).await?,
+            #[cfg(any(test, feature = "test-util"))]
+            OpsBucket::Memory(bucket) => bucket
+                .delete_under(&prefix)
+                .await
+                .map_err(|e| Error::aws(format!("deleting objects under memory/{prefix}"), e))?,
+        });
     }
     let mut left = sort_keys(&items);
     for _ in 0..SWEEPS {

@@ -9,8 +9,8 @@
 use crate::prediction::{PredictionId, Status};
 use serde_json::{Value, json};
 
-use super::Ops;
 use super::error::{OpsError as Error, Result};
+use super::{Ops, OpsBucket};
 
 /// One prediction's timeline (`hooks inspect`): registered, each status received and
 /// whether in order, each unit of work (attempts, result, last failure), its records
@@ -23,7 +23,7 @@ pub async fn inspect(ops: &Ops, id: PredictionId) -> Result<Value> {
     }
     // Its output files, then its records and step outcomes too large for an item.
     let mut objects = Vec::new();
-    if let Some((s3, bucket)) = &ops.bucket {
+    if let Some(OpsBucket::S3 { client: s3, name: bucket }) = &ops.bucket {
         for prefix in [format!("predictions/{id}/"), format!("records/{id}/")] {
             let listed = s3
                 .list_objects_v2()

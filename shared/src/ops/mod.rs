@@ -19,7 +19,6 @@ mod status;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 pub use error::OpsError;
 pub use forget::{MARK_KEPT, forget};
@@ -28,7 +27,13 @@ pub use redrive::redrive;
 pub use status::{render as render_status, status};
 
 use self::error::{OpsError as Error, Result};
+#[cfg(any(test, feature = "test-util"))]
+use std::sync::Arc;
+
+use crate::adapters::backend::{Queue, Table};
 use crate::adapters::dynamo::DynamoLedger;
+#[cfg(any(test, feature = "test-util"))]
+use crate::adapters::memory::{MemoryBucket, MemoryDeadLetters};
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::{AwsSettings, aws_config, secrets};
 use crate::config::{Env, IngestConfig, webhook_from_env};
@@ -39,17 +44,37 @@ use crate::wriftai::{ApiConfig, CreatePrediction, Webhook, WriftAi};
 
 /// The stack's table, queues and bucket, with clients for them, from the environment.
 pub struct Ops {
-    pub(crate) ingest: Ingest<DynamoLedger, SqsQueue>,
-    pub(crate) sqs: aws_sdk_sqs::Client,
-    pub(crate) queue_url: String,
-    /// The work queue's dead-letter queue (`DLQ_URL`), for `redrive` and `status`.
-    pub(crate) dlq_url: Option<String>,
-    /// The output bucket (`OUTPUT_BUCKET`), for `inspect`.
-    pub(crate) bucket: Option<(aws_sdk_s3::Client, String)>,
+    pub(crate) ingest: Ingest<Table, Queue>,
+    pub(crate) queues: Queues,
+    /// The output bucket (`OUTPUT_BUCKET`), for `inspect` and `forget`.
+    pub(crate) bucket: Option<OpsBucket>,
     /// The AWS configuration, trusting the platform's roots: operations run on laptops,
     /// where a TLS-inspecting proxy may sit between them and AWS.
     aws: aws_config::SdkConfig,
     env: Env,
+}
+
+/// The work queue and its dead-letter queue, as `redrive` and `status` reach them.
+pub(crate) enum Queues {
+    Sqs {
+        client: aws_sdk_sqs::Client,
+        queue_url: String,
+        /// The work queue's dead-letter queue (`DLQ_URL`).
+        dlq_url: Option<String>,
+    },
+    /// In memory: the work queue is the ingest's; the dead letters are these.
+    #[cfg(any(test, feature = "test-util"))]
+    Memory(Arc<MemoryDeadLetters>),
+}
+
+/// The output bucket, as `inspect` and `forget` reach it.
+pub(crate) enum OpsBucket {
+    S3 {
+        client: aws_sdk_s3::Client,
+        name: String,
+    },
+    #[cfg(any(test, feature = "test-util"))]
+    Memory(Arc<MemoryBucket>),
 }
 
 impl Ops {
@@ -63,29 +88,46 @@ impl Ops {
         let bucket = env.optional("OUTPUT_BUCKET").map(|name| {
             let path_style = env.optional("AWS_ENDPOINT_URL_S3").or(env.optional("AWS_ENDPOINT_URL")).is_some();
             let s3 = aws_sdk_s3::config::Builder::from(&aws).force_path_style(path_style).build();
-            (aws_sdk_s3::Client::from_conf(s3), name)
+            OpsBucket::S3 { client: aws_sdk_s3::Client::from_conf(s3), name }
         });
         let ledger =
             DynamoLedger::from_config(&aws, &config.table_name, config.index_shards).keeping_records(config.record_ttl);
         let queue = SqsQueue::from_config(&aws, &config.queue_url);
         Ok(Self {
-            ingest: Ingest::new(ledger, queue, config.act_on.clone(), config.event_ttl),
-            sqs: aws_sdk_sqs::Client::new(&aws),
-            queue_url: config.queue_url,
-            dlq_url: env.optional("DLQ_URL"),
+            ingest: Ingest::new(ledger.into(), queue.into(), config.act_on.clone(), config.event_ttl),
+            queues: Queues::Sqs {
+                client: aws_sdk_sqs::Client::new(&aws),
+                queue_url: config.queue_url,
+                dlq_url: env.optional("DLQ_URL"),
+            },
             bucket,
             aws,
             env,
         })
     }
 
-    pub(crate) fn ledger(&self) -> &DynamoLedger {
-        self.ingest.ledger()
+    /// The operations on an in-memory stack: `ingest`'s table and work queue (in
+    /// memory), `dead_letters` for its DLQ, `bucket` for its bucket. For this
+    /// repository's simulation. Not part of the API's promise.
+    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn in_memory(
+        ingest: Ingest<Table, Queue>,
+        dead_letters: Arc<MemoryDeadLetters>,
+        bucket: Option<Arc<MemoryBucket>>,
+    ) -> Self {
+        let aws = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        Self {
+            ingest,
+            queues: Queues::Memory(dead_letters),
+            bucket: bucket.map(OpsBucket::Memory),
+            aws,
+            env: Env::of(&[]),
+        }
     }
 
-    fn dlq(&self) -> Result<&str> {
-        let unset = Error::Unset { var: "DLQ_URL", what: "the stack's DeadLetterQueueUrl output" };
-        self.dlq_url.as_deref().ok_or(unset)
+    pub(crate) fn ledger(&self) -> &Table {
+        self.ingest.ledger()
     }
 }
 
@@ -96,7 +138,7 @@ pub async fn register(ops: &Ops, id: PredictionId) -> Result<Value> {
     if ops.ledger().forgotten(id).await? {
         return Err(Error::NotRegistered { id, why: "it was forgotten (hooks forget); its mark says so for 30 days" });
     }
-    let new = ops.ledger().register(id, OffsetDateTime::now_utc()).await?;
+    let new = ops.ledger().register(id, crate::clock::now()).await?;
     Ok(json!({"id": id, "registered": new}))
 }
 

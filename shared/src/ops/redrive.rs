@@ -17,8 +17,8 @@ use crate::ports::{Ledger, Lookup};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
 
-use super::Ops;
 use super::error::{OpsError as Error, Result};
+use super::{Ops, Queues};
 
 /// How long a message being looked at is hidden from another redrive.
 const HOLD_SECS: i32 = 60;
@@ -41,44 +41,26 @@ pub(crate) enum Verdict {
 /// work was done meanwhile or whose prediction was forgotten; leaves what would fail
 /// again. `dry_run`: only says. Safe to run twice.
 pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
-    let dlq = ops.dlq()?;
+    let dlq = Dlq::of(ops)?;
     let mut seen = HashSet::new();
     let (mut lines, mut moved, mut deleted, mut stayed) = (Vec::new(), 0, 0, 0);
     // Messages left in the DLQ (all of them, in a dry run) stay hidden until the walk
     // ends, so it gets past them, and are shown again then.
     let mut left = Vec::new();
     while seen.len() < max {
-        let want = (max - seen.len()).min(10) as i32;
-        let received = ops
-            .sqs
-            .receive_message()
-            .queue_url(dlq)
-            .max_number_of_messages(want)
-            .wait_time_seconds(1)
-            .visibility_timeout(HOLD_SECS)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .map_err(|e| Error::aws("receiving from the DLQ", e))?;
-        let messages = received.messages();
-        if messages.is_empty() {
+        let letters = dlq.receive((max - seen.len()).min(10)).await?;
+        if letters.is_empty() {
             break;
         }
         let mut fresh = false;
-        for message in messages {
-            let (Some(message_id), Some(receipt)) = (message.message_id(), message.receipt_handle()) else { continue };
-            if !seen.insert(message_id.to_owned()) {
+        for Letter { message_id, receipt, body, receives } in letters {
+            if !seen.insert(message_id.clone()) {
                 continue;
             }
             fresh = true;
-            let body = message.body().unwrap_or_default();
-            let receives = message
-                .attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                .map_or("?", String::as_str);
-            let (what, verdict) = judge(ops, body).await?;
+            let (what, verdict) = judge(ops, &body).await?;
             if dry_run || matches!(verdict, Verdict::Stays(_)) {
-                left.push(receipt.to_owned());
+                left.push(receipt.clone());
             }
             let done = match (&verdict, dry_run) {
                 (Verdict::Move, true) => "would move it back".to_owned(),
@@ -89,19 +71,18 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
                     format!("left in the DLQ: it fails again ({why})")
                 }
                 (Verdict::Move, false) => {
-                    let sent = ops.sqs.send_message().queue_url(&ops.queue_url).message_body(body).send().await;
-                    sent.map_err(|e| Error::aws("sending to the work queue", e))?;
-                    delete(ops, dlq, receipt).await?;
+                    dlq.send_back(body).await?;
+                    dlq.delete(&receipt).await?;
                     moved += 1;
                     "moved back to the work queue".to_owned()
                 }
                 (Verdict::Done, false) => {
-                    delete(ops, dlq, receipt).await?;
+                    dlq.delete(&receipt).await?;
                     deleted += 1;
                     "deleted: the work is done, nothing runs twice".to_owned()
                 }
                 (Verdict::Forgotten, false) => {
-                    delete(ops, dlq, receipt).await?;
+                    dlq.delete(&receipt).await?;
                     deleted += 1;
                     "deleted: the prediction was forgotten (hooks forget), nothing of it runs".to_owned()
                 }
@@ -113,7 +94,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
         }
     }
     for receipt in &left {
-        show(ops, dlq, receipt).await?;
+        dlq.show(receipt).await?;
     }
     let total = if dry_run {
         format!("{} message(s) in the DLQ looked at; nothing changed (dry run)", seen.len())
@@ -124,15 +105,141 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Value> {
     Ok(json!(lines.join("\n")))
 }
 
-/// Makes a message visible again at once, where it is.
-async fn show(ops: &Ops, dlq: &str, receipt: &str) -> Result<()> {
-    let shown = ops.sqs.change_message_visibility().queue_url(dlq).receipt_handle(receipt).visibility_timeout(0);
-    shown.send().await.map(drop).map_err(|e| Error::aws("releasing a DLQ message", e))
+/// One message received from the dead-letter queue.
+struct Letter {
+    message_id: String,
+    /// What deletes it, or shows it again.
+    receipt: String,
+    body: String,
+    /// How often it was received, as text (`?` when not known).
+    receives: String,
 }
 
-async fn delete(ops: &Ops, dlq: &str, receipt: &str) -> Result<()> {
-    let delete = ops.sqs.delete_message().queue_url(dlq).receipt_handle(receipt);
-    delete.send().await.map(drop).map_err(|e| Error::aws("deleting from the DLQ", e))
+/// The dead-letter queue, as a redrive reads it: SQS's, or one in memory.
+enum Dlq<'a> {
+    Sqs {
+        client: &'a aws_sdk_sqs::Client,
+        dlq: &'a str,
+        queue_url: &'a str,
+    },
+    #[cfg(any(test, feature = "test-util"))]
+    Memory {
+        letters: &'a crate::adapters::memory::MemoryDeadLetters,
+        queue: &'a crate::adapters::backend::Queue,
+        hidden: std::sync::Mutex<HashSet<String>>,
+    },
+}
+
+impl<'a> Dlq<'a> {
+    fn of(ops: &'a Ops) -> Result<Self> {
+        match &ops.queues {
+            Queues::Sqs { client, queue_url, dlq_url } => {
+                let unset = Error::Unset { var: "DLQ_URL", what: "the stack's DeadLetterQueueUrl output" };
+                Ok(Self::Sqs { client, dlq: dlq_url.as_deref().ok_or(unset)?, queue_url })
+            }
+            #[cfg(any(test, feature = "test-util"))]
+            Queues::Memory(letters) => {
+                Ok(Self::Memory { letters, queue: ops.ingest.queue(), hidden: Default::default() })
+            }
+        }
+    }
+
+    /// Up to `want` messages, each hidden from the next receive for [`HOLD_SECS`].
+    async fn receive(&self, want: usize) -> Result<Vec<Letter>> {
+        match self {
+            Self::Sqs { client, dlq, .. } => {
+                let received = client
+                    .receive_message()
+                    .queue_url(*dlq)
+                    .max_number_of_messages(want as i32)
+                    .wait_time_seconds(1)
+                    .visibility_timeout(HOLD_SECS)
+                    .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("receiving from the DLQ", e))?;
+                Ok(received
+                    .messages()
+                    .iter()
+                    .filter_map(|message| {
+                        let receives = message
+                            .attributes()
+                            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                            .map_or("?", String::as_str);
+                        Some(Letter {
+                            message_id: message.message_id()?.to_owned(),
+                            receipt: message.receipt_handle()?.to_owned(),
+                            body: message.body().unwrap_or_default().to_owned(),
+                            receives: receives.to_owned(),
+                        })
+                    })
+                    .collect())
+            }
+            #[cfg(any(test, feature = "test-util"))]
+            Self::Memory { letters, hidden, .. } => {
+                let mut hidden = hidden.lock().unwrap_or_else(|p| p.into_inner());
+                let letters: Vec<Letter> = letters
+                    .peek(usize::MAX)
+                    .into_iter()
+                    .map(|(id, body, receives)| Letter {
+                        message_id: id.to_string(),
+                        receipt: id.to_string(),
+                        body,
+                        receives: receives.to_string(),
+                    })
+                    .filter(|letter| !hidden.contains(&letter.receipt))
+                    .take(want)
+                    .collect();
+                hidden.extend(letters.iter().map(|letter| letter.receipt.clone()));
+                Ok(letters)
+            }
+        }
+    }
+
+    /// Sends a copy of `body` to the work queue.
+    async fn send_back(&self, body: String) -> Result<()> {
+        match self {
+            Self::Sqs { client, queue_url, .. } => {
+                let sent = client.send_message().queue_url(*queue_url).message_body(body).send().await;
+                sent.map(drop).map_err(|e| Error::aws("sending to the work queue", e))
+            }
+            #[cfg(any(test, feature = "test-util"))]
+            Self::Memory { queue, .. } => {
+                use crate::ports::WorkQueue;
+                queue.send(body, None).await.map_err(|e| Error::aws("sending to the work queue", e))
+            }
+        }
+    }
+
+    /// Makes a message visible again at once, where it is.
+    async fn show(&self, receipt: &str) -> Result<()> {
+        match self {
+            Self::Sqs { client, dlq, .. } => {
+                let shown = client.change_message_visibility().queue_url(*dlq).receipt_handle(receipt);
+                let shown = shown.visibility_timeout(0).send().await;
+                shown.map(drop).map_err(|e| Error::aws("releasing a DLQ message", e))
+            }
+            #[cfg(any(test, feature = "test-util"))]
+            Self::Memory { hidden, .. } => {
+                hidden.lock().unwrap_or_else(|p| p.into_inner()).remove(receipt);
+                Ok(())
+            }
+        }
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<()> {
+        match self {
+            Self::Sqs { client, dlq, .. } => {
+                let delete = client.delete_message().queue_url(*dlq).receipt_handle(receipt).send().await;
+                delete.map(drop).map_err(|e| Error::aws("deleting from the DLQ", e))
+            }
+            #[cfg(any(test, feature = "test-util"))]
+            Self::Memory { letters, .. } => {
+                letters.delete(receipt.parse().unwrap_or(u64::MAX));
+                Ok(())
+            }
+        }
+    }
 }
 
 /// What a message is, and what to do with it, from its body and its event record (or,
@@ -156,7 +263,7 @@ async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict)> {
         Message::Work(work) => (work.prediction_id, work.status),
     };
     let what = format!("{id} {status}");
-    let Some(event) = ops.ledger().event(id, &status).await? else {
+    let Some(event) = ops.ledger().event_item(id, &status).await? else {
         if ops.ledger().forgotten(id).await? {
             return Ok((what, Verdict::Forgotten));
         }

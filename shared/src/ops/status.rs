@@ -7,8 +7,8 @@ use crate::shards::Index;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 
-use super::Ops;
 use super::error::{OpsError as Error, Result};
+use super::{Ops, Queues};
 
 /// How the stack is doing (`hooks status`): unfinished predictions and work (how many,
 /// the oldest), the work queue's and dead-letter queue's depths, the reconciler's last
@@ -17,10 +17,19 @@ pub async fn status(ops: &Ops) -> Result<Value> {
     let ledger = ops.ledger();
     let open = ledger.backlog(Index::Open).await?;
     let work = ledger.backlog(Index::Work).await?;
-    let queue = depth(ops, &ops.queue_url).await?;
-    let dlq = match &ops.dlq_url {
-        Some(url) => depth(ops, url).await?,
-        None => Value::Null,
+    let (queue, dlq) = match &ops.queues {
+        Queues::Sqs { client, queue_url, dlq_url } => {
+            let dlq = match dlq_url {
+                Some(url) => depth(client, url).await?,
+                None => Value::Null,
+            };
+            (depth(client, queue_url).await?, dlq)
+        }
+        #[cfg(any(test, feature = "test-util"))]
+        Queues::Memory(letters) => {
+            let sent = ops.ingest.queue().memory().map_or(0, |queue| queue.sent().len());
+            (json!({"visible": sent, "in_flight": 0}), json!({"visible": letters.len(), "in_flight": 0}))
+        }
     };
     let last_run = ledger.last_run().await?;
     let report = json!({
@@ -53,9 +62,8 @@ fn backlog(partitions: &[Backlog]) -> Value {
     })
 }
 
-async fn depth(ops: &Ops, url: &str) -> Result<Value> {
-    let out = ops
-        .sqs
+async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Value> {
+    let out = sqs
         .get_queue_attributes()
         .queue_url(url)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)

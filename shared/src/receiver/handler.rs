@@ -18,7 +18,6 @@ use crate::trace::TraceHeader;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use time::OffsetDateTime;
 use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
 
@@ -84,7 +83,7 @@ pub(crate) async fn handle<L: Ledger, Q: WorkQueue>(
         Body::Binary(bytes) => bytes,
         _ => Vec::new(),
     };
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let checked = checks::check(
         checks::Request {
             method: parts.method.as_str(),
@@ -131,7 +130,7 @@ pub(crate) async fn handle<L: Ledger, Q: WorkQueue>(
         None => recorded.instrument(span.clone()).await,
     };
     let _entered = span.enter();
-    let metrics = delivery_metrics(checks, prediction, &outcome, OffsetDateTime::now_utc());
+    let metrics = delivery_metrics(checks, prediction, &outcome, crate::clock::now());
     metrics.emit();
     Ok(match outcome {
         Ok(Ingested::UnknownPrediction) => {
@@ -226,7 +225,7 @@ mod tests {
         let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
         let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
         let id = PredictionId::random();
-        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        ledger.register(id, crate::clock::now()).await.unwrap();
         // Unsigned (the checks hold no secret): a body that parses asks for a check.
         let (status, json) = answer(&ingest, Body::Binary(body(id, "failed").into_bytes())).await;
         assert_eq!((status, &json["outcome"]), (200, &"check".into()));
@@ -238,7 +237,7 @@ mod tests {
         let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
         let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
         let id = PredictionId::random();
-        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        ledger.register(id, crate::clock::now()).await.unwrap();
         queue.fail_next.store(1, Ordering::SeqCst);
         let (status, json) = answer(&ingest, Body::Text(body(id, "succeeded"))).await;
         assert_eq!(status, 503);
@@ -250,7 +249,7 @@ mod tests {
         let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
         let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
         let id = PredictionId::random();
-        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        ledger.register(id, crate::clock::now()).await.unwrap();
         // Anyone who knows the ID can post this; Checks::default() checks no signature.
         let forged = format!(r#"{{"id":"{id}","status":"succeeded","output":"https://evil.example/x.png"}}"#);
         let (status, json) = answer(&ingest, Body::Text(forged)).await;
@@ -266,20 +265,17 @@ mod tests {
         let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
         let checks = Checks { verifier: Verifier::new(["s3cret"], signature::DEFAULT_TOLERANCE), ..Checks::default() };
         let id = PredictionId::random();
-        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        ledger.register(id, crate::clock::now()).await.unwrap();
         let text = body(id, "succeeded");
         let mut context = lambda_http::Context::default();
-        context.deadline = u64::try_from(OffsetDateTime::now_utc().unix_timestamp() * 1000 + 10_000).unwrap();
+        context.deadline = u64::try_from(crate::clock::now().unix_timestamp() * 1000 + 10_000).unwrap();
         context.xray_trace_id =
             Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into());
         let request = http::Request::builder()
             .method("POST")
             .uri("https://example.lambda-url.us-east-1.on.aws/")
             .header("content-type", "application/json")
-            .header(
-                signature::HEADER,
-                signature::sign("s3cret", OffsetDateTime::now_utc().unix_timestamp(), text.as_bytes()),
-            )
+            .header(signature::HEADER, signature::sign("s3cret", crate::clock::now().unix_timestamp(), text.as_bytes()))
             .body(Body::Text(text))
             .unwrap()
             .with_lambda_context(context);

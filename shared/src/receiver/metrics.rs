@@ -72,7 +72,7 @@ mod tests {
     fn a_delivery_accepted_without_a_signature_check_is_counted_as_unsigned() {
         let outcome = Ok(Ingested::Recorded { enqueued: true });
         let prediction = Prediction::from_json(body(PredictionId::random(), "succeeded").as_bytes()).unwrap();
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let unsigned = delivery_metrics(&Checks::default(), &prediction, &outcome, now).document(0);
         assert_eq!((&unsigned["Unsigned"], &unsigned["Received"]), (&serde_json::json!(1), &serde_json::json!(1)));
         let counted = delivery_metrics(&signed(), &prediction, &outcome, now).document(0);
@@ -115,7 +115,7 @@ mod tests {
     fn a_status_nobody_defined_is_counted_under_other_not_as_itself() {
         let made_up =
             Prediction::from_json(br#"{"id":"a1b2c3d4-5678-9abc-def0-1234567890ab","status":"x_1"}"#).unwrap();
-        let doc = delivery_metrics(&Checks::default(), &made_up, &Ok(Ingested::OutOfOrder), OffsetDateTime::now_utc());
+        let doc = delivery_metrics(&Checks::default(), &made_up, &Ok(Ingested::OutOfOrder), crate::clock::now());
         assert_eq!(doc.document(0)["Status"], "other");
     }
 }

@@ -111,7 +111,7 @@ where
         let summary = serde_json::to_value(summary)?;
         // For `hooks status`. The run is done either way: a lost summary only shows an
         // older run there.
-        if let Err(err) = self.ingest.ledger().save_last_run(&summary, time::OffsetDateTime::now_utc()).await {
+        if let Err(err) = self.ingest.ledger().save_last_run(&summary, crate::clock::now()).await {
             tracing::warn!(error = %crate::error::chain(&err), "the run's summary was not kept");
         }
         Ok(summary)
@@ -142,7 +142,6 @@ mod tests {
     use crate::config::ActOn;
     use crate::prediction::PredictionId;
     use serde_json::json;
-    use time::OffsetDateTime;
 
     use super::*;
 
@@ -174,7 +173,7 @@ mod tests {
     /// The scheduler's event, `seconds` before the invocation's deadline.
     fn invocation(seconds: u64) -> LambdaEvent<Value> {
         let mut context = lambda_runtime::Context::default();
-        let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+        let now_ms = u64::try_from(crate::clock::now().unix_timestamp_nanos() / 1_000_000).unwrap();
         context.deadline = now_ms + seconds * 1000;
         LambdaEvent::new(json!({"source": "aws.scheduler"}), context)
     }
@@ -183,7 +182,7 @@ mod tests {
     async fn a_run_brings_a_prediction_webhooks_left_unfinished_to_its_end_and_keeps_its_summary() {
         let app = app();
         let id = PredictionId::random();
-        let ten_minutes_ago = OffsetDateTime::now_utc() - Duration::from_secs(600);
+        let ten_minutes_ago = crate::clock::now() - Duration::from_secs(600);
         app.ingest.ledger().register(id, ten_minutes_ago).await.unwrap();
         app.source.set(&json!({"id": id.to_string(), "status": "succeeded", "output": "o"}).to_string());
 
@@ -199,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_counts_the_finished_predictions_no_webhook_told_of_and_its_messages_carry_its_trace() {
         let app = app();
-        let long_ago = OffsetDateTime::now_utc() - Duration::from_secs(600);
+        let long_ago = crate::clock::now() - Duration::from_secs(600);
         let [silent, started, running] = [PredictionId::random(), PredictionId::random(), PredictionId::random()];
         for id in [silent, started, running] {
             app.ingest.ledger().register(id, long_ago).await.unwrap();
@@ -236,7 +235,7 @@ mod tests {
         let idle: Summary = serde_json::from_value(app.handle(invocation(60)).await.unwrap()).unwrap();
         assert!(idle.idle(), "{idle:?}");
         let id = PredictionId::random();
-        app.ingest.ledger().register(id, OffsetDateTime::now_utc() - Duration::from_secs(600)).await.unwrap();
+        app.ingest.ledger().register(id, crate::clock::now() - Duration::from_secs(600)).await.unwrap();
         app.source.set(&json!({"id": id.to_string(), "status": "started"}).to_string());
         let busy: Summary = serde_json::from_value(app.handle(invocation(60)).await.unwrap()).unwrap();
         assert!(!busy.idle(), "{busy:?}");
@@ -255,7 +254,7 @@ mod tests {
         let app = app();
         let ids = [PredictionId::random(), PredictionId::random()];
         for id in ids {
-            app.ingest.ledger().register(id, OffsetDateTime::now_utc() - Duration::from_secs(600)).await.unwrap();
+            app.ingest.ledger().register(id, crate::clock::now() - Duration::from_secs(600)).await.unwrap();
         }
         // The token was revoked: 401 on every GET.
         app.source.refuse(Some(401));
@@ -276,7 +275,7 @@ mod tests {
     async fn a_run_with_no_time_past_its_margin_asks_nothing_and_still_keeps_its_summary() {
         let app = app();
         let id = PredictionId::random();
-        app.ingest.ledger().register(id, OffsetDateTime::now_utc() - Duration::from_secs(600)).await.unwrap();
+        app.ingest.ledger().register(id, crate::clock::now() - Duration::from_secs(600)).await.unwrap();
         app.source.set(&json!({"id": id.to_string(), "status": "succeeded"}).to_string());
 
         // 5 s left, less than the 6 s safety margin: no time to walk.

@@ -133,7 +133,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     /// walk's deadline; the place is saved after each wave.
     pub async fn run(&self, deadline: Instant) -> crate::Result<Summary> {
         let mut summary = Summary::default();
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let open_until = Instant::now() + deadline.saturating_duration_since(Instant::now()) * 2 / 3;
         let (open_before, work_before) = (now - self.config.min_age, now - self.config.work_stale_after);
         let open_page = |partition: String, from, after: Option<String>, limit| async move {
@@ -342,7 +342,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
         let sent = async {
             // Its own time, not the run's: work requeued by one run must not share one
             // `work_since`, which the next walk's place would have to list whole.
-            let touched = OffsetDateTime::now_utc();
+            let touched = crate::clock::now();
             let Some(requeues) = self.store.touch_work(id, status, touched).await? else { return Ok(Step::Nothing) };
             let payload = self.store.work_payload(id, status).await?;
             if requeues <= self.config.max_requeues {

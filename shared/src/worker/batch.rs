@@ -88,7 +88,7 @@ impl<J: Job> Worker<J> {
         // message makes ends `ANSWER_MARGIN` before that, so the batch is always reported:
         // a message still going then fails alone.
         let left = time_left(event.context.deadline);
-        let deadline = OffsetDateTime::now_utc() + left;
+        let deadline = crate::clock::now() + left;
         let answer_by = Instant::now() + left.saturating_sub(ANSWER_MARGIN);
         let invocation = event.context.xray_trace_id.as_deref().and_then(TraceHeader::parse);
         let results: Vec<(Counted, Lags)> = stream::iter(event.payload.records)
@@ -126,7 +126,7 @@ impl<J: Job> Worker<J> {
         invocation: Option<&TraceHeader>,
     ) -> (Counted, Lags) {
         let trace = lags::trace_of(&record, invocation);
-        let mut lags = Lags::received(&record, OffsetDateTime::now_utc());
+        let mut lags = Lags::received(&record, crate::clock::now());
         let message_id = record.message_id.unwrap_or_default();
         let trace_id = trace.as_ref().map(TraceHeader::root);
         let span =
@@ -177,7 +177,7 @@ impl<J: Job> Worker<J> {
                 tracing::info!(?outcome, "message done");
                 Ok(match outcome {
                     Outcome::Done { rerun, .. } => {
-                        lags.done(ran.and_then(|(_, completed)| completed), rerun, OffsetDateTime::now_utc());
+                        lags.done(ran.and_then(|(_, completed)| completed), rerun, crate::clock::now());
                         "WorkDone"
                     }
                     Outcome::AlreadyDone => "WorkAlreadyDone",
@@ -208,7 +208,7 @@ impl<J: Job> Worker<J> {
     /// An unsigned delivery's check: what WriftAI says of the prediction is recorded,
     /// and its work enqueued if it moved it forward, in the check's trace. Safe to repeat.
     async fn check(&self, id: PredictionId, trace: Option<&TraceHeader>) -> Result<&'static str, &'static str> {
-        match self.ingest.traced(trace).refresh(&self.source, id, OffsetDateTime::now_utc()).await {
+        match self.ingest.traced(trace).refresh(&self.source, id, crate::clock::now()).await {
             Ok(Some(outcome)) => {
                 tracing::info!(outcome = outcome.as_str(), "checked with WriftAI");
                 Ok("Checked")
@@ -281,7 +281,7 @@ mod tests {
     /// A registered prediction whose `succeeded` event the receiver recorded: the
     /// message it enqueued.
     async fn delivered(worker: &TestWorker, then: &str) -> (PredictionId, String) {
-        let (id, now) = (PredictionId::random(), OffsetDateTime::now_utc());
+        let (id, now) = (PredictionId::random(), crate::clock::now());
         worker.ingest.ledger().register(id, now).await.unwrap();
         let raw = succeeded(id, then);
         worker.ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, now).await.unwrap();
@@ -297,7 +297,7 @@ mod tests {
             event.records.push(message);
         }
         let mut context = lambda_runtime::Context::default();
-        let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+        let now_ms = u64::try_from(crate::clock::now().unix_timestamp_nanos() / 1_000_000).unwrap();
         context.deadline = now_ms + 30_000;
         LambdaEvent::new(event, context)
     }
@@ -347,8 +347,8 @@ mod tests {
     async fn work_another_run_holds_is_not_run_and_comes_back() {
         let worker = worker();
         let (id, body) = delivered(&worker, "succeed").await;
-        let until = OffsetDateTime::now_utc() + Duration::from_secs(60);
-        let held = worker.ingest.ledger().claim(id, &Status::Succeeded, until, OffsetDateTime::now_utc()).await;
+        let until = crate::clock::now() + Duration::from_secs(60);
+        let held = worker.ingest.ledger().claim(id, &Status::Succeeded, until, crate::clock::now()).await;
         assert!(matches!(held.unwrap(), crate::ports::Claim::Acquired { .. }));
         assert_eq!(failures(&worker, &[&body]).await, ["m0"]);
         assert_eq!(worker.job.runs(id), 0);
@@ -377,7 +377,7 @@ mod tests {
     async fn a_check_records_what_wriftai_says_and_enqueues_its_work() {
         let worker = worker();
         let id = PredictionId::random();
-        worker.ingest.ledger().register(id, OffsetDateTime::now_utc()).await.unwrap();
+        worker.ingest.ledger().register(id, crate::clock::now()).await.unwrap();
         worker.source.memory().unwrap().set(&succeeded(id, "succeed"));
         assert!(failures(&worker, &[&Message::check(id)]).await.is_empty());
         assert!(table(&worker).event(id, "succeeded").is_some(), "WriftAI's status is recorded");

@@ -84,14 +84,14 @@ where
     Fut: Future<Output = Result<Value, BoxError>>,
 {
     let (id, status) = (message.prediction_id, message.status);
-    let (token, attempt, rerun) = match claims.claim(id, &status, deadline, OffsetDateTime::now_utc()).await? {
+    let (token, attempt, rerun) = match claims.claim(id, &status, deadline, crate::clock::now()).await? {
         Claim::Acquired { token, attempt, rerun } => (token, attempt, rerun),
         Claim::Done => return Ok(Outcome::AlreadyDone),
         Claim::Busy => return Err(ClaimError::Busy),
         Claim::Missing => return Err(ClaimError::MissingEvent { id, status }),
     };
 
-    let budget = Duration::try_from(deadline - OffsetDateTime::now_utc() - REPORT_MARGIN).unwrap_or_default();
+    let budget = Duration::try_from(deadline - crate::clock::now() - REPORT_MARGIN).unwrap_or_default();
     let job_deadline = tokio::time::Instant::now() + budget;
     let ran = async {
         let prediction = match &message.payload {
@@ -110,7 +110,7 @@ where
 
     match ran {
         Ok(result) => {
-            if !claims.complete(id, &status, &token, &result, OffsetDateTime::now_utc()).await? {
+            if !claims.complete(id, &status, &token, &result, crate::clock::now()).await? {
                 // Our claim expired mid-run and another run took it: both ran. Only a
                 // run slower than the Lambda deadline can get here.
                 tracing::warn!("work completed after its claim expired");

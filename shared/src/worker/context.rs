@@ -4,8 +4,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use time::OffsetDateTime;
-
 use super::config::{Clients, WorkerConfig};
 use crate::adapters::SdkConfig;
 use crate::adapters::backend::{Objects, Queue, Table};
@@ -130,7 +128,7 @@ impl<S> Context<S> {
     /// the reconciler watches it. Do it for every prediction your work creates, as soon
     /// as WriftAI gives its ID. `true` when it was new; registering again is harmless.
     pub async fn register(&self, id: PredictionId) -> Result<bool, crate::Error> {
-        self.ingest.ledger().register(id, OffsetDateTime::now_utc()).await
+        self.ingest.ledger().register(id, crate::clock::now()).await
     }
 }
 

@@ -133,7 +133,7 @@ impl Claims for DynamoLedger {
             .condition_expression("work_token = :token")
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":error", s(kept_error(error)))
-            .expression_attribute_values(":now", s(rfc3339(OffsetDateTime::now_utc())));
+            .expression_attribute_values(":now", s(rfc3339(crate::clock::now())));
         // Already released, or taken over after it expired: nothing of ours to free.
         conditional(resend(|| request.clone().send()).await).map(drop)
     }

@@ -248,7 +248,7 @@ impl Ledger for DynamoLedger {
         let read = self.get(prediction_pk(id), super::FORGOTTEN_SK).projection_expression("pk, expires_at");
         let out = read.send().await.map_err(|e| Error::store("GetItem", e))?;
         // A mark past its time is gone, as the rest of it is.
-        Ok(out.item().is_some_and(|item| super::live(item, OffsetDateTime::now_utc())))
+        Ok(out.item().is_some_and(|item| super::live(item, crate::clock::now())))
     }
 
     async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {

@@ -55,7 +55,7 @@ impl DynamoLedger {
     fn expires_at(&self) -> Option<i64> {
         let ttl = self.record_ttl?;
         let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-        Some(OffsetDateTime::now_utc().unix_timestamp().saturating_add(secs))
+        Some(crate::clock::now().unix_timestamp().saturating_add(secs))
     }
 }
 
@@ -104,7 +104,7 @@ impl DynamoLedger {
 
 impl RecordTable for DynamoLedger {
     async fn put_record(&self, id: PredictionId, name: &str, record: &Kept) -> Result<()> {
-        let now = rfc3339(OffsetDateTime::now_utc());
+        let now = rfc3339(crate::clock::now());
         let write = match self.counting_stores {
             None => self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", ""),
             Some(before) => {
@@ -125,7 +125,7 @@ impl RecordTable for DynamoLedger {
         let out = self.get(prediction_pk(id), record_sk(name)).send().await.map_err(|e| Error::store("GetItem", e))?;
         // The bucket's expiry is on time, DynamoDB's TTL days late: a record past its time
         // is gone, whatever is left of it.
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         Ok(out.item().filter(|item| super::live(item, now)).and_then(kept))
     }
 

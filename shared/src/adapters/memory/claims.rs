@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::ports::{Claim, Claims, Enqueue, Reopened, Rerun, WorkState, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::records::{RESULT_BYTES, cut};
+use crate::shards::Index;
 
 impl Claims for MemoryLedger {
     async fn claim(
@@ -18,20 +19,23 @@ impl Claims for MemoryLedger {
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Claim> {
-        let mut state = self.lock();
-        let Some(event) = state.events.get_mut(&(id, status.to_string())) else {
-            return Ok(Claim::Missing);
-        };
-        if event.done.is_some() && !event.replay {
-            return Ok(Claim::Done);
-        }
-        if event.claim.as_ref().is_some_and(|held| held.until >= now) {
-            return Ok(Claim::Busy);
-        }
         let token = uuid::Uuid::new_v4().to_string();
-        event.claim = Some(Claimed { token: token.clone(), until });
-        event.attempts += 1;
-        Ok(Claim::Acquired { token, attempt: event.attempts, rerun: event.done.is_some() })
+        self.call("UpdateItem", |state| {
+            let Some(event) = state.events.get_mut(&(id, status.to_string())) else {
+                return Ok(Claim::Missing);
+            };
+            if event.done.is_some() && !event.replay {
+                return Ok(Claim::Done);
+            }
+            // DynamoDB compares whole seconds: `work_until < :now`.
+            if event.claim.as_ref().is_some_and(|held| held.until.unix_timestamp() >= now.unix_timestamp()) {
+                return Ok(Claim::Busy);
+            }
+            event.claim = Some(Claimed { token: token.clone(), until });
+            event.attempts += 1;
+            Ok(Claim::Acquired { token, attempt: event.attempts, rerun: event.done.is_some() })
+        })
+        .await
     }
 
     async fn complete(
@@ -42,30 +46,37 @@ impl Claims for MemoryLedger {
         result: &Value,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let mut state = self.lock();
-        let Some(event) = state.events.get_mut(&(id, status.to_string())) else { return Ok(false) };
-        if event.claim.as_ref().is_none_or(|held| held.token != token) {
-            return Ok(false);
-        }
-        let result = cut(result.clone(), RESULT_BYTES);
-        refuse_over_item_limit(event.payload.as_ref().map_or(0, String::len) + result.to_string().len())?;
-        event.done = Some(result);
-        event.claim = None;
-        event.replay = false;
-        event.work_since = None;
-        event.expires_at = Some(now + event.keep);
-        Ok(true)
+        self.call("UpdateItem", |state| {
+            let key = (id, status.to_string());
+            let Some(event) = state.events.get_mut(&key) else { return Ok(false) };
+            if event.claim.as_ref().is_none_or(|held| held.token != token) {
+                return Ok(false);
+            }
+            let result = cut(result.clone(), RESULT_BYTES);
+            refuse_over_item_limit(event.payload.as_ref().map_or(0, String::len) + result.to_string().len())?;
+            event.done = Some(result);
+            event.claim = None;
+            event.replay = false;
+            event.expires_at = Some(now + event.keep);
+            state.set_work(&key, None);
+            Ok(true)
+        })
+        .await
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
-        let mut state = self.lock();
-        if let Some(event) = state.events.get_mut(&(id, status.to_string()))
-            && event.claim.as_ref().is_some_and(|held| held.token == token)
-        {
-            event.claim = None;
-            event.last_error = Some(kept_error(error).to_owned());
-        }
-        Ok(())
+        let now = crate::clock::now();
+        self.call("UpdateItem", |state| {
+            if let Some(event) = state.events.get_mut(&(id, status.to_string()))
+                && event.claim.as_ref().is_some_and(|held| held.token == token)
+            {
+                event.claim = None;
+                event.last_error = Some(kept_error(error).to_owned());
+                event.failed_at = Some(now);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn reopen(
@@ -75,36 +86,40 @@ impl Claims for MemoryLedger {
         forget: &[String],
         rerun: Option<Rerun<'_>>,
     ) -> Result<Reopened> {
-        let now = OffsetDateTime::now_utc();
-        let mut state = self.lock();
-        let Some(event) = state.events.get_mut(&(id, status.to_string())) else { return Ok(Reopened::Missing) };
-        if event.enqueue == Enqueue::NotNeeded {
-            return Ok(Reopened::NoWork);
-        }
-        if let Some(rerun) = rerun {
-            if event.replay_runs.iter().any(|run| run == rerun.run) {
-                return Ok(Reopened::AlreadyReplayed);
+        let now = crate::clock::now();
+        let pk = Index::Work.partition(id, self.shards());
+        self.call("TransactWriteItems", |state| {
+            let key = (id, status.to_string());
+            let Some(event) = state.events.get_mut(&key) else { return Ok(Reopened::Missing) };
+            if event.enqueue == Enqueue::NotNeeded {
+                return Ok(Reopened::NoWork);
             }
-            let state = WorkState::of(event.done.is_some(), event.gave_up.is_some(), event.last_error.is_some());
-            if rerun.only.is_some_and(|only| only != state) {
-                return Ok(Reopened::NotSelected);
+            if let Some(rerun) = rerun {
+                if event.replay_runs.iter().any(|run| run == rerun.run) {
+                    return Ok(Reopened::AlreadyReplayed);
+                }
+                let state = WorkState::of(event.done.is_some(), event.gave_up.is_some(), event.failed_at.is_some());
+                if rerun.only.is_some_and(|only| only != state) {
+                    return Ok(Reopened::NotSelected);
+                }
             }
-        }
-        if event.claim.as_ref().is_some_and(|held| held.until >= now) {
-            return Ok(Reopened::Running);
-        }
-        if let Some(rerun) = rerun {
-            event.replay_runs.push(rerun.run.to_owned());
-        }
-        event.replay = true;
-        event.work_since = Some(now);
-        event.expires_at = None;
-        event.requeues = 0;
-        event.gave_up = None;
-        let reopened = Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() };
-        for name in forget {
-            state.steps.remove(&(id, status.to_string(), name.clone()));
-        }
-        Ok(reopened)
+            if event.claim.as_ref().is_some_and(|held| held.until.unix_timestamp() >= now.unix_timestamp()) {
+                return Ok(Reopened::Running);
+            }
+            if let Some(rerun) = rerun {
+                event.replay_runs.push(rerun.run.to_owned());
+            }
+            event.replay = true;
+            event.expires_at = None;
+            event.requeues = 0;
+            event.gave_up = None;
+            let reopened = Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() };
+            state.set_work(&key, Some((pk, now)));
+            for name in forget {
+                state.steps.remove(&(id, status.to_string(), name.clone()));
+            }
+            Ok(reopened)
+        })
+        .await
     }
 }

@@ -1,14 +1,21 @@
-//! In-memory twins of the ports, for unit tests of the services. They keep the same
-//! atomicity as the AWS adapters (one lock per call) and can be told to fail.
+//! In-memory twins of the ports, for unit tests of the services and for this repository's
+//! simulation. They keep the same atomicity as the AWS adapters (one lock per call),
+//! decide what the DynamoDB adapter decides (its TTL stamps, its step tokens, the intent
+//! it takes back, the partition an item is written to), and keep the sparse indexes as
+//! DynamoDB does: in order, each item in the partition it was written to.
+//!
+//! A simulation gives them its [`Weather`]: each call then takes a while, and may be
+//! refused before it is applied or have its answer lost after, as an AWS call may.
 
 mod claims;
+mod ops;
 mod reconcile;
 mod records;
 mod wriftai;
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -16,10 +23,44 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::ports::{CheckAsk, Enqueue, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
+use crate::shards::Index;
 use crate::trace::TraceHeader;
 
 pub use records::MemoryBucket;
 pub use wriftai::MemoryWriftAi;
+
+/// What becomes of one call to an in-memory adapter under a simulation's [`Weather`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Applied and answered.
+    Answered,
+    /// Refused before anything was applied: a throttle, a 5xx, a connection refused.
+    Refused,
+    /// Applied, and the answer lost on its way back (a timeout, a reset): the caller
+    /// sees an error and cannot tell it from a refusal.
+    Lost,
+}
+
+/// A simulation's faults: for each call (named by the AWS operation it stands for), how
+/// long it takes and what becomes of it.
+pub type Weather = Arc<dyn Fn(&'static str) -> (Duration, Fate) + Send + Sync>;
+
+/// A call under `weather`: waits its time, then is refused, or applied by `apply` and
+/// answered or its answer lost.
+async fn under<T>(weather: Option<&Weather>, op: &'static str, apply: impl FnOnce() -> Result<T>) -> Result<T> {
+    let Some(weather) = weather else { return apply() };
+    let (took, fate) = weather(op);
+    tokio::time::sleep(took).await;
+    match fate {
+        Fate::Refused => Err(Error::store(op, "refused (simulated: throttled, or a 5xx)")),
+        Fate::Answered => apply(),
+        Fate::Lost => {
+            // What the call did stands; only its answer is gone.
+            let _applied = apply();
+            Err(Error::store(op, "answer lost (simulated: a timeout or a reset)"))
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PredictionRow {
@@ -27,6 +68,8 @@ pub struct PredictionRow {
     pub registered_at: OffsetDateTime,
     /// Present while the prediction is unfinished (the sparse index's marker).
     pub open: bool,
+    /// The `open` index partition it was written to, while open.
+    open_pk: Option<String>,
     /// Why the reconciler gave up on it.
     pub closed: Option<String>,
     /// A check was asked for until then, and has not begun; and whether it was sent.
@@ -37,7 +80,10 @@ pub struct PredictionRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
     pub enqueue: Enqueue,
+    pub received_at: OffsetDateTime,
     pub payload: Option<String>,
+    /// The model the body named, kept with an event that needs work.
+    pub model: Option<String>,
     /// The result of the run that completed the work, once it is done.
     pub done: Option<serde_json::Value>,
     /// The run holding the work, until its deadline.
@@ -47,13 +93,18 @@ pub struct EventRow {
     pub attempts: u32,
     /// In the `work` index since then, until the work is done.
     pub work_since: Option<OffsetDateTime>,
+    /// The `work` index partition it was written to, while in it.
+    work_pk: Option<String>,
+    /// The `received` index partition, for an event that needs work.
+    recv_pk: Option<String>,
     /// DynamoDB's TTL attribute: [`MemoryLedger::expire`] deletes the event after it.
     /// None while the event's work is not done.
     pub expires_at: Option<OffsetDateTime>,
     /// How long the event is kept once its work is done.
     pub keep: time::Duration,
-    /// Why the last failed run failed.
+    /// Why the last failed run failed, and when.
     pub last_error: Option<String>,
+    pub failed_at: Option<OffsetDateTime>,
     /// How often the reconciler enqueued this work again.
     pub requeues: u32,
     /// Why the reconciler stopped requeueing it, and sent it to the DLQ.
@@ -75,16 +126,42 @@ pub struct StepRow {
     /// The token of the write that began it.
     pub token: String,
     /// The failed tries noted, by their IDs.
-    pub tries: std::collections::BTreeSet<String>,
+    pub tries: BTreeSet<String>,
     /// Its outcome, once it finished.
     pub outcome: Option<Kept>,
+    /// DynamoDB's TTL attribute, stamped when it finished with a retention set.
+    pub expires_at: Option<OffsetDateTime>,
 }
+
+/// One record the work stored.
+#[derive(Clone, Debug, PartialEq)]
+struct RecordRow {
+    kept: Kept,
+    /// How many times it was stored.
+    stores: u32,
+    expires_at: Option<OffsetDateTime>,
+}
+
+/// A prediction `hooks forget` erased: when, and until when its mark is kept.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Mark {
+    at: OffsetDateTime,
+    until: OffsetDateTime,
+}
+
+type EventKey = (PredictionId, String);
+type StepKeyOwned = (PredictionId, String, String);
 
 #[derive(Default)]
 pub struct MemoryLedger {
     state: Mutex<State>,
-    /// Shards per index (`wriftai_hooks::shards`); 0 for the default.
-    shards: u16,
+    /// Shards per index (`wriftai_hooks::shards`); 0 for the default. Raised as a deploy
+    /// with a higher `INDEX_SHARDS` would raise it.
+    shards: AtomicU16,
+    /// How long records and finished steps are kept (`RECORD_TTL_DAYS`), in seconds; 0
+    /// for ever.
+    record_ttl_secs: std::sync::atomic::AtomicU64,
+    weather: Option<Weather>,
     /// Makes the next N `register`/`record` calls fail as an unreachable DynamoDB would.
     pub fail_next: AtomicUsize,
     /// Makes the next N `mark_enqueued` calls fail.
@@ -94,28 +171,117 @@ pub struct MemoryLedger {
 #[derive(Default)]
 struct State {
     predictions: BTreeMap<PredictionId, PredictionRow>,
-    events: BTreeMap<(PredictionId, String), EventRow>,
-    /// The work's records by prediction and name, with how many times each was stored.
-    records: BTreeMap<(PredictionId, String), (Kept, u32)>,
+    events: BTreeMap<EventKey, EventRow>,
+    /// The work's records by prediction and name.
+    records: BTreeMap<(PredictionId, String), RecordRow>,
     /// The work's steps by prediction, status and name.
-    steps: BTreeMap<(PredictionId, String, String), StepRow>,
+    steps: BTreeMap<StepKeyOwned, StepRow>,
     cursors: BTreeMap<String, String>,
     /// Writes of the reconciler's places, each a write to its one key.
     cursor_writes: usize,
     /// The reconciler's latest run.
     last_run: Option<serde_json::Value>,
     /// Predictions `hooks forget` erased.
-    forgotten: std::collections::BTreeSet<PredictionId>,
+    forgotten: BTreeMap<PredictionId, Mark>,
+    /// The sparse indexes: by partition, then place (`reconcile::place`).
+    open_index: BTreeMap<(String, String), PredictionId>,
+    work_index: BTreeMap<(String, String), EventKey>,
+    recv_index: BTreeMap<(String, String), EventKey>,
+}
+
+fn place(since: OffsetDateTime, id: PredictionId, status: &str) -> String {
+    reconcile::place(since, id, status)
+}
+
+impl State {
+    /// Puts prediction `id` in the `open` index's partition `pk`, or takes it out.
+    fn set_open(&mut self, id: PredictionId, pk: Option<String>) {
+        let Some(row) = self.predictions.get_mut(&id) else { return };
+        if let Some(old) = row.open_pk.take() {
+            self.open_index.remove(&(old, place(row.registered_at, id, "")));
+        }
+        row.open = pk.is_some();
+        if let Some(pk) = pk {
+            self.open_index.insert((pk.clone(), place(row.registered_at, id, "")), id);
+            row.open_pk = Some(pk);
+        }
+    }
+
+    /// Puts an event in the `work` index's partition `pk` since `since`, or takes it out.
+    fn set_work(&mut self, key: &EventKey, to: Option<(String, OffsetDateTime)>) {
+        let Some(row) = self.events.get_mut(key) else { return };
+        if let (Some(old), Some(since)) = (row.work_pk.take(), row.work_since.take()) {
+            self.work_index.remove(&(old, place(since, key.0, &key.1)));
+        }
+        if let Some((pk, since)) = to {
+            self.work_index.insert((pk.clone(), place(since, key.0, &key.1)), key.clone());
+            (row.work_pk, row.work_since) = (Some(pk), Some(since));
+        }
+    }
+
+    fn remove_event(&mut self, key: &EventKey) -> Option<EventRow> {
+        self.set_work(key, None);
+        let row = self.events.remove(key)?;
+        if let Some(pk) = &row.recv_pk {
+            self.recv_index.remove(&(pk.clone(), place(row.received_at, key.0, &key.1)));
+        }
+        Some(row)
+    }
+
+    fn remove_prediction(&mut self, id: PredictionId) -> Option<PredictionRow> {
+        self.set_open(id, None);
+        self.predictions.remove(&id)
+    }
 }
 
 impl MemoryLedger {
     /// An empty ledger whose indexes have `shards` shards.
     pub fn sharded(shards: u16) -> Self {
-        Self { shards, ..Self::default() }
+        Self { shards: AtomicU16::new(shards), ..Self::default() }
+    }
+
+    /// The same ledger, each call of it under `weather`.
+    pub fn under(self, weather: Weather) -> Self {
+        Self { weather: Some(weather), ..self }
+    }
+
+    /// Keeps records and finished steps `ttl` from when they are written (the
+    /// DynamoDB adapter's `keeping_records`), or for ever.
+    pub fn keeping_records(self, ttl: Option<Duration>) -> Self {
+        self.keep_records(ttl);
+        self
+    }
+
+    /// Changes how long records and finished steps are kept from now on, as a deploy
+    /// with a new `RECORD_TTL_DAYS` would.
+    pub fn keep_records(&self, ttl: Option<Duration>) {
+        self.record_ttl_secs.store(ttl.map_or(0, |ttl| ttl.as_secs()), Ordering::SeqCst);
+    }
+
+    /// Changes the shard count new writes use, as a deploy with a new `INDEX_SHARDS`
+    /// would.
+    pub fn reshard(&self, shards: u16) {
+        self.shards.store(shards, Ordering::SeqCst);
     }
 
     fn shards(&self) -> u16 {
-        if self.shards == 0 { crate::shards::DEFAULT } else { self.shards }
+        match self.shards.load(Ordering::SeqCst) {
+            0 => crate::shards::DEFAULT,
+            shards => shards,
+        }
+    }
+
+    /// When a record or a finished step written at `now` expires, if it does.
+    fn record_expiry(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        match self.record_ttl_secs.load(Ordering::SeqCst) {
+            0 => None,
+            secs => Some(now + Duration::from_secs(secs)),
+        }
+    }
+
+    /// A call of this ledger: under its weather, if it has one.
+    async fn call<T>(&self, op: &'static str, apply: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        under(self.weather.as_ref(), op, || apply(&mut self.lock())).await
     }
 
     pub fn prediction(&self, id: PredictionId) -> Option<PredictionRow> {
@@ -129,7 +295,7 @@ impl MemoryLedger {
     /// The record `name` the work stored for `id` as it was kept, and how many times it
     /// was stored.
     pub fn kept(&self, id: PredictionId, name: &str) -> Option<(Kept, u32)> {
-        self.lock().records.get(&(id, name.to_owned())).cloned()
+        self.lock().records.get(&(id, name.to_owned())).map(|row| (row.kept.clone(), row.stores))
     }
 
     /// The record `name` the work stored whole for `id`, and how many times it was stored.
@@ -145,25 +311,79 @@ impl MemoryLedger {
         self.lock().steps.get(&(id, status.to_owned(), name.to_owned())).cloned()
     }
 
-    /// `hooks forget`: erases everything kept of `id` and marks it forgotten.
-    pub fn forget(&self, id: PredictionId) {
-        let mut state = self.lock();
-        state.predictions.remove(&id);
-        state.events.retain(|(of, _), _| *of != id);
-        state.records.retain(|(of, _), _| *of != id);
-        state.steps.retain(|(of, _, _), _| *of != id);
-        state.forgotten.insert(id);
+    /// The predictions the ledger holds (not erased), in ID order.
+    pub fn prediction_ids(&self) -> Vec<PredictionId> {
+        self.lock().predictions.keys().copied().collect()
     }
 
-    /// DynamoDB's TTL at `now`: deletes every event whose `expires_at` has passed.
+    /// The events the ledger holds, each with its row, in key order.
+    pub fn events(&self) -> Vec<(PredictionId, String, EventRow)> {
+        self.lock().events.iter().map(|((id, status), row)| (*id, status.clone(), row.clone())).collect()
+    }
+
+    /// Whether anything but a mark is kept of `id`: its prediction, an event, a record
+    /// or a step.
+    pub fn holds_any_of(&self, id: PredictionId) -> bool {
+        let state = self.lock();
+        let lowest = (id, String::new());
+        state.predictions.contains_key(&id)
+            || state.events.range(lowest.clone()..).next().is_some_and(|((of, _), _)| *of == id)
+            || state.records.range(lowest..).next().is_some_and(|((of, _), _)| *of == id)
+            || state.steps.range((id, String::new(), String::new())..).next().is_some_and(|((of, _, _), _)| *of == id)
+    }
+
+    /// `hooks forget` at once, for a unit test: erases everything kept of `id` and marks
+    /// it forgotten for [`MARK_KEPT`](crate::ops::MARK_KEPT).
+    pub fn forget(&self, id: PredictionId) {
+        let now = crate::clock::now();
+        let mut state = self.lock();
+        state.remove_prediction(id);
+        let events: Vec<EventKey> = state.events.keys().filter(|(of, _)| *of == id).cloned().collect();
+        for key in events {
+            state.remove_event(&key);
+        }
+        state.records.retain(|(of, _), _| *of != id);
+        state.steps.retain(|(of, _, _), _| *of != id);
+        state.forgotten.insert(id, Mark { at: now, until: now + crate::ops::MARK_KEPT });
+    }
+
+    /// DynamoDB's TTL at `now`: deletes every item whose `expires_at` has passed.
     pub fn expire(&self, now: OffsetDateTime) {
-        self.lock().events.retain(|_, event| event.expires_at.is_none_or(|at| at > now));
+        self.expire_late(now, |_| Duration::ZERO);
+    }
+
+    /// DynamoDB's TTL at `now`, as it runs on AWS: an item past its `expires_at` is
+    /// deleted `lag` after it (up to 48 hours, AWS says), `lag` given the item's stable
+    /// hash. Returns how many items it deleted.
+    pub fn expire_late(&self, now: OffsetDateTime, lag: impl Fn(u64) -> Duration) -> usize {
+        let due = |expires_at: Option<OffsetDateTime>, key: &str| {
+            expires_at.is_some_and(|at| at + lag(crate::shards::fnv1a(key.as_bytes())) <= now)
+        };
+        let mut state = self.lock();
+        let events: Vec<EventKey> = state
+            .events
+            .iter()
+            .filter(|((id, status), row)| due(row.expires_at, &format!("{id}#EVENT#{status}")))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut deleted = events.len();
+        for key in events {
+            state.remove_event(&key);
+        }
+        let before = state.records.len() + state.steps.len() + state.forgotten.len();
+        state.records.retain(|(id, name), row| !due(row.expires_at, &format!("{id}#RECORD#{name}")));
+        state.steps.retain(|(id, status, name), row| !due(row.expires_at, &format!("{id}#STEP#{status}#{name}")));
+        state.forgotten.retain(|id, mark| !due(Some(mark.until), &format!("{id}#FORGOTTEN")));
+        deleted += before - (state.records.len() + state.steps.len() + state.forgotten.len());
+        deleted
     }
 
     /// Moves an event's staleness clock back to `at`, as if its work had waited since.
     pub fn stale_since(&self, id: PredictionId, status: &str, at: OffsetDateTime) {
-        if let Some(event) = self.lock().events.get_mut(&(id, status.to_owned())).filter(|e| e.work_since.is_some()) {
-            event.work_since = Some(at);
+        let mut state = self.lock();
+        let key = (id, status.to_owned());
+        if let Some(pk) = state.events.get(&key).and_then(|e| e.work_pk.clone()) {
+            state.set_work(&key, Some((pk, at)));
         }
     }
 
@@ -193,114 +413,147 @@ fn take_one(counter: &AtomicUsize) -> Option<()> {
 impl Ledger for MemoryLedger {
     async fn register(&self, id: PredictionId, at: OffsetDateTime) -> Result<bool> {
         Self::injected_fault(&self.fail_next, "PutItem")?;
-        let mut state = self.lock();
-        if state.predictions.contains_key(&id) {
-            return Ok(false);
-        }
-        let row = PredictionRow {
-            status: None,
-            registered_at: at,
-            open: true,
-            closed: None,
-            check_until: None,
-            check_sent: false,
-        };
-        state.predictions.insert(id, row);
-        Ok(true)
+        let pk = Index::Open.partition(id, self.shards());
+        self.call("PutItem", |state| {
+            if state.predictions.contains_key(&id) {
+                return Ok(false);
+            }
+            let row = PredictionRow {
+                status: None,
+                registered_at: at,
+                open: false,
+                open_pk: None,
+                closed: None,
+                check_until: None,
+                check_sent: false,
+            };
+            state.predictions.insert(id, row);
+            state.set_open(id, Some(pk));
+            Ok(true)
+        })
+        .await
     }
 
     async fn record(&self, event: &NewEvent<'_>) -> Result<Recorded> {
         Self::injected_fault(&self.fail_next, "TransactWriteItems")?;
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let Some(prediction) = state.predictions.get_mut(&event.id) else {
-            return Ok(Recorded::UnknownPrediction);
-        };
-        let key = (event.id, event.status.to_string());
-        if let Some(existing) = state.events.get(&key) {
-            return Ok(Recorded::Duplicate { enqueue: existing.enqueue });
-        }
-        let current = prediction.status.as_ref().and_then(Status::rank);
-        let advanced = match event.status.rank() {
-            Some(rank) => current.is_none_or(|current| rank > current),
-            None => false,
-        };
-        if advanced {
-            prediction.status = Some(event.status.clone());
-            prediction.open = !event.status.is_terminal();
-        }
-        let enqueue = if advanced && event.needs_work { Enqueue::Pending } else { Enqueue::NotNeeded };
-        let payload = event.payload.filter(|_| enqueue == Enqueue::Pending).map(str::to_owned);
-        let work_since = (enqueue == Enqueue::Pending).then_some(event.received_at);
-        let keep = event.expires_at - event.received_at;
-        let expires_at = (enqueue != Enqueue::Pending).then_some(event.expires_at);
-        let row = EventRow {
-            enqueue,
-            payload,
-            done: None,
-            claim: None,
-            replay: false,
-            attempts: 0,
-            work_since,
-            expires_at,
-            keep,
-            last_error: None,
-            requeues: 0,
-            gave_up: None,
-            replay_runs: Vec::new(),
-        };
-        state.events.insert(key, row);
-        Ok(Recorded::New { advanced })
+        let shards = self.shards();
+        self.call("TransactWriteItems", |state| {
+            let Some(prediction) = state.predictions.get_mut(&event.id) else {
+                return Ok(Recorded::UnknownPrediction);
+            };
+            let key = (event.id, event.status.to_string());
+            if let Some(existing) = state.events.get(&key) {
+                return Ok(Recorded::Duplicate { enqueue: existing.enqueue });
+            }
+            let current = prediction.status.as_ref().and_then(Status::rank);
+            let advanced = match event.status.rank() {
+                Some(rank) => current.is_none_or(|current| rank > current),
+                None => false,
+            };
+            if advanced {
+                prediction.status = Some(event.status.clone());
+                if event.status.is_terminal() {
+                    state.set_open(event.id, None);
+                }
+            }
+            let with_work = advanced && event.needs_work;
+            let keep = event.expires_at - event.received_at;
+            let row = EventRow {
+                enqueue: if with_work { Enqueue::Pending } else { Enqueue::NotNeeded },
+                received_at: event.received_at,
+                payload: event.payload.filter(|_| with_work).map(str::to_owned),
+                model: event.model.filter(|_| with_work).map(str::to_owned),
+                done: None,
+                claim: None,
+                replay: false,
+                attempts: 0,
+                work_since: None,
+                work_pk: None,
+                recv_pk: with_work.then(|| Index::Received.partition(event.id, shards)),
+                expires_at: (!with_work).then_some(event.expires_at),
+                keep,
+                last_error: None,
+                failed_at: None,
+                requeues: 0,
+                gave_up: None,
+                replay_runs: Vec::new(),
+            };
+            if let Some(pk) = &row.recv_pk {
+                state.recv_index.insert((pk.clone(), place(event.received_at, event.id, &key.1)), key.clone());
+            }
+            state.events.insert(key.clone(), row);
+            if with_work {
+                state.set_work(&key, Some((Index::Work.partition(event.id, shards), event.received_at)));
+            }
+            Ok(Recorded::New { advanced })
+        })
+        .await
     }
 
     async fn mark_enqueued(&self, id: PredictionId, status: &Status) -> Result<()> {
         Self::injected_fault(&self.fail_next_mark, "UpdateItem")?;
-        if let Some(event) = self.lock().events.get_mut(&(id, status.to_string())) {
-            event.enqueue = Enqueue::Sent;
-        }
-        Ok(())
+        self.call("UpdateItem", |state| {
+            if let Some(event) = state.events.get_mut(&(id, status.to_string())) {
+                event.enqueue = Enqueue::Sent;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn lookup(&self, id: PredictionId) -> Result<Lookup> {
         Self::injected_fault(&self.fail_next, "GetItem")?;
-        Ok(match self.lock().predictions.get(&id) {
-            None => Lookup::Unknown,
-            Some(row) if row.status.as_ref().is_some_and(Status::is_terminal) => Lookup::Finished,
-            Some(_) => Lookup::Open,
+        self.call("GetItem", |state| {
+            Ok(match state.predictions.get(&id) {
+                None => Lookup::Unknown,
+                Some(row) if row.status.as_ref().is_some_and(Status::is_terminal) => Lookup::Finished,
+                Some(_) => Lookup::Open,
+            })
         })
+        .await
     }
 
     async fn forgotten(&self, id: PredictionId) -> Result<bool> {
         Self::injected_fault(&self.fail_next, "GetItem")?;
-        Ok(self.lock().forgotten.contains(&id))
+        let now = crate::clock::now();
+        // A mark past its time is gone, as the rest of it is.
+        self.call("GetItem", |state| Ok(state.forgotten.get(&id).is_some_and(|mark| mark.until > now))).await
     }
 
     async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {
         Self::injected_fault(&self.fail_next, "UpdateItem")?;
-        let mut state = self.lock();
-        let Some(row) = state.predictions.get_mut(&id) else { return Ok(CheckAsk::Unknown) };
-        if row.status.as_ref().is_some_and(Status::is_terminal) {
-            return Ok(CheckAsk::Finished);
-        }
-        if row.check_sent && row.check_until.is_some_and(|until| until > now) {
-            return Ok(CheckAsk::Pending);
-        }
-        (row.check_until, row.check_sent) = (Some(now + window), false);
-        Ok(CheckAsk::Asked)
+        self.call("UpdateItem", |state| {
+            let Some(row) = state.predictions.get_mut(&id) else { return Ok(CheckAsk::Unknown) };
+            if row.status.as_ref().is_some_and(Status::is_terminal) {
+                return Ok(CheckAsk::Finished);
+            }
+            if row.check_sent && row.check_until.is_some_and(|until| until > now) {
+                return Ok(CheckAsk::Pending);
+            }
+            (row.check_until, row.check_sent) = (Some(now + window), false);
+            Ok(CheckAsk::Asked)
+        })
+        .await
     }
 
     async fn check_sent(&self, id: PredictionId) -> Result<()> {
-        if let Some(row) = self.lock().predictions.get_mut(&id).filter(|row| row.check_until.is_some()) {
-            row.check_sent = true;
-        }
-        Ok(())
+        self.call("UpdateItem", |state| {
+            if let Some(row) = state.predictions.get_mut(&id).filter(|row| row.check_until.is_some()) {
+                row.check_sent = true;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn check_begun(&self, id: PredictionId) -> Result<()> {
-        if let Some(row) = self.lock().predictions.get_mut(&id) {
-            (row.check_until, row.check_sent) = (None, false);
-        }
-        Ok(())
+        self.call("UpdateItem", |state| {
+            if let Some(row) = state.predictions.get_mut(&id) {
+                (row.check_until, row.check_sent) = (None, false);
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -308,11 +561,17 @@ impl Ledger for MemoryLedger {
 pub struct MemoryQueue {
     /// Each message's body, and the trace it carried (SQS's `AWSTraceHeader`).
     messages: Mutex<Vec<(String, Option<TraceHeader>)>>,
+    weather: Option<Weather>,
     /// Makes the next N sends fail as an unreachable SQS would.
     pub fail_next: AtomicUsize,
 }
 
 impl MemoryQueue {
+    /// The same queue, each send under `weather`.
+    pub fn under(self, weather: Weather) -> Self {
+        Self { weather: Some(weather), ..self }
+    }
+
     pub fn messages(&self) -> Vec<String> {
         self.sent().into_iter().map(|(body, _)| body).collect()
     }
@@ -321,6 +580,13 @@ impl MemoryQueue {
     pub fn sent(&self) -> Vec<(String, Option<TraceHeader>)> {
         self.messages.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// Takes the messages sent so far out, for a model of SQS to hold: they are no
+    /// longer in [`sent`](Self::sent).
+    pub fn take_sent(&self) -> Vec<String> {
+        let taken = std::mem::take(&mut *self.messages.lock().unwrap_or_else(|p| p.into_inner()));
+        taken.into_iter().map(|(body, _)| body).collect()
+    }
 }
 
 impl WorkQueue for MemoryQueue {
@@ -328,7 +594,56 @@ impl WorkQueue for MemoryQueue {
         if take_one(&self.fail_next).is_some() {
             return Err(Error::queue("SendMessage", "injected fault"));
         }
-        self.messages.lock().unwrap_or_else(|p| p.into_inner()).push((body, trace.cloned()));
-        Ok(())
+        let send = || {
+            self.messages.lock().unwrap_or_else(|p| p.into_inner()).push((body, trace.cloned()));
+            Ok(())
+        };
+        under(self.weather.as_ref(), "SendMessage", send)
+            .await
+            .map_err(|err| Error::queue("SendMessage", crate::error::chain(&err)))
+    }
+}
+
+/// A dead-letter queue in memory: what a model of SQS moved there after too many
+/// receives, for `hooks redrive` and `hooks status` to find. Each message has an ID, its
+/// body, and how often it was received before it came here.
+#[derive(Default)]
+pub struct MemoryDeadLetters {
+    messages: Mutex<BTreeMap<u64, (String, u32)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryDeadLetters {
+    /// Moves a message here.
+    pub fn push(&self, body: String, receives: u32) {
+        let id = self.next.fetch_add(1, Ordering::SeqCst);
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (body, receives));
+    }
+
+    /// Up to `max` messages, oldest first: their IDs, bodies and receive counts.
+    pub fn peek(&self, max: usize) -> Vec<(u64, String, u32)> {
+        let messages = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+        messages.iter().take(max).map(|(id, (body, receives))| (*id, body.clone(), *receives)).collect()
+    }
+
+    pub fn delete(&self, id: u64) {
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    /// Keeps only the messages `keep` keeps (by ID): SQS's retention, say. Returns how
+    /// many it deleted.
+    pub fn retain(&self, keep: impl Fn(u64) -> bool) -> usize {
+        let mut messages = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+        let before = messages.len();
+        messages.retain(|id, _| keep(*id));
+        before - messages.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

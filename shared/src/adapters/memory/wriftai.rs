@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::ports::PredictionSource;
@@ -91,7 +90,7 @@ impl MemoryWriftAi {
         let Some((owner, name)) = name.split_once('/') else {
             return Err(ApiError::Status { status: 422, body: "model must be owner/name".into() });
         };
-        let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+        let now = crate::clock::now().format(&Rfc3339).unwrap_or_default();
         let version = version.map(|v| v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n)));
         let raw = json!({
             "id": PredictionId::random().to_string(), "status": "starting",
