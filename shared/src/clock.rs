@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 /// Now: the system's time, or the simulation's when one runs on this thread.
 pub(crate) fn now() -> OffsetDateTime {
     #[cfg(any(test, feature = "test-util"))]
-    if let Some(now) = simulated::now() {
+    if let Some(now) = simulated::virtual_now() {
         return now;
     }
     OffsetDateTime::now_utc()
@@ -36,7 +36,7 @@ pub(crate) mod simulated {
         static VIRTUAL: Cell<Option<(Instant, OffsetDateTime)>> = const { Cell::new(None) };
     }
 
-    pub(super) fn now() -> Option<OffsetDateTime> {
+    pub(super) fn virtual_now() -> Option<OffsetDateTime> {
         VIRTUAL.get().map(|(since, at)| at + since.elapsed())
     }
 
@@ -44,6 +44,11 @@ pub(crate) mod simulated {
     /// (paused, in a simulation: it moves only when every task waits). Until [`end`].
     pub fn start(start: OffsetDateTime) {
         VIRTUAL.set(Some((Instant::now(), start)));
+    }
+
+    /// Now, as the engine takes it: the virtual time while one runs.
+    pub fn now() -> OffsetDateTime {
+        super::now()
     }
 
     /// The thread's time of day is the system's again.

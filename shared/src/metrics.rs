@@ -135,6 +135,10 @@ impl Metrics {
     /// Writes the document to stdout, where Lambda's log capture picks it up: one line,
     /// or more when a duration has over [`MAX_VALUES`] values.
     pub fn emit(&self) {
+        #[cfg(any(test, feature = "test-util"))]
+        if captured::take(self) {
+            return;
+        }
         let longest = self.durations.iter().map(|(_, values)| values.len()).max().unwrap_or(0);
         if self.counts.is_empty() && longest == 0 {
             return;
@@ -144,6 +148,45 @@ impl Metrics {
         for part in 0..longest.div_ceil(MAX_VALUES).max(1) {
             println!("{}", self.part(now_ms, part));
         }
+    }
+}
+
+/// Metrics a simulation keeps instead of printing: every count emitted on this thread,
+/// added up by function and name, while a capture runs.
+#[cfg(any(test, feature = "test-util"))]
+pub mod captured {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    use super::Metrics;
+
+    thread_local! {
+        static COUNTS: RefCell<Option<BTreeMap<(&'static str, &'static str), u64>>> = const { RefCell::new(None) };
+    }
+
+    /// From now on this thread's metrics are added up here, not printed.
+    pub fn start() {
+        COUNTS.set(Some(BTreeMap::new()));
+    }
+
+    /// The counts so far, by (function, name).
+    pub fn counts() -> BTreeMap<(&'static str, &'static str), u64> {
+        COUNTS.with_borrow(|counts| counts.clone().unwrap_or_default())
+    }
+
+    /// Metrics are printed again.
+    pub fn end() {
+        COUNTS.set(None);
+    }
+
+    pub(super) fn take(metrics: &Metrics) -> bool {
+        COUNTS.with_borrow_mut(|counts| {
+            let Some(counts) = counts else { return false };
+            for (name, n) in &metrics.counts {
+                *counts.entry((metrics.function, *name)).or_default() += n;
+            }
+            true
+        })
     }
 }
 

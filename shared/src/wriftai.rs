@@ -212,6 +212,14 @@ impl WriftAi {
         Self { backend: Backend::Memory(Default::default()) }
     }
 
+    /// A WriftAI on `api`, shared with whoever else holds it: this repository's
+    /// simulation drives its predictions. Not part of the API's promise.
+    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn on_memory(api: std::sync::Arc<crate::adapters::memory::MemoryWriftAi>) -> Self {
+        Self { backend: Backend::Memory(api) }
+    }
+
     /// The in-memory WriftAI this is, for a test to set what it answers or look at what
     /// it was asked.
     #[cfg(any(test, feature = "test-util"))]

@@ -300,7 +300,7 @@ async fn bulk_replay(
     let forget = steps_to_forget(forget)?;
     let name = run.unwrap_or_else(|| filter.run_name(&forget));
     let only = filter.work;
-    let run = ops::bulk::Run { name: &name, only, rate, dry_run, forget: &forget };
+    let run = ops::bulk::Run { name: &name, only, rate, dry_run, forget: &forget, progress: true };
     Ok(ops::bulk::replay(&Ops::from_env().await?, filter, &run).await?)
 }
 

@@ -114,6 +114,8 @@ pub struct Run<'a> {
     pub dry_run: bool,
     /// The steps to run again rather than return their recorded outcomes.
     pub forget: &'a [String],
+    /// Tell progress on stderr as it goes (the command line does).
+    pub progress: bool,
 }
 
 /// Counts what `filter` selects, then (unless a dry run) replays each match once for
@@ -145,7 +147,9 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
         lines.push("dry run: nothing sent".to_owned());
         return Ok(json!(lines.join("\n")));
     }
-    eprintln!("{}", lines[0]);
+    if run.progress {
+        eprintln!("{}", lines[0]);
+    }
     let tally = send(ops, &to_send, run).await?;
     lines.push(format!(
         "replay {}: sent {} of {}; {} held by a run now, {} no longer selected, {} no longer in the table",
@@ -189,7 +193,7 @@ async fn send(ops: &Ops, events: &[&Received], run: &Run<'_>) -> Result<Tally> {
             Reopened::NotSelected => tally.moved += 1,
             Reopened::NoWork | Reopened::Missing => tally.gone += 1,
         }
-        if told.elapsed() >= Duration::from_secs(1) || n + 1 == events.len() {
+        if run.progress && (told.elapsed() >= Duration::from_secs(1) || n + 1 == events.len()) {
             told = Instant::now();
             eprintln!("replay {}: {} of {} sent", run.name, tally.sent, events.len());
         }

@@ -178,13 +178,13 @@ mod in_memory {
 
     use super::{Context, Setup, http_client};
     use crate::adapters::SdkConfig;
-    use crate::adapters::backend::{Objects, Table};
+    use crate::adapters::backend::{Objects, Queue, Table};
     use crate::adapters::memory::{MemoryBucket, MemoryLedger, MemoryQueue};
     use crate::config::{ActOn, Env};
     use crate::files::fetch::UrlPolicy;
     use crate::files::{FileLimits, Files};
     use crate::ingest::Ingest;
-    use crate::wriftai::WriftAi;
+    use crate::wriftai::{Webhook, WriftAi};
 
     impl<S> Context<S> {
         /// The context your `handle` gets, on in-memory adapters: the table, the work
@@ -224,6 +224,30 @@ mod in_memory {
                 ingest,
                 wriftai: WriftAi::in_memory(),
                 webhook: None,
+                files: Some(files),
+                http: http_client().expect("an HTTP client with timeouts builds"),
+                settings,
+            }
+        }
+
+        /// The context on an in-memory stack another part of the test holds too: its
+        /// table and queue (`ingest`), WriftAI, and bucket. For this repository's
+        /// simulation. Not part of the API's promise.
+        #[doc(hidden)]
+        pub fn simulated(
+            ingest: Ingest<Table, Queue>,
+            wriftai: WriftAi,
+            bucket: std::sync::Arc<MemoryBucket>,
+            webhook: Option<Webhook>,
+            settings: S,
+        ) -> Self {
+            let limits = FileLimits { per_file: 512 << 20, per_prediction: 2 << 30, files: 100 };
+            let files = Files::new(Objects::Memory(bucket), UrlPolicy::default(), Duration::from_secs(10), limits)
+                .expect("an HTTP client with timeouts builds");
+            Self {
+                ingest,
+                wriftai,
+                webhook,
                 files: Some(files),
                 http: http_client().expect("an HTTP client with timeouts builds"),
                 settings,

@@ -45,12 +45,17 @@ pub enum Fate {
 /// long it takes and what becomes of it.
 pub type Weather = Arc<dyn Fn(&'static str) -> (Duration, Fate) + Send + Sync>;
 
-/// A call under `weather`: waits its time, then is refused, or applied by `apply` and
-/// answered or its answer lost.
+/// A call under `weather`: waits its time (or at least lets every other task that is
+/// ready run first, as a call's round trip would), then is refused, or applied by
+/// `apply` and answered or its answer lost.
 async fn under<T>(weather: Option<&Weather>, op: &'static str, apply: impl FnOnce() -> Result<T>) -> Result<T> {
     let Some(weather) = weather else { return apply() };
     let (took, fate) = weather(op);
-    tokio::time::sleep(took).await;
+    if took.is_zero() {
+        YieldOnce(false).await;
+    } else {
+        tokio::time::sleep(took).await;
+    }
     match fate {
         Fate::Refused => Err(Error::store(op, "refused (simulated: throttled, or a 5xx)")),
         Fate::Answered => apply(),
@@ -59,6 +64,22 @@ async fn under<T>(weather: Option<&Weather>, op: &'static str, apply: impl FnOnc
             let _applied = apply();
             Err(Error::store(op, "answer lost (simulated: a timeout or a reset)"))
         }
+    }
+}
+
+/// Pending once, then ready: every other task ready to run runs first.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
@@ -332,6 +353,11 @@ impl MemoryLedger {
             || state.steps.range((id, String::new(), String::new())..).next().is_some_and(|((of, _, _), _)| *of == id)
     }
 
+    /// Whether `hooks forget` left its mark for `id` (expired or not).
+    pub fn marked(&self, id: PredictionId) -> bool {
+        self.lock().forgotten.contains_key(&id)
+    }
+
     /// `hooks forget` at once, for a unit test: erases everything kept of `id` and marks
     /// it forgotten for [`MARK_KEPT`](crate::ops::MARK_KEPT).
     pub fn forget(&self, id: PredictionId) {
@@ -356,14 +382,16 @@ impl MemoryLedger {
     /// deleted `lag` after it (up to 48 hours, AWS says), `lag` given the item's stable
     /// hash. Returns how many items it deleted.
     pub fn expire_late(&self, now: OffsetDateTime, lag: impl Fn(u64) -> Duration) -> usize {
-        let due = |expires_at: Option<OffsetDateTime>, key: &str| {
-            expires_at.is_some_and(|at| at + lag(crate::shards::fnv1a(key.as_bytes())) <= now)
+        // An item's stable hash: its prediction's, its kind's and its name's.
+        let hash = |id: &PredictionId, kind: u64, name: &str| {
+            crate::shards::fnv1a(id.as_bytes()) ^ kind.wrapping_mul(0x9e37_79b9) ^ crate::shards::fnv1a(name.as_bytes())
         };
+        let due = |expires_at: Option<OffsetDateTime>, key: u64| expires_at.is_some_and(|at| at + lag(key) <= now);
         let mut state = self.lock();
         let events: Vec<EventKey> = state
             .events
             .iter()
-            .filter(|((id, status), row)| due(row.expires_at, &format!("{id}#EVENT#{status}")))
+            .filter(|((id, status), row)| due(row.expires_at, hash(id, 1, status)))
             .map(|(key, _)| key.clone())
             .collect();
         let mut deleted = events.len();
@@ -371,9 +399,9 @@ impl MemoryLedger {
             state.remove_event(&key);
         }
         let before = state.records.len() + state.steps.len() + state.forgotten.len();
-        state.records.retain(|(id, name), row| !due(row.expires_at, &format!("{id}#RECORD#{name}")));
-        state.steps.retain(|(id, status, name), row| !due(row.expires_at, &format!("{id}#STEP#{status}#{name}")));
-        state.forgotten.retain(|id, mark| !due(Some(mark.until), &format!("{id}#FORGOTTEN")));
+        state.records.retain(|(id, name), row| !due(row.expires_at, hash(id, 2, name)));
+        state.steps.retain(|(id, status, name), row| !due(row.expires_at, hash(id, 3, status) ^ hash(id, 4, name)));
+        state.forgotten.retain(|id, mark| !due(Some(mark.until), hash(id, 5, "")));
         deleted += before - (state.records.len() + state.steps.len() + state.forgotten.len());
         deleted
     }
@@ -562,6 +590,8 @@ pub struct MemoryQueue {
     /// Each message's body, and the trace it carried (SQS's `AWSTraceHeader`).
     messages: Mutex<Vec<(String, Option<TraceHeader>)>>,
     weather: Option<Weather>,
+    /// Told of each message sent: a model of SQS that waits for one.
+    on_send: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Makes the next N sends fail as an unreachable SQS would.
     pub fail_next: AtomicUsize,
 }
@@ -570,6 +600,11 @@ impl MemoryQueue {
     /// The same queue, each send under `weather`.
     pub fn under(self, weather: Weather) -> Self {
         Self { weather: Some(weather), ..self }
+    }
+
+    /// The same queue, telling `told` of each message sent.
+    pub fn telling(self, told: Arc<dyn Fn() + Send + Sync>) -> Self {
+        Self { on_send: Some(told), ..self }
     }
 
     pub fn messages(&self) -> Vec<String> {
@@ -596,6 +631,9 @@ impl WorkQueue for MemoryQueue {
         }
         let send = || {
             self.messages.lock().unwrap_or_else(|p| p.into_inner()).push((body, trace.cloned()));
+            if let Some(told) = &self.on_send {
+                told();
+            }
             Ok(())
         };
         under(self.weather.as_ref(), "SendMessage", send)
@@ -609,33 +647,35 @@ impl WorkQueue for MemoryQueue {
 /// body, and how often it was received before it came here.
 #[derive(Default)]
 pub struct MemoryDeadLetters {
-    messages: Mutex<BTreeMap<u64, (String, u32)>>,
+    /// By ID: the body, the receives before it came, and when it was first enqueued.
+    messages: Mutex<BTreeMap<u64, (String, u32, OffsetDateTime)>>,
     next: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryDeadLetters {
-    /// Moves a message here.
-    pub fn push(&self, body: String, receives: u32) {
+    /// Moves a message here: its body, how often it was received, and when it was
+    /// first enqueued (a standard queue's DLQ keeps that, and expires it from there).
+    pub fn push(&self, body: String, receives: u32, enqueued_at: OffsetDateTime) {
         let id = self.next.fetch_add(1, Ordering::SeqCst);
-        self.messages.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (body, receives));
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (body, receives, enqueued_at));
     }
 
     /// Up to `max` messages, oldest first: their IDs, bodies and receive counts.
     pub fn peek(&self, max: usize) -> Vec<(u64, String, u32)> {
         let messages = self.messages.lock().unwrap_or_else(|p| p.into_inner());
-        messages.iter().take(max).map(|(id, (body, receives))| (*id, body.clone(), *receives)).collect()
+        messages.iter().take(max).map(|(id, (body, receives, _))| (*id, body.clone(), *receives)).collect()
     }
 
     pub fn delete(&self, id: u64) {
         self.messages.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
-    /// Keeps only the messages `keep` keeps (by ID): SQS's retention, say. Returns how
-    /// many it deleted.
-    pub fn retain(&self, keep: impl Fn(u64) -> bool) -> usize {
+    /// SQS's retention at `now`: deletes the messages first enqueued `kept` ago or
+    /// earlier. Returns how many.
+    pub fn expire(&self, now: OffsetDateTime, kept: Duration) -> usize {
         let mut messages = self.messages.lock().unwrap_or_else(|p| p.into_inner());
         let before = messages.len();
-        messages.retain(|id, _| keep(*id));
+        messages.retain(|_, (_, _, enqueued_at)| *enqueued_at + kept > now);
         before - messages.len()
     }
 
@@ -645,5 +685,13 @@ impl MemoryDeadLetters {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// What the reconciler sends to the dead-letter queue.
+impl WorkQueue for MemoryDeadLetters {
+    async fn send(&self, body: String, _trace: Option<&TraceHeader>) -> Result<()> {
+        self.push(body, 0, crate::clock::now());
+        Ok(())
     }
 }

@@ -198,12 +198,12 @@ impl MemoryBucket {
         .await
     }
 
-    /// S3's lifecycle rule at `now`: deletes the objects written `age` ago or earlier.
-    /// Returns how many.
-    pub fn expire(&self, now: OffsetDateTime, age: std::time::Duration) -> usize {
+    /// S3's lifecycle rule at `now`: deletes the objects under `prefix` written `age` ago
+    /// or earlier. Returns how many.
+    pub fn expire(&self, prefix: &str, now: OffsetDateTime, age: std::time::Duration) -> usize {
         let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
         let before = objects.len();
-        objects.retain(|_, (_, written)| *written + age > now);
+        objects.retain(|key, (_, written)| !key.starts_with(prefix) || *written + age > now);
         before - objects.len()
     }
 

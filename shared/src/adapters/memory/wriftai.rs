@@ -23,6 +23,11 @@ pub struct MemoryWriftAi {
     order: Mutex<Vec<PredictionId>>,
     /// Every `get` is answered with this status, as a WriftAI that refuses the token.
     refusing: Mutex<Option<u16>>,
+    /// Where the IDs of the predictions `create` makes come from: a seed and a count,
+    /// so a simulation's are the same on every run; random without one.
+    numbering: Mutex<Option<(u64, u64)>>,
+    /// The predictions `create` made, until a simulation takes them.
+    created: Mutex<Vec<PredictionId>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -76,6 +81,32 @@ impl MemoryWriftAi {
         *lock(&self.refusing) = status;
     }
 
+    /// Makes the IDs of the predictions `create` makes follow from `seed`, the same on
+    /// every run.
+    pub fn numbered(self, seed: u64) -> Self {
+        *lock(&self.numbering) = Some((seed, 0));
+        self
+    }
+
+    /// The predictions `create` made since the last take.
+    pub fn take_created(&self) -> Vec<PredictionId> {
+        std::mem::take(&mut *lock(&self.created))
+    }
+
+    fn next_id(&self) -> PredictionId {
+        let mut numbering = lock(&self.numbering);
+        let Some((seed, n)) = numbering.as_mut() else { return PredictionId::random() };
+        *n += 1;
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let (high, low) = (mix(*seed ^ mix(*n)), mix(mix(*seed).wrapping_add(*n)));
+        let uuid = uuid::Builder::from_random_bytes(((u128::from(high) << 64) | u128::from(low)).to_be_bytes());
+        PredictionId::parse(&uuid.into_uuid().hyphenated().to_string()).expect("a hyphenated UUID is an ID")
+    }
+
     /// Forgets a prediction, as WriftAI does some time after it ended: `get` answers
     /// that it does not know it.
     pub fn forget(&self, id: PredictionId) {
@@ -91,9 +122,10 @@ impl MemoryWriftAi {
             return Err(ApiError::Status { status: 422, body: "model must be owner/name".into() });
         };
         let now = crate::clock::now().format(&Rfc3339).unwrap_or_default();
+        let id = self.next_id();
         let version = version.map(|v| v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n)));
         let raw = json!({
-            "id": PredictionId::random().to_string(), "status": "starting",
+            "id": id.to_string(), "status": "starting",
             "created_at": now, "updated_at": now,
             "model": {"owner": owner, "name": name, "version_number": version},
             "input": request.input, "output": null, "error": null, "metrics": null,
@@ -101,6 +133,7 @@ impl MemoryWriftAi {
         })
         .to_string();
         self.set(&raw);
+        lock(&self.created).push(id);
         Fetched::parse(raw)
     }
 
