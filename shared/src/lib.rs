@@ -91,6 +91,8 @@
 mod adapters;
 mod clock;
 mod config;
+#[cfg(any(test, feature = "test-util"))]
+mod contract;
 #[allow(missing_docs)] // internals: see `internals`
 mod create;
 #[allow(missing_docs)] // internals: see `internals`
@@ -158,6 +160,11 @@ pub mod internals {
     }
     pub mod config {
         pub use crate::config::*;
+    }
+    /// The contract suite at the ports, run on both adapters.
+    #[cfg(any(test, feature = "test-util"))]
+    pub mod contract {
+        pub use crate::contract::*;
     }
     pub mod create {
         pub use crate::create::*;

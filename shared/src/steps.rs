@@ -202,6 +202,23 @@ pub enum StepError {
     Store(#[from] crate::Error),
 }
 
+tokio::task_local! {
+    /// The steps the work now running found or left finished: (prediction, status, name).
+    static FINISHED: std::sync::Mutex<Vec<(PredictionId, Status, String)>>;
+}
+
+/// Runs `work`, and says which steps it found or left finished: when the work is done,
+/// they are given their event's expiry (`Claims::complete`).
+pub(crate) async fn noting_finished<F: Future>(work: F) -> (F::Output, Vec<(PredictionId, Status, String)>) {
+    FINISHED
+        .scope(std::sync::Mutex::default(), async move {
+            let out = work.await;
+            let finished = FINISHED.with(|f| std::mem::take(&mut *f.lock().unwrap_or_else(|p| p.into_inner())));
+            (out, finished)
+        })
+        .await
+}
+
 /// The steps of one unit of work: the prediction `id` at `status`. Get them from
 /// [`Context::steps`](crate::Context::steps).
 pub struct Steps<'a> {
@@ -293,11 +310,22 @@ impl<'a> Steps<'a> {
         StepKey { id: self.id, status: self.status, name }
     }
 
+    /// Notes, for the run around it, that step `name` is finished.
+    fn finished(&self, name: &str) {
+        let _outside_a_run = FINISHED.try_with(|f| {
+            let mut finished = f.lock().unwrap_or_else(|p| p.into_inner());
+            if !finished.iter().any(|(id, status, n)| *id == self.id && status == self.status && n == name) {
+                finished.push((self.id, self.status.clone(), name.to_owned()));
+            }
+        });
+    }
+
     async fn begin<V: DeserializeOwned>(&self, name: &str) -> Result<Began<V>, StepError> {
         Ok(match self.records.table().begin_step(self.key(name), crate::clock::now()).await? {
             StepState::Begun { token } => Began::Run(token),
             StepState::Started { since, token, tries } => Began::Started(since, token, tries),
             StepState::Finished(kept) => {
+                self.finished(name);
                 let outcome = self.records.restore(&kept).await?;
                 let outcome = serde_json::from_value(outcome)
                     .map_err(|source| StepError::Outcome { name: name.into(), source })?;
@@ -346,6 +374,7 @@ impl<'a> Steps<'a> {
             return Err(StepError::Unkeepable { name: name.into(), bytes });
         }
         self.records.table().finish_step(self.key(name), &kept, crate::clock::now()).await?;
+        self.finished(name);
         Ok(())
     }
 }

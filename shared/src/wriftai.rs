@@ -378,6 +378,14 @@ impl PredictionSource for WriftAi {
     fn get(&self, id: PredictionId) -> impl Future<Output = Result<Option<Fetched>, ApiError>> + Send {
         WriftAi::get(self, id)
     }
+
+    async fn newest(&self, n: u32) -> Result<Vec<PredictionId>, ApiError> {
+        #[cfg(any(test, feature = "test-util"))]
+        if let Backend::Memory(api) = &self.backend {
+            return api.newest(n);
+        }
+        Ok(self.list(&[], None, n).await?.items.into_iter().map(|p| p.id).collect())
+    }
 }
 
 #[cfg(test)]

@@ -148,7 +148,7 @@ async fn work_recorded_but_never_enqueued_or_finished_is_enqueued_again() {
     else {
         panic!("claimable")
     };
-    w.ledger.complete(id, &Status::Failed, &token, &serde_json::json!(null), now).await.unwrap();
+    w.ledger.complete(id, &Status::Failed, &token, &serde_json::json!(null), &[], now).await.unwrap();
     assert!(w.ledger.event(id, "failed").unwrap().done.is_some());
 }
 
@@ -274,6 +274,34 @@ async fn a_run_whose_every_answer_is_a_404_closes_nothing_and_learns_nothing() {
     let summary = w.run(AMPLE).await;
     assert_eq!((summary.examined, summary.expired, summary.advanced), (3, 2, 1), "{summary:?}");
     assert_eq!(w.ledger.prediction(ids[1]).unwrap().closed.as_deref(), Some(CLOSED_NOT_FOUND));
+}
+
+/// Issue 33, defect 3: WriftAI purged three predictions left open (their webhooks lost),
+/// and the stack's other predictions finish by webhook inside `min_age`, so no run finds
+/// any. Before the fix none was ever closed and every run learned nothing (its alarm).
+#[tokio::test]
+async fn purged_predictions_are_closed_when_the_accounts_newest_predictions_are_ours() {
+    let w = World::new();
+    let ids = [w.prediction(OLD, None).await, w.prediction(OLD, None).await, w.prediction(OLD, None).await];
+    // Ours, finished by its webhook well inside min_age: never examined, but listed.
+    let fast = w.prediction(Duration::ZERO, Some("succeeded")).await;
+    let summary = w.run(AMPLE).await;
+    assert_eq!((summary.examined, summary.expired, summary.unanswered), (3, 3, 0), "{summary:?}");
+    assert!(!summary.learned_nothing(), "{summary:?}");
+    assert!(ids.iter().all(|id| w.ledger.prediction(*id).unwrap().closed.as_deref() == Some(CLOSED_NOT_FOUND)));
+    assert!(w.ledger.prediction(fast).unwrap().open, "the young one is left to its webhooks");
+}
+
+#[tokio::test]
+async fn a_token_of_another_account_whose_predictions_are_listed_closes_nothing() {
+    let w = World::new();
+    let ids = [w.prediction(OLD, None).await, w.prediction(OLD, None).await, w.prediction(OLD, None).await];
+    // The token's account holds predictions, none of them ours.
+    w.source.set(&format!(r#"{{"id":"{}","status":"succeeded","output":"o"}}"#, PredictionId::random()));
+    let summary = w.run(AMPLE).await;
+    assert_eq!((summary.expired, summary.unanswered), (0, 3), "{summary:?}");
+    assert!(summary.learned_nothing());
+    assert!(ids.iter().all(|id| w.ledger.prediction(*id).unwrap().open), "none closed");
 }
 
 #[tokio::test]

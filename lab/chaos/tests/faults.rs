@@ -145,7 +145,10 @@ async fn claim_completion_and_output_write_hold_when_the_sdk_gives_up_on_lost_an
         let Claim::Acquired { token, attempt, .. } = claim else { panic!("the claim is ours: {claim:?}") };
         assert_eq!(attempt, 1, "claimed once, however many sends were applied");
         proxy.set(sdk_gives_up(throttle_after_first)).await;
-        assert!(ledger.complete(id, &status, &token, &json!({"stored": true}), now).await.unwrap(), "completed by us");
+        assert!(
+            ledger.complete(id, &status, &token, &json!({"stored": true}), &[], now).await.unwrap(),
+            "completed by us"
+        );
         proxy.set(sdk_gives_up(throttle_after_first)).await;
         records.store(id, "result", &json!({"status": "succeeded"})).await.unwrap();
         let injected = lost().await - before;

@@ -105,6 +105,10 @@ impl Table {
         each!(self, b => b.unfence_work(id, status, token).await)
     }
 
+    pub async fn seal_work(&self, id: PredictionId, status: &Status) -> Result<()> {
+        each!(self, b => b.seal_work(id, status).await)
+    }
+
     pub async fn delete_items(&self, id: PredictionId, sort_keys: &[String]) -> Result<()> {
         each!(self, b => b.delete_items(id, sort_keys).await)
     }
@@ -179,9 +183,10 @@ impl Claims for Table {
         status: &Status,
         token: &str,
         result: &Value,
+        steps: &[String],
         now: OffsetDateTime,
     ) -> Result<bool> {
-        each!(self, b => Claims::complete(b, id, status, token, result, now).await)
+        each!(self, b => Claims::complete(b, id, status, token, result, steps, now).await)
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {

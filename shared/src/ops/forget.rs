@@ -57,6 +57,9 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     if mark.is_none() {
         ops.ledger().mark_forgotten(id, now, now + MARK_KEPT).await?;
     }
+    // Marked: each unit of work sealed for good, so whatever stops this run from here
+    // on, no claim of it succeeds once its fence expires.
+    seal(ops, id, &items).await?;
     // The prediction first: from now on every write for it fails its condition. An event
     // recorded between the first read and this delete is fenced too, before anything else
     // is deleted, so no run of it writes back.
@@ -66,6 +69,7 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
         deleted.push("PRED".to_owned());
     }
     let items = ops.ledger().prediction_items(id).await?;
+    seal(ops, id, &items).await?;
     fence(ops, id, &items, false).await?;
     let mut objects = Vec::new();
     for prefix in [format!("predictions/{id}/"), format!("records/{id}/")] {
@@ -127,6 +131,14 @@ async fn fence(ops: &Ops, id: PredictionId, items: &[Value], take_back: bool) ->
             }
         }
         return Err(Error::NotForgotten { id, why: "a run holds its work now; try again when it ends" });
+    }
+    Ok(())
+}
+
+/// Seals every unit of work of a prediction marked forgotten.
+async fn seal(ops: &Ops, id: PredictionId, items: &[Value]) -> Result<()> {
+    for status in items.iter().filter(|item| item.get("enqueue").is_some()).filter_map(event_status) {
+        ops.ledger().seal_work(id, &status).await?;
     }
     Ok(())
 }

@@ -269,6 +269,9 @@ async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict)> {
         }
         return Ok((what, Verdict::Stays("no event record: not from our receiver, or expired".into())));
     };
+    if event.get("forgotten_at").is_some_and(|at| !at.is_null()) {
+        return Ok((what, Verdict::Forgotten));
+    }
     // Done work with a replay asked for still has a run to make.
     Ok(match event["work"].as_str() {
         Some("done") if event.get("replay").is_none() => (what, Verdict::Done),

@@ -32,6 +32,9 @@ pub enum Claim {
     Busy,
     /// No event record for it: the message did not come from our receiver.
     Missing,
+    /// Its prediction was forgotten (`hooks forget` sealed the event): nothing of it
+    /// runs, ever, whatever fence or claim expires.
+    Forgotten,
 }
 
 /// What reopening a unit of work found.
@@ -108,14 +111,19 @@ pub trait Claims: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Claim>> + Send;
 
-    /// Marks the unit done with its result (JSON, cut to `records::RESULT_BYTES`). False
-    /// when the claim had expired and was taken by another run meanwhile.
+    /// Marks the unit done with its result (JSON, cut to `records::RESULT_BYTES`), and
+    /// gives its finished `steps` (their names) the event's own expiry: a step lives as
+    /// long as the event it belongs to, so no replay the event allows finds its steps
+    /// gone, and no step of work not yet done expires. A step left unstamped (the second
+    /// write failed) is kept, never lost. False when the claim had expired and was taken
+    /// by another run meanwhile.
     fn complete(
         &self,
         id: PredictionId,
         status: &Status,
         token: &str,
         result: &Value,
+        steps: &[String],
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool>> + Send;
 

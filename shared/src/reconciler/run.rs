@@ -21,8 +21,12 @@ use crate::reconciler::walk::{Dated, Merged, Place};
 use crate::shards::Index;
 use crate::trace::TraceHeader;
 
-/// 404s to this many predictions of a run, and no prediction found: not believed.
+/// 404s to this many predictions of a run, and no prediction found: not believed until
+/// WriftAI's list of the account's newest predictions shows one of ours.
 pub const NOT_FOUND_QUORUM: usize = 3;
+
+/// How many of the account's newest predictions are looked through for one of ours.
+const NEWEST: u32 = 20;
 
 /// Why a prediction was taken out of the unfinished set (the `closed` attribute).
 pub const CLOSED_NOT_FOUND: &str = "not_found";
@@ -290,13 +294,16 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     }
 
     /// Closes as `not_found` the predictions WriftAI answered 404 about, unless it answered
-    /// 404 to all of at least [`NOT_FOUND_QUORUM`] and found none: a token of another
-    /// account, or the wrong base URL, answers so, and closing then would give up on every
-    /// unfinished prediction. They are counted as unanswered instead, so the run learned
-    /// nothing (its alarm), and kept for the next run.
+    /// 404 to all of at least [`NOT_FOUND_QUORUM`] and found none, and its list of the
+    /// account's newest predictions shows none of ours: a token of another account, or
+    /// the wrong base URL, answers so, and closing then would give up on every unfinished
+    /// prediction. They are counted as unanswered instead, so the run learned nothing (its
+    /// alarm), and kept for the next run. A stack whose predictions all finish by webhook
+    /// within `min_age` finds none in a run: the list is what tells its purged
+    /// predictions from a wrong token (issue 33, defect 3).
     async fn close_missing(&self, summary: &mut Summary, until: Instant, now: OffsetDateTime) {
         let missing = std::mem::take(&mut summary.missing);
-        if summary.found == 0 && missing.len() >= NOT_FOUND_QUORUM {
+        if summary.found == 0 && missing.len() >= NOT_FOUND_QUORUM && !self.ours_listed(until).await {
             tracing::error!(
                 answered_404 = missing.len(),
                 "WriftAI answered 404 to every prediction of this run and found none: a token of another account \
@@ -316,6 +323,28 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
             summary.examined -= 1;
             summary.found = summary.found.saturating_sub(1);
         }
+    }
+
+    /// Whether WriftAI's list of the account's newest predictions holds one this table
+    /// knows: the token is this stack's account's, and the base URL WriftAI's.
+    async fn ours_listed(&self, until: Instant) -> bool {
+        let look = async {
+            let newest = match self.source.newest(NEWEST).await {
+                Ok(newest) => newest,
+                Err(err) => {
+                    tracing::warn!(error = %crate::error::chain(&err), "WriftAI's list of predictions failed");
+                    return false;
+                }
+            };
+            for id in newest {
+                if matches!(self.ingest.ledger().lookup(id).await, Ok(lookup) if lookup != crate::ports::Lookup::Unknown)
+                {
+                    return true;
+                }
+            }
+            false
+        };
+        timeout_at(until, look).await.unwrap_or(false)
     }
 
     async fn give_up(&self, open: OpenPrediction, reason: &str, now: OffsetDateTime) -> Step {

@@ -188,6 +188,10 @@ impl<J: Job> Worker<J> {
                 tracing::info!("another run holds this work; it comes back later");
                 Err(("WorkBusy", message_id))
             }
+            Err(ClaimError::Forgotten(_)) => {
+                tracing::info!("the prediction was forgotten: its message is dropped");
+                Ok("WorkForgotten")
+            }
             Err(ClaimError::MissingEvent { .. }) if forgotten => {
                 // Nothing to run, and nothing of it may be written back.
                 tracing::info!("the prediction was forgotten: its message is dropped");

@@ -46,6 +46,10 @@ pub enum ClaimError {
     /// where it can be looked at and redriven.
     #[error("no event record for {id} {status}: never recorded here, or deleted before its work was done")]
     MissingEvent { id: PredictionId, status: Status },
+    /// `hooks forget` erased the prediction and sealed this unit of work: the message is
+    /// dropped, never run.
+    #[error("prediction {0} was forgotten")]
+    Forgotten(PredictionId),
     /// Another run holds a live claim; this message comes back later.
     #[error("another run is working on this prediction")]
     Busy,
@@ -89,6 +93,7 @@ where
         Claim::Done => return Ok(Outcome::AlreadyDone),
         Claim::Busy => return Err(ClaimError::Busy),
         Claim::Missing => return Err(ClaimError::MissingEvent { id, status }),
+        Claim::Forgotten => return Err(ClaimError::Forgotten(id)),
     };
 
     let budget = Duration::try_from(deadline - crate::clock::now() - REPORT_MARGIN).unwrap_or_default();
@@ -106,11 +111,15 @@ where
     // The job sees its own deadline (`deadline::current`): its calls, and what it
     // derives from it (a download's deadline), end by it.
     let ran = crate::deadline::within(job_deadline, tokio::time::timeout_at(job_deadline, ran));
-    let ran = ran.await.unwrap_or(Err(ClaimError::OutOfTime));
+    let (ran, finished) = crate::steps::noting_finished(ran).await;
+    let ran = ran.unwrap_or(Err(ClaimError::OutOfTime));
+    // The unit's own steps expire with it; a step of another unit is that unit's.
+    let steps: Vec<String> =
+        finished.into_iter().filter(|(of, at, _)| *of == id && *at == status).map(|(.., name)| name).collect();
 
     match ran {
         Ok(result) => {
-            if !claims.complete(id, &status, &token, &result, crate::clock::now()).await? {
+            if !claims.complete(id, &status, &token, &result, &steps, crate::clock::now()).await? {
                 // Our claim expired mid-run and another run took it: both ran. Only a
                 // run slower than the Lambda deadline can get here.
                 tracing::warn!("work completed after its claim expired");

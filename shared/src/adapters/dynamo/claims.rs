@@ -49,7 +49,8 @@ impl Claims for DynamoLedger {
             // Not done (or done with a replay asked for), and free or held by a run whose
             // deadline has passed (it timed out or died).
             .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#work) OR attribute_exists(replay)) \
+                "attribute_exists(pk) AND attribute_not_exists(forgotten_at) \
+                 AND (attribute_not_exists(#work) OR attribute_exists(replay)) \
                  AND (attribute_not_exists(work_token) OR work_until < :now)",
             )
             .expression_attribute_names("#work", "work")
@@ -70,6 +71,7 @@ impl Claims for DynamoLedger {
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
                     None => Claim::Missing,
+                    Some(old) if old.contains_key("forgotten_at") => Claim::Forgotten,
                     // Our own claim: an earlier attempt of this call was applied but its
                     // answer was lost, and the SDK (or `resend`) tried again. Without
                     // this the unit would look busy until the claim expired.
@@ -90,6 +92,7 @@ impl Claims for DynamoLedger {
         status: &Status,
         token: &str,
         result: &Value,
+        steps: &[String],
         now: OffsetDateTime,
     ) -> Result<bool> {
         let request = self
@@ -110,18 +113,27 @@ impl Claims for DynamoLedger {
             .expression_attribute_values(":now_secs", n(now.unix_timestamp()))
             .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
             .expression_attribute_values(":token", s(token))
+            .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match resend(|| request.clone().send()).await {
+        let expires_at = match resend(|| request.clone().send()).await {
+            Ok(out) => out.attributes().and_then(|new| new.get("expires_at")).cloned(),
             Err(err) if is_condition_failed(&err) => {
                 // Done by this very call, on an attempt whose answer was lost: still ours.
                 let old = err.as_service_error().and_then(|e| match e {
                     UpdateItemError::ConditionalCheckFailedException(e) => e.item(),
                     _ => None,
                 });
-                Ok(old.is_some_and(|old| string(old, "done_by") == Some(token)))
+                match old.filter(|old| string(old, "done_by") == Some(token)) {
+                    Some(old) => old.get("expires_at").cloned(),
+                    None => return Ok(false),
+                }
             }
-            other => conditional(other),
+            Err(err) => return Err(Error::store("UpdateItem", err)),
+        };
+        if let Some(expires_at) = expires_at {
+            self.expire_steps(id, status, steps, expires_at).await;
         }
+        Ok(true)
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
@@ -166,11 +178,17 @@ impl Claims for DynamoLedger {
                  ADD reopened :one{stamp} \
                  REMOVE expires_at, requeues, gave_up, gave_up_at",
             ))
+            // An event past its expiry, which DynamoDB's TTL deletes days late, is gone:
+            // its steps may be too, and reviving it would run them again.
             .condition_expression(format!(
-                "attribute_exists(enqueue) AND (attribute_not_exists(work_token) OR work_until < :now){once}",
+                "attribute_exists(enqueue) AND attribute_not_exists(forgotten_at) \
+                 AND (attribute_not_exists(expires_at) OR expires_at > :now) \
+                 AND (attribute_not_exists(work_token) OR work_until < :now){once}",
             ))
             .expression_attribute_values(":work", s(crate::shards::Index::Work.partition(id, self.shards)))
-            .expression_attribute_values(":since", s(rfc3339(now)))
+            // The walk orders by `work_since`: this write's own time, to the nanosecond,
+            // never the Date header's whole second that many reopens share.
+            .expression_attribute_values(":since", s(rfc3339(crate::clock::now())))
             .expression_attribute_values(":keep", n(DEFAULT_KEEP_SECS))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
@@ -227,6 +245,8 @@ impl Claims for DynamoLedger {
                 {
                     Ok(match cancelled.cancellation_reasons()[0].item() {
                         None => Reopened::Missing,
+                        // Gone, or its prediction forgotten: nothing of it runs again.
+                        Some(old) if !super::live(old, now) || old.contains_key("forgotten_at") => Reopened::Missing,
                         Some(old) if !old.contains_key("enqueue") => Reopened::NoWork,
                         Some(old) => match rerun {
                             Some(rerun) if replayed_by(old, rerun.run) => Reopened::AlreadyReplayed,
@@ -239,6 +259,25 @@ impl Claims for DynamoLedger {
                 }
                 _ => Err(Error::store("TransactWriteItems", err)),
             },
+        }
+    }
+}
+
+impl DynamoLedger {
+    /// Gives the finished `steps` of a unit of work done the event's expiry. A step
+    /// forgotten meanwhile (a replay's `--forget-step`) is not written back.
+    async fn expire_steps(&self, id: PredictionId, status: &Status, steps: &[String], expires_at: AttributeValue) {
+        for name in steps {
+            let stamp = self
+                .update(super::prediction_pk(id), super::step_sk(status, name))
+                .update_expression("SET expires_at = :at")
+                .condition_expression("#state = :finished")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":finished", s("finished"))
+                .expression_attribute_values(":at", expires_at.clone());
+            if let Err(err) = conditional(resend(|| stamp.clone().send()).await) {
+                tracing::warn!(step = %name, error = %crate::error::chain(&err), "a done step keeps no expiry: it is kept");
+            }
         }
     }
 }

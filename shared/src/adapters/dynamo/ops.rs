@@ -162,6 +162,18 @@ impl DynamoLedger {
         super::conditional(super::resend(|| unfence.clone().send()).await).map(drop)
     }
 
+    /// Seals a unit of work of a prediction marked forgotten, for good: no claim or
+    /// replay of it succeeds from now on (`forgotten_at`), whatever fence expires, and it
+    /// leaves the `work` index, so the reconciler stops requeueing it. Never creates it.
+    pub async fn seal_work(&self, id: PredictionId, status: &Status) -> Result<()> {
+        let seal = self
+            .update(prediction_pk(id), super::event_sk(status))
+            .update_expression("SET forgotten_at = if_not_exists(forgotten_at, :now) REMOVE work_pk, work_since")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", s(super::rfc3339(crate::clock::now())));
+        super::conditional(super::resend(|| seal.clone().send()).await).map(drop)
+    }
+
     /// Deletes the items of `id` with these sort keys, 25 at a time.
     pub async fn delete_items(&self, id: PredictionId, sort_keys: &[String]) -> Result<()> {
         for chunk in sort_keys.chunks(BATCH_DELETES) {

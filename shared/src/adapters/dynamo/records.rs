@@ -14,8 +14,17 @@ use crate::prediction::PredictionId;
 
 impl DynamoLedger {
     /// The write that keeps `kept` on an item (`pk`, `sk`), with `set` (more `SET`
-    /// clauses) and `add` (an `ADD` clause, or empty) beside it.
-    fn kept_write(&self, pk: String, sk: String, kept: &Kept, set: &str, add: &str) -> UpdateItemFluentBuilder {
+    /// clauses) and `add` (an `ADD` clause, or empty) beside it; `expiring` when it is
+    /// a record, which expires with the retention.
+    fn kept_write(
+        &self,
+        pk: String,
+        sk: String,
+        kept: &Kept,
+        set: &str,
+        add: &str,
+        expiring: bool,
+    ) -> UpdateItemFluentBuilder {
         // Each way of keeping sets its attributes and removes the others'.
         let (assign, remove) = match kept {
             Kept::Whole(_) => ("#record = :record", "record_key, record_bytes, record_sha256"),
@@ -23,7 +32,7 @@ impl DynamoLedger {
             Kept::Cut { .. } => ("record_bytes = :bytes, record_sha256 = :sha256", "#record, record_key"),
         };
         let add = if add.is_empty() { String::new() } else { format!(" ADD {add}") };
-        let (expiry, expires) = match self.expires_at() {
+        let (expiry, expires) = match self.expires_at().filter(|_| expiring) {
             Some(at) => (", expires_at = :expires", Some(at)),
             None => ("", None),
         };
@@ -49,9 +58,10 @@ impl DynamoLedger {
 }
 
 impl DynamoLedger {
-    /// When a record or a finished step written now expires (unix seconds), if they do.
-    /// A step begun is never given one: its outcome unknown, it waits for the operator,
-    /// however long, and must not vanish so that a redrive runs it a second time.
+    /// When a record written now expires (unix seconds), if records do. A step is never
+    /// given one as it is written: it expires with its event, once its work is done
+    /// (`Claims::complete`). Begun and unknown, it waits for the operator however long;
+    /// finished, it must outlive every replay of its work, which may come weeks later.
     fn expires_at(&self) -> Option<i64> {
         let ttl = self.record_ttl?;
         let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
@@ -106,14 +116,14 @@ impl RecordTable for DynamoLedger {
     async fn put_record(&self, id: PredictionId, name: &str, record: &Kept) -> Result<()> {
         let now = rfc3339(crate::clock::now());
         let write = match self.counting_stores {
-            None => self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", ""),
+            None => self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", "", true),
             Some(before) => {
                 before(name);
                 // A set of call IDs, not a counter: a write sent again (the SDK's retry or
                 // `resend`) carries the same ID, and one whose answer was lost was applied
                 // before it, so a counter would count one call twice. A set gains it once.
                 let call = uuid::Uuid::new_v4().to_string();
-                self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", "writes :call")
+                self.kept_write(prediction_pk(id), record_sk(name), record, "stored_at = :now", "writes :call", true)
                     .expression_attribute_values(":call", AttributeValue::Ss(vec![call]))
             }
         };
@@ -141,7 +151,10 @@ impl RecordTable for DynamoLedger {
             .item("state", s("started"))
             .item("started_at", s(rfc3339(now)))
             .item("started_by", s(&token))
-            .condition_expression("attribute_not_exists(pk)")
+            // A step past its expiry, which DynamoDB's TTL deletes days late, is gone:
+            // only a done unit's steps expire, and a replay after that runs them afresh.
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         // Within a deadline, one try's time is kept back to take the intent away again.
         let sent = match crate::deadline::current() {
@@ -190,7 +203,7 @@ impl RecordTable for DynamoLedger {
 
     async fn finish_step(&self, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) -> Result<()> {
         let (pk, sk) = (prediction_pk(step.id), step_sk(step.status, step.name));
-        let write = self.kept_write(pk, sk, outcome, "#state = :finished, finished_at = :now", "");
+        let write = self.kept_write(pk, sk, outcome, "#state = :finished, finished_at = :now", "", false);
         let write = write
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":finished", s("finished"))

@@ -24,6 +24,9 @@ impl Claims for MemoryLedger {
             let Some(event) = state.events.get_mut(&(id, status.to_string())) else {
                 return Ok(Claim::Missing);
             };
+            if event.forgotten_at.is_some() {
+                return Ok(Claim::Forgotten);
+            }
             if event.done.is_some() && !event.replay {
                 return Ok(Claim::Done);
             }
@@ -44,24 +47,45 @@ impl Claims for MemoryLedger {
         status: &Status,
         token: &str,
         result: &Value,
+        steps: &[String],
         now: OffsetDateTime,
     ) -> Result<bool> {
-        self.call("UpdateItem", |state| {
-            let key = (id, status.to_string());
-            let Some(event) = state.events.get_mut(&key) else { return Ok(false) };
-            if event.claim.as_ref().is_none_or(|held| held.token != token) {
-                return Ok(false);
+        let done = self
+            .call("UpdateItem", |state| {
+                let key = (id, status.to_string());
+                let Some(event) = state.events.get_mut(&key) else { return Ok(None) };
+                if event.claim.as_ref().is_none_or(|held| held.token != token) {
+                    // Done by this very call, on an attempt whose answer was lost: still ours.
+                    return Ok(event.done_by.as_deref().filter(|by| *by == token).and(event.expires_at));
+                }
+                let result = cut(result.clone(), RESULT_BYTES);
+                refuse_over_item_limit(event.payload.as_ref().map_or(0, String::len) + result.to_string().len())?;
+                event.done = Some(result);
+                event.done_by = Some(token.to_owned());
+                event.claim = None;
+                event.replay = false;
+                let expires_at = now + event.keep;
+                event.expires_at = Some(expires_at);
+                state.set_work(&key, None);
+                Ok(Some(expires_at))
+            })
+            .await?;
+        let Some(expires_at) = done else { return Ok(false) };
+        // The steps' expiry, as the DynamoDB adapter writes it: one write each, after.
+        for name in steps {
+            let stamped = self.call("UpdateItem", |state| {
+                if let Some(row) = state.steps.get_mut(&(id, status.to_string(), name.clone()))
+                    && row.outcome.is_some()
+                {
+                    row.expires_at = Some(expires_at);
+                }
+                Ok(())
+            });
+            if let Err(err) = stamped.await {
+                tracing::warn!(step = %name, error = %err, "a done step keeps no expiry: it is kept");
             }
-            let result = cut(result.clone(), RESULT_BYTES);
-            refuse_over_item_limit(event.payload.as_ref().map_or(0, String::len) + result.to_string().len())?;
-            event.done = Some(result);
-            event.claim = None;
-            event.replay = false;
-            event.expires_at = Some(now + event.keep);
-            state.set_work(&key, None);
-            Ok(true)
-        })
-        .await
+        }
+        Ok(true)
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
@@ -91,6 +115,13 @@ impl Claims for MemoryLedger {
         self.call("TransactWriteItems", |state| {
             let key = (id, status.to_string());
             let Some(event) = state.events.get_mut(&key) else { return Ok(Reopened::Missing) };
+            // Past its expiry, which DynamoDB's TTL deletes days late, the event is gone:
+            // its steps may be too, and reviving it would run them again.
+            if event.expires_at.is_some_and(|at| at.unix_timestamp() <= now.unix_timestamp())
+                || event.forgotten_at.is_some()
+            {
+                return Ok(Reopened::Missing);
+            }
             if event.enqueue == Enqueue::NotNeeded {
                 return Ok(Reopened::NoWork);
             }

@@ -107,6 +107,8 @@ pub struct EventRow {
     pub model: Option<String>,
     /// The result of the run that completed the work, once it is done.
     pub done: Option<serde_json::Value>,
+    /// The token of the run that completed it.
+    pub done_by: Option<String>,
     /// The run holding the work, until its deadline.
     pub claim: Option<Claimed>,
     /// A replay was asked for: done work runs once more.
@@ -132,6 +134,8 @@ pub struct EventRow {
     pub gave_up: Option<String>,
     /// The bulk replays that reopened it.
     pub replay_runs: Vec<String>,
+    /// Sealed by `hooks forget`: no claim or replay of it succeeds.
+    pub forgotten_at: Option<OffsetDateTime>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -492,6 +496,7 @@ impl Ledger for MemoryLedger {
                 payload: event.payload.filter(|_| with_work).map(str::to_owned),
                 model: event.model.filter(|_| with_work).map(str::to_owned),
                 done: None,
+                done_by: None,
                 claim: None,
                 replay: false,
                 attempts: 0,
@@ -505,6 +510,7 @@ impl Ledger for MemoryLedger {
                 requeues: 0,
                 gave_up: None,
                 replay_runs: Vec::new(),
+                forgotten_at: None,
             };
             if let Some(pk) = &row.recv_pk {
                 state.recv_index.insert((pk.clone(), place(event.received_at, event.id, &key.1)), key.clone());

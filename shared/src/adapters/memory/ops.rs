@@ -87,6 +87,7 @@ impl State {
                 ("work_pk", row.work_pk.clone().map_or(Value::Null, Value::from)),
                 ("work_since", at(row.work_since)),
                 ("replay", if row.replay { json!(true) } else { Value::Null }),
+                ("forgotten_at", row.forgotten_at.map_or(Value::Null, |at| json!(rfc3339(at)))),
                 ("last_error", row.last_error.clone().map_or(Value::Null, Value::from)),
                 ("failed_at", at(row.failed_at)),
                 ("requeues", if row.requeues > 0 { json!(row.requeues) } else { Value::Null }),
@@ -231,6 +232,20 @@ impl MemoryLedger {
                 && event.claim.as_ref().is_some_and(|held| held.token == token)
             {
                 event.claim = None;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Seals a unit of work of a forgotten prediction, as the DynamoDB adapter does.
+    pub async fn seal_work(&self, id: PredictionId, status: &Status) -> Result<()> {
+        let now = crate::clock::now();
+        self.call("UpdateItem", |state| {
+            let key = (id, status.to_string());
+            if let Some(event) = state.events.get_mut(&key) {
+                event.forgotten_at.get_or_insert(now);
+                state.set_work(&key, None);
             }
             Ok(())
         })

@@ -68,8 +68,16 @@ impl RecordTable for MemoryLedger {
         let token = uuid::Uuid::new_v4().to_string();
         let begun = self
             .call("PutItem", |state| {
+                // A step past its expiry (only a done unit's steps expire) is gone, as
+                // the DynamoDB adapter's condition takes it: a replay runs it afresh.
+                let expired =
+                    |row: &StepRow| row.expires_at.is_some_and(|at| at.unix_timestamp() <= now.unix_timestamp());
                 Ok(match state.steps.get(&step_key(step)) {
                     None => {
+                        state.steps.insert(step_key(step), StepRow::new(now, token.clone()));
+                        StepState::Begun { token: token.clone() }
+                    }
+                    Some(row) if expired(row) => {
                         state.steps.insert(step_key(step), StepRow::new(now, token.clone()));
                         StepState::Begun { token: token.clone() }
                     }
@@ -109,11 +117,10 @@ impl RecordTable for MemoryLedger {
 
     async fn finish_step(&self, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) -> Result<()> {
         refuse_over_item_limit(size(outcome))?;
-        let expires_at = self.record_expiry(now);
+        // No expiry yet: it comes with the event's, once the work is done.
         self.call("UpdateItem", |state| {
             let row = state.steps.entry(step_key(step)).or_insert_with(|| StepRow::new(now, String::new()));
             row.outcome = Some(outcome.clone());
-            row.expires_at = expires_at;
             Ok(())
         })
         .await

@@ -150,6 +150,17 @@ impl MemoryWriftAi {
         Ok(Page { items, next_cursor: next, previous_cursor: previous })
     }
 
+    /// The IDs of the newest `n` predictions it holds, as a list's first page gives them.
+    pub(crate) fn newest(&self, n: u32) -> Result<Vec<PredictionId>, ApiError> {
+        if let Some(status) = *lock(&self.refusing) {
+            return Err(ApiError::Status { status, body: "refused by the test".into() });
+        }
+        let mut held: Vec<(u64, PredictionId)> =
+            lock(&self.predictions).iter().map(|(id, (order, _))| (*order, *id)).collect();
+        held.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(held.into_iter().take(usize::try_from(n).unwrap_or(usize::MAX)).map(|(_, id)| id).collect())
+    }
+
     pub(crate) fn cancel(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
         let Some(prediction) = self.prediction(id) else { return Ok(None) };
         if !prediction.status.is_terminal() {
@@ -178,5 +189,9 @@ impl MemoryWriftAi {
 impl PredictionSource for MemoryWriftAi {
     async fn get(&self, id: PredictionId) -> Result<Option<Fetched>, ApiError> {
         MemoryWriftAi::get(self, id).await
+    }
+
+    async fn newest(&self, n: u32) -> Result<Vec<PredictionId>, ApiError> {
+        MemoryWriftAi::newest(self, n)
     }
 }

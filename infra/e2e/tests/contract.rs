@@ -1,0 +1,33 @@
+//! The contract suite at the ports (`wriftai_hooks::internals::contract`) on DynamoDB
+//! Local; `shared/tests/contract.rs` runs the same on the in-memory adapters, which the
+//! simulation runs on.
+
+use e2e::{Stack, payload};
+use wriftai_hooks::internals::contract;
+use wriftai_hooks::internals::prediction::{PredictionId, Status};
+
+/// A registered prediction whose `failed` event the receiver recorded, so it has work.
+async fn failed(stack: &Stack) -> PredictionId {
+    let id = stack.registered().await;
+    assert_eq!(stack.post(payload(id, "failed", 3)).await.0, 200);
+    id
+}
+
+#[tokio::test]
+async fn a_step_lives_while_its_work_is_undone_and_then_as_long_as_its_event() {
+    let stack = Stack::from_env().await;
+    let id = failed(&stack).await;
+    let ledger = stack.ledger().keeping_records(Some(std::time::Duration::from_secs(15 * 86_400)));
+    // The local stack's receiver keeps a done event EVENT_TTL_DAYS' default, 30 days.
+    let keep = time::Duration::days(30);
+    contract::a_step_lives_while_its_work_is_undone_and_then_as_long_as_its_event(&ledger, id, &Status::Failed, keep)
+        .await;
+}
+
+#[tokio::test]
+async fn a_sealed_unit_is_never_claimed_nor_reopened() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), failed(&stack).await);
+    ledger.seal_work(id, &Status::Failed).await.unwrap();
+    contract::a_sealed_unit_is_never_claimed_nor_reopened(&ledger, id, &Status::Failed).await;
+}

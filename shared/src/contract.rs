@@ -1,0 +1,71 @@
+//! The contract at the ports, one suite run on both adapters: on the in-memory ones by
+//! the engine's tests (`shared/tests/contract.rs`), on DynamoDB Local by the end-to-end
+//! tests (`infra/e2e/tests/contract.rs`). So the simulation's AWS is the one the
+//! end-to-end tests meet: where the two adapters differ, one of these fails.
+//!
+//! Each check is given a ledger and the (prediction, status) of an event the receiver
+//! recorded with work to do, not yet claimed; time enters only through the `now` the
+//! ports take, so the checks run on DynamoDB's clock as on a virtual one.
+
+use std::time::Duration;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::ports::{Claim, Claims, Kept, RecordTable, StepKey, StepState};
+use crate::prediction::{PredictionId, Status};
+
+/// A day, in the time the ports take.
+const DAY: time::Duration = time::Duration::days(1);
+
+/// Claims the unit's work, as a run of it does, and gives the claim's token.
+async fn claimed<L: Claims>(ledger: &L, id: PredictionId, status: &Status, now: OffsetDateTime) -> String {
+    let until = now + Duration::from_secs(300);
+    match ledger.claim(id, status, until, now).await.expect("claim") {
+        Claim::Acquired { token, .. } => token,
+        other => panic!("the work is not free to claim: {other:?}"),
+    }
+}
+
+/// Defect 1 (issue 33): a finished step of work not yet done never expires, however
+/// long the work waits (a dead-lettered message replayed weeks later), even with a
+/// retention set on records (`ledger` is given one of 15 days); once the work is done,
+/// the step lives as long as its event (`keep`) and then reads as never begun (defect
+/// 10: a replay after that runs it afresh, never fails on a gone outcome).
+pub async fn a_step_lives_while_its_work_is_undone_and_then_as_long_as_its_event<L>(
+    ledger: &L,
+    id: PredictionId,
+    status: &Status,
+    keep: time::Duration,
+) where
+    L: Claims + RecordTable,
+{
+    let now = crate::clock::now();
+    let step = StepKey { id, status, name: "chain" };
+    let StepState::Begun { .. } = ledger.begin_step(step, now).await.expect("begin") else { panic!("not begun") };
+    let outcome = Kept::Whole(json!({"child": "x"}).to_string());
+    ledger.finish_step(step, &outcome, now).await.expect("finish");
+    let later = now + 100 * DAY;
+    let found = ledger.begin_step(step, later).await.expect("begin, 100 days on");
+    assert_eq!(found, StepState::Finished(outcome.clone()), "a step of undone work is kept, however long");
+
+    let token = claimed(ledger, id, status, now).await;
+    let done = ledger.complete(id, status, &token, &json!({}), &["chain".to_owned()], now).await.expect("complete");
+    assert!(done, "completed by its own claim");
+    let found = ledger.begin_step(step, now + keep - DAY).await.expect("begin, within the event's life");
+    assert_eq!(found, StepState::Finished(outcome), "a done unit's step lives as long as its event");
+    let found = ledger.begin_step(step, now + keep + DAY).await.expect("begin, past the event's life");
+    assert!(matches!(found, StepState::Begun { .. }), "past its expiry the step is gone: {found:?}");
+}
+
+/// Defect 2 (issue 33): a unit of work `hooks forget` sealed (the caller seals it) is
+/// never claimed, by a run or past any fence's expiry, nor reopened by a replay.
+pub async fn a_sealed_unit_is_never_claimed_nor_reopened<L: Claims>(ledger: &L, id: PredictionId, status: &Status) {
+    let now = crate::clock::now();
+    for at in [now, now + 2 * DAY] {
+        let claim = ledger.claim(id, status, at + Duration::from_secs(300), at).await.expect("claim");
+        assert_eq!(claim, Claim::Forgotten, "a sealed unit is never claimed");
+    }
+    let reopened = ledger.reopen(id, status, &[], None).await.expect("reopen");
+    assert_eq!(reopened, crate::ports::Reopened::Missing, "nor reopened");
+}

@@ -1,0 +1,68 @@
+//! The contract suite at the ports (`wriftai_hooks::internals::contract`) on the
+//! in-memory adapters; `infra/e2e/tests/contract.rs` runs the same on DynamoDB Local.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use wriftai_hooks::internals::adapters::memory::{MemoryLedger, MemoryQueue};
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::contract;
+use wriftai_hooks::internals::ingest::Ingest;
+use wriftai_hooks::internals::ports::Ledger;
+use wriftai_hooks::internals::prediction::{Prediction, PredictionId, Status};
+
+/// How long a done event is kept here (`EVENT_TTL_DAYS`, 30).
+const KEEP: Duration = Duration::from_secs(30 * 86_400);
+
+/// A registered prediction whose `failed` event was recorded with work to do.
+async fn failed(ledger: &MemoryLedger) -> PredictionId {
+    let (id, queue) = (PredictionId::random(), MemoryQueue::default());
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    let raw = format!(r#"{{"id":"{id}","status":"failed","error":{{"code":"x","message":"boom"}}}}"#);
+    let ingest = Ingest::new(ledger, &queue, ActOn::terminal(), KEEP);
+    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_step_lives_while_its_work_is_undone_and_then_as_long_as_its_event() {
+    let ledger = MemoryLedger::default().keeping_records(Some(Duration::from_secs(15 * 86_400)));
+    let id = failed(&ledger).await;
+    let keep = time::Duration::try_from(KEEP).unwrap();
+    contract::a_step_lives_while_its_work_is_undone_and_then_as_long_as_its_event(&ledger, id, &Status::Failed, keep)
+        .await;
+}
+
+#[tokio::test]
+async fn a_sealed_unit_is_never_claimed_nor_reopened() {
+    let ledger = MemoryLedger::default();
+    let id = failed(&ledger).await;
+    ledger.seal_work(id, &Status::Failed).await.unwrap();
+    contract::a_sealed_unit_is_never_claimed_nor_reopened(&ledger, id, &Status::Failed).await;
+}
+
+/// Issue 33, defect 9: a replay revived an event past its expiry (DynamoDB's TTL deletes
+/// it days late), whose steps were gone, so they ran again. The DynamoDB adapter's
+/// reopen carries the same condition (`expires_at > :now`).
+#[tokio::test(start_paused = true)]
+async fn an_event_past_its_expiry_is_not_reopened() {
+    use wriftai_hooks::internals::clock;
+    use wriftai_hooks::internals::ports::{Claim, Claims, Reopened};
+    clock::start(OffsetDateTime::now_utc());
+    let ledger = MemoryLedger::default();
+    let id = failed(&ledger).await;
+    let until = clock::now() + Duration::from_secs(300);
+    let Claim::Acquired { token, .. } = ledger.claim(id, &Status::Failed, until, clock::now()).await.unwrap() else {
+        panic!("not claimed")
+    };
+    assert!(ledger.complete(id, &Status::Failed, &token, &serde_json::json!({}), &[], clock::now()).await.unwrap());
+    tokio::time::advance(KEEP - Duration::from_secs(60)).await;
+    assert!(matches!(ledger.reopen(id, &Status::Failed, &[], None).await.unwrap(), Reopened::Reopened { .. }));
+    let Claim::Acquired { token, .. } = ledger.claim(id, &Status::Failed, until, clock::now()).await.unwrap() else {
+        panic!("not claimed")
+    };
+    assert!(ledger.complete(id, &Status::Failed, &token, &serde_json::json!({}), &[], clock::now()).await.unwrap());
+    tokio::time::advance(KEEP + Duration::from_secs(60)).await;
+    assert_eq!(ledger.reopen(id, &Status::Failed, &[], None).await.unwrap(), Reopened::Missing, "past its expiry");
+    clock::end();
+}
