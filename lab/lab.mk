@@ -1,8 +1,11 @@
 # The lab's targets, included by the Makefile: this repository's own verification.
-.PHONY: verify bench chaos scale load fuzz template-check template-files release-check
+.PHONY: verify sim bench chaos scale load fuzz template-check template-files release-check
 
 verify: ## The lab's checks (CI runs them after `test`): fault-injection tests, the short chaos run.
 	lab/verify.sh
+
+sim: ## The lab: weeks of the stack's life on a virtual clock (SEED, PREDICTIONS, DAYS, SHARDS); prints its report, fails on a broken invariant.
+	cargo run --quiet -p simulation
 
 template-check: install ## The lab: make a project with `cargo lambda new` from this checkout, and run its checks.
 	lab/template-check.sh

@@ -380,8 +380,11 @@ mod tests {
         assert!(took < Duration::from_secs(3), "stopped at its deadline, not after {took:?}");
     }
 
+    /// Issue 33, defect 5: once the copy's deadline had passed, each later file failed
+    /// "late" at once and was charged a try without a byte fetched, so healthy files
+    /// behind a slow one were recorded failed for good.
     #[tokio::test]
-    async fn an_output_of_many_dripping_links_ends_done_in_as_many_runs_as_one_file_has_tries() {
+    async fn a_run_out_of_time_charges_only_the_file_it_was_fetching() {
         use crate::examples::{FILE_TRIES, copy_files};
         use crate::worker::Context;
 
@@ -399,18 +402,28 @@ mod tests {
         let body = json!({"id": PredictionId::random().to_string(), "status": "succeeded", "output": urls});
         let prediction = crate::prediction::Prediction::from_json(body.to_string().as_bytes()).unwrap();
         let ctx = Context::in_memory(()).fetching_from(&format!("127.0.0.1:{dripping}"));
-        // Each run of the work has a second for its downloads: the first link takes it all,
-        // and the others find it gone. Every try counts, so the output has FILE_TRIES runs.
+        // Each run of the work has a second for its downloads: the link in flight takes it
+        // all and is charged; the others are not begun, and not charged.
         let run = || async {
             let deadline = Instant::now() + FINISH_MARGIN + Duration::from_secs(1);
             crate::deadline::within(deadline, copy_files(&prediction, &ctx)).await
         };
-        for _ in 1..FILE_TRIES {
+        let tries = |n: usize| {
+            let step = ctx.memory_table().step(prediction.id, "succeeded", &format!("file output/{n}"));
+            step.map(|step| (step.tries.len(), step.outcome.is_some()))
+        };
+        for runs in 1..FILE_TRIES {
             assert!(run().await.is_err(), "files left to try again");
+            let charged = usize::try_from(runs).unwrap();
+            assert_eq!(tries(0), Some((charged, false)), "the file in flight is charged each run");
+            assert!((1..5).all(|n| tries(n).is_none()), "the files after it are never begun");
         }
-        let copied = run().await.expect("the work goes on after the last try");
-        assert_eq!(copied.len(), 5);
-        assert!(copied.iter().all(|f| matches!(f, File::Failed { tries: 3, .. })), "{copied:?}");
+        assert!(run().await.is_err(), "the files after it wait for the next runs");
+        assert_eq!(tries(0).map(|(_, recorded)| recorded), Some(true), "recorded failed after its last try");
+        assert!((1..5).all(|n| tries(n).is_none()), "still never begun");
+        assert!(run().await.is_err());
+        assert_eq!(tries(1), Some((1, false)), "the next run begins the next file");
+        assert!((2..5).all(|n| tries(n).is_none()));
     }
 
     #[test]

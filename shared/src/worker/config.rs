@@ -40,15 +40,20 @@ pub struct WorkerConfig {
     pub download_timeout: Duration,
 }
 
+/// What one run copies at the template's memory when it copies one file at a time
+/// (docs/configuration.md, "What one run can copy"): the messages of a batch share it.
+const ONE_RUN_COPIES: u64 = 512 << 20;
+
 impl WorkerConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let concurrency: usize = env.parsed("WORKER_CONCURRENCY", 10)?;
         Ok(Self {
             aws: AwsSettings::from_env(env)?,
             metrics: Namespace::from_env(env),
             ingest: IngestConfig::from_env(env)?,
             api: ApiConfig::from_env(env)?,
             webhook: webhook_from_env(env),
-            concurrency: env.parsed("WORKER_CONCURRENCY", 10)?,
+            concurrency,
             output_bucket: env.optional("OUTPUT_BUCKET"),
             s3_path_style: env.optional("AWS_ENDPOINT_URL_S3").or(env.optional("AWS_ENDPOINT_URL")).is_some(),
             url_policy: UrlPolicy::new(
@@ -56,8 +61,9 @@ impl WorkerConfig {
                 env.optional("OUTPUT_URL_HOSTS").as_deref(),
             )?,
             file_limits: FileLimits {
-                // What one run copies at the template's memory: docs/configuration.md.
-                per_file: env.parsed("DOWNLOAD_MAX_BYTES", 512 << 20)?,
+                // A batch's messages copy at once and share the instance: each gets its
+                // share of what one run copies (issue 33, defect 5).
+                per_file: env.parsed("DOWNLOAD_MAX_BYTES", per_file_default(concurrency))?,
                 per_prediction: env.parsed("OUTPUT_MAX_BYTES", 2 << 30)?,
                 files: env.parsed("OUTPUT_MAX_FILES", 100)?,
             },
@@ -89,6 +95,12 @@ impl Clients {
     }
 }
 
+/// `DOWNLOAD_MAX_BYTES` when it is not set: what one run copies, shared by the
+/// `concurrency` copies of a batch.
+fn per_file_default(concurrency: usize) -> u64 {
+    ONE_RUN_COPIES / u64::try_from(concurrency.max(1)).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,10 +111,23 @@ mod tests {
     fn the_worker_reads_its_settings_with_their_defaults() {
         let config = WorkerConfig::from_env(&Env::of(&REQUIRED)).unwrap();
         assert_eq!(config.concurrency, 10);
-        assert_eq!(config.file_limits, FileLimits { per_file: 512 << 20, per_prediction: 2 << 30, files: 100 });
+        // Ten copies at once share what one run copies (issue 33, defect 5).
+        let per_file = (512 << 20) / 10;
+        assert_eq!(config.file_limits, FileLimits { per_file, per_prediction: 2 << 30, files: 100 });
         assert_eq!(config.download_timeout, Duration::from_secs(10));
         assert_eq!((config.webhook, config.output_bucket, config.s3_path_style), (None, None, false));
         assert_eq!(config.url_policy, UrlPolicy::default());
+    }
+
+    #[test]
+    fn the_download_limit_is_one_runs_copy_shared_by_the_batchs_copies_unless_set() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let vars: Vec<(&str, &str)> = REQUIRED.iter().chain(extra).copied().collect();
+            WorkerConfig::from_env(&Env::of(&vars)).unwrap().file_limits.per_file
+        };
+        assert_eq!(with(&[("WORKER_CONCURRENCY", "1")]), 512 << 20);
+        assert_eq!(with(&[("WORKER_CONCURRENCY", "4")]), 128 << 20);
+        assert_eq!(with(&[("WORKER_CONCURRENCY", "4"), ("DOWNLOAD_MAX_BYTES", "1000")]), 1000);
     }
 
     #[test]
