@@ -69,3 +69,25 @@ pub async fn a_sealed_unit_is_never_claimed_nor_reopened<L: Claims>(ledger: &L, 
     let reopened = ledger.reopen(id, status, &[], None).await.expect("reopen");
     assert_eq!(reopened, crate::ports::Reopened::Missing, "nor reopened");
 }
+
+/// Defect 6 (issue 33): once a check of the registered, unfinished prediction `id`
+/// begins, no other is asked for before the time it gives; after it, one is.
+pub async fn a_check_begun_holds_off_the_next_until_its_gap_ends<L: crate::ports::Ledger>(
+    ledger: &L,
+    id: PredictionId,
+) {
+    use crate::ports::CheckAsk;
+    let now = crate::clock::now();
+    let window = Duration::from_secs(60);
+    assert_eq!(ledger.ask_check(id, now, window).await.expect("ask"), CheckAsk::Asked);
+    ledger.check_sent(id).await.expect("sent");
+    let next = now + Duration::from_secs(10);
+    ledger.check_begun(id, Some(next)).await.expect("begun");
+    let asked = ledger.ask_check(id, now + Duration::from_secs(1), window).await.expect("ask inside the gap");
+    assert!(
+        matches!(asked, CheckAsk::TooSoon { until } if until.unix_timestamp() == next.unix_timestamp()),
+        "{asked:?}"
+    );
+    let after = next + Duration::from_secs(1);
+    assert_eq!(ledger.ask_check(id, after, window).await.expect("ask after the gap"), CheckAsk::Asked);
+}

@@ -25,6 +25,12 @@ use crate::trace::TraceHeader;
 /// sooner: past it the check is taken as lost, and a delivery asks for another.
 pub const CHECK_WINDOW: Duration = Duration::from_secs(60);
 
+/// The least time between two checks of one prediction, from when the first began: a
+/// delivery inside it is answered 429 with a `Retry-After` to its end, so a flood of
+/// unsigned deliveries costs a check a gap, and genuine news is delivered again after
+/// it (issue 33, defect 6).
+pub const CHECK_GAP: Duration = Duration::from_secs(10);
+
 /// What happened to one update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ingested {
@@ -44,6 +50,9 @@ pub enum Ingested {
     /// An unsigned delivery: nothing it says is recorded. When the prediction is not
     /// finished, a check is enqueued: the worker asks WriftAI and records its answer.
     Triggered { enqueued: bool },
+    /// An unsigned delivery inside [`CHECK_GAP`] of the last check: deliver it again at
+    /// `until`.
+    TooSoon { until: OffsetDateTime },
 }
 
 impl Ingested {
@@ -55,6 +64,7 @@ impl Ingested {
             Self::UnknownPrediction => "unknown_prediction",
             Self::Forgotten => "forgotten",
             Self::Triggered { .. } => "check",
+            Self::TooSoon { .. } => "check_too_soon",
         }
     }
 }
@@ -168,10 +178,11 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         Ok(match self.ledger.ask_check(id, now, CHECK_WINDOW).await? {
             CheckAsk::Unknown => self.unknown(id).await,
             CheckAsk::Finished | CheckAsk::Pending => Ingested::Triggered { enqueued: false },
+            CheckAsk::TooSoon { until } => Ingested::TooSoon { until },
             CheckAsk::Asked => {
                 if let Err(err) = self.queue.send(Message::check(id), self.trace()).await {
                     // No check is on its way: the next delivery must ask again.
-                    if let Err(undo) = self.ledger.check_begun(id).await {
+                    if let Err(undo) = self.ledger.check_begun(id, None).await {
                         tracing::warn!(error = %crate::error::chain(&undo), "a check's ask not undone; it lapses by itself");
                     }
                     return Err(err);
@@ -195,7 +206,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         id: PredictionId,
         now: OffsetDateTime,
     ) -> Result<Option<Ingested>, RefreshError> {
-        self.ledger.check_begun(id).await?;
+        self.ledger.check_begun(id, Some(crate::clock::now() + CHECK_GAP)).await?;
         let Some(fetched) = source.get(id).await? else { return Ok(None) };
         Ok(Some(self.ingest(&fetched.prediction, &fetched.raw, now).await?))
     }

@@ -66,3 +66,10 @@ async fn an_event_past_its_expiry_is_not_reopened() {
     assert_eq!(ledger.reopen(id, &Status::Failed, &[], None).await.unwrap(), Reopened::Missing, "past its expiry");
     clock::end();
 }
+
+#[tokio::test]
+async fn a_check_begun_holds_off_the_next_until_its_gap_ends() {
+    let (ledger, id) = (MemoryLedger::default(), PredictionId::random());
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    contract::a_check_begun_holds_off_the_next_until_its_gap_ends(&ledger, id).await;
+}

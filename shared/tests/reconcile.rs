@@ -304,6 +304,25 @@ async fn a_token_of_another_account_whose_predictions_are_listed_closes_nothing(
     assert!(ids.iter().all(|id| w.ledger.prediction(*id).unwrap().open), "none closed");
 }
 
+/// Issue 33, defect 7: a run stamped its start on every event it recorded, so the work
+/// index held many items of one time, which its walk cannot order.
+#[tokio::test]
+async fn each_event_a_run_records_is_stamped_with_its_own_time() {
+    let mut w = World::new();
+    w.source.slow(Duration::from_millis(5));
+    w.config.concurrency = 1;
+    let ids = [
+        w.prediction(OLD, Some("failed")).await,
+        w.prediction(OLD, Some("failed")).await,
+        w.prediction(OLD, Some("failed")).await,
+    ];
+    let summary = w.run(AMPLE).await;
+    assert_eq!(summary.advanced, 3, "{summary:?}");
+    let times: std::collections::BTreeSet<_> =
+        ids.iter().map(|id| w.ledger.event(*id, "failed").unwrap().received_at).collect();
+    assert_eq!(times.len(), 3, "one time each: {times:?}");
+}
+
 #[tokio::test]
 async fn unfinished_predictions_are_examined_oldest_first_across_the_shards() {
     let mut w = World::new();

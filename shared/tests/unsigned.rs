@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use wriftai_hooks::internals::adapters::memory::{MemoryLedger, MemoryQueue, MemoryWriftAi};
 use wriftai_hooks::internals::claim::{Outcome, run};
 use wriftai_hooks::internals::config::ActOn;
-use wriftai_hooks::internals::ingest::{Ingest, Ingested};
+use wriftai_hooks::internals::ingest::{CHECK_GAP, Ingest, Ingested};
 use wriftai_hooks::internals::message::{Message, WorkMessage};
 use wriftai_hooks::internals::ports::Ledger;
 use wriftai_hooks::internals::prediction::{Prediction, PredictionId};
@@ -89,8 +89,9 @@ async fn a_flood_of_unsigned_deliveries_asks_for_one_check_until_it_begins() {
         ingest.trigger(id, now).await.unwrap();
     }
     assert_eq!(checks(), 1, "500 deliveries, one check waiting");
-    // The check begins: a delivery after that may bring news its GET predates.
+    // The check begins: a delivery after the gap may bring news its GET predates.
     ingest.refresh(&source, id, now).await.unwrap();
+    let now = OffsetDateTime::now_utc() + CHECK_GAP + Duration::from_secs(1);
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
     assert_eq!(checks(), 2);
     // A check asked for and never begun (its message lost) lapses.
@@ -127,4 +128,33 @@ async fn a_check_that_could_not_be_sent_is_asked_for_again_by_the_next_delivery(
     let now = OffsetDateTime::now_utc();
     assert!(ingest.trigger(id, now).await.is_err(), "a 503: WriftAI delivers again");
     assert_eq!(ingest.trigger(id, now).await.unwrap(), Ingested::Triggered { enqueued: true });
+}
+
+/// Issue 33, defect 6: a check's beginning cleared the ask, so a flood of unsigned posts
+/// for one open ID drove a GET and three writes per queue round trip. One check a gap.
+#[tokio::test]
+async fn a_flood_right_after_a_check_began_waits_out_the_gap_and_is_told_when() {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    source.set(&json!({"id": id.to_string(), "status": "started"}).to_string());
+    let checks = || queue.messages().iter().filter(|m| matches!(Message::decode(m), Ok(Message::Check { .. }))).count();
+    // Each round: a delivery asks for a check, and the check begins at once.
+    for _ in 0..50 {
+        let now = OffsetDateTime::now_utc();
+        let answered = ingest.trigger(id, now).await.unwrap();
+        if answered == (Ingested::Triggered { enqueued: true }) {
+            ingest.refresh(&source, id, now).await.unwrap();
+        } else {
+            let Ingested::TooSoon { until } = answered else { panic!("{answered:?}") };
+            assert!(
+                until > now - Duration::from_secs(1) && until <= now + CHECK_GAP,
+                "deliver again at the gap's end: {until}"
+            );
+        }
+    }
+    assert_eq!(checks(), 1, "50 deliveries inside the gap, one check");
+    let after_gap = OffsetDateTime::now_utc() + CHECK_GAP + Duration::from_secs(1);
+    assert_eq!(ingest.trigger(id, after_gap).await.unwrap(), Ingested::Triggered { enqueued: true });
 }

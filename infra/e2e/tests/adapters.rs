@@ -137,7 +137,7 @@ async fn checks_of_one_prediction_are_asked_for_once_until_one_begins() {
     assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Asked, "never confirmed sent");
     ledger.check_sent(id).await.unwrap();
     assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Pending);
-    ledger.check_begun(id).await.unwrap();
+    ledger.check_begun(id, None).await.unwrap();
     assert_eq!(ledger.ask_check(id, now, window).await.unwrap(), CheckAsk::Asked);
     ledger.check_sent(id).await.unwrap();
     let lapsed = now + window + std::time::Duration::from_secs(1);
@@ -222,4 +222,17 @@ async fn a_place_past_the_runs_bound_reads_nothing_and_fails_nothing() {
     let ask = PageAsk { partition: &partition, ..ask };
     let work = ledger.stale_work(ask).await.unwrap();
     assert!(work.items.is_empty() && work.next.is_none());
+}
+
+/// Issue 33, defect 7: a reopen stamped `work_since` from the HTTP Date header, whole
+/// seconds, so the reopens of one second shared a time the walk cannot order.
+#[tokio::test]
+async fn a_reopen_stamps_its_own_time_not_the_date_headers_second() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), failed(&stack).await);
+    assert!(matches!(ledger.reopen(id, &Status::Failed, &[], None).await.unwrap(), Reopened::Reopened { .. }));
+    let items = stack.items(id).await;
+    let since = items["EVENT#failed"].get("work_since").and_then(|v| v.as_s().ok()).cloned().unwrap();
+    let stamped = OffsetDateTime::parse(&since, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_ne!(stamped.nanosecond(), 0, "a time of its own, to the nanosecond: {since}");
 }

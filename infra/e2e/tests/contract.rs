@@ -31,3 +31,10 @@ async fn a_sealed_unit_is_never_claimed_nor_reopened() {
     ledger.seal_work(id, &Status::Failed).await.unwrap();
     contract::a_sealed_unit_is_never_claimed_nor_reopened(&ledger, id, &Status::Failed).await;
 }
+
+#[tokio::test]
+async fn a_check_begun_holds_off_the_next_until_its_gap_ends() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), stack.registered().await);
+    contract::a_check_begun_holds_off_the_next_until_its_gap_ends(&ledger, id).await;
+}

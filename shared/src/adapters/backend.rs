@@ -161,8 +161,8 @@ impl Ledger for Table {
         each!(self, b => Ledger::check_sent(b, id).await)
     }
 
-    async fn check_begun(&self, id: PredictionId) -> Result<()> {
-        each!(self, b => Ledger::check_begun(b, id).await)
+    async fn check_begun(&self, id: PredictionId, next: Option<OffsetDateTime>) -> Result<()> {
+        each!(self, b => Ledger::check_begun(b, id, next).await)
     }
 }
 

@@ -71,6 +71,10 @@ pub enum CheckAsk {
     Asked,
     /// A check asked for earlier has not begun yet: it answers this delivery too.
     Pending,
+    /// A check began moments ago: no other is asked for before `until` (the sender is
+    /// told to deliver again then), so a flood of deliveries for one prediction drives
+    /// one check a gap, not one per queue round trip.
+    TooSoon { until: OffsetDateTime },
 }
 
 /// Where an event stands with respect to the work queue.
@@ -119,10 +123,10 @@ pub trait Ledger: Send + Sync {
     /// The check asked for was sent: deliveries until it begins are answered by it.
     fn check_sent(&self, id: PredictionId) -> impl Future<Output = Result<()>> + Send;
 
-    /// A check of `id` begins: a delivery from now on asks for another, since this one
-    /// may ask WriftAI before that delivery's news reached it. Also undoes an ask whose
-    /// check was never sent.
-    fn check_begun(&self, id: PredictionId) -> impl Future<Output = Result<()>> + Send;
+    /// A check of `id` begins (`next` is when another may be asked for: a delivery from
+    /// then on asks for one, since this one may ask WriftAI before that delivery's news
+    /// reached it), or, with `next` `None`, an ask whose check was never sent is undone.
+    fn check_begun(&self, id: PredictionId, next: Option<OffsetDateTime>) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The queue the worker reads.
@@ -166,8 +170,8 @@ impl<T: Ledger + ?Sized> Ledger for &T {
         (**self).check_sent(id)
     }
 
-    fn check_begun(&self, id: PredictionId) -> impl Future<Output = Result<()>> + Send {
-        (**self).check_begun(id)
+    fn check_begun(&self, id: PredictionId, next: Option<OffsetDateTime>) -> impl Future<Output = Result<()>> + Send {
+        (**self).check_begun(id, next)
     }
 }
 

@@ -147,6 +147,19 @@ pub(crate) async fn handle<L: Ledger, Q: WorkQueue>(
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static(UNKNOWN_RETRY_AFTER_SECS));
             response
         }
+        Ok(Ingested::TooSoon { until }) => {
+            // 429: WriftAI delivers it again after Retry-After, when a check may begin.
+            let wait = (until - crate::clock::now()).whole_seconds().clamp(1, 60);
+            tracing::info!(outcome = "check_too_soon", wait, "a check of this prediction began moments ago");
+            let mut response = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": "check_too_soon", "message": "a check of this prediction began moments ago; deliver again after Retry-After"}),
+            );
+            if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
         Ok(outcome) => {
             let enqueued = matches!(
                 outcome,
@@ -257,6 +270,27 @@ mod tests {
         assert!(ledger.event(id, "succeeded").is_none(), "the forged status is not recorded");
         assert_eq!(ledger.prediction(id).unwrap().status, None, "nor does it move the prediction");
         assert_eq!(queue.messages(), [crate::message::Message::check(id)], "only a check is enqueued");
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_delivery_inside_a_checks_gap_is_a_429_with_its_end() {
+        let (ledger, queue) = (MemoryLedger::default(), MemoryQueue::default());
+        let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
+        let id = PredictionId::random();
+        ledger.register(id, crate::clock::now()).await.unwrap();
+        let gap_ends = crate::clock::now() + crate::ingest::CHECK_GAP;
+        crate::ports::Ledger::check_begun(&ledger, id, Some(gap_ends)).await.unwrap();
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("https://example.lambda-url.us-east-1.on.aws/")
+            .header("content-type", "application/json")
+            .body(Body::Text(body(id, "succeeded")))
+            .unwrap();
+        let response = handle(&ingest, &Checks::default(), request).await.unwrap();
+        assert_eq!(response.status(), 429);
+        let wait: i64 = response.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+        assert!((1..=10).contains(&wait), "{wait}");
+        assert!(queue.messages().is_empty(), "no check inside the gap");
     }
 
     #[tokio::test]

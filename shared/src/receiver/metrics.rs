@@ -40,6 +40,7 @@ pub(crate) fn delivery_metrics(
         // Erased by `hooks forget`: answered 200 so WriftAI stops, and nothing kept.
         Ok(Ingested::Forgotten) => metrics.count("Forgotten", 1),
         Ok(Ingested::Triggered { enqueued }) => metrics.count("CheckEnqueued", u64::from(*enqueued)),
+        Ok(Ingested::TooSoon { .. }) => metrics.count("CheckTooSoon", 1),
         Err(_) => metrics.count("BackendErrors", 1),
     };
     metrics

@@ -270,7 +270,10 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
             }
         };
         let status = fetched.prediction.status.clone();
-        let outcome = match self.ingest.ingest(&fetched.prediction, &fetched.raw, now).await {
+        // Stamped with its own time, never the run's start: the walks order the events
+        // it records by it, and many items sharing one time is what they cannot order
+        // (issue 33, defect 7).
+        let outcome = match self.ingest.ingest(&fetched.prediction, &fetched.raw, crate::clock::now()).await {
             Ok(outcome) => outcome,
             Err(err) => {
                 tracing::warn!(error = %crate::error::chain(&err), %status, "not recorded");

@@ -254,8 +254,9 @@ impl Ledger for DynamoLedger {
     async fn ask_check(&self, id: PredictionId, now: OffsetDateTime, window: Duration) -> Result<CheckAsk> {
         // A read first: a flood of deliveries for one prediction costs reads of its item,
         // not failed writes, while its check waits.
-        let read =
-            self.get(prediction_pk(id), PREDICTION_SK).projection_expression("pk, #rank, check_until, check_sent");
+        let read = self
+            .get(prediction_pk(id), PREDICTION_SK)
+            .projection_expression("pk, #rank, check_until, check_sent, check_after");
         let out =
             read.expression_attribute_names("#rank", "rank").send().await.map_err(|e| Error::store("GetItem", e))?;
         let Some(item) = out.item() else { return Ok(CheckAsk::Unknown) };
@@ -266,6 +267,11 @@ impl Ledger for DynamoLedger {
         let sent = item.contains_key("check_sent");
         if sent && number("check_until").is_some_and(|until| until > now.unix_timestamp()) {
             return Ok(CheckAsk::Pending);
+        }
+        if let Some(after) = number("check_after").filter(|after| *after > now.unix_timestamp()) {
+            let until = OffsetDateTime::from_unix_timestamp(after)
+                .map_err(|_| Error::Corrupt { key: "check_after".into(), reason: "not a time" })?;
+            return Ok(CheckAsk::TooSoon { until });
         }
         // Asked afresh, or again when an ask was never confirmed sent: the condition holds
         // for a send of this same write repeated after its answer was lost, too.
@@ -294,11 +300,19 @@ impl Ledger for DynamoLedger {
         conditional(sent.send().await).map(drop)
     }
 
-    async fn check_begun(&self, id: PredictionId) -> Result<()> {
-        let begun = self
-            .update(prediction_pk(id), PREDICTION_SK)
-            .update_expression("REMOVE check_until, check_sent")
-            .condition_expression("attribute_exists(check_until)");
+    async fn check_begun(&self, id: PredictionId, next: Option<OffsetDateTime>) -> Result<()> {
+        let begun = match next {
+            // No condition: a check redriven, or asked by another path, floors the next too.
+            Some(next) => self
+                .update(prediction_pk(id), PREDICTION_SK)
+                .update_expression("SET check_after = :next REMOVE check_until, check_sent")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":next", n(next.unix_timestamp())),
+            None => self
+                .update(prediction_pk(id), PREDICTION_SK)
+                .update_expression("REMOVE check_until, check_sent")
+                .condition_expression("attribute_exists(check_until)"),
+        };
         conditional(resend(|| begun.clone().send()).await).map(drop)
     }
 }

@@ -96,6 +96,8 @@ pub struct PredictionRow {
     /// A check was asked for until then, and has not begun; and whether it was sent.
     pub check_until: Option<OffsetDateTime>,
     pub check_sent: bool,
+    /// No check is asked for before then: one began moments ago.
+    pub check_after: Option<OffsetDateTime>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -458,6 +460,7 @@ impl Ledger for MemoryLedger {
                 closed: None,
                 check_until: None,
                 check_sent: false,
+                check_after: None,
             };
             state.predictions.insert(id, row);
             state.set_open(id, Some(pk));
@@ -564,6 +567,10 @@ impl Ledger for MemoryLedger {
             if row.check_sent && row.check_until.is_some_and(|until| until > now) {
                 return Ok(CheckAsk::Pending);
             }
+            // DynamoDB keeps whole seconds: `check_after > :now`.
+            if let Some(until) = row.check_after.filter(|after| after.unix_timestamp() > now.unix_timestamp()) {
+                return Ok(CheckAsk::TooSoon { until: until.replace_nanosecond(0).unwrap_or(until) });
+            }
             (row.check_until, row.check_sent) = (Some(now + window), false);
             Ok(CheckAsk::Asked)
         })
@@ -580,10 +587,13 @@ impl Ledger for MemoryLedger {
         .await
     }
 
-    async fn check_begun(&self, id: PredictionId) -> Result<()> {
+    async fn check_begun(&self, id: PredictionId, next: Option<OffsetDateTime>) -> Result<()> {
         self.call("UpdateItem", |state| {
             if let Some(row) = state.predictions.get_mut(&id) {
                 (row.check_until, row.check_sent) = (None, false);
+                if next.is_some() {
+                    row.check_after = next;
+                }
             }
             Ok(())
         })
