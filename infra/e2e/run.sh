@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 # for `cargo test` and the running stack, so the debug build of the SDK is reused (with
 # `-p e2e` alone tokio's features differ, and the SDK builds again).
 tests=(cargo test --workspace --exclude bench --exclude fault-proxy --exclude chaos)
-"${tests[@]}" --test adapters --test receiver --test catalogue --test round_trips --test pipeline --test production_worker --test limits
+"${tests[@]}" --test adapters --test contract --test receiver --test catalogue --test round_trips --test pipeline --test production_worker --test limits
 # The official WriftAI Python client against the simulator.
 .local/venv/bin/python -m pytest -q infra/tests/stack
 infra/glue.sh

@@ -132,13 +132,16 @@ pub struct IngestConfig {
     /// The partition key values each sparse index spreads its items over
     /// (`INDEX_SHARDS`): docs/design.md, "Partition keys and their rates".
     pub index_shards: u16,
-    /// How long the work's records and steps are kept (`RECORD_TTL_DAYS`, DynamoDB TTL
-    /// from their last write); `None` (0, the default) keeps them until `hooks forget`.
+    /// How long the work's records are kept (`RECORD_TTL_DAYS`, DynamoDB TTL from their
+    /// last write); `None` (0, the default) keeps them until `hooks forget`. Steps live
+    /// with their event instead.
     pub record_ttl: Option<Duration>,
 }
 
-/// The shortest retention of records and steps: longer than the 14 days a message can
-/// wait to run the work that reads them.
+/// The shortest retention of records: longer than a message's 14 days in the queue, so
+/// the work a message runs finds the records an earlier run of it stored. (A redrive
+/// starts a message's 14 days afresh, and a replay may come at any time: steps, which
+/// must never run twice, live with their event instead, not by this retention.)
 pub const MIN_RECORD_TTL_DAYS: u64 = 15;
 
 impl IngestConfig {
@@ -158,8 +161,8 @@ impl IngestConfig {
             index_shards,
             record_ttl: match env.parsed::<u64>("RECORD_TTL_DAYS", 0)? {
                 0 => None,
-                // A message waits up to 14 days in the queue or its DLQ, and its work reads
-                // its records and steps when it runs: they must outlive it.
+                // A message waits up to 14 days in the queue, and its work reads its
+                // records when it runs: they must outlive that.
                 days if days < MIN_RECORD_TTL_DAYS => {
                     let reason = format!("{days} is neither 0 nor at least {MIN_RECORD_TTL_DAYS} (days)");
                     return Err(ConfigError::Invalid { var: "RECORD_TTL_DAYS", reason });

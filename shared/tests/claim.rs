@@ -242,3 +242,19 @@ async fn a_replay_is_refused_while_a_run_holds_the_work() {
         wriftai_hooks::internals::ports::Reopened::Running
     );
 }
+
+/// Issue 33, defect 8: only reruns of done work were left out of `EndToEnd`, so the
+/// runbook's `hooks replay --work failed` fed day-old lags to its alarm. Every run that
+/// follows a reopen is a rerun.
+#[tokio::test]
+async fn a_run_after_a_replay_of_failed_work_is_a_rerun() {
+    use wriftai_hooks::internals::ports::Reopened;
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
+    let (id, body) = recorded(&ledger, &queue).await;
+    let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("boom".into()) }).await;
+    assert!(matches!(failed, Err(ClaimError::Failed(_))));
+    let reopened = ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap();
+    assert!(matches!(reopened, Reopened::Reopened { was_done: false, .. }), "{reopened:?}");
+    let done = run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!({})) }).await.unwrap();
+    assert_eq!(done, Outcome::Done { attempt: 2, rerun: true });
+}

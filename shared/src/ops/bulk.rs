@@ -147,6 +147,15 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
         lines.push("dry run: nothing sent".to_owned());
         return Ok(json!(lines.join("\n")));
     }
+    if !done.is_empty() {
+        // The name is what keeps a run once per event: after a second fix, the same
+        // command would send nothing again.
+        lines.push(format!(
+            "{} were replayed by run {} already and are not sent again; to replay them after another fix, name a new run: --run <name>",
+            done.len(),
+            run.name
+        ));
+    }
     if run.progress {
         eprintln!("{}", lines[0]);
     }
@@ -184,7 +193,15 @@ async fn send(ops: &Ops, events: &[&Received], run: &Run<'_>) -> Result<Tally> {
         let rerun = Rerun { run: run.name, only: run.only.map(Work::state) };
         match ops.ledger().reopen(event.id, &event.status, run.forget, Some(rerun)).await? {
             Reopened::Reopened { payload, .. } => {
-                ops.ingest.resend(event.id, &event.status, payload.as_deref()).await?;
+                if let Err(err) = ops.ingest.resend(event.id, &event.status, payload.as_deref()).await {
+                    // Reopened and stamped, never sent: the stamp goes, so the same command
+                    // run again sends it (issue 33, defect 11). Left, the reconciler still
+                    // enqueues the reopened work once it is stale.
+                    if let Err(undo) = ops.ledger().unstamp_replay(event.id, &event.status, run.name).await {
+                        tracing::warn!(error = %crate::error::chain(&undo), id = %event.id, "a replay's stamp stays on an event never sent; the reconciler enqueues it once stale");
+                    }
+                    return Err(err.into());
+                }
                 tally.sent += 1;
             }
             // Reopened by this run meanwhile (another copy of the command): not twice.

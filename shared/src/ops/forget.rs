@@ -8,8 +8,10 @@
 //!
 //! In that order: a fence on each unit of work, held as a run's claim is, so no run
 //! starts and writes records, steps or objects back (refused, and the fences taken back,
-//! changing nothing, while a run holds one); the mark; the prediction's own item, after which every write of
-//! a delivery or a `GET` finds no prediction and takes the forgotten path; the objects;
+//! changing nothing, while a run holds one); the mark; each unit of work sealed for good,
+//! so no claim or replay of it succeeds once the fences expire, however the erasure
+//! ends; the prediction's own item, after which every write of a delivery or a `GET`
+//! finds no prediction and takes the forgotten path; the objects;
 //! the rest of the items; then the table is read again until only the mark is left.
 //! Interrupted anywhere, the same command again finishes the job, and once everything is
 //! gone it says so: safe to run twice.
@@ -23,8 +25,9 @@ use serde_json::{Value, json};
 use super::error::{OpsError as Error, Result};
 use super::{Ops, OpsBucket};
 
-/// How long the mark outlives the erasure: past WriftAI's retries of a delivery and the
-/// 14 days a message can wait in the queue or its dead-letter queue.
+/// How long the mark outlives the erasure: past WriftAI's retries of a delivery and a
+/// message's 14 days in the queue. A message later still (from the DLQ after a
+/// redrive, which starts its 14 days afresh) meets its sealed event, not the mark.
 pub const MARK_KEPT: Duration = Duration::from_secs(30 * 86_400);
 
 /// How long a fence holds the work: past any erasure's time, short enough that one

@@ -24,7 +24,8 @@ pub fn kept_error(error: &str) -> &str {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
     /// Ours until `until`. `attempt` counts claims of this unit, 1 for the first;
-    /// `rerun` when it was done before and a replay asked for it again.
+    /// `rerun` when a replay (`reopen`) asked for it, done before or not: its prediction's
+    /// age says nothing of the trip, and `EndToEnd` leaves it out.
     Acquired { token: String, attempt: u32, rerun: bool },
     /// Already run to completion: nothing to do.
     Done,

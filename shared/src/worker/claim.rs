@@ -29,7 +29,7 @@ pub const REPORT_MARGIN: Duration = OPERATION_TIMEOUT.saturating_add(ANSWER_MARG
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The job ran to completion on this attempt (1 for the first claim); `rerun` when
-    /// it had been done before, and a replay ran it again.
+    /// a replay asked for this run, the work done before or not.
     Done { attempt: u32, rerun: bool },
     /// A run before this one completed it: nothing done now.
     AlreadyDone,

@@ -29,6 +29,11 @@ fn attempts(item: &Item) -> u32 {
     item.get("work_attempts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// A run a replay asked for (issue 33, defect 8: not only of done work), or of done work.
+fn rerun(item: &Item) -> bool {
+    item.contains_key("replay") || string(item, "work") == Some("done")
+}
+
 /// Done, and no replay asked for since.
 fn done(item: &Item) -> bool {
     string(item, "work") == Some("done") && !item.contains_key("replay")
@@ -66,7 +71,7 @@ impl Claims for DynamoLedger {
             Ok(out) => Ok(Claim::Acquired {
                 token,
                 attempt: out.attributes().map_or(1, attempts),
-                rerun: out.attributes().is_some_and(|item| string(item, "work") == Some("done")),
+                rerun: out.attributes().is_some_and(rerun),
             }),
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
@@ -76,7 +81,7 @@ impl Claims for DynamoLedger {
                     // answer was lost, and the SDK (or `resend`) tried again. Without
                     // this the unit would look busy until the claim expired.
                     Some(old) if string(old, "work_token") == Some(token.as_str()) => {
-                        Claim::Acquired { attempt: attempts(old), rerun: string(old, "work") == Some("done"), token }
+                        Claim::Acquired { attempt: attempts(old), rerun: rerun(old), token }
                     }
                     Some(old) if done(old) => Claim::Done,
                     Some(_) => Claim::Busy,

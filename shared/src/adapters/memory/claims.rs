@@ -36,7 +36,7 @@ impl Claims for MemoryLedger {
             }
             event.claim = Some(Claimed { token: token.clone(), until });
             event.attempts += 1;
-            Ok(Claim::Acquired { token, attempt: event.attempts, rerun: event.done.is_some() })
+            Ok(Claim::Acquired { token, attempt: event.attempts, rerun: event.replay || event.done.is_some() })
         })
         .await
     }

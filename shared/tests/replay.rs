@@ -1,0 +1,77 @@
+//! `hooks replay` by filter on the in-memory stack: what an operator meets when a send
+//! fails, and when the same command is typed again after a second fix.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use wriftai_hooks::internals::adapters::backend::{Queue, Table};
+use wriftai_hooks::internals::adapters::memory::{MemoryDeadLetters, MemoryLedger, MemoryQueue};
+use wriftai_hooks::internals::config::ActOn;
+use wriftai_hooks::internals::ingest::Ingest;
+use wriftai_hooks::internals::ports::{Claim, Claims, Ledger};
+use wriftai_hooks::internals::prediction::{Prediction, PredictionId, Status};
+use wriftai_hooks::ops::Ops;
+use wriftai_hooks::ops::bulk::{Filter, Run, Work, replay};
+
+/// A stack in memory with one `failed` event whose work ran and failed.
+async fn failed_work() -> (Ops, Table, Queue, PredictionId) {
+    let (table, queue) = (Table::from(MemoryLedger::default()), Queue::from(MemoryQueue::default()));
+    let ingest = Ingest::new(table.clone(), queue.clone(), ActOn::terminal(), Duration::from_secs(30 * 86_400));
+    let id = PredictionId::random();
+    table.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    let raw = format!(r#"{{"id":"{id}","status":"failed","error":{{"code":"x","message":"boom"}}}}"#);
+    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
+    let until = OffsetDateTime::now_utc() + Duration::from_secs(60);
+    let Claim::Acquired { token, .. } =
+        table.claim(id, &Status::Failed, until, OffsetDateTime::now_utc()).await.unwrap()
+    else {
+        panic!("not claimed")
+    };
+    table.release(id, &Status::Failed, &token, "downstream down").await.unwrap();
+    let ops = Ops::in_memory(ingest, Arc::new(MemoryDeadLetters::default()), None);
+    (ops, table, queue, id)
+}
+
+fn failed_ones() -> Filter {
+    Filter { work: Some(Work::Failed), ..Filter::default() }
+}
+
+fn run<'a>(name: &'a str) -> Run<'a> {
+    Run { name, only: Some(Work::Failed), rate: 1000, dry_run: false, forget: &[], progress: false }
+}
+
+/// Issue 33, defect 11: a bulk replay whose send failed had stamped the event with its
+/// run's name, so the same command run again sent it never.
+#[tokio::test]
+async fn a_replay_whose_send_failed_is_sent_by_the_same_command_run_again() {
+    let (ops, _, queue, id) = failed_work().await;
+    let sent_before = queue.memory().unwrap().messages().len();
+    queue.memory().unwrap().fail_next.store(1, Ordering::SeqCst);
+    assert!(replay(&ops, &failed_ones(), &run("fix-1")).await.is_err(), "the send fails");
+    let again = replay(&ops, &failed_ones(), &run("fix-1")).await.unwrap();
+    assert!(again.as_str().unwrap().contains("sent 1 of 1"), "{again}");
+    let messages = queue.memory().unwrap().messages();
+    assert_eq!(messages.len(), sent_before + 1, "{messages:?}");
+    assert!(messages.last().unwrap().contains(&id.to_string()));
+}
+
+#[tokio::test]
+async fn the_same_command_after_a_second_fix_says_it_sends_nothing_and_how_to_send_again() {
+    let (ops, table, _, id) = failed_work().await;
+    assert!(replay(&ops, &failed_ones(), &run("fix-1")).await.unwrap().as_str().unwrap().contains("sent 1 of 1"));
+    // The replayed run fails too.
+    let until = OffsetDateTime::now_utc() + Duration::from_secs(60);
+    let Claim::Acquired { token, .. } =
+        table.claim(id, &Status::Failed, until, OffsetDateTime::now_utc()).await.unwrap()
+    else {
+        panic!("not claimed")
+    };
+    table.release(id, &Status::Failed, &token, "still down").await.unwrap();
+    let again = replay(&ops, &failed_ones(), &run("fix-1")).await.unwrap();
+    let told = again.as_str().unwrap();
+    assert!(told.contains("sent 0 of 0") && told.contains("--run <name>"), "{told}");
+    let renamed = replay(&ops, &failed_ones(), &run("fix-2")).await.unwrap();
+    assert!(renamed.as_str().unwrap().contains("sent 1 of 1"), "{renamed}");
+}
