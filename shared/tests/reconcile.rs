@@ -323,6 +323,25 @@ async fn each_event_a_run_records_is_stamped_with_its_own_time() {
     assert_eq!(times.len(), 3, "one time each: {times:?}");
 }
 
+/// Issue 33, defect 11: `IndexShards` lowered in the template left what was written in
+/// the shards above the new count unwalked for good.
+#[tokio::test]
+async fn a_lowered_shard_count_still_walks_every_shard_ever_written() {
+    let mut w = World::new();
+    w.ledger = MemoryLedger::sharded(8);
+    // A prediction left unfinished in a shard above the count the stack is lowered to.
+    let id = loop {
+        let id = w.prediction(OLD, Some("failed")).await;
+        if wriftai_hooks::internals::shards::shard(id, 8) >= 2 {
+            break id;
+        }
+    };
+    w.ledger.reshard(2);
+    let summary = w.run(AMPLE).await;
+    assert!(summary.examined >= 1, "{summary:?}");
+    assert!(!w.ledger.prediction(id).unwrap().open, "found in its shard, past the new count");
+}
+
 #[tokio::test]
 async fn unfinished_predictions_are_examined_oldest_first_across_the_shards() {
     let mut w = World::new();

@@ -236,3 +236,21 @@ async fn a_reopen_stamps_its_own_time_not_the_date_headers_second() {
     let stamped = OffsetDateTime::parse(&since, &time::format_description::well_known::Rfc3339).unwrap();
     assert_ne!(stamped.nanosecond(), 0, "a time of its own, to the nanosecond: {since}");
 }
+
+/// Issue 33, defect 11: a ledger with fewer shards than the table was written with (the
+/// template's `IndexShards` lowered, `hooks` without `INDEX_SHARDS`) walked only its
+/// own; it now learns the widest count the reconciler recorded, and never lowers it.
+#[tokio::test]
+async fn a_narrower_ledger_learns_and_walks_the_widest_shard_count_ever_written() {
+    use wriftai_hooks::internals::adapters::dynamo::DynamoLedger;
+    use wriftai_hooks::internals::ports::ReconcileStore;
+    use wriftai_hooks::internals::shards::Index;
+    let stack = Stack::from_env().await;
+    let wide = stack.ledger();
+    ReconcileStore::learn_shards(&wide).await.unwrap();
+    let narrow = DynamoLedger::new(stack.dynamodb.clone(), &stack.table, 2);
+    assert_eq!(narrow.partitions(Index::Open).len(), 3, "its own two, and the one of before sharding");
+    assert_eq!(narrow.learn_shards(true).await.unwrap(), wide.shards(), "the wider count is kept, not lowered");
+    assert_eq!(narrow.partitions(Index::Open).len(), usize::from(wide.shards()) + 1);
+    assert_eq!(narrow.shards(), 2, "its writes keep their own count");
+}

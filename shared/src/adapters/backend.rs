@@ -239,6 +239,10 @@ impl ReconcileStore for Table {
         each!(self, b => ReconcileStore::partitions(b, index))
     }
 
+    async fn learn_shards(&self) -> Result<()> {
+        each!(self, b => ReconcileStore::learn_shards(b).await)
+    }
+
     async fn open_predictions(&self, ask: PageAsk<'_>) -> Result<Page<OpenPrediction>> {
         each!(self, b => ReconcileStore::open_predictions(b, ask).await)
     }

@@ -90,8 +90,20 @@ impl Ops {
             let s3 = aws_sdk_s3::config::Builder::from(&aws).force_path_style(path_style).build();
             OpsBucket::S3 { client: aws_sdk_s3::Client::from_conf(s3), name }
         });
-        let ledger =
+        let mut ledger =
             DynamoLedger::from_config(&aws, &config.table_name, config.index_shards).keeping_records(config.record_ttl);
+        // What the stack's functions wrote with, as the reconciler keeps it: the walks read
+        // every shard ever written, and, with INDEX_SHARDS unset here, the writes (a
+        // registration) use the stack's count rather than the default.
+        match ledger.learn_shards(false).await {
+            Ok(widest) if env.optional("INDEX_SHARDS").is_none() => {
+                ledger = DynamoLedger::from_config(&aws, &config.table_name, widest).keeping_records(config.record_ttl);
+                ledger.learn_shards(false).await.map_err(Error::Store)?;
+            }
+            Ok(_) => {}
+            // The command's own calls meet the same failure, and say so.
+            Err(err) => tracing::debug!(error = %crate::error::chain(&err), "the stack's shard count not read"),
+        }
         let queue = SqsQueue::from_config(&aws, &config.queue_url);
         Ok(Self {
             ingest: Ingest::new(ledger.into(), queue.into(), config.act_on.clone(), config.event_ttl),

@@ -47,9 +47,15 @@ pub struct Page<T> {
 /// What the reconciler reads and writes. A walk reads each partition of an index a page
 /// at a time and merges them, oldest first (`wriftai_hooks::walk`).
 pub trait ReconcileStore: Send + Sync {
-    /// The partition key values of `index` a walk reads: every shard, and the one value of
-    /// tables written before sharding.
+    /// The partition key values of `index` a walk reads: every shard of the widest count
+    /// the table was ever written with (as last learned), and the one value of tables
+    /// written before sharding.
     fn partitions(&self, index: Index) -> Vec<String>;
+
+    /// Records this stack's shard count if it is wider than any before, and learns the
+    /// widest: once a run, before its walks, so a lowered `INDEX_SHARDS` never hides an
+    /// item written in the shards above it (issue 33, defect 11).
+    fn learn_shards(&self) -> impl Future<Output = Result<()>> + Send;
 
     /// One page of the unfinished predictions of a partition, by when they were registered.
     fn open_predictions(&self, ask: PageAsk<'_>) -> impl Future<Output = Result<Page<OpenPrediction>>> + Send;

@@ -136,6 +136,7 @@ impl<L: Ledger, Q: WorkQueue, S: ReconcileStore, P: PredictionSource, D: WorkQue
     /// DynamoDB and SQS, and must not starve when WriftAI is slow. Every call ends by its
     /// walk's deadline; the place is saved after each wave.
     pub async fn run(&self, deadline: Instant) -> crate::Result<Summary> {
+        self.store.learn_shards().await?;
         let mut summary = Summary::default();
         let now = crate::clock::now();
         let open_until = Instant::now() + deadline.saturating_duration_since(Instant::now()) * 2 / 3;

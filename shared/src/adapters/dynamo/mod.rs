@@ -34,6 +34,8 @@ pub use select::Received;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -53,6 +55,8 @@ const PREDICTION_SK: &str = "PRED";
 pub const FORGOTTEN_SK: &str = "FORGOTTEN";
 /// The partition of the reconciler's own items: its cursors and its last run.
 const RECONCILER_PK: &str = "RECONCILER";
+/// The item under [`RECONCILER_PK`] keeping the widest shard count the table was written with.
+const SHARDS_SK: &str = "SHARDS";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -60,8 +64,12 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoLedger {
     client: Client,
     table: String,
-    /// Partition key values per sparse index (`wriftai_hooks::shards`).
+    /// Partition key values per sparse index (`wriftai_hooks::shards`) its writes use.
     shards: u16,
+    /// The most shards this table was ever written with, as far as this ledger learned
+    /// ([`DynamoLedger::learn_shards`]): what its walks read, so an `INDEX_SHARDS`
+    /// lowered never hides what was written in the shards above it.
+    widest: Arc<AtomicU16>,
     /// How long the work's records and steps are kept after their last write; `None`
     /// keeps them.
     record_ttl: Option<Duration>,
@@ -74,7 +82,9 @@ impl DynamoLedger {
     /// The ledger on `table`, its indexes of `shards` shards (`INDEX_SHARDS`): every
     /// writer and reader of one table must agree on it, so it is never defaulted here.
     pub fn new(client: Client, table: impl Into<String>, shards: u16) -> Self {
-        Self { client, table: table.into(), shards: shards.max(1), record_ttl: None, counting_stores: None }
+        let shards = shards.max(1);
+        let widest = Arc::new(AtomicU16::new(shards));
+        Self { client, table: table.into(), shards, widest, record_ttl: None, counting_stores: None }
     }
 
     /// Every put of a record calls `before` with its name, then adds an ID of its own to
@@ -97,6 +107,48 @@ impl DynamoLedger {
 
     pub fn shards(&self) -> u16 {
         self.shards
+    }
+
+    /// The shard count its walks read: the widest this table was ever written with, as
+    /// far as it learned, and never fewer than its own.
+    pub fn walked_shards(&self) -> u16 {
+        self.widest.load(Ordering::SeqCst).max(self.shards)
+    }
+
+    /// Learns the widest shard count this table was ever written with (kept in one item,
+    /// `RECONCILER`/`SHARDS`), and with `record` first records its own when it is wider:
+    /// the reconciler does at the start of each run, `hooks` only reads it. One write
+    /// (or read) a call.
+    pub async fn learn_shards(&self, record: bool) -> crate::error::Result<u16> {
+        let stored = |item: Option<&Item>| -> u16 {
+            item.and_then(|item| item.get("shards")?.as_n().ok()?.parse().ok()).unwrap_or(0)
+        };
+        let learned = if record {
+            let write = self
+                .update(RECONCILER_PK.to_owned(), SHARDS_SK)
+                .update_expression("SET shards = :n")
+                .condition_expression("attribute_not_exists(shards) OR shards < :n")
+                .expression_attribute_values(":n", n(self.shards))
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            match write.send().await {
+                Ok(_) => self.shards,
+                Err(err) => match err.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => stored(failed.item()),
+                    _ => return Err(crate::error::Error::store("UpdateItem", err)),
+                },
+            }
+        } else {
+            let out = self
+                .get(RECONCILER_PK, SHARDS_SK)
+                .send()
+                .await
+                .map_err(|e| crate::error::Error::store("GetItem", e))?;
+            stored(out.item())
+        };
+        self.widest.fetch_max(learned, Ordering::SeqCst);
+        Ok(self.walked_shards())
     }
 
     /// An `UpdateItem` of one item of the table.

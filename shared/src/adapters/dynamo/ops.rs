@@ -62,7 +62,7 @@ impl DynamoLedger {
     /// The size and oldest item of each partition of a sparse index, every shard and the
     /// value of tables written before sharding, counted a few at a time.
     pub async fn backlog(&self, index: Index) -> Result<Vec<Backlog>> {
-        let partitions = index.partitions(self.shards);
+        let partitions = index.partitions(self.walked_shards());
         stream::iter(partitions)
             .map(|partition| self.partition_backlog(index, partition))
             .buffered(AT_ONCE)

@@ -62,7 +62,11 @@ impl DynamoLedger {
 
 impl ReconcileStore for DynamoLedger {
     fn partitions(&self, index: Index) -> Vec<String> {
-        index.partitions(self.shards)
+        index.partitions(self.walked_shards())
+    }
+
+    async fn learn_shards(&self) -> Result<()> {
+        self.learn_shards(true).await.map(drop)
     }
 
     async fn open_predictions(&self, ask: PageAsk<'_>) -> Result<Page<OpenPrediction>> {

@@ -48,7 +48,7 @@ impl DynamoLedger {
     ) -> Result<Vec<Received>> {
         let (since, until) = (rfc3339(since), rfc3339(until));
         let keep = &keep;
-        let mut events: Vec<Received> = stream::iter(Index::Received.partitions(self.shards))
+        let mut events: Vec<Received> = stream::iter(Index::Received.partitions(self.walked_shards()))
             .map(|partition| self.received_in(partition, &since, &until, keep))
             .buffered(AT_ONCE)
             .try_concat()

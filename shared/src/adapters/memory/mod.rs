@@ -185,6 +185,8 @@ pub struct MemoryLedger {
     /// Shards per index (`wriftai_hooks::shards`); 0 for the default. Raised as a deploy
     /// with a higher `INDEX_SHARDS` would raise it.
     shards: AtomicU16,
+    /// The widest shard count it was written with before the one it has now.
+    widest: AtomicU16,
     /// How long records and finished steps are kept (`RECORD_TTL_DAYS`), in seconds; 0
     /// for ever.
     record_ttl_secs: std::sync::atomic::AtomicU64,
@@ -288,7 +290,13 @@ impl MemoryLedger {
     /// Changes the shard count new writes use, as a deploy with a new `INDEX_SHARDS`
     /// would.
     pub fn reshard(&self, shards: u16) {
+        self.widest.fetch_max(self.shards(), Ordering::SeqCst);
         self.shards.store(shards, Ordering::SeqCst);
+    }
+
+    /// The shard count its walks read: the widest it was ever written with.
+    pub(crate) fn walked_shards(&self) -> u16 {
+        self.widest.load(Ordering::SeqCst).max(self.shards())
     }
 
     fn shards(&self) -> u16 {

@@ -160,7 +160,7 @@ impl MemoryLedger {
 
     /// The size and oldest item of each partition of a sparse index.
     pub async fn backlog(&self, index: Index) -> Result<Vec<Backlog>> {
-        let partitions = index.partitions(self.shards());
+        let partitions = index.partitions(self.walked_shards());
         self.call("Query", |state| {
             Ok(partitions
                 .into_iter()
