@@ -99,7 +99,7 @@ def test_only_the_worker_writes_to_the_bucket_and_only_under_predictions_and_rec
         "WorkerFunction": [
             (
                 ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
-                ["${OutputBucket.Arn}/predictions/*", "${OutputBucket.Arn}/records/*"],
+                ["${OutputBucket.Arn}/predictions/*", "${OutputBucket.Arn}/records/*", "${OutputBucket.Arn}/steps/*"],
             ),
             (["s3:ListBucket"], "OutputBucket.Arn"),
         ]

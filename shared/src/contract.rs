@@ -91,3 +91,28 @@ pub async fn a_check_begun_holds_off_the_next_until_its_gap_ends<L: crate::ports
     let after = next + Duration::from_secs(1);
     assert_eq!(ledger.ask_check(id, after, window).await.expect("ask after the gap"), CheckAsk::Asked);
 }
+
+/// A replay keeps the steps of the work it reopens until that work is done again: the
+/// event no longer expires, and neither do they, however long the replayed work waits
+/// (a review of issue 33's fix: a replay on day 25 of work done on day 0, redriven on
+/// day 31, found its steps past the event's old expiry and ran them again).
+pub async fn a_replay_keeps_its_steps_until_the_work_is_done_again<L>(
+    ledger: &L,
+    id: PredictionId,
+    status: &Status,
+    keep: time::Duration,
+) where
+    L: Claims + RecordTable,
+{
+    let now = crate::clock::now();
+    let step = StepKey { id, status, name: "notify" };
+    let StepState::Begun { .. } = ledger.begin_step(step, now).await.expect("begin") else { panic!("not begun") };
+    let outcome = Kept::Whole(json!({"sent": 1}).to_string());
+    ledger.finish_step(step, &outcome, now).await.expect("finish");
+    let token = claimed(ledger, id, status, now).await;
+    assert!(ledger.complete(id, status, &token, &json!({}), &["notify".to_owned()], now).await.expect("complete"));
+    let reopened = ledger.reopen(id, status, &[], None).await.expect("reopen");
+    assert!(matches!(reopened, crate::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
+    let found = ledger.begin_step(step, now + keep + 10 * DAY).await.expect("begin, past the old expiry");
+    assert_eq!(found, StepState::Finished(outcome), "the replayed work still finds its step done");
+}

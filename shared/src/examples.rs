@@ -25,8 +25,11 @@ use crate::wriftai::{CreatePrediction, WriftAi};
 
 /// Tries of one file that fails in a way a retry may mend (a 5xx, a cut, a stall, the
 /// run's time running out while it arrived), one per run of the work, before it is
-/// recorded as failed and the work goes on. A file the run had no time left to begin is
-/// not tried, and not charged: it waits for the next run (issue 33, defect 5).
+/// recorded as failed and the work goes on. In the work's first two runs a file the run
+/// had no time left to begin is not tried, and not charged: it waits for the next run
+/// (issue 33, defect 5). From the third on it is charged, as a try cut short: so every
+/// file has had its three tries by the fifth run, under the queue's five receives, and
+/// the files alone never send the work to the DLQ.
 pub const FILE_TRIES: u32 = 3;
 
 /// Copies each file a succeeded prediction's output points at to the bucket, and says
@@ -40,8 +43,9 @@ pub const FILE_TRIES: u32 = 3;
 /// - a file that fails in a way a retry may mend (a 5xx, a cut, a stall, the run's time
 ///   running out before it arrived) fails this run of the work, which tries it again, and
 ///   is recorded as failed after [`FILE_TRIES`] tries. A failure of the bucket itself
-///   (nothing the file did) is not held against the file, nor is the run's time running
-///   out before a file began: the files after it wait for the next run untried.
+///   (nothing the file did) is not held against the file, nor, in the work's first two
+///   runs, is the run's time running out before a file began: the files after it wait
+///   for the next run untried.
 ///
 /// Each download must end [`FINISH_MARGIN`] before the time the work has left. Without
 /// a bucket ([`Context::files`] is `None`) nothing is copied.
@@ -55,8 +59,11 @@ pub async fn copy_files<S>(prediction: &Prediction, ctx: &Context<S>) -> Result<
     let deadline = crate::deadline::current().map(|by| by.checked_sub(FINISH_MARGIN).unwrap_or(by));
     let (mut copied, mut bytes, mut waiting) = (Vec::new(), 0, 0);
     for found in &urls.found {
-        if deadline.is_some_and(|by| tokio::time::Instant::now() >= by) {
-            // No time left to begin it: the next run does, this one charges it nothing.
+        // No time left to begin it: the next run does, this one charges it nothing; but
+        // from the work's FILE_TRIES-th run on it is charged, so that every file has had
+        // its tries by the fifth run and the files alone never send the work to the DLQ.
+        let first_runs = crate::worker::batch::attempt().unwrap_or(1) < FILE_TRIES;
+        if first_runs && deadline.is_some_and(|by| tokio::time::Instant::now() >= by) {
             waiting += 1;
             continue;
         }

@@ -51,7 +51,7 @@ impl<'a> Records<'a> {
 
     /// Stores `record` as `name` for `id`, replacing an earlier one.
     pub async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
-        let kept = self.keep(id, &key_segment(name), record).await?;
+        let kept = self.keep("records", id, &key_segment(name), record).await?;
         self.table.put_record(id, name, &kept).await
     }
 
@@ -68,7 +68,10 @@ impl<'a> Records<'a> {
     /// `records/<id>/<path>.json`, or cut. Apart from the output files under
     /// `predictions/`, so that their expiry (`OutputExpiryDays`) never takes an object an
     /// item still points at.
-    pub(crate) async fn keep(&self, id: PredictionId, path: &str, value: &Value) -> Result<Kept> {
+    /// Keeps `value` whole in an item, or in the bucket at `<prefix>/<id>/<path>.json`:
+    /// `records` (expired with the retention by the template's lifecycle rule) or
+    /// `steps` (no rule: a step's outcome lives as long as its step item).
+    pub(crate) async fn keep(&self, prefix: &str, id: PredictionId, path: &str, value: &Value) -> Result<Kept> {
         let text = value.to_string();
         if text.len() <= ITEM_BYTES {
             return Ok(Kept::Whole(text));
@@ -76,7 +79,7 @@ impl<'a> Records<'a> {
         let (bytes, sha256) = (text.len() as u64, hex::encode(Sha256::digest(text.as_bytes())));
         Ok(match self.bucket {
             Some(bucket) => {
-                let key = format!("records/{id}/{path}.json");
+                let key = format!("{prefix}/{id}/{path}.json");
                 bucket.put(&key, text.into_bytes()).await?;
                 Kept::InBucket { key, bytes, sha256 }
             }

@@ -367,8 +367,10 @@ impl<'a> Steps<'a> {
 
     async fn finish<V: Serialize>(&self, name: &str, outcome: &V) -> Result<(), StepError> {
         let value = serde_json::to_value(outcome).map_err(|source| StepError::Outcome { name: name.into(), source })?;
-        let path = format!("steps/{}/{}", self.status, key_segment(name));
-        let kept = self.records.keep(self.id, &path, &value).await?;
+        // Under `steps/`, which no lifecycle rule expires: the outcome lives as long as
+        // its step item, with its event, never cut short by the records' retention.
+        let path = format!("{}/{}", self.status, key_segment(name));
+        let kept = self.records.keep("steps", self.id, &path, &value).await?;
         // A cut outcome could never be read back: every rerun would fail on it.
         if let Kept::Cut { bytes, .. } = kept {
             return Err(StepError::Unkeepable { name: name.into(), bytes });

@@ -73,3 +73,11 @@ async fn a_check_begun_holds_off_the_next_until_its_gap_ends() {
     ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
     contract::a_check_begun_holds_off_the_next_until_its_gap_ends(&ledger, id).await;
 }
+
+#[tokio::test]
+async fn a_replay_keeps_its_steps_until_the_work_is_done_again() {
+    let ledger = MemoryLedger::default();
+    let id = failed(&ledger).await;
+    let keep = time::Duration::try_from(KEEP).unwrap();
+    contract::a_replay_keeps_its_steps_until_the_work_is_done_again(&ledger, id, &Status::Failed, keep).await;
+}

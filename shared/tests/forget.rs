@@ -64,3 +64,32 @@ async fn a_forget_interrupted_after_its_mark_lets_nothing_of_the_prediction_run_
     assert_eq!(event.work_since, None, "out of the work index: the reconciler stops requeueing it");
     clock::end();
 }
+
+/// The review's case: the forget stops at its mark (the table refuses it). Sealed
+/// before the mark, the work still never runs again once its fences expire.
+#[tokio::test(start_paused = true)]
+async fn a_forget_stopped_before_its_mark_has_sealed_the_work_already() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    clock::start(OffsetDateTime::now_utc());
+    let refusing_puts = Arc::new(AtomicBool::new(false));
+    let refusing = refusing_puts.clone();
+    let weather: wriftai_hooks::internals::adapters::memory::Weather = Arc::new(move |call| {
+        let refused = call == "PutItem" && refusing.load(Ordering::SeqCst);
+        (Duration::ZERO, if refused { Fate::Refused } else { Fate::Answered })
+    });
+    let table = Table::from(MemoryLedger::default().under(weather));
+    let id = PredictionId::random();
+    table.register(id, clock::now()).await.unwrap();
+    let raw = format!(r#"{{"id":"{id}","status":"failed","error":{{"code":"x","message":"boom"}}}}"#);
+    let ingest = || Ingest::new(table.clone(), Queue::from(MemoryQueue::default()), ActOn::terminal(), 30 * DAY);
+    ingest().ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, clock::now()).await.unwrap();
+    refusing_puts.store(true, Ordering::SeqCst);
+    let ops = Ops::in_memory(ingest(), Arc::new(MemoryDeadLetters::default()), Some(Arc::new(MemoryBucket::default())));
+    assert!(forget(&ops, id).await.is_err(), "the mark is refused");
+    assert!(!table.memory().unwrap().marked(id), "no mark");
+    tokio::time::advance(DAY + Duration::from_secs(3600)).await;
+    let until = clock::now() + Duration::from_secs(300);
+    let claim = table.claim(id, &Status::Failed, until, clock::now()).await.unwrap();
+    assert_eq!(claim, wriftai_hooks::internals::ports::Claim::Forgotten, "sealed before the mark");
+    clock::end();
+}

@@ -38,3 +38,11 @@ async fn a_check_begun_holds_off_the_next_until_its_gap_ends() {
     let (ledger, id) = (stack.ledger(), stack.registered().await);
     contract::a_check_begun_holds_off_the_next_until_its_gap_ends(&ledger, id).await;
 }
+
+#[tokio::test]
+async fn a_replay_keeps_its_steps_until_the_work_is_done_again() {
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), failed(&stack).await);
+    let keep = time::Duration::days(30);
+    contract::a_replay_keeps_its_steps_until_the_work_is_done_again(&ledger, id, &Status::Failed, keep).await;
+}

@@ -116,10 +116,14 @@ pub fn as_it_runs(world: &World) {
             checks.violate(4, id, what.to_owned());
         }
     }
-    for (id, status, event) in world.stack.ledger.events() {
+    let mut stuck = Vec::new();
+    world.stack.ledger.each_event(|id, status, event| {
         if event.work_since.is_some_and(|since| now - since > STUCK) {
-            checks.violate(4, id, format!("work of {status} unfinished and unwalked for a day"));
+            stuck.push((id, format!("work of {status} unfinished and unwalked for a day")));
         }
+    });
+    for (id, what) in stuck {
+        checks.violate(4, id, what);
     }
 }
 

@@ -191,9 +191,9 @@ fn digest(world: &World) -> u64 {
     for id in world.stack.ledger.prediction_ids() {
         text.push_str(&format!("{id}{:?}", world.stack.ledger.prediction(id).map(|r| (r.status, r.open, r.closed))));
     }
-    for (id, status, event) in world.stack.ledger.events() {
+    world.stack.ledger.each_event(|id, status, event| {
         text.push_str(&format!("{id}{status}{:?}{}{}", event.done, event.attempts, event.requeues));
-    }
+    });
     for (key, times) in world.stack.effects.ran.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         text.push_str(&format!("{key:?}{times:?}"));
     }

@@ -80,14 +80,12 @@ async fn redrive(world: &World) {
 /// erasure must fence), else any that ended.
 fn forget_whom(world: &World) -> Option<PredictionId> {
     if world.chance(0.5) {
-        let undone: Vec<PredictionId> = world
-            .stack
-            .ledger
-            .events()
-            .into_iter()
-            .filter(|(_, _, event)| event.work_since.is_some() || event.gave_up.is_some())
-            .map(|(id, _, _)| id)
-            .collect();
+        let mut undone: Vec<PredictionId> = Vec::new();
+        world.stack.ledger.each_event(|id, _, event| {
+            if event.work_since.is_some() || event.gave_up.is_some() {
+                undone.push(id);
+            }
+        });
         if let Some(id) = world.rng().pick(&undone) {
             return Some(*id);
         }

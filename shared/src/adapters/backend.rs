@@ -105,10 +105,6 @@ impl Table {
         each!(self, b => b.unfence_work(id, status, token).await)
     }
 
-    pub async fn unstamp_replay(&self, id: PredictionId, status: &Status, run: &str) -> Result<()> {
-        each!(self, b => b.unstamp_replay(id, status, run).await)
-    }
-
     pub async fn seal_work(&self, id: PredictionId, status: &Status) -> Result<()> {
         each!(self, b => b.seal_work(id, status).await)
     }

@@ -404,9 +404,12 @@ mod tests {
         let ctx = Context::in_memory(()).fetching_from(&format!("127.0.0.1:{dripping}"));
         // Each run of the work has a second for its downloads: the link in flight takes it
         // all and is charged; the others are not begun, and not charged.
+        let attempt = std::sync::atomic::AtomicU32::new(0);
         let run = || async {
             let deadline = Instant::now() + FINISH_MARGIN + Duration::from_secs(1);
-            crate::deadline::within(deadline, copy_files(&prediction, &ctx)).await
+            let nth = attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let copying = crate::deadline::within(deadline, copy_files(&prediction, &ctx));
+            crate::worker::batch::as_attempt(nth, Box::pin(copying)).await
         };
         let tries = |n: usize| {
             let step = ctx.memory_table().step(prediction.id, "succeeded", &format!("file output/{n}"));
@@ -418,12 +421,15 @@ mod tests {
             assert_eq!(tries(0), Some((charged, false)), "the file in flight is charged each run");
             assert!((1..5).all(|n| tries(n).is_none()), "the files after it are never begun");
         }
-        assert!(run().await.is_err(), "the files after it wait for the next runs");
+        // From the third run on, a file not begun is charged as a try cut short, so the
+        // output's files end within five runs, under the queue's five receives.
+        assert!(run().await.is_err(), "the third run");
         assert_eq!(tries(0).map(|(_, recorded)| recorded), Some(true), "recorded failed after its last try");
-        assert!((1..5).all(|n| tries(n).is_none()), "still never begun");
-        assert!(run().await.is_err());
-        assert_eq!(tries(1), Some((1, false)), "the next run begins the next file");
-        assert!((2..5).all(|n| tries(n).is_none()));
+        assert!((1..5).all(|n| tries(n) == Some((1, false))), "charged once each");
+        assert!(run().await.is_err(), "the fourth run");
+        let copied = run().await.expect("the fifth run ends the work");
+        assert_eq!(copied.len(), 5);
+        assert!(copied.iter().all(|f| matches!(f, File::Failed { tries: 3, .. })), "{copied:?}");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! Idempotent by construction, no state on the operator's machine: each run has a name
 //! (`--run`, by default a digest of the flags as typed, `--since 24h` as those letters),
 //! added to the event's `replay_runs` in the write that reopens it, and an event that
-//! holds the name is not sent again. So the same command run again after an interruption
-//! sends only what the first did not. The same write checks that the event's work is
+//! holds the name is not reopened again. So the same command run again after an
+//! interruption sends what the first did not, and sends again (without reopening) what
+//! it reopened whose replayed run has not completed since: a send that failed, a run that
+//! failed again after a second fix. What it replayed to completion it never sends again. The same write checks that the event's work is
 //! still in the state `--work` selected: work that succeeded meanwhile is left done.
 
 use std::time::Duration;
@@ -127,13 +129,27 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
     let until = filter.until.as_ref().map_or_else(crate::clock::now, |w| w.at);
     let since = filter.since.as_ref().map_or(OffsetDateTime::UNIX_EPOCH, |w| w.at);
     let matched = ops.ledger().received_between(since, until, |e| filter.matches(e)).await?;
-    let (done, to_send): (Vec<&Received>, Vec<&Received>) = matched.iter().partition(|e| e.replayed_by(run.name));
+    let (stamped, to_send): (Vec<&Received>, Vec<&Received>) = matched.iter().partition(|e| e.replayed_by(run.name));
+    // Of those this run reopened, the ones whose replayed run has not completed (the
+    // replay still asked for: its send failed, or its run failed again) are sent again,
+    // never reopened again, so no step the run forgot is forgotten twice. A message
+    // sent twice is absorbed by the claim.
+    let mut pending = Vec::new();
+    for event in &stamped {
+        let item = ops.ledger().event_item(event.id, &event.status).await?;
+        let asked = |item: &Value| !item["replay"].is_null() && item["forgotten_at"].is_null();
+        if let Some(item) = item.filter(asked) {
+            pending.push((*event, item["payload"].as_str().map(str::to_owned)));
+        }
+    }
+    let done = stamped.len() - pending.len();
     let mut lines = vec![format!(
-        "replay {}: {} matched ({}); {} already replayed by this run; {} to send",
+        "replay {}: {} matched ({}); {} replayed by this run already, {} of them unfinished and sent again; {} to send",
         run.name,
         matched.len(),
         by_work(&matched),
-        done.len(),
+        stamped.len(),
+        pending.len(),
         to_send.len()
     )];
     if run.dry_run {
@@ -147,24 +163,27 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
         lines.push("dry run: nothing sent".to_owned());
         return Ok(json!(lines.join("\n")));
     }
-    if !done.is_empty() {
-        // The name is what keeps a run once per event: after a second fix, the same
-        // command would send nothing again.
+    if done > 0 {
+        // The name is what keeps a run once per event: what it replayed to completion,
+        // the same command never sends again.
         lines.push(format!(
-            "{} were replayed by run {} already and are not sent again; to replay them after another fix, name a new run: --run <name>",
-            done.len(),
+            "{done} were replayed by run {} to completion already and are not sent again; to replay them once more, name a new run: --run <name>",
             run.name
         ));
     }
     if run.progress {
         eprintln!("{}", lines[0]);
     }
+    for (event, payload) in &pending {
+        ops.ingest.resend(event.id, &event.status, payload.as_deref()).await?;
+    }
     let tally = send(ops, &to_send, run).await?;
     lines.push(format!(
-        "replay {}: sent {} of {}; {} held by a run now, {} no longer selected, {} no longer in the table",
+        "replay {}: sent {} of {} ({} more sent again); {} held by a run now, {} no longer selected, {} no longer in the table",
         run.name,
         tally.sent,
         to_send.len(),
+        pending.len(),
         tally.busy,
         tally.moved,
         tally.gone
@@ -193,15 +212,10 @@ async fn send(ops: &Ops, events: &[&Received], run: &Run<'_>) -> Result<Tally> {
         let rerun = Rerun { run: run.name, only: run.only.map(Work::state) };
         match ops.ledger().reopen(event.id, &event.status, run.forget, Some(rerun)).await? {
             Reopened::Reopened { payload, .. } => {
-                if let Err(err) = ops.ingest.resend(event.id, &event.status, payload.as_deref()).await {
-                    // Reopened and stamped, never sent: the stamp goes, so the same command
-                    // run again sends it (issue 33, defect 11). Left, the reconciler still
-                    // enqueues the reopened work once it is stale.
-                    if let Err(undo) = ops.ledger().unstamp_replay(event.id, &event.status, run.name).await {
-                        tracing::warn!(error = %crate::error::chain(&undo), id = %event.id, "a replay's stamp stays on an event never sent; the reconciler enqueues it once stale");
-                    }
-                    return Err(err.into());
-                }
+                // A send that fails leaves the event reopened and stamped: the same command
+                // run again sends it (issue 33, defect 11), and the reconciler enqueues
+                // it once stale meanwhile.
+                ops.ingest.resend(event.id, &event.status, payload.as_deref()).await?;
                 tally.sent += 1;
             }
             // Reopened by this run meanwhile (another copy of the command): not twice.

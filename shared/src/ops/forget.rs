@@ -8,9 +8,9 @@
 //!
 //! In that order: a fence on each unit of work, held as a run's claim is, so no run
 //! starts and writes records, steps or objects back (refused, and the fences taken back,
-//! changing nothing, while a run holds one); the mark; each unit of work sealed for good,
-//! so no claim or replay of it succeeds once the fences expire, however the erasure
-//! ends; the prediction's own item, after which every write of a delivery or a `GET`
+//! changing nothing, while a run holds one); each unit of work sealed for good, so no
+//! claim or replay of it succeeds once the fences expire, however the erasure ends; the
+//! mark; the prediction's own item, after which every write of a delivery or a `GET`
 //! finds no prediction and takes the forgotten path; the objects;
 //! the rest of the items; then the table is read again until only the mark is left.
 //! Interrupted anywhere, the same command again finishes the job, and once everything is
@@ -27,7 +27,8 @@ use super::{Ops, OpsBucket};
 
 /// How long the mark outlives the erasure: past WriftAI's retries of a delivery and a
 /// message's 14 days in the queue. A message later still (from the DLQ after a
-/// redrive, which starts its 14 days afresh) meets its sealed event, not the mark.
+/// redrive, which starts its 14 days afresh) meets its sealed event, if an interrupted
+/// erasure left it, or no event at all: it is kept in the DLQ, never run.
 pub const MARK_KEPT: Duration = Duration::from_secs(30 * 86_400);
 
 /// How long a fence holds the work: past any erasure's time, short enough that one
@@ -57,12 +58,12 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     // Before the mark, a refusal takes its fences back and changes nothing; once marked
     // (an earlier run's), the fences stay, so nothing of a forgotten prediction runs.
     fence(ops, id, &items, mark.is_none()).await?;
+    // Fenced: each unit of work sealed for good before the mark, so whatever stops this
+    // run from here on, no claim of it succeeds once its fence expires.
+    seal(ops, id, &items).await?;
     if mark.is_none() {
         ops.ledger().mark_forgotten(id, now, now + MARK_KEPT).await?;
     }
-    // Marked: each unit of work sealed for good, so whatever stops this run from here
-    // on, no claim of it succeeds once its fence expires.
-    seal(ops, id, &items).await?;
     // The prediction first: from now on every write for it fails its condition. An event
     // recorded between the first read and this delete is fenced too, before anything else
     // is deleted, so no run of it writes back.
@@ -75,7 +76,7 @@ pub async fn forget(ops: &Ops, id: PredictionId) -> Result<Value> {
     seal(ops, id, &items).await?;
     fence(ops, id, &items, false).await?;
     let mut objects = Vec::new();
-    for prefix in [format!("predictions/{id}/"), format!("records/{id}/")] {
+    for prefix in [format!("predictions/{id}/"), format!("records/{id}/"), format!("steps/{id}/")] {
         objects.extend(match bucket {
             OpsBucket::S3 { client, name } => delete_objects(client, name, &prefix).await?,
             #[cfg(any(test, feature = "test-util"))]

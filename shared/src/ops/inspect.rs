@@ -24,7 +24,7 @@ pub async fn inspect(ops: &Ops, id: PredictionId) -> Result<Value> {
     // Its output files, then its records and step outcomes too large for an item.
     let mut objects = Vec::new();
     if let Some(OpsBucket::S3 { client: s3, name: bucket }) = &ops.bucket {
-        for prefix in [format!("predictions/{id}/"), format!("records/{id}/")] {
+        for prefix in [format!("predictions/{id}/"), format!("records/{id}/"), format!("steps/{id}/")] {
             let listed = s3
                 .list_objects_v2()
                 .bucket(bucket)

@@ -47,6 +47,12 @@ pub fn attempt() -> Option<u32> {
     ATTEMPT.try_with(|attempt| *attempt).ok()
 }
 
+/// Runs `work` as the `attempt`-th run of its unit of work: a test's way to be one.
+#[cfg(test)]
+pub(crate) async fn as_attempt<F: Future>(attempt: u32, work: F) -> F::Output {
+    ATTEMPT.scope(attempt, work).await
+}
+
 /// The worker: the table (claims) and the queue a check's answer may enqueue work on,
 /// WriftAI (a prediction that came by reference, a check's answer), and the job.
 pub struct Worker<J> {

@@ -157,7 +157,8 @@ async fn a_replay_by_filter_counts_first_then_sends_each_match_once_however_ofte
 
     let filter = ["replay", "--model", &model, "--since", &since];
     let dry = hooks(&[&filter[..], &["--dry-run"]].concat()).unwrap();
-    assert!(dry.contains("3 matched (1 failed, 2 done); 0 already replayed by this run; 3 to send"), "{dry}");
+    let none_yet = "0 replayed by this run already, 0 of them unfinished and sent again";
+    assert!(dry.contains(&format!("3 matched (1 failed, 2 done); {none_yet}; 3 to send")), "{dry}");
     assert!(dry.contains(&failing.to_string()) && dry.contains("dry run: nothing sent"), "{dry}");
     assert!(
         item_of(&stack.items(done_a).await, "EVENT#succeeded", "replay_run").is_none(),
@@ -166,18 +167,22 @@ async fn a_replay_by_filter_counts_first_then_sends_each_match_once_however_ofte
 
     let done_only = [&filter[..], &["--work", "done", "--rate", "50"]].concat();
     let said = hooks(&done_only).unwrap();
-    assert!(said.contains("2 matched (2 done); 0 already replayed by this run; 2 to send"), "{said}");
+    assert!(said.contains(&format!("2 matched (2 done); {none_yet}; 2 to send")), "{said}");
     assert!(said.contains("sent 2 of 2"), "{said}");
     for id in [done_a, done_b] {
         eventually(60, "the replayed work stored again", || async {
             stack.record(id, "result").await.filter(|(_, writes)| *writes == 2)
         })
         .await;
+        eventually(60, "the replayed work done", || async {
+            item_of(&stack.items(id).await, "EVENT#succeeded", "replay").is_none().then_some(())
+        })
+        .await;
     }
     // The same command again (an interrupted run, resumed): nothing is sent twice.
     let again = hooks(&done_only).unwrap();
-    assert!(again.contains("2 matched (2 done); 2 already replayed by this run; 0 to send"), "{again}");
-    assert!(again.contains("sent 0 of 0"), "{again}");
+    assert!(again.contains("2 matched (2 done); 2 replayed by this run already, 0 of them unfinished"), "{again}");
+    assert!(again.contains("sent 0 of 0 (0 more sent again)") && again.contains("--run <name>"), "{again}");
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     for id in [done_a, done_b] {
         assert_eq!(stack.record(id, "result").await.unwrap().1, 2, "{id}: replayed once, not twice");

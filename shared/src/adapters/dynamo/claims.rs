@@ -167,6 +167,11 @@ impl Claims for DynamoLedger {
         // may be minutes off.
         let (now, event) = self.server_now(id, status).await?;
         let Some(event) = event else { return Ok(Reopened::Missing) };
+        // Its steps live as long as the event, and the event is about to live until its
+        // work is done again: their expiry goes first, so none of them vanishes (by its
+        // time, or by TTL) before the replayed run reaches it. Refused after, the steps
+        // are kept until the next completion stamps them.
+        self.keep_steps(id, status, forget).await?;
         let (stamp, once) = match rerun {
             Some(rerun) => {
                 (", replay_runs :runs", format!(" AND NOT contains(replay_runs, :run){}", still_in(rerun.only)))
@@ -269,6 +274,40 @@ impl Claims for DynamoLedger {
 }
 
 impl DynamoLedger {
+    /// Removes the expiry of every step of a unit of work but those in `forget` (which
+    /// its reopen deletes).
+    async fn keep_steps(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<()> {
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :steps)")
+                .expression_attribute_values(":pk", s(super::prediction_pk(id)))
+                .expression_attribute_values(":steps", s(format!("STEP#{status}#")))
+                .projection_expression("sk, expires_at")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            let forgotten: Vec<String> = forget.iter().map(|name| super::step_sk(status, name)).collect();
+            for item in out.items().iter().filter(|item| item.contains_key("expires_at")) {
+                let Some(sk) = string(item, "sk").filter(|sk| !forgotten.iter().any(|f| f == sk)) else { continue };
+                let keep = self
+                    .update(super::prediction_pk(id), sk)
+                    .update_expression("REMOVE expires_at")
+                    .condition_expression("attribute_exists(pk)");
+                conditional(resend(|| keep.clone().send()).await)?;
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Gives the finished `steps` of a unit of work done the event's expiry. A step
     /// forgotten meanwhile (a replay's `--forget-step`) is not written back.
     async fn expire_steps(&self, id: PredictionId, status: &Status, steps: &[String], expires_at: AttributeValue) {

@@ -162,17 +162,6 @@ impl DynamoLedger {
         super::conditional(super::resend(|| unfence.clone().send()).await).map(drop)
     }
 
-    /// Takes a bulk replay's name off an event it reopened and never sent, so the same
-    /// run sends it when run again.
-    pub async fn unstamp_replay(&self, id: PredictionId, status: &Status, run: &str) -> Result<()> {
-        let unstamp = self
-            .update(prediction_pk(id), super::event_sk(status))
-            .update_expression("DELETE replay_runs :run")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":run", aws_sdk_dynamodb::types::AttributeValue::Ss(vec![run.to_owned()]));
-        super::conditional(super::resend(|| unstamp.clone().send()).await).map(drop)
-    }
-
     /// Seals a unit of work of a prediction marked forgotten, for good: no claim or
     /// replay of it succeeds from now on (`forgotten_at`), whatever fence expires, and it
     /// leaves the `work` index, so the reconciler stops requeueing it. Never creates it.

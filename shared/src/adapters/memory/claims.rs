@@ -149,6 +149,12 @@ impl Claims for MemoryLedger {
             for name in forget {
                 state.steps.remove(&(id, status.to_string(), name.clone()));
             }
+            // The steps live until the work is done again, as the DynamoDB adapter keeps them.
+            let status = status.to_string();
+            let from = (id, status.clone(), String::new());
+            for (_, step) in state.steps.range_mut(from..).take_while(|((of, at, _), _)| *of == id && *at == status) {
+                step.expires_at = None;
+            }
             Ok(reopened)
         })
         .await

@@ -356,6 +356,13 @@ impl MemoryLedger {
         self.lock().events.iter().map(|((id, status), row)| (*id, status.clone(), row.clone())).collect()
     }
 
+    /// Each event, in key order, without a copy: `visit(id, status, row)`.
+    pub fn each_event(&self, mut visit: impl FnMut(PredictionId, &str, &EventRow)) {
+        for ((id, status), row) in &self.lock().events {
+            visit(*id, status, row);
+        }
+    }
+
     /// Whether anything but a mark is kept of `id`: its prediction, an event, a record
     /// or a step.
     pub fn holds_any_of(&self, id: PredictionId) -> bool {
@@ -400,12 +407,15 @@ impl MemoryLedger {
         let hash = |id: &PredictionId, kind: u64, name: &str| {
             crate::shards::fnv1a(id.as_bytes()) ^ kind.wrapping_mul(0x9e37_79b9) ^ crate::shards::fnv1a(name.as_bytes())
         };
-        let due = |expires_at: Option<OffsetDateTime>, key: u64| expires_at.is_some_and(|at| at + lag(key) <= now);
+        // The lag is never negative: an item not yet past its time is not hashed at all.
+        let due = |expires_at: Option<OffsetDateTime>, key: &dyn Fn() -> u64| {
+            expires_at.is_some_and(|at| at <= now && at + lag(key()) <= now)
+        };
         let mut state = self.lock();
         let events: Vec<EventKey> = state
             .events
             .iter()
-            .filter(|((id, status), row)| due(row.expires_at, hash(id, 1, status)))
+            .filter(|((id, status), row)| due(row.expires_at, &|| hash(id, 1, status)))
             .map(|(key, _)| key.clone())
             .collect();
         let mut deleted = events.len();
@@ -413,9 +423,9 @@ impl MemoryLedger {
             state.remove_event(&key);
         }
         let before = state.records.len() + state.steps.len() + state.forgotten.len();
-        state.records.retain(|(id, name), row| !due(row.expires_at, hash(id, 2, name)));
-        state.steps.retain(|(id, status, name), row| !due(row.expires_at, hash(id, 3, status) ^ hash(id, 4, name)));
-        state.forgotten.retain(|id, mark| !due(Some(mark.until), hash(id, 5, "")));
+        state.records.retain(|(id, name), row| !due(row.expires_at, &|| hash(id, 2, name)));
+        state.steps.retain(|(id, status, name), row| !due(row.expires_at, &|| hash(id, 3, status) ^ hash(id, 4, name)));
+        state.forgotten.retain(|id, mark| !due(Some(mark.until), &|| hash(id, 5, "")));
         deleted += before - (state.records.len() + state.steps.len() + state.forgotten.len());
         deleted
     }

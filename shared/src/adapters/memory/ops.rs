@@ -238,17 +238,6 @@ impl MemoryLedger {
         .await
     }
 
-    /// Takes a bulk replay's name off an event, as the DynamoDB adapter does.
-    pub async fn unstamp_replay(&self, id: PredictionId, status: &Status, run: &str) -> Result<()> {
-        self.call("UpdateItem", |state| {
-            if let Some(event) = state.events.get_mut(&(id, status.to_string())) {
-                event.replay_runs.retain(|stamped| stamped != run);
-            }
-            Ok(())
-        })
-        .await
-    }
-
     /// Seals a unit of work of a forgotten prediction, as the DynamoDB adapter does.
     pub async fn seal_work(&self, id: PredictionId, status: &Status) -> Result<()> {
         let now = crate::clock::now();
