@@ -5,7 +5,7 @@ verify: ## The lab's checks (CI runs them after `test`): fault-injection tests, 
 	lab/verify.sh
 
 sim: ## The lab: weeks of the stack's life on a virtual clock (SEED, PREDICTIONS, DAYS, SHARDS); prints its report, fails on a broken invariant.
-	cargo run --quiet -p simulation
+	cargo run --quiet --profile sim -p simulation
 
 template-check: install ## The lab: make a project with `cargo lambda new` from this checkout, and run its checks.
 	lab/template-check.sh

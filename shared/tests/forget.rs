@@ -93,3 +93,16 @@ async fn a_forget_stopped_before_its_mark_has_sealed_the_work_already() {
     assert_eq!(claim, wriftai_hooks::internals::ports::Claim::Forgotten, "sealed before the mark");
     clock::end();
 }
+
+/// Found by `make verify`'s simulation (seed 1, 100,000 predictions over 60 days): a
+/// replay of a parent's done work ran its chain step's registration again and wrote the
+/// child `hooks forget` had erased back into the table.
+#[tokio::test]
+async fn the_work_never_registers_a_forgotten_prediction_again() {
+    let ctx = wriftai_hooks::Context::in_memory(());
+    let id = PredictionId::random();
+    let now = OffsetDateTime::now_utc();
+    ctx.memory_table().mark_forgotten(id, now, now + DAY).await.unwrap();
+    assert!(!ctx.register(id).await.unwrap(), "not registered");
+    assert!(ctx.memory_table().prediction(id).is_none(), "nothing written");
+}

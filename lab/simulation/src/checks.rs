@@ -139,9 +139,28 @@ pub async fn at_the_end(world: &World) {
     let truth = world.truth.borrow().clone();
     let marked = world.marked.borrow().clone();
     let mut checks = world.checks.borrow_mut();
+    // A chain registers its child after creating it, in every run of the parent's work:
+    // a child whose parent's work is done is ours. One whose parent's work ended
+    // dead-lettered before it was registered is not yet (its parent is checked), and its
+    // webhooks were refused as unknown: beyond what the stack can know until an operator
+    // redrives the parent.
+    let children: Vec<(PredictionId, PredictionId)> =
+        checks.children.iter().flat_map(|(parent, children)| children.iter().map(|child| (*parent, *child))).collect();
+    let chained: BTreeSet<PredictionId> = children.iter().map(|(_, child)| *child).collect();
+    for (parent, child) in children {
+        let parent_done = world.stack.ledger.event(parent, "succeeded").is_some_and(|event| event.done.is_some());
+        if parent_done && world.stack.ledger.prediction(child).is_none() && !marked.contains_key(&child) {
+            let what = format!("chained from {parent}, whose work is done, and never registered");
+            checks.violate(5, child, what);
+        }
+    }
     for (id, truth) in truth {
         let Some((status, _)) = truth.ended else { continue };
         if !truth.registered || marked.contains_key(&id) {
+            continue;
+        }
+        if chained.contains(&id) && world.stack.ledger.prediction(id).is_none() {
+            // Never ours (above): a chained child whose parent never got to register it.
             continue;
         }
         if world.stack.effects.count(id, status.as_str(), "effect") > 0 {

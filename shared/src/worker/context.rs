@@ -127,7 +127,12 @@ impl<S> Context<S> {
     /// Records `id` as a prediction of ours, so the receiver accepts its webhooks and
     /// the reconciler watches it. Do it for every prediction your work creates, as soon
     /// as WriftAI gives its ID. `true` when it was new; registering again is harmless.
+    /// A prediction `hooks forget` erased is not registered again (`false`): a replay of
+    /// the work that created it brings nothing of it back.
     pub async fn register(&self, id: PredictionId) -> Result<bool, crate::Error> {
+        if self.ingest.ledger().forgotten(id).await? {
+            return Ok(false);
+        }
         self.ingest.ledger().register(id, crate::clock::now()).await
     }
 }
