@@ -18,6 +18,20 @@ use crate::prediction::{PredictionId, Status};
 /// A day, in the time the ports take.
 const DAY: time::Duration = time::Duration::days(1);
 
+/// A step `name` of the unit begun and finished with `outcome`, then the unit's work
+/// done by a run that went through it.
+async fn finished_then_done<L>(ledger: &L, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime)
+where
+    L: Claims + RecordTable,
+{
+    let StepState::Begun { .. } = ledger.begin_step(step, now).await.expect("begin") else { panic!("not begun") };
+    ledger.finish_step(step, outcome, now).await.expect("finish");
+    let token = claimed(ledger, step.id, step.status, now).await;
+    let (result, steps) = (json!({}), [step.name.to_owned()]);
+    let done = ledger.complete(step.id, step.status, &token, &result, &steps, now).await.expect("complete");
+    assert!(done, "completed by its own claim");
+}
+
 /// Claims the unit's work, as a run of it does, and gives the claim's token.
 async fn claimed<L: Claims>(ledger: &L, id: PredictionId, status: &Status, now: OffsetDateTime) -> String {
     let until = now + Duration::from_secs(300);
@@ -106,13 +120,21 @@ pub async fn a_replay_keeps_its_steps_until_the_work_is_done_again<L>(
 {
     let now = crate::clock::now();
     let step = StepKey { id, status, name: "notify" };
-    let StepState::Begun { .. } = ledger.begin_step(step, now).await.expect("begin") else { panic!("not begun") };
     let outcome = Kept::Whole(json!({"sent": 1}).to_string());
-    ledger.finish_step(step, &outcome, now).await.expect("finish");
-    let token = claimed(ledger, id, status, now).await;
-    assert!(ledger.complete(id, status, &token, &json!({}), &["notify".to_owned()], now).await.expect("complete"));
+    finished_then_done(ledger, step, &outcome, now).await;
     let reopened = ledger.reopen(id, status, &[], None).await.expect("reopen");
     assert!(matches!(reopened, crate::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
     let found = ledger.begin_step(step, now + keep + 10 * DAY).await.expect("begin, past the old expiry");
     assert_eq!(found, StepState::Finished(outcome), "the replayed work still finds its step done");
+}
+
+/// The bucket: an object put is read back whole, put again replaces it, and a key never
+/// put reads as none (never an error), which the steps' and records' restore relies on.
+pub async fn a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put<B: crate::ports::Bucket>(bucket: &B) {
+    let key = format!("contract/{}.json", PredictionId::random());
+    assert_eq!(bucket.get(&key).await.expect("get a key never put"), None);
+    bucket.put(&key, b"{\"n\":1}".to_vec()).await.expect("put");
+    assert_eq!(bucket.get(&key).await.expect("get"), Some(b"{\"n\":1}".to_vec()));
+    bucket.put(&key, b"{\"n\":2}".to_vec()).await.expect("put again");
+    assert_eq!(bucket.get(&key).await.expect("get again"), Some(b"{\"n\":2}".to_vec()), "replaced whole");
 }

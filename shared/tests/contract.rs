@@ -81,3 +81,10 @@ async fn a_replay_keeps_its_steps_until_the_work_is_done_again() {
     let keep = time::Duration::try_from(KEEP).unwrap();
     contract::a_replay_keeps_its_steps_until_the_work_is_done_again(&ledger, id, &Status::Failed, keep).await;
 }
+
+#[tokio::test]
+async fn a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put() {
+    use wriftai_hooks::internals::adapters::backend::Objects;
+    let bucket = Objects::from(wriftai_hooks::internals::adapters::memory::MemoryBucket::default());
+    contract::a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put(&bucket).await;
+}

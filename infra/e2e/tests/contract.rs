@@ -46,3 +46,38 @@ async fn a_replay_keeps_its_steps_until_the_work_is_done_again() {
     let keep = time::Duration::days(30);
     contract::a_replay_keeps_its_steps_until_the_work_is_done_again(&ledger, id, &Status::Failed, keep).await;
 }
+
+#[tokio::test]
+async fn a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put() {
+    use wriftai_hooks::internals::adapters::backend::Objects;
+    use wriftai_hooks::internals::adapters::s3::S3Bucket;
+    let stack = Stack::from_env().await;
+    let (_, name) = e2e::bucket(&stack.aws);
+    let bucket = Objects::from(S3Bucket::new(&stack.aws, name, true));
+    contract::a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put(&bucket).await;
+}
+
+/// Issue 33, defect 9, on DynamoDB Local, whose TTL deletes nothing: an event past its
+/// `expires_at` (written here, as AWS's TTL would leave it for up to two days) is gone to
+/// a replay, never revived.
+#[tokio::test]
+async fn an_event_past_its_expiry_is_not_reopened() {
+    use wriftai_hooks::internals::ports::{Claim, Claims, Reopened};
+    let stack = Stack::from_env().await;
+    let (ledger, id) = (stack.ledger(), failed(&stack).await);
+    let now = time::OffsetDateTime::now_utc();
+    let until = now + time::Duration::minutes(5);
+    let Claim::Acquired { token, .. } = ledger.claim(id, &Status::Failed, until, now).await.unwrap() else {
+        panic!("not claimed")
+    };
+    assert!(ledger.complete(id, &Status::Failed, &token, &serde_json::json!({}), &[], now).await.unwrap());
+    let past = (now - time::Duration::minutes(1)).unix_timestamp().to_string();
+    let expire = stack.dynamodb.update_item().table_name(&stack.table);
+    let expire = expire
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("PRED#{id}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("EVENT#failed".into()))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(":past", aws_sdk_dynamodb::types::AttributeValue::N(past));
+    expire.send().await.unwrap();
+    assert_eq!(ledger.reopen(id, &Status::Failed, &[], None).await.unwrap(), Reopened::Missing);
+}

@@ -277,35 +277,20 @@ impl DynamoLedger {
     /// Removes the expiry of every step of a unit of work but those in `forget` (which
     /// its reopen deletes).
     async fn keep_steps(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<()> {
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :steps)")
-                .expression_attribute_values(":pk", s(super::prediction_pk(id)))
-                .expression_attribute_values(":steps", s(format!("STEP#{status}#")))
-                .projection_expression("sk, expires_at")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query", e))?;
-            let forgotten: Vec<String> = forget.iter().map(|name| super::step_sk(status, name)).collect();
-            for item in out.items().iter().filter(|item| item.contains_key("expires_at")) {
-                let Some(sk) = string(item, "sk").filter(|sk| !forgotten.iter().any(|f| f == sk)) else { continue };
-                let keep = self
-                    .update(super::prediction_pk(id), sk)
-                    .update_expression("REMOVE expires_at")
-                    .condition_expression("attribute_exists(pk)");
-                conditional(resend(|| keep.clone().send()).await)?;
+        let steps = format!("STEP#{status}#");
+        let forgotten: Vec<String> = forget.iter().map(|name| super::step_sk(status, name)).collect();
+        for item in self.prediction_items(id).await? {
+            let Some(sk) = item["sk"].as_str() else { continue };
+            if !sk.starts_with(&steps) || item["expires_at"].is_null() || forgotten.iter().any(|f| f == sk) {
+                continue;
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
+            let keep = self
+                .update(super::prediction_pk(id), sk)
+                .update_expression("REMOVE expires_at")
+                .condition_expression("attribute_exists(pk)");
+            conditional(resend(|| keep.clone().send()).await)?;
         }
+        Ok(())
     }
 
     /// Gives the finished `steps` of a unit of work done the event's expiry. A step
