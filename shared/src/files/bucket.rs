@@ -409,7 +409,7 @@ mod tests {
             let deadline = Instant::now() + FINISH_MARGIN + Duration::from_secs(1);
             let nth = attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             let copying = crate::deadline::within(deadline, copy_files(&prediction, &ctx));
-            crate::worker::batch::as_attempt(nth, Box::pin(copying)).await
+            crate::worker::batch::tests::as_attempt(nth, Box::pin(copying)).await
         };
         let tries = |n: usize| {
             let step = ctx.memory_table().step(prediction.id, "succeeded", &format!("file output/{n}"));

@@ -174,7 +174,10 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
     if run.progress {
         eprintln!("{}", lines[0]);
     }
-    for (event, payload) in &pending {
+    // At the run's rate, as the first sends were.
+    let (start, gap) = (Instant::now(), Duration::from_secs(1) / run.rate.max(1));
+    for (n, (event, payload)) in pending.iter().enumerate() {
+        tokio::time::sleep_until(start + gap * u32::try_from(n).unwrap_or(u32::MAX)).await;
         ops.ingest.resend(event.id, &event.status, payload.as_deref()).await?;
     }
     let tally = send(ops, &to_send, run).await?;

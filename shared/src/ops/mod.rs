@@ -96,8 +96,9 @@ impl Ops {
         // every shard ever written, and, with INDEX_SHARDS unset here, the writes (a
         // registration) use the stack's count rather than the default.
         match ledger.learn_shards(false).await {
-            Ok(widest) if env.optional("INDEX_SHARDS").is_none() => {
-                ledger = DynamoLedger::from_config(&aws, &config.table_name, widest).keeping_records(config.record_ttl);
+            Ok(recorded) if recorded > 0 && env.optional("INDEX_SHARDS").is_none() => {
+                ledger =
+                    DynamoLedger::from_config(&aws, &config.table_name, recorded).keeping_records(config.record_ttl);
                 ledger.learn_shards(false).await.map_err(Error::Store)?;
             }
             Ok(_) => {}

@@ -47,12 +47,6 @@ pub fn attempt() -> Option<u32> {
     ATTEMPT.try_with(|attempt| *attempt).ok()
 }
 
-/// Runs `work` as the `attempt`-th run of its unit of work: a test's way to be one.
-#[cfg(test)]
-pub(crate) async fn as_attempt<F: Future>(attempt: u32, work: F) -> F::Output {
-    ATTEMPT.scope(attempt, work).await
-}
-
 /// The worker: the table (claims) and the queue a check's answer may enqueue work on,
 /// WriftAI (a prediction that came by reference, a check's answer), and the job.
 pub struct Worker<J> {
@@ -235,8 +229,10 @@ impl<J: Job> Worker<J> {
     }
 }
 
+// The tests stay the file's last part: infra/tests reads what the worker emits from the
+// code before them.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
     use std::time::Duration;
@@ -400,5 +396,10 @@ mod tests {
         let unknown = PredictionId::random();
         assert!(failures(&worker, &[&Message::check(unknown)]).await.is_empty());
         assert!(table(&worker).event(unknown, "succeeded").is_none());
+    }
+
+    /// Runs `work` as the `attempt`-th run of its unit of work: a test's way to be one.
+    pub(crate) async fn as_attempt<F: Future>(attempt: u32, work: F) -> F::Output {
+        super::ATTEMPT.scope(attempt, work).await
     }
 }

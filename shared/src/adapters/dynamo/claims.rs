@@ -22,6 +22,9 @@ use crate::ports::{Claim, Claims, Reopened, Rerun, WorkState, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::records::{RESULT_BYTES, cut};
 
+/// The most actions one `TransactWriteItems` takes.
+const TRANSACTION_ITEMS: usize = 100;
+
 /// How long a done event is kept when it does not say (`EVENT_TTL_DAYS`' default).
 pub(super) const DEFAULT_KEEP_SECS: i64 = 30 * 86_400;
 
@@ -168,10 +171,9 @@ impl Claims for DynamoLedger {
         let (now, event) = self.server_now(id, status).await?;
         let Some(event) = event else { return Ok(Reopened::Missing) };
         // Its steps live as long as the event, and the event is about to live until its
-        // work is done again: their expiry goes first, so none of them vanishes (by its
-        // time, or by TTL) before the replayed run reaches it. Refused after, the steps
-        // are kept until the next completion stamps them.
-        self.keep_steps(id, status, forget).await?;
+        // work is done again: their expiry goes in the same write, so none of them
+        // vanishes (by its time, or by TTL) before the replayed run reaches it.
+        let expiring = self.expiring_steps(id, status, forget).await?;
         let (stamp, once) = match rerun {
             Some(rerun) => {
                 (", replay_runs :runs", format!(" AND NOT contains(replay_runs, :run){}", still_in(rerun.only)))
@@ -230,6 +232,17 @@ impl Claims for DynamoLedger {
                 .map_err(|e| Error::store("TransactWriteItems", e))?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
+        for sk in expiring {
+            let keep = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(super::prediction_pk(id)))
+                .key("sk", s(sk))
+                .update_expression("REMOVE expires_at")
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(|e| Error::store("TransactWriteItems", e))?;
+            items.push(TransactWriteItem::builder().update(keep).build());
+        }
         // One token for every attempt: a repeat after a lost answer is not applied twice.
         // A transaction that met another write of the event (the reconciler's requeue, a
         // claim) is sent again, twice at most.
@@ -274,23 +287,36 @@ impl Claims for DynamoLedger {
 }
 
 impl DynamoLedger {
-    /// Removes the expiry of every step of a unit of work but those in `forget` (which
-    /// its reopen deletes).
-    async fn keep_steps(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<()> {
-        let steps = format!("STEP#{status}#");
+    /// The sort keys of the unit's steps that carry an expiry (a done unit's), but those
+    /// in `forget`, which the reopen deletes: at most what one transaction holds beside
+    /// the reopen and the deletes (a unit of more steps keeps the rest's expiry).
+    async fn expiring_steps(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<Vec<String>> {
         let forgotten: Vec<String> = forget.iter().map(|name| super::step_sk(status, name)).collect();
-        for item in self.prediction_items(id).await? {
-            let Some(sk) = item["sk"].as_str() else { continue };
-            if !sk.starts_with(&steps) || item["expires_at"].is_null() || forgotten.iter().any(|f| f == sk) {
-                continue;
+        let room = TRANSACTION_ITEMS.saturating_sub(1 + forget.len());
+        let (mut expiring, mut start) = (Vec::new(), None);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :steps)")
+                .filter_expression("attribute_exists(expires_at)")
+                .projection_expression("sk")
+                .expression_attribute_values(":pk", s(super::prediction_pk(id)))
+                .expression_attribute_values(":steps", s(format!("STEP#{status}#")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            let sks = out.items().iter().filter_map(|item| string(item, "sk"));
+            expiring.extend(sks.filter(|sk| !forgotten.iter().any(|f| f == sk)).map(str::to_owned));
+            start = out.last_evaluated_key;
+            if start.is_none() || expiring.len() >= room {
+                expiring.truncate(room);
+                return Ok(expiring);
             }
-            let keep = self
-                .update(super::prediction_pk(id), sk)
-                .update_expression("REMOVE expires_at")
-                .condition_expression("attribute_exists(pk)");
-            conditional(resend(|| keep.clone().send()).await)?;
         }
-        Ok(())
     }
 
     /// Gives the finished `steps` of a unit of work done the event's expiry. A step

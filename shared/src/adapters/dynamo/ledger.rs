@@ -171,6 +171,9 @@ impl DynamoLedger {
 impl Ledger for DynamoLedger {
     async fn register(&self, id: PredictionId, at: OffsetDateTime) -> Result<bool> {
         let at = rfc3339(at);
+        // A token, so that a put the SDK sent again after its answer was lost knows its
+        // own item: new, not registered before.
+        let token = uuid::Uuid::new_v4().to_string();
         let result = self
             .client
             .put_item()
@@ -181,12 +184,22 @@ impl Ledger for DynamoLedger {
             .item("registered_at", s(&at))
             .item("open_pk", s(Index::Open.partition(id, self.shards)))
             .item("open_since", s(at))
+            .item("registered_by", s(&token))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) if is_condition_failed(&err) => {
+                let old = match err.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e)) => {
+                        e.item()
+                    }
+                    _ => None,
+                };
+                Ok(old.is_some_and(|old| super::string(old, "registered_by") == Some(token.as_str())))
+            }
             Err(err) => Err(Error::store("PutItem", err)),
         }
     }

@@ -117,8 +117,9 @@ impl DynamoLedger {
 
     /// Learns the widest shard count this table was ever written with (kept in one item,
     /// `RECONCILER`/`SHARDS`), and with `record` first records its own when it is wider:
-    /// the reconciler does at the start of each run, `hooks` only reads it. One write
-    /// (or read) a call.
+    /// the reconciler does at the start of each run, `hooks` only reads it. Returns the
+    /// count the item holds now (0 when none was ever recorded). One write (or read) a
+    /// call.
     pub async fn learn_shards(&self, record: bool) -> crate::error::Result<u16> {
         let stored = |item: Option<&Item>| -> u16 {
             item.and_then(|item| item.get("shards")?.as_n().ok()?.parse().ok()).unwrap_or(0)
@@ -132,7 +133,7 @@ impl DynamoLedger {
                 .return_values_on_condition_check_failure(
                     aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
                 );
-            match write.send().await {
+            match resend(|| write.clone().send()).await {
                 Ok(_) => self.shards,
                 Err(err) => match err.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(failed)) => stored(failed.item()),
@@ -148,7 +149,7 @@ impl DynamoLedger {
             stored(out.item())
         };
         self.widest.fetch_max(learned, Ordering::SeqCst);
-        Ok(self.walked_shards())
+        Ok(learned)
     }
 
     /// An `UpdateItem` of one item of the table.
