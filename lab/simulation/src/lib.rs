@@ -107,6 +107,18 @@ fn epoch() -> OffsetDateTime {
 
 /// Runs one simulation.
 pub fn run(settings: Settings) -> Report {
+    // On a thread of its own with room for the engine's futures, which an unoptimized
+    // build (make test's) nests deeper than a test thread's 2 MiB hold.
+    let world = std::thread::Builder::new().name("simulation".into()).stack_size(STACK_BYTES);
+    world.spawn(move || run_here(settings)).expect("a thread").join().unwrap_or_else(|panic| {
+        std::panic::resume_unwind(panic);
+    })
+}
+
+/// The simulation thread's stack.
+const STACK_BYTES: usize = 256 << 20;
+
+fn run_here(settings: Settings) -> Report {
     let wall = Instant::now();
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().expect("a runtime");
