@@ -18,14 +18,14 @@ use crate::prediction::{PredictionId, Status};
 /// A day, in the time the ports take.
 const DAY: time::Duration = time::Duration::days(1);
 
-/// A step `name` of the unit begun and finished with `outcome`, then the unit's work
-/// done by a run that went through it.
-async fn finished_then_done<L>(ledger: &L, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime)
-where
-    L: Claims + RecordTable,
-{
+/// Begins `step` and finishes it with `outcome`, as a run of its work does.
+async fn finished<L: RecordTable>(ledger: &L, step: StepKey<'_>, outcome: &Kept, now: OffsetDateTime) {
     let StepState::Begun { .. } = ledger.begin_step(step, now).await.expect("begin") else { panic!("not begun") };
     ledger.finish_step(step, outcome, now).await.expect("finish");
+}
+
+/// Completes the unit of `step` by a run that went through it.
+async fn done<L: Claims>(ledger: &L, step: StepKey<'_>, now: OffsetDateTime) {
     let token = claimed(ledger, step.id, step.status, now).await;
     let (result, steps) = (json!({}), [step.name.to_owned()]);
     let done = ledger.complete(step.id, step.status, &token, &result, &steps, now).await.expect("complete");
@@ -56,16 +56,13 @@ pub async fn a_step_lives_while_its_work_is_undone_and_then_as_long_as_its_event
 {
     let now = crate::clock::now();
     let step = StepKey { id, status, name: "chain" };
-    let StepState::Begun { .. } = ledger.begin_step(step, now).await.expect("begin") else { panic!("not begun") };
     let outcome = Kept::Whole(json!({"child": "x"}).to_string());
-    ledger.finish_step(step, &outcome, now).await.expect("finish");
+    finished(ledger, step, &outcome, now).await;
     let later = now + 100 * DAY;
     let found = ledger.begin_step(step, later).await.expect("begin, 100 days on");
     assert_eq!(found, StepState::Finished(outcome.clone()), "a step of undone work is kept, however long");
 
-    let token = claimed(ledger, id, status, now).await;
-    let done = ledger.complete(id, status, &token, &json!({}), &["chain".to_owned()], now).await.expect("complete");
-    assert!(done, "completed by its own claim");
+    done(ledger, step, now).await;
     let found = ledger.begin_step(step, now + keep - DAY).await.expect("begin, within the event's life");
     assert_eq!(found, StepState::Finished(outcome), "a done unit's step lives as long as its event");
     let found = ledger.begin_step(step, now + keep + DAY).await.expect("begin, past the event's life");
@@ -121,7 +118,8 @@ pub async fn a_replay_keeps_its_steps_until_the_work_is_done_again<L>(
     let now = crate::clock::now();
     let step = StepKey { id, status, name: "notify" };
     let outcome = Kept::Whole(json!({"sent": 1}).to_string());
-    finished_then_done(ledger, step, &outcome, now).await;
+    finished(ledger, step, &outcome, now).await;
+    done(ledger, step, now).await;
     let reopened = ledger.reopen(id, status, &[], None).await.expect("reopen");
     assert!(matches!(reopened, crate::ports::Reopened::Reopened { was_done: true, .. }), "{reopened:?}");
     let found = ledger.begin_step(step, now + keep + 10 * DAY).await.expect("begin, past the old expiry");

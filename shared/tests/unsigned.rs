@@ -15,6 +15,20 @@ use wriftai_hooks::internals::message::{Message, WorkMessage};
 use wriftai_hooks::internals::ports::Ledger;
 use wriftai_hooks::internals::prediction::{Prediction, PredictionId};
 
+/// A registered prediction WriftAI says is `started`, on in-memory adapters.
+async fn started() -> (MemoryLedger, MemoryQueue, MemoryWriftAi, PredictionId) {
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    source.set(&json!({"id": id.to_string(), "status": "started"}).to_string());
+    (ledger, queue, source, id)
+}
+
+/// The checks on `queue`.
+fn checks_in(queue: &MemoryQueue) -> usize {
+    queue.messages().iter().filter(|m| matches!(Message::decode(m), Ok(Message::Check { .. }))).count()
+}
+
 #[tokio::test]
 async fn a_forged_succeeded_then_the_genuine_failed_ends_as_wriftai_says() {
     let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
@@ -78,12 +92,9 @@ async fn a_trigger_for_a_finished_or_unknown_prediction_enqueues_nothing() {
 
 #[tokio::test]
 async fn a_flood_of_unsigned_deliveries_asks_for_one_check_until_it_begins() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
+    let (ledger, queue, source, id) = started().await;
     let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
-    let id = PredictionId::random();
-    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
-    source.set(&json!({"id": id.to_string(), "status": "started"}).to_string());
-    let checks = || queue.messages().iter().filter(|m| matches!(Message::decode(m), Ok(Message::Check { .. }))).count();
+    let checks = || checks_in(&queue);
     let now = OffsetDateTime::now_utc();
     for _ in 0..500 {
         ingest.trigger(id, now).await.unwrap();
@@ -134,12 +145,9 @@ async fn a_check_that_could_not_be_sent_is_asked_for_again_by_the_next_delivery(
 /// for one open ID drove a GET and three writes per queue round trip. One check a gap.
 #[tokio::test]
 async fn a_flood_right_after_a_check_began_waits_out_the_gap_and_is_told_when() {
-    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
+    let (ledger, queue, source, id) = started().await;
     let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(3600));
-    let id = PredictionId::random();
-    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
-    source.set(&json!({"id": id.to_string(), "status": "started"}).to_string());
-    let checks = || queue.messages().iter().filter(|m| matches!(Message::decode(m), Ok(Message::Check { .. }))).count();
+    let checks = || checks_in(&queue);
     // Each round: a delivery asks for a check, and the check begins at once.
     for _ in 0..50 {
         let now = OffsetDateTime::now_utc();

@@ -351,11 +351,6 @@ impl MemoryLedger {
         self.lock().predictions.keys().copied().collect()
     }
 
-    /// The events the ledger holds, each with its row, in key order.
-    pub fn events(&self) -> Vec<(PredictionId, String, EventRow)> {
-        self.lock().events.iter().map(|((id, status), row)| (*id, status.clone(), row.clone())).collect()
-    }
-
     /// Each event, in key order, without a copy: `visit(id, status, row)`.
     pub fn each_event(&self, mut visit: impl FnMut(PredictionId, &str, &EventRow)) {
         for ((id, status), row) in &self.lock().events {
