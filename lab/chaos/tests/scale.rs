@@ -7,7 +7,12 @@
 //! what the stack made of it (receiver 5xx, lost, duplicated work), and fails unless the
 //! design holds: no throttle, no 5xx, nothing lost or run twice, the hottest key at most
 //! half its limit.
-//! `SCALE_RATE` (default 10), `SCALE_SECS` (120), `SCALE_DEADLINE_SECS` (180).
+//! `SCALE_RATE` (default 10), `SCALE_SECS` (120), `SCALE_DEADLINE_SECS` (180),
+//! `SCALE_BODY_KB` (the succeeded body's output text, in KB; default none, the
+//! simulator's own short output).
+//!
+//! Write units per prediction are counted once every prediction settled: all the writes
+//! its webhooks, its work and the reconciler made, WriftAI's duplicates included.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,6 +30,7 @@ fn setting(name: &str, default: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_its_scale_the_stack_holds_its_partition_limits() {
     let (rate, secs) = (setting("SCALE_RATE", 10), setting("SCALE_SECS", 120));
+    let body_bytes = setting("SCALE_BODY_KB", 0) * 1024;
     let stack = Arc::new(Stack::from_env().await);
     let sim = Sim::from_env();
     let proxy = FaultProxy::from_env().expect("the scale run needs the stack started with FAULTS=1");
@@ -47,7 +53,10 @@ async fn at_its_scale_the_stack_holds_its_partition_limits() {
         // are refused.
         let by = Instant::now() + Duration::from_secs(60);
         creations.spawn(async move {
-            let input = json!({"prompt": format!("scale {n}"), "sim": {"step_ms": 300}});
+            let mut input = json!({"prompt": format!("scale {n}"), "sim": {"step_ms": 300}});
+            if body_bytes > 0 {
+                input["sim"]["output_bytes"] = json!(body_bytes);
+            }
             chaos::create_by(&stack, ledger, input, Some(by)).await
         });
     }
@@ -91,6 +100,7 @@ async fn at_its_scale_the_stack_holds_its_partition_limits() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+    let settled_report = proxy.partitions().await;
     let mut duplicated = 0;
     for id in &ids {
         duplicated += usize::from(stack.items(*id).await.get("RECORD#result").map_or(0, writes) > 1);
@@ -142,6 +152,23 @@ async fn at_its_scale_the_stack_holds_its_partition_limits() {
         let per = |k: &str| units[k].as_f64().unwrap_or(0.0) / ids.len().max(1) as f64;
         println!("  units/prediction {scope}: {:.1} write, {:.1} read", per("write_units"), per("read_units"));
     }
+    let written = |scope: &str| {
+        settled_report["by_scope"][scope]["write_units"].as_f64().unwrap_or(0.0) / ids.len().max(1) as f64
+    };
+    // The table, then its indexes as docs/design.md lists them, then any other.
+    let mut scopes: Vec<String> = ["table", "open", "work", "received"].map(String::from).into();
+    for scope in settled_report["by_scope"].as_object().into_iter().flat_map(|m| m.keys()) {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    let total: f64 = scopes.iter().map(|scope| written(scope)).sum();
+    let each: Vec<String> = scopes.iter().map(|scope| format!("{scope} {:.1}", written(scope))).collect();
+    println!(
+        "write units per prediction: total {total:.1} ({}); bodies {}",
+        each.join(", "),
+        if body_bytes > 0 { format!("{} KB of output", body_bytes / 1024) } else { "the simulator's own".into() }
+    );
     for (scope, row) in report["hottest_by_scope"].as_object().into_iter().flatten() {
         println!(
             "  hottest of {scope:<6} {:>5.1}% of its limit  {} ({} units)",
