@@ -186,3 +186,32 @@ def test_every_resource_that_takes_tags_carries_the_projects():
     for name, resource in RESOURCES.items():
         if resource["Type"] in taggable:
             assert {"Key": "project", "Value": "ProjectName"} in resource["Properties"].get("Tags", []), name
+
+
+def test_the_workers_queue_scales_by_itself_unless_provisioned_pollers_are_asked_for():
+    """Provisioned mode (ProvisionedPollerConfig) and MaximumConcurrency are exclusive on
+    AWS: the mapping CloudFormation gets carries one or the other, under one condition,
+    and by default neither pollers nor their bill."""
+    import translated
+
+    assert TEMPLATE["Parameters"]["WorkerMinimumPollers"]["Default"] == 0
+    assert TEMPLATE["Conditions"]["WorkerProvisioned"] == [["WorkerMinimumPollers", 0]]
+    (mapping,) = [
+        m for m in translated.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"].get("FunctionName", {}).get("Ref") == "WorkerFunction"
+    ]
+    properties = mapping["Properties"]
+    assert properties["ScalingConfig"] == {
+        "Fn::If": ["WorkerProvisioned", {"Ref": "AWS::NoValue"}, {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}]
+    }
+    assert properties["ProvisionedPollerConfig"] == {
+        "Fn::If": [
+            "WorkerProvisioned",
+            {"MinimumPollers": {"Ref": "WorkerMinimumPollers"}, "MaximumPollers": {"Ref": "WorkerMaximumPollers"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    # AWS's own bounds for an SQS source: at least 2 pollers, at most 200 kept ready.
+    minimum = TEMPLATE["Parameters"]["WorkerMinimumPollers"]
+    assert (minimum["MinValue"], minimum["MaxValue"]) == (0, 200)
+    assert TEMPLATE["Parameters"]["WorkerMaximumPollers"]["MinValue"] == 2
