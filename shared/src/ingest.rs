@@ -2,12 +2,12 @@
 //! brought it (receiver) or a `GET` did (reconciler).
 //!
 //! Round trips to AWS per case (docs/design.md explains why a new event that needs work
-//! costs three):
-//! - plain repeat, new event the worker ignores: 1;
+//! costs two, and what a repeat of it costs):
+//! - a repeat of done work or of an event the worker ignores, a new event it ignores: 1;
 //! - unknown prediction: 2 (the failed write, then whether `hooks forget` erased it);
 //! - out-of-order event: 2 (the failed advance, then the event alone);
-//! - new event that needs work, or a repeat whose earlier enqueue was never confirmed:
-//!   record, send, confirm.
+//! - new event that needs work, or a repeat of one whose work is not done yet: record,
+//!   send (a copy sent again is absorbed by the worker's claim).
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::config::ActOn;
 use crate::error::Result;
 use crate::message::{Message, WorkMessage};
-use crate::ports::{CheckAsk, Enqueue, Ledger, MODEL_KEPT_BYTES, NewEvent, PredictionSource, Recorded, WorkQueue};
+use crate::ports::{CheckAsk, Ledger, MODEL_KEPT_BYTES, NewEvent, PredictionSource, Recorded, WorkQueue};
 use crate::prediction::{Prediction, PredictionId, Status};
 use crate::records;
 use crate::trace::TraceHeader;
@@ -39,8 +39,8 @@ pub enum Ingested {
     /// First delivery of this status, but a later one was recorded before: kept as
     /// seen, the prediction stays where it is, nothing enqueued.
     OutOfOrder,
-    /// Seen before. `enqueued` when an earlier attempt had stopped short of the send and
-    /// this one made it.
+    /// Seen before. `enqueued` when its work was not done yet and is sent again: an
+    /// earlier attempt may have stopped short of the send.
     Duplicate { enqueued: bool },
     /// Not a prediction of ours: nothing written, nothing enqueued.
     UnknownPrediction,
@@ -157,13 +157,11 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
                 }
                 Ingested::Recorded { enqueued: needs_work }
             }
-            Recorded::Duplicate { enqueue: Enqueue::Pending } => {
+            Recorded::Duplicate { undone: true } => {
                 self.enqueue(prediction, raw).await?;
                 Ingested::Duplicate { enqueued: true }
             }
-            Recorded::Duplicate { enqueue: Enqueue::Sent | Enqueue::NotNeeded } => {
-                Ingested::Duplicate { enqueued: false }
-            }
+            Recorded::Duplicate { undone: false } => Ingested::Duplicate { enqueued: false },
         })
     }
 
@@ -237,13 +235,6 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     }
 
     async fn send(&self, id: PredictionId, status: &Status, raw: &str) -> Result<()> {
-        self.queue.send(WorkMessage::encode(id, status, raw), self.trace()).await?;
-        // The message is out: losing the confirmation only risks a second message on a
-        // later repeat, which the worker's claim absorbs. Failing here would make
-        // WriftAI deliver again for nothing.
-        if let Err(err) = self.ledger.mark_enqueued(id, status).await {
-            tracing::warn!(error = %crate::error::chain(&err), "work sent but not confirmed in the ledger");
-        }
-        Ok(())
+        self.queue.send(WorkMessage::encode(id, status, raw), self.trace()).await
     }
 }

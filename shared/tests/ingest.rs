@@ -8,8 +8,8 @@ use wriftai_hooks::internals::adapters::memory::{MemoryLedger, MemoryQueue};
 use wriftai_hooks::internals::config::ActOn;
 use wriftai_hooks::internals::ingest::{Ingest, Ingested};
 use wriftai_hooks::internals::message::WorkMessage;
-use wriftai_hooks::internals::ports::{Enqueue, Ledger};
-use wriftai_hooks::internals::prediction::{Prediction, PredictionId};
+use wriftai_hooks::internals::ports::{Claim, Claims, Ledger};
+use wriftai_hooks::internals::prediction::{Prediction, PredictionId, Status};
 
 struct World {
     ledger: MemoryLedger,
@@ -43,6 +43,16 @@ impl World {
         ingest.ingest(&prediction, &raw, OffsetDateTime::now_utc()).await
     }
 
+    /// Runs the work of `id`'s `succeeded` event to done, as the worker would.
+    async fn work_done(&self, id: PredictionId) {
+        let now = OffsetDateTime::now_utc();
+        let until = now + time::Duration::minutes(1);
+        let Claim::Acquired { token, .. } = self.ledger.claim(id, &Status::Succeeded, until, now).await.unwrap() else {
+            panic!("the work is not claimable");
+        };
+        assert!(self.ledger.complete(id, &Status::Succeeded, &token, &serde_json::json!({}), &[], now).await.unwrap());
+    }
+
     fn status(&self, id: PredictionId) -> Option<String> {
         self.ledger.prediction(id).unwrap().status.map(|s| s.to_string())
     }
@@ -60,7 +70,23 @@ async fn a_new_terminal_event_is_recorded_and_enqueued_once() {
     assert!(msg.payload.unwrap().get().contains(r#""output":{"n":1}"#));
     assert_eq!(w.status(id).as_deref(), Some("succeeded"));
     assert!(!w.ledger.prediction(id).unwrap().open, "a terminal prediction leaves the open index");
-    assert_eq!(w.ledger.event(id, "succeeded").unwrap().enqueue, Enqueue::Sent);
+    assert!(w.ledger.event(id, "succeeded").unwrap().needs_work);
+}
+
+#[tokio::test]
+async fn a_repeat_sends_the_work_again_until_it_is_done_then_never() {
+    let w = World::new();
+    let id = w.known().await;
+    w.deliver(id, "succeeded").await.unwrap();
+    // Nothing says whether the first send happened: the repeat sends again, and the
+    // worker's claim absorbs the copy.
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: true });
+    assert_eq!(w.queue.messages().len(), 2);
+    w.work_done(id).await;
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: false });
+    assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::OutOfOrder);
+    assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::Duplicate { enqueued: false });
+    assert_eq!(w.queue.messages().len(), 2, "nothing more sent");
 }
 
 #[tokio::test]
@@ -84,10 +110,11 @@ async fn the_statuses_acted_on_are_configurable() {
 }
 
 #[tokio::test]
-async fn a_duplicate_delivery_writes_and_enqueues_nothing() {
+async fn a_duplicate_delivery_of_done_work_writes_and_enqueues_nothing() {
     let w = World::new();
     let id = w.known().await;
     w.deliver(id, "succeeded").await.unwrap();
+    w.work_done(id).await;
     let items = w.ledger.item_count();
     assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: false });
     assert_eq!(w.ledger.item_count(), items);
@@ -113,7 +140,7 @@ async fn the_first_terminal_status_absorbs_later_ones() {
     w.deliver(id, "succeeded").await.unwrap();
     assert_eq!(w.deliver(id, "failed").await.unwrap(), Ingested::OutOfOrder);
     assert_eq!(w.status(id).as_deref(), Some("succeeded"));
-    assert_eq!(w.ledger.event(id, "failed").unwrap().enqueue, Enqueue::NotNeeded);
+    assert!(!w.ledger.event(id, "failed").unwrap().needs_work);
     assert_eq!(w.queue.messages().len(), 1);
 }
 
@@ -159,10 +186,12 @@ async fn a_failed_send_is_retried_by_the_next_delivery_exactly_once() {
     let id = w.known().await;
     w.queue.fail_next.store(1, Ordering::SeqCst);
     assert!(w.deliver(id, "succeeded").await.unwrap_err().is_retryable());
-    assert_eq!(w.ledger.event(id, "succeeded").unwrap().enqueue, Enqueue::Pending);
+    assert!(w.ledger.event(id, "succeeded").unwrap().needs_work);
     assert!(w.queue.messages().is_empty());
 
     assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: true });
+    assert_eq!(w.queue.messages().len(), 1);
+    w.work_done(id).await;
     assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: false });
     assert_eq!(w.queue.messages().len(), 1);
 }
@@ -180,18 +209,7 @@ async fn a_failed_record_writes_nothing_and_the_retry_completes() {
 }
 
 #[tokio::test]
-async fn a_lost_confirmation_still_answers_success_and_leaves_the_event_pending() {
-    let w = World::new();
-    let id = w.known().await;
-    w.ledger.fail_next_mark.store(1, Ordering::SeqCst);
-    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Recorded { enqueued: true });
-    assert_eq!(w.queue.messages().len(), 1);
-    // Unconfirmed: a repeat sends again rather than risk losing the work.
-    assert_eq!(w.ledger.event(id, "succeeded").unwrap().enqueue, Enqueue::Pending);
-}
-
-#[tokio::test]
-async fn each_message_carries_the_trace_of_the_call_that_sent_it_and_a_repeat_sends_none() {
+async fn each_message_carries_the_trace_of_the_call_that_sent_it() {
     let w = World::new();
     let ingest = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(60));
     let trace = |root: &str| {
@@ -207,11 +225,6 @@ async fn each_message_carries_the_trace_of_the_call_that_sent_it_and_a_repeat_se
         assert_eq!(
             traced.ingest(&prediction, &raw, OffsetDateTime::now_utc()).await.unwrap(),
             Ingested::Recorded { enqueued: true }
-        );
-        // A repeat through the untraced path sends nothing, so nothing untraced appears.
-        assert_eq!(
-            ingest.ingest(&prediction, &raw, OffsetDateTime::now_utc()).await.unwrap(),
-            Ingested::Duplicate { enqueued: false }
         );
     }
     // The reconciler's path: a resend carries the trace of the run that sent it.

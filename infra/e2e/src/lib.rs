@@ -179,6 +179,23 @@ impl Stack {
         out.items().iter().map(|item| (item["sk"].as_s().unwrap().clone(), item.clone())).collect()
     }
 
+    /// Sets one string attribute of a prediction's event, as another writer (an older
+    /// version, the worker) would have left it.
+    pub async fn set_event(&self, id: PredictionId, status: &str, name: &str, value: &str) {
+        self.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(prediction_pk(id)))
+            .key("sk", AttributeValue::S(format!("EVENT#{status}")))
+            .update_expression("SET #name = :value")
+            .expression_attribute_names("#name", name)
+            .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The work messages for one prediction that have reached the queue.
     pub async fn messages_for(&self, id: PredictionId) -> Vec<WorkMessage> {
         {

@@ -11,7 +11,7 @@ use wriftai_hooks::internals::ingest::Ingest;
 use wriftai_hooks::internals::wriftai::CreatePrediction;
 
 #[tokio::test]
-async fn with_duplicates_and_reordering_each_prediction_ends_at_its_true_status_with_one_message() {
+async fn with_duplicates_and_reordering_each_prediction_ends_at_its_true_status_and_only_it_sends_work() {
     let stack = Stack::from_env().await;
     let sim = Sim::from_env();
     let api = api();
@@ -38,11 +38,18 @@ async fn with_duplicates_and_reordering_each_prediction_ends_at_its_true_status_
         let items = stack.items(id).await;
         assert_eq!(status_of(&items["PRED"]), truth.status.as_str(), "{id}");
         assert!(truth.status.is_terminal());
-        let messages = stack.messages_for(id).await;
-        assert_eq!(messages.len(), 1, "{id}: one message per terminal prediction");
-        assert_eq!(messages[0].status, truth.status);
-
         let deliveries = sim.deliveries(id).await;
+        // No worker runs in this phase, so the work stays undone and each accepted
+        // delivery of the terminal status sends it (a repeat sends again: the worker's
+        // claim absorbs copies); no other status sends anything.
+        let accepted = deliveries
+            .iter()
+            .filter(|d| d["status"] == truth.status.as_str() && d["outcome"]["http"].as_u64() == Some(200))
+            .count();
+        let messages = stack.messages_for(id).await;
+        assert_eq!(messages.len(), accepted, "{id}: one message per accepted delivery of its terminal status");
+        assert!(messages.iter().all(|m| m.status == truth.status), "{id}");
+
         // Every attempt was accepted, or refused with 429 because it beat our own
         // record of the ID (then retried): never a signature failure or a 5xx.
         let answers: Vec<u64> = deliveries.iter().filter_map(|d| d["outcome"]["http"].as_u64()).collect();

@@ -19,7 +19,7 @@ async fn a_new_terminal_event_is_recorded_and_enqueued() {
     let items = stack.items(id).await;
     assert_eq!(status_of(&items["PRED"]), "succeeded");
     assert!(!items["PRED"].contains_key("open_pk"), "a terminal prediction leaves the open index");
-    assert_eq!(items["EVENT#succeeded"]["enqueue"].as_s().unwrap(), "sent");
+    assert_eq!(items["EVENT#succeeded"]["enqueue"].as_s().unwrap(), "queued");
     let messages = stack.messages_for(id).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].payload.as_ref().unwrap().get(), body);
@@ -60,16 +60,26 @@ async fn a_non_terminal_event_is_recorded_but_not_enqueued() {
 }
 
 #[tokio::test]
-async fn two_identical_deliveries_leave_one_message_and_write_nothing_new() {
+async fn a_repeat_writes_nothing_new_and_sends_again_only_while_the_work_is_undone() {
     let stack = Stack::from_env().await;
     let id = stack.registered().await;
     let body = payload(id, "succeeded", 10);
     assert_eq!(stack.post(body.clone()).await.0, 200);
     let before = stack.items(id).await;
-    let (status, answer) = stack.post(body).await;
-    assert_eq!((status, &answer["outcome"]), (200, &"duplicate".into()));
+    let (status, answer) = stack.post(body.clone()).await;
+    assert_eq!((status, &answer["outcome"], &answer["enqueued"]), (200, &"duplicate".into(), &true.into()));
     assert_eq!(stack.items(id).await, before);
-    assert_eq!(stack.messages_for(id).await.len(), 1);
+    assert_eq!(stack.messages_for(id).await.len(), 2, "the worker's claim absorbs the copy");
+    // An event an older version wrote: `enqueue` says `pending` or `sent`, and either
+    // reads as work the worker acts on, undone.
+    for old in ["sent", "pending"] {
+        stack.set_event(id, "succeeded", "enqueue", old).await;
+        assert_eq!(stack.post(body.clone()).await.1["enqueued"], true, "{old}");
+    }
+    stack.set_event(id, "succeeded", "work", "done").await;
+    let (status, answer) = stack.post(body).await;
+    assert_eq!((status, &answer["outcome"], &answer["enqueued"]), (200, &"duplicate".into(), &false.into()));
+    assert_eq!(stack.messages_for(id).await.len(), 4);
 }
 
 #[tokio::test]
@@ -95,9 +105,8 @@ async fn a_recorded_event_whose_enqueue_was_cut_short_is_enqueued_by_the_repeat(
 
     let (status, answer) = stack.post(body.clone()).await;
     assert_eq!((status, &answer["outcome"], &answer["enqueued"]), (200, &"duplicate".into(), &true.into()));
-    assert_eq!(stack.post(body).await.1["enqueued"], false);
     assert_eq!(stack.messages_for(id).await.len(), 1);
-    assert_eq!(stack.items(id).await["EVENT#succeeded"]["enqueue"].as_s().unwrap(), "sent");
+    assert_eq!(stack.items(id).await["EVENT#succeeded"]["enqueue"].as_s().unwrap(), "queued");
 }
 
 #[tokio::test]

@@ -141,10 +141,6 @@ impl Ledger for Table {
         each!(self, b => Ledger::record(b, event).await)
     }
 
-    async fn mark_enqueued(&self, id: PredictionId, status: &Status) -> Result<()> {
-        each!(self, b => Ledger::mark_enqueued(b, id, status).await)
-    }
-
     async fn lookup(&self, id: PredictionId) -> Result<Lookup> {
         each!(self, b => Ledger::lookup(b, id).await)
     }

@@ -43,8 +43,10 @@ pub enum Recorded {
     /// First delivery of this status. `advanced` when it moved the prediction forward;
     /// otherwise a later status was already recorded and this one is only kept as seen.
     New { advanced: bool },
-    /// This status was recorded before; nothing was written now.
-    Duplicate { enqueue: Enqueue },
+    /// This status was recorded before; nothing was written now. `undone` when the
+    /// worker acts on it and its work is not done (nor sealed by `hooks forget`): a
+    /// repeat sends it again, since no write says whether the first send happened.
+    Duplicate { undone: bool },
     /// No prediction of ours has this ID; nothing was written.
     UnknownPrediction,
 }
@@ -77,17 +79,6 @@ pub enum CheckAsk {
     TooSoon { until: OffsetDateTime },
 }
 
-/// Where an event stands with respect to the work queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Enqueue {
-    /// The worker has nothing to do for this event.
-    NotNeeded,
-    /// Recorded as needing work, but no send was confirmed yet.
-    Pending,
-    /// The send was confirmed.
-    Sent,
-}
-
 /// The table of our predictions and the events received for them.
 pub trait Ledger: Send + Sync {
     /// Adds a prediction we created. Returns false when it was already there.
@@ -97,9 +88,6 @@ pub trait Ledger: Send + Sync {
     /// new for a repeat; otherwise the event, and the prediction's status moved forward
     /// when the event's status ranks above it (never backwards).
     fn record(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<Recorded>> + Send;
-
-    /// Notes that an event's work message was sent.
-    fn mark_enqueued(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<()>> + Send;
 
     /// Whether `id` is ours, and finished: one consistent read.
     fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send;
@@ -143,10 +131,6 @@ impl<T: Ledger + ?Sized> Ledger for &T {
 
     fn record(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<Recorded>> + Send {
         (**self).record(event)
-    }
-
-    fn mark_enqueued(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<()>> + Send {
-        (**self).mark_enqueued(id, status)
     }
 
     fn lookup(&self, id: PredictionId) -> impl Future<Output = Result<Lookup>> + Send {

@@ -15,19 +15,23 @@ use super::{
     DynamoLedger, Item, PREDICTION_SK, conditional, event_sk, is_condition_failed, n, prediction_pk, resend, rfc3339, s,
 };
 use crate::error::{Error, Result};
-use crate::ports::{CheckAsk, Enqueue, Ledger, Lookup, NewEvent, Recorded};
-use crate::prediction::{PredictionId, Status};
+use crate::ports::{CheckAsk, Ledger, Lookup, NewEvent, Recorded};
+use crate::prediction::PredictionId;
 use crate::shards::Index;
 
 /// A transaction that collides with another on the same prediction is tried this often.
 const TRANSACTION_ATTEMPTS: usize = 3;
 
-fn enqueue_state(old: Option<&Item>) -> Enqueue {
-    match old.and_then(|item| item.get("enqueue")).and_then(|v| v.as_s().ok()).map(String::as_str) {
-        Some("pending") => Enqueue::Pending,
-        Some("sent") => Enqueue::Sent,
-        _ => Enqueue::NotNeeded,
-    }
+/// What a repeat found: whether the event's work is still to do, so that it is sent
+/// again. `enqueue` marks an event the worker acts on, whatever its value (`queued`, or
+/// `pending` and `sent` in a table an older version wrote).
+fn repeat(old: Option<&Item>) -> Recorded {
+    let undone = old.is_some_and(|item| {
+        item.contains_key("enqueue")
+            && super::string(item, "work") != Some("done")
+            && !item.contains_key("forgotten_at")
+    });
+    Recorded::Duplicate { undone }
 }
 
 fn is_condition_failure(reason: &CancellationReason) -> bool {
@@ -54,7 +58,9 @@ impl DynamoLedger {
             item.insert("updated_at".into(), s(updated_at));
         }
         if with_work {
-            item.insert("enqueue".into(), s("pending"));
+            // Marks an event the worker acts on; its send follows this write, and the
+            // stale-work walk finds one that never happened.
+            item.insert("enqueue".into(), s("queued"));
             // Sparse index `work`: present until the worker has run it.
             item.insert("work_pk".into(), s(Index::Work.partition(event.id, self.shards)));
             item.insert("work_since".into(), s(rfc3339(event.received_at)));
@@ -159,9 +165,7 @@ impl DynamoLedger {
         match result {
             Ok(_) => Ok(Recorded::New { advanced: false }),
             Err(err) => match err.as_service_error().filter(|e| e.is_conditional_check_failed_exception()) {
-                Some(PutItemError::ConditionalCheckFailedException(e)) => {
-                    Ok(Recorded::Duplicate { enqueue: enqueue_state(e.item()) })
-                }
+                Some(PutItemError::ConditionalCheckFailedException(e)) => Ok(repeat(e.item())),
                 _ => Err(Error::store("PutItem", err)),
             },
         }
@@ -214,7 +218,7 @@ impl Ledger for DynamoLedger {
             return Ok(match self.transact(event.id, items).await?.as_deref() {
                 None => Recorded::New { advanced: false },
                 Some([known, _]) if is_condition_failure(known) => Recorded::UnknownPrediction,
-                Some([_, old]) => Recorded::Duplicate { enqueue: enqueue_state(old.item()) },
+                Some([_, old]) => repeat(old.item()),
                 Some(_) => return Err(corrupt_reasons(event.id)),
             });
         };
@@ -224,25 +228,11 @@ impl Ledger for DynamoLedger {
         ];
         match self.transact(event.id, items).await?.as_deref() {
             None => Ok(Recorded::New { advanced: true }),
-            Some([_, old]) if is_condition_failure(old) => {
-                Ok(Recorded::Duplicate { enqueue: enqueue_state(old.item()) })
-            }
+            Some([_, old]) if is_condition_failure(old) => Ok(repeat(old.item())),
             // The prediction failed its condition: absent, or already further along.
             Some([prediction, _]) if prediction.item().is_none() => Ok(Recorded::UnknownPrediction),
             Some(_) => self.put_event_only(event).await,
         }
-    }
-
-    async fn mark_enqueued(&self, id: PredictionId, status: &Status) -> Result<()> {
-        let result = self
-            .update_event(id, status)
-            .update_expression("SET enqueue = :sent")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":sent", s("sent"))
-            .send()
-            .await;
-        // The event expired meanwhile: nothing left to confirm.
-        conditional(result).map(drop)
     }
 
     async fn lookup(&self, id: PredictionId) -> Result<Lookup> {

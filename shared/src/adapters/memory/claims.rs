@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::records::refuse_over_item_limit;
 use super::{Claimed, MemoryLedger};
 use crate::error::Result;
-use crate::ports::{Claim, Claims, Enqueue, Reopened, Rerun, WorkState, kept_error};
+use crate::ports::{Claim, Claims, Reopened, Rerun, WorkState, kept_error};
 use crate::prediction::{PredictionId, Status};
 use crate::records::{RESULT_BYTES, cut};
 use crate::shards::Index;
@@ -122,7 +122,7 @@ impl Claims for MemoryLedger {
             {
                 return Ok(Reopened::Missing);
             }
-            if event.enqueue == Enqueue::NotNeeded {
+            if !event.needs_work {
                 return Ok(Reopened::NoWork);
             }
             if let Some(rerun) = rerun {

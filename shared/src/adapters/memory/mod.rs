@@ -21,7 +21,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::ports::{CheckAsk, Enqueue, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
+use crate::ports::{CheckAsk, Kept, Ledger, Lookup, NewEvent, Recorded, WorkQueue};
 use crate::prediction::{PredictionId, Status};
 use crate::shards::Index;
 use crate::trace::TraceHeader;
@@ -102,7 +102,8 @@ pub struct PredictionRow {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
-    pub enqueue: Enqueue,
+    /// The worker acts on it (`enqueue` in the DynamoDB layout).
+    pub needs_work: bool,
     pub received_at: OffsetDateTime,
     pub payload: Option<String>,
     /// The model the body named, kept with an event that needs work.
@@ -193,8 +194,6 @@ pub struct MemoryLedger {
     weather: Option<Weather>,
     /// Makes the next N `register`/`record` calls fail as an unreachable DynamoDB would.
     pub fail_next: AtomicUsize,
-    /// Makes the next N `mark_enqueued` calls fail.
-    pub fail_next_mark: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -491,7 +490,8 @@ impl Ledger for MemoryLedger {
             };
             let key = (event.id, event.status.to_string());
             if let Some(existing) = state.events.get(&key) {
-                return Ok(Recorded::Duplicate { enqueue: existing.enqueue });
+                let undone = existing.needs_work && existing.done.is_none() && existing.forgotten_at.is_none();
+                return Ok(Recorded::Duplicate { undone });
             }
             let current = prediction.status.as_ref().and_then(Status::rank);
             let advanced = match event.status.rank() {
@@ -507,7 +507,7 @@ impl Ledger for MemoryLedger {
             let with_work = advanced && event.needs_work;
             let keep = event.expires_at - event.received_at;
             let row = EventRow {
-                enqueue: if with_work { Enqueue::Pending } else { Enqueue::NotNeeded },
+                needs_work: with_work,
                 received_at: event.received_at,
                 payload: event.payload.filter(|_| with_work).map(str::to_owned),
                 model: event.model.filter(|_| with_work).map(str::to_owned),
@@ -536,17 +536,6 @@ impl Ledger for MemoryLedger {
                 state.set_work(&key, Some((Index::Work.partition(event.id, shards), event.received_at)));
             }
             Ok(Recorded::New { advanced })
-        })
-        .await
-    }
-
-    async fn mark_enqueued(&self, id: PredictionId, status: &Status) -> Result<()> {
-        Self::injected_fault(&self.fail_next_mark, "UpdateItem")?;
-        self.call("UpdateItem", |state| {
-            if let Some(event) = state.events.get_mut(&(id, status.to_string())) {
-                event.enqueue = Enqueue::Sent;
-            }
-            Ok(())
         })
         .await
     }

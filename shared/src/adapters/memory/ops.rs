@@ -12,7 +12,7 @@ use super::{EventKey, Mark, MemoryLedger, State};
 use crate::adapters::dynamo::Received;
 use crate::adapters::dynamo::{Backlog, FORGOTTEN_SK, event_sk, prediction_pk, record_sk, rfc3339, step_sk};
 use crate::error::Result;
-use crate::ports::{Enqueue, Kept, WorkState};
+use crate::ports::{Kept, WorkState};
 use crate::prediction::{PredictionId, Status};
 use crate::shards::Index;
 
@@ -68,11 +68,7 @@ impl State {
             items.push(("PRED".to_owned(), item));
         }
         for ((_, status), row) in self.events.range((id, String::new())..).take_while(|((of, _), _)| *of == id) {
-            let enqueue = match row.enqueue {
-                Enqueue::NotNeeded => Value::Null,
-                Enqueue::Pending => json!("pending"),
-                Enqueue::Sent => json!("sent"),
-            };
+            let enqueue = if row.needs_work { json!("queued") } else { Value::Null };
             let item = object(vec![
                 ("status", json!(status)),
                 ("received_at", json!(rfc3339(row.received_at))),
