@@ -84,8 +84,8 @@ async fn a_repeat_sends_the_work_again_until_it_is_done_then_never() {
     assert_eq!(w.queue.messages().len(), 2);
     w.work_done(id).await;
     assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: false });
-    assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::OutOfOrder);
-    assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::Duplicate { enqueued: false });
+    assert_eq!(w.deliver(id, "failed").await.unwrap(), Ingested::OutOfOrder);
+    assert_eq!(w.deliver(id, "failed").await.unwrap(), Ingested::Duplicate { enqueued: false });
     assert_eq!(w.queue.messages().len(), 2, "nothing more sent");
 }
 
@@ -129,8 +129,23 @@ async fn an_older_status_after_a_newer_one_does_not_move_the_prediction_back() {
     assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::OutOfOrder);
     assert_eq!(w.deliver(id, "pending").await.unwrap(), Ingested::OutOfOrder);
     assert_eq!(w.status(id).as_deref(), Some("succeeded"));
-    assert!(w.ledger.event(id, "started").is_some(), "kept as seen");
+    assert!(w.ledger.event(id, "started").is_none(), "a status the worker does not act on leaves no event");
     assert_eq!(w.queue.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_status_the_worker_does_not_act_on_moves_the_prediction_alone_and_keeps_when_it_came() {
+    let w = World::new();
+    let id = w.known().await;
+    assert_eq!(w.deliver(id, "starting").await.unwrap(), Ingested::Recorded { enqueued: false });
+    assert_eq!(w.deliver(id, "starting").await.unwrap(), Ingested::Duplicate { enqueued: false });
+    assert_eq!(w.deliver(id, "pending").await.unwrap(), Ingested::OutOfOrder);
+    assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::Recorded { enqueued: false });
+    assert_eq!(w.status(id).as_deref(), Some("started"));
+    let seen: Vec<String> = w.ledger.prediction(id).unwrap().seen.iter().map(|(s, _)| s.to_string()).collect();
+    assert_eq!(seen, ["starting", "started"]);
+    assert!(w.ledger.event(id, "starting").is_none() && w.ledger.event(id, "started").is_none());
+    assert!(w.queue.messages().is_empty());
 }
 
 #[tokio::test]

@@ -179,7 +179,7 @@ async fn under_chaos_every_prediction_ends_at_its_true_status_with_its_work_done
                 terminal_delivered.insert(id.to_owned());
             }
             if let Ok(pid) = PredictionId::parse(id)
-                && !stack.items(pid).await.contains_key(&format!("EVENT#{status}"))
+                && !chaos::recorded(&stack.items(pid).await, status)
             {
                 silently_dropped.push(format!("{id} {status}"));
             }

@@ -46,7 +46,16 @@ pub async fn inspect(ops: &Ops, id: PredictionId) -> Result<Value> {
 pub(crate) fn report(id: PredictionId, items: &[Value], objects: Vec<Value>) -> Value {
     let sk = |item: &Value| item["sk"].as_str().unwrap_or_default().to_owned();
     let prediction = items.iter().find(|item| sk(item) == "PRED").cloned().unwrap_or(Value::Null);
+    // A status the worker does not act on leaves no event, only when it came on the
+    // prediction (`seen_<status>`); one of an older version's tables left an event.
+    let seen: Vec<Value> = prediction
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, at)| Some(json!({"status": name.strip_prefix("seen_")?, "received_at": at})))
+        .collect();
     let mut events: Vec<&Value> = items.iter().filter(|item| sk(item).starts_with("EVENT#")).collect();
+    events.extend(seen.iter().filter(|s| !events.iter().any(|e| e["status"] == s["status"])).collect::<Vec<_>>());
     events.sort_by(|a, b| a["received_at"].as_str().cmp(&b["received_at"].as_str()));
     let rank = |item: &Value| item["status"].as_str().and_then(|s| Status::parse(s).ok()).and_then(|s| s.rank());
     let mut highest: Option<(u8, String)> = None;
@@ -232,6 +241,30 @@ mod tests {
         assert!(events[1]["work"].is_null(), "a status without work has none");
         assert_eq!(report["records"][0]["record"], json!({"status": "succeeded"}));
         assert_eq!((report["unfinished"].clone(), report["closed"].clone()), (json!(false), Value::Null));
+    }
+
+    #[test]
+    fn statuses_the_worker_does_not_act_on_are_told_from_the_predictions_own_times() {
+        let id = PredictionId::random();
+        let pk = format!("PRED#{id}");
+        let items = vec![
+            json!({"pk": pk, "sk": "PRED", "status": "succeeded", "registered_at": "2026-01-01T00:00:01Z",
+                   "seen_pending": "2026-01-01T00:00:02Z", "seen_started": "2026-01-01T00:00:03Z"}),
+            json!({"pk": pk, "sk": "EVENT#succeeded", "status": "succeeded", "received_at": "2026-01-01T00:00:04Z",
+                   "enqueue": "queued"}),
+        ];
+        let report = report(id, &items, Vec::new());
+        let events = report["events"].as_array().unwrap();
+        let told: Vec<_> = events.iter().map(|e| (e["status"].clone(), e["order"].clone())).collect();
+        assert_eq!(
+            told,
+            [
+                (json!("pending"), json!("in order")),
+                (json!("started"), json!("in order")),
+                (json!("succeeded"), json!("in order"))
+            ]
+        );
+        assert!(events[1]["work"].is_null() && events[2]["work"]["state"] == "waiting");
     }
 
     #[test]

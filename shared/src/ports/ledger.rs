@@ -41,7 +41,9 @@ pub const MODEL_KEPT_BYTES: usize = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recorded {
     /// First delivery of this status. `advanced` when it moved the prediction forward;
-    /// otherwise a later status was already recorded and this one is only kept as seen.
+    /// otherwise a later status was already recorded: an event the worker acts on is
+    /// kept as seen, one it does not act on leaves nothing (it is told apart from a
+    /// repeat only while it is not the prediction's status).
     New { advanced: bool },
     /// This status was recorded before; nothing was written now. `undone` when the
     /// worker acts on it and its work is not done (nor sealed by `hooks forget`): a
@@ -85,8 +87,10 @@ pub trait Ledger: Send + Sync {
     fn register(&self, id: PredictionId, at: OffsetDateTime) -> impl Future<Output = Result<bool>> + Send;
 
     /// Records an event atomically: nothing at all for an unknown prediction; nothing
-    /// new for a repeat; otherwise the event, and the prediction's status moved forward
-    /// when the event's status ranks above it (never backwards).
+    /// new for a repeat; otherwise the prediction's status moved forward when the
+    /// event's status ranks above it (never backwards), and, for an event the worker acts
+    /// on or an unknown status, the event itself. A status the worker does not act on
+    /// is one conditional write of the prediction, which keeps when it came.
     fn record(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<Recorded>> + Send;
 
     /// Whether `id` is ours, and finished: one consistent read.

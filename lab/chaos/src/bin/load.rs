@@ -128,7 +128,7 @@ async fn main() {
     for (p, s) in &highest {
         let items = stack.items(ids[*p]).await;
         if status_of(items.get("PRED").unwrap_or(&Default::default())) != STATUSES[*s]
-            || (0..=*s).any(|k| t.accepted.contains(&(*p, k)) && !items.contains_key(&format!("EVENT#{}", STATUSES[k])))
+            || (0..=*s).any(|k| t.accepted.contains(&(*p, k)) && !chaos::recorded(&items, STATUSES[k]))
         {
             lost.push(ids[*p]);
         }

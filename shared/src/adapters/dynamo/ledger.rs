@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use time::OffsetDateTime;
 
@@ -18,6 +20,10 @@ use crate::error::{Error, Result};
 use crate::ports::{CheckAsk, Ledger, Lookup, NewEvent, Recorded};
 use crate::prediction::PredictionId;
 use crate::shards::Index;
+
+/// The condition of a prediction's move to a status: it is ours, and the status ranks
+/// above the one it is at.
+const ADVANCE_CONDITION: &str = "attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)";
 
 /// A transaction that collides with another on the same prediction is tried this often.
 const TRANSACTION_ATTEMPTS: usize = 3;
@@ -87,7 +93,10 @@ impl DynamoLedger {
             .map_err(|e| Error::store("TransactWriteItems", e))
     }
 
-    fn advance(&self, event: &NewEvent<'_>, rank: u8) -> Result<Update> {
+    /// The prediction's move to `event`'s status, ranked `rank`: its update expression
+    /// and values, under [`ADVANCE_CONDITION`]. `seen`: the status leaves no event item,
+    /// so the prediction keeps when it came (`seen_<status>`, for `hooks inspect`).
+    fn advance_expression(event: &NewEvent<'_>, rank: u8, seen: bool) -> (String, HashMap<String, AttributeValue>) {
         let mut expression = "SET #status = :status, #rank = :rank, last_event_at = :now".to_owned();
         let mut values = HashMap::from([
             (":status".to_owned(), s(event.status.as_str())),
@@ -98,22 +107,63 @@ impl DynamoLedger {
             expression.push_str(", updated_at = :updated_at");
             values.insert(":updated_at".into(), s(updated_at));
         }
+        if seen {
+            // A ranked status is one of WriftAI's few names: a fixed set of attributes.
+            expression.push_str(&format!(", seen_{} = :now", event.status.as_str()));
+        }
         if event.status.is_terminal() {
             // Leaving the sparse index: the reconciler stops looking at it.
             expression.push_str(" REMOVE open_pk, open_since");
         }
+        (expression, values)
+    }
+
+    fn advance(&self, event: &NewEvent<'_>, rank: u8) -> Result<Update> {
+        let (expression, values) = Self::advance_expression(event, rank, false);
         Update::builder()
             .table_name(&self.table)
             .key("pk", s(prediction_pk(event.id)))
             .key("sk", s(PREDICTION_SK))
             .update_expression(expression)
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)")
+            .condition_expression(ADVANCE_CONDITION)
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#rank", "rank")
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| Error::store("TransactWriteItems", e))
+    }
+
+    /// A status the worker does not act on: one conditional update of the prediction's
+    /// item, no event item (one write unit, where a transaction with an event cost
+    /// four). A repeat, or a status that comes after a later one, fails the condition
+    /// and writes nothing; the item the failure returns tells them apart.
+    async fn advance_only(&self, event: &NewEvent<'_>, rank: u8) -> Result<Recorded> {
+        let (expression, values) = Self::advance_expression(event, rank, true);
+        let result = self
+            .update(prediction_pk(event.id), PREDICTION_SK)
+            .update_expression(expression)
+            .condition_expression(ADVANCE_CONDITION)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rank", "rank")
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Recorded::New { advanced: true }),
+            Err(err) => err,
+        };
+        match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(match failed.item() {
+                None => Recorded::UnknownPrediction,
+                Some(old) if super::string(old, "status") == Some(event.status.as_str()) => {
+                    Recorded::Duplicate { undone: false }
+                }
+                Some(_) => Recorded::New { advanced: false },
+            }),
+            _ => Err(Error::store("UpdateItem", err)),
+        }
     }
 
     fn exists(&self, id: PredictionId) -> Result<ConditionCheck> {
@@ -222,6 +272,9 @@ impl Ledger for DynamoLedger {
                 Some(_) => return Err(corrupt_reasons(event.id)),
             });
         };
+        if !event.needs_work {
+            return self.advance_only(event, rank).await;
+        }
         let items = [
             TransactWriteItem::builder().update(self.advance(event, rank)?).build(),
             TransactWriteItem::builder().put(self.put_new(self.event_item(event, event.needs_work))?).build(),

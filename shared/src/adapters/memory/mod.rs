@@ -98,6 +98,8 @@ pub struct PredictionRow {
     pub check_sent: bool,
     /// No check is asked for before then: one began moments ago.
     pub check_after: Option<OffsetDateTime>,
+    /// When each status the worker does not act on moved it (`seen_<status>`).
+    pub seen: Vec<(Status, OffsetDateTime)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -473,6 +475,7 @@ impl Ledger for MemoryLedger {
                 check_until: None,
                 check_sent: false,
                 check_after: None,
+                seen: Vec::new(),
             };
             state.predictions.insert(id, row);
             state.set_open(id, Some(pk));
@@ -489,6 +492,23 @@ impl Ledger for MemoryLedger {
                 return Ok(Recorded::UnknownPrediction);
             };
             let key = (event.id, event.status.to_string());
+            if let Some(rank) = event.status.rank().filter(|_| !event.needs_work) {
+                // As DynamoDB's adapter does: the prediction alone, no event row.
+                let current = prediction.status.as_ref().and_then(Status::rank);
+                if current.is_some_and(|current| rank <= current) {
+                    return Ok(if prediction.status.as_ref() == Some(event.status) {
+                        Recorded::Duplicate { undone: false }
+                    } else {
+                        Recorded::New { advanced: false }
+                    });
+                }
+                prediction.status = Some(event.status.clone());
+                prediction.seen.push((event.status.clone(), event.received_at));
+                if event.status.is_terminal() {
+                    state.set_open(event.id, None);
+                }
+                return Ok(Recorded::New { advanced: true });
+            }
             if let Some(existing) = state.events.get(&key) {
                 let undone = existing.needs_work && existing.done.is_none() && existing.forgotten_at.is_none();
                 return Ok(Recorded::Duplicate { undone });

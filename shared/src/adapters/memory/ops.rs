@@ -57,7 +57,7 @@ impl State {
         let mut items: Vec<(String, Map<String, Value>)> = Vec::new();
         if let Some(row) = self.predictions.get(&id) {
             let rank = row.status.as_ref().and_then(Status::rank);
-            let item = object(vec![
+            let mut item = object(vec![
                 ("id", json!(id.to_string())),
                 ("registered_at", json!(rfc3339(row.registered_at))),
                 ("status", row.status.as_ref().map_or(Value::Null, |s| json!(s.as_str()))),
@@ -65,6 +65,9 @@ impl State {
                 ("open_pk", row.open_pk.clone().map_or(Value::Null, Value::from)),
                 ("closed", row.closed.clone().map_or(Value::Null, Value::from)),
             ]);
+            for (status, at) in &row.seen {
+                item.insert(format!("seen_{status}"), json!(rfc3339(*at)));
+            }
             items.push(("PRED".to_owned(), item));
         }
         for ((_, status), row) in self.events.range((id, String::new())..).take_while(|((of, _), _)| *of == id) {
