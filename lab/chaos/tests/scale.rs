@@ -169,6 +169,18 @@ async fn at_its_scale_the_stack_holds_its_partition_limits() {
         each.join(", "),
         if body_bytes > 0 { format!("{} KB of output", body_bytes / 1024) } else { "the simulator's own".into() }
     );
+    // Where they go: each operation on each kind of item (and the index entries it
+    // changed), per prediction, largest first.
+    let mut kinds: Vec<(&String, f64)> = settled_report["by_kind"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(kind, units)| (kind, units.as_f64().unwrap_or(0.0) / ids.len().max(1) as f64))
+        .collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (kind, units) in kinds {
+        println!("  write units of {kind:<44} {units:>5.2} a prediction");
+    }
     for (scope, row) in report["hottest_by_scope"].as_object().into_iter().flatten() {
         println!(
             "  hottest of {scope:<6} {:>5.1}% of its limit  {} ({} units)",

@@ -118,6 +118,8 @@ struct State {
     writes: HashMap<(Scope, String), Bucket>,
     reads: HashMap<(Scope, String), Bucket>,
     spent: HashMap<(Scope, String), Spent>,
+    /// Write units by operation and the kind of item it wrote (its sort key up to `#`).
+    by_kind: HashMap<String, f64>,
     since: Instant,
     throttles: u64,
     calls: u64,
@@ -129,6 +131,7 @@ impl State {
             writes: HashMap::new(),
             reads: HashMap::new(),
             spent: HashMap::new(),
+            by_kind: HashMap::new(),
             since: Instant::now(),
             throttles: 0,
             calls: 0,
@@ -201,6 +204,7 @@ impl Partitions {
     pub fn reset(&self) {
         let mut state = self.lock();
         state.spent.clear();
+        state.by_kind.clear();
         state.throttles = 0;
         state.calls = 0;
         state.since = Instant::now();
@@ -320,18 +324,28 @@ impl Partitions {
         let answer = forward.await;
         let twice = if operation == "TransactWriteItems" { 2.0 } else { 1.0 };
         let mut spent: Vec<(Scope, String, f64)> = Vec::new();
+        let mut kinds: Vec<(String, f64)> = Vec::new();
         for ((t, schema), before) in touched.iter().zip(&before) {
             let after = if t.check { before.clone() } else { Self::read_item(upstream, &t.table, &t.key).await };
             let units = write_units(before.as_ref(), after.as_ref()) as f64;
             spent.push(("table".into(), t.partition.clone(), units * twice));
+            kinds.push((format!("{operation} {}", kind(&t.key)), units * twice));
+            // Once, even from a transaction: what a committed transaction changed then
+            // propagates to the indexes as any write's change does (units.rs).
             for index in &schema.indexes {
                 for (key, units) in index_writes(index, &schema.table_keys(), before.as_ref(), after.as_ref()) {
-                    spent.push((index.name.clone(), key, units as f64 * twice));
+                    kinds.push((format!("{operation} {} index {}", kind(&t.key), index.name), units as f64));
+                    spent.push((index.name.clone(), key, units as f64));
                 }
             }
         }
         drop(guards);
         self.spend(&spent, true);
+        let mut state = self.lock();
+        for (kind, units) in kinds {
+            *state.by_kind.entry(kind).or_default() += units;
+        }
+        drop(state);
         Ok(answer)
     }
 
@@ -468,6 +482,7 @@ impl Partitions {
         json!({
             "scale": self.scale,
             "by_scope": by_scope,
+            "by_kind": state.by_kind,
             "hottest_by_scope": hottest_by_scope,
             "burst_secs": self.burst_secs,
             "unscaled": self.unscaled,
@@ -506,6 +521,14 @@ fn stripe(table: &str, key: &Item, stripes: usize) -> usize {
     table.hash(&mut hasher);
     Value::Object(key.clone()).to_string().hash(&mut hasher);
     (hasher.finish() % stripes as u64) as usize
+}
+
+/// The kind of item a key names: its sort key up to the first `#` (`PRED`, `EVENT`,
+/// `STEP`, `RECORD`, ...), or its partition key's when it has no sort key.
+fn kind(key: &Item) -> String {
+    let value = |name: &str| key.get(name).and_then(|v| v.as_object()?.values().next()?.as_str().map(str::to_owned));
+    let whole = value("sk").or_else(|| value("pk")).unwrap_or_default();
+    whole.split('#').next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
@@ -599,14 +622,18 @@ mod tests {
             .map(|row| (row["key"].as_str().unwrap().to_owned(), row["write_units"].as_f64().unwrap()))
             .collect();
         // The prediction (1 unit) and the 1.5 KB event (2 units), twice; the index entry
-        // deleted, twice.
+        // deleted once, as the committed change propagates.
         assert_eq!(by_key["PRED#1"], 2.0 * (1.0 + 2.0), "{report}");
-        assert_eq!(by_key["OPEN"], 2.0, "{report}");
+        assert_eq!(by_key["OPEN"], 1.0, "{report}");
         // And by scope: what the table and each index spent in all.
         assert_eq!(report["by_scope"]["table"]["write_units"], 6.0, "{report}");
-        assert_eq!(report["by_scope"]["open"]["write_units"], 2.0, "{report}");
+        assert_eq!(report["by_scope"]["open"]["write_units"], 1.0, "{report}");
         assert_eq!(report["hottest_by_scope"]["table"]["key"], "PRED#1", "{report}");
-        assert_eq!(report["hottest_by_scope"]["open"]["write_units"], 2.0, "{report}");
+        assert_eq!(report["hottest_by_scope"]["open"]["write_units"], 1.0, "{report}");
+        // And by what wrote which kind of item.
+        assert_eq!(report["by_kind"]["TransactWriteItems PRED"], 2.0, "{report}");
+        assert_eq!(report["by_kind"]["TransactWriteItems EVENT"], 4.0, "{report}");
+        assert_eq!(report["by_kind"]["TransactWriteItems PRED index open"], 1.0, "{report}");
     }
 
     #[test]

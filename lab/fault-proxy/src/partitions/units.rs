@@ -13,9 +13,15 @@
 //!   key is two writes: the old entry deleted, the new one put);
 //! - a read is one unit per 4 KB, rounded up over the whole answer for a query, half that
 //!   when eventually consistent (every read of an index is);
-//! - a transaction costs twice: every item is prepared and committed. Index writes of a
-//!   transaction are counted twice too (the guide does not say; counting them twice is the
-//!   harder test for a design).
+//! - a transaction costs twice: "DynamoDB performs two underlying reads or writes of
+//!   every item in the transaction: one to prepare the transaction and one to commit the
+//!   transaction", a cancelled one too, for every item as it is (whether DynamoDB bills a
+//!   cancelled transaction's items is not said; counting them is the harder test). Its
+//!   index writes count once: "After a transaction completes in DynamoDB, its changes
+//!   begin propagating to global secondary indexes (GSIs), streams, and backups", the
+//!   committed change propagated as any write's is, and "the total provisioned throughput
+//!   cost for a write consists of the sum of write capacity units consumed by writing to
+//!   the table and those consumed by updating the global secondary indexes".
 
 use serde_json::{Map, Value};
 
