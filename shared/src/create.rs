@@ -4,7 +4,7 @@
 
 use crate::ingest::Ingest;
 use crate::ports::{Ledger, WorkQueue};
-use crate::prediction::PredictionId;
+use crate::prediction::{PredictionId, Status};
 use crate::wriftai::{ApiError, CreatePrediction, Fetched, WriftAi};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,12 @@ pub async fn create<L: Ledger, Q: WorkQueue>(
     let now = crate::clock::now();
     let recorded = async {
         ingest.ledger().register(id, now).await?;
-        ingest.ingest(&fetched.prediction, &fetched.raw, now).await
+        // A `pending` answer says no more than the registration: its webhook records it
+        // (one write, where recording it here too made that one a repeat).
+        if fetched.prediction.status != Status::Pending {
+            ingest.ingest(&fetched.prediction, &fetched.raw, now).await?;
+        }
+        Ok(())
     };
     match recorded.await {
         Ok(_) => Ok(fetched),
