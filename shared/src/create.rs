@@ -41,9 +41,7 @@ pub async fn create<L: Ledger, Q: WorkQueue>(
     let now = crate::clock::now();
     let recorded = async {
         ingest.ledger().register(id, now).await?;
-        // A `pending` answer says no more than the registration: its webhook records it
-        // (one write, where recording it here too made that one a repeat).
-        if fetched.prediction.status != Status::Pending {
+        if answer_is_news(&fetched.prediction.status, request.webhook.is_some(), ingest.acts_on(&Status::Pending)) {
             ingest.ingest(&fetched.prediction, &fetched.raw, now).await?;
         }
         Ok(())
@@ -51,5 +49,27 @@ pub async fn create<L: Ledger, Q: WorkQueue>(
     match recorded.await {
         Ok(_) => Ok(fetched),
         Err(source) => Err(CreateError::NotRecorded { id, source }),
+    }
+}
+
+/// Whether a create's answer must be recorded here. A `pending` answer the worker does
+/// not act on says no more than the registration when a webhook will follow: that
+/// records it (one write, where recording it here too made that one a repeat). Work on
+/// `pending`, or no webhook to bring it, and it is recorded here; any other status too.
+fn answer_is_news(status: &Status, webhook: bool, acts_on_pending: bool) -> bool {
+    *status != Status::Pending || !webhook || acts_on_pending
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_answer_is_left_to_its_webhook_unless_the_worker_acts_on_it_or_none_comes() {
+        assert!(!answer_is_news(&Status::Pending, true, false));
+        assert!(answer_is_news(&Status::Pending, true, true), "its work must run");
+        assert!(answer_is_news(&Status::Pending, false, false), "no webhook will say it");
+        assert!(answer_is_news(&Status::Starting, true, false));
+        assert!(answer_is_news(&Status::Succeeded, true, false), "a create that waited");
     }
 }

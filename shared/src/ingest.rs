@@ -5,7 +5,8 @@
 //! costs two, and what a repeat of it costs):
 //! - a repeat of done work or of an event the worker ignores, a new event it ignores: 1;
 //! - unknown prediction: 2 (the failed write, then whether `hooks forget` erased it);
-//! - out-of-order event: 2 (the failed advance, then the event alone);
+//! - out-of-order event: 1 for a status the worker ignores (nothing is kept), 2 for one
+//!   it acts on (the failed advance, then the event alone, kept as seen);
 //! - new event that needs work, or a repeat of one whose work is not done yet: record,
 //!   send (a copy sent again is absorbed by the worker's claim).
 
@@ -36,8 +37,9 @@ pub const CHECK_GAP: Duration = Duration::from_secs(10);
 pub enum Ingested {
     /// First delivery of this status, and it moved the prediction forward.
     Recorded { enqueued: bool },
-    /// First delivery of this status, but a later one was recorded before: kept as
-    /// seen, the prediction stays where it is, nothing enqueued.
+    /// A later status was recorded before: the prediction stays where it is, nothing
+    /// is enqueued. A status the worker acts on (or an unknown one) is kept as seen the
+    /// first time; any other leaves nothing, and its repeats are answered so too.
     OutOfOrder,
     /// Seen before. `enqueued` when its work was not done yet and is sent again: an
     /// earlier attempt may have stopped short of the send.
@@ -105,6 +107,11 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
             event_ttl: self.event_ttl,
             trace: trace.cloned(),
         }
+    }
+
+    /// Whether the worker acts on `status` (`ACT_ON_STATUSES`).
+    pub fn acts_on(&self, status: &Status) -> bool {
+        self.act_on.includes(status)
     }
 
     /// The trace the messages sent from here carry.
