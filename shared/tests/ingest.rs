@@ -212,6 +212,18 @@ async fn a_failed_send_is_retried_by_the_next_delivery_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_repeat_of_work_the_reconciler_dead_lettered_sends_nothing() {
+    use wriftai_hooks::internals::ports::ReconcileStore;
+    let w = World::new();
+    let id = w.known().await;
+    w.deliver(id, "succeeded").await.unwrap();
+    w.ledger.give_up_work(id, &Status::Succeeded, "requeued too often", OffsetDateTime::now_utc()).await.unwrap();
+    // `hooks redrive` decides when it runs again, not WriftAI's repeats.
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: false });
+    assert_eq!(w.queue.messages().len(), 1);
+}
+
+#[tokio::test]
 async fn a_failed_record_writes_nothing_and_the_retry_completes() {
     let w = World::new();
     let id = w.known().await;

@@ -46,7 +46,8 @@ pub enum Recorded {
     /// repeat only while it is not the prediction's status).
     New { advanced: bool },
     /// This status was recorded before; nothing was written now. `undone` when the
-    /// worker acts on it and its work is not done (nor sealed by `hooks forget`): a
+    /// worker acts on it and its work is not done (nor sealed by `hooks forget`, nor
+    /// dead-lettered by the reconciler): a
     /// repeat sends it again, since no write says whether the first send happened.
     Duplicate { undone: bool },
     /// No prediction of ours has this ID; nothing was written.

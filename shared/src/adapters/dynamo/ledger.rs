@@ -1,5 +1,7 @@
-//! The ledger on DynamoDB: one conditional transaction records an event, detects a
-//! repeat and refuses an unknown ID in a single round trip.
+//! The ledger on DynamoDB: one conditional write records an event, detects a repeat and
+//! refuses an unknown ID in a single round trip: a transaction of the prediction's advance
+//! and the event's put for a status the worker acts on (or an unknown one), the advance
+//! alone for any other.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,13 +31,15 @@ const ADVANCE_CONDITION: &str = "attribute_exists(pk) AND (attribute_not_exists(
 const TRANSACTION_ATTEMPTS: usize = 3;
 
 /// What a repeat found: whether the event's work is still to do, so that it is sent
-/// again. `enqueue` marks an event the worker acts on, whatever its value (`queued`, or
+/// again (not when done, sealed by `hooks forget`, or dead-lettered by the reconciler). `enqueue` marks an event the worker acts on, whatever its value (`queued`, or
 /// `pending` and `sent` in a table an older version wrote).
 fn repeat(old: Option<&Item>) -> Recorded {
     let undone = old.is_some_and(|item| {
         item.contains_key("enqueue")
             && super::string(item, "work") != Some("done")
             && !item.contains_key("forgotten_at")
+            // The reconciler sent it to the DLQ: `hooks redrive` decides when it runs.
+            && !item.contains_key("gave_up")
     });
     Recorded::Duplicate { undone }
 }

@@ -510,7 +510,10 @@ impl Ledger for MemoryLedger {
                 return Ok(Recorded::New { advanced: true });
             }
             if let Some(existing) = state.events.get(&key) {
-                let undone = existing.needs_work && existing.done.is_none() && existing.forgotten_at.is_none();
+                let undone = existing.needs_work
+                    && existing.done.is_none()
+                    && existing.forgotten_at.is_none()
+                    && existing.gave_up.is_none();
                 return Ok(Recorded::Duplicate { undone });
             }
             let current = prediction.status.as_ref().and_then(Status::rank);
