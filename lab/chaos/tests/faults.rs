@@ -40,10 +40,11 @@ async fn sqs_hanging_is_a_503_and_the_repeat_enqueues_the_work() {
         let (status, answer) = stack.post(body.clone()).await;
         assert_eq!((status, &answer["error"]), (503, &"unavailable".into()));
     }
-    assert_eq!(stack.items(id).await["EVENT#succeeded"]["enqueue"].as_s().unwrap(), "pending");
+    assert_eq!(stack.items(id).await["EVENT#succeeded"]["enqueue"].as_s().unwrap(), "queued");
+    // Undone work (no worker runs here): each repeat sends it; the claim absorbs copies.
     let (status, answer) = stack.post(body.clone()).await;
     assert_eq!((status, &answer["enqueued"]), (200, &true.into()), "{answer}");
-    assert_eq!(stack.post(body).await.1["enqueued"], false);
+    assert_eq!(stack.post(body).await.1["enqueued"], true);
     // A send that timed out may still land: the frozen emulator takes the SDK's
     // attempts when it wakes. Work is never lost; extra copies are the same
     // (prediction, status) and the worker's claim runs it once.
@@ -64,12 +65,17 @@ async fn dynamodb_hanging_is_a_503_and_the_repeat_completes_exactly_once() {
         assert_eq!(status, 503);
     }
     // The frozen emulator may still apply the write it had buffered: either way the
-    // repeat must leave the prediction done and exactly one message.
-    let (status, _) = stack.post(body.clone()).await;
+    // repeat must leave the prediction recorded with one event and its work sent; no
+    // worker runs here, so the work stays undone and each accepted repeat sends it
+    // again (the worker's claim absorbs copies).
+    let (status, first) = stack.post(body.clone()).await;
     assert_eq!(status, 200);
-    assert_eq!(stack.post(body).await.0, 200);
+    let (status, second) = stack.post(body).await;
+    assert_eq!((status, &second["outcome"], &second["enqueued"]), (200, &"duplicate".into(), &true.into()));
     assert_eq!(status_of(&stack.items(id).await["PRED"]), "succeeded");
-    assert_eq!(stack.messages_for(id).await.len(), 1);
+    let messages = stack.messages_for(id).await;
+    assert_eq!(messages.len(), 2, "one a delivery accepted: {first}, {second}");
+    assert!(messages.iter().all(|m| m.prediction_id == id && m.status.as_str() == "succeeded"));
 }
 
 #[tokio::test]
