@@ -86,7 +86,7 @@ async fn a_file_copied_before_a_crash_is_not_fetched_again() {
         let input = json!({"prompt": "once", "test_hook": "panic_before_store",
                            "sim": {"output_url": true, "file_fault": "once"}});
         let id = create(&stack, input).await;
-        let (record, writes) = eventually(60, "the output kept", || stack.record(id, "result")).await;
+        let (record, writes) = eventually(120, "the output kept", || stack.record(id, "result")).await;
         let event = event_when(&stack, id, 30, "the work done", done).await;
         let first_run = event.get("last_error").and_then(|e| e.as_s().ok()).cloned().unwrap_or_default();
         if !first_run.contains("test hook: panic after the work's steps") {
