@@ -211,7 +211,9 @@ def test_the_workers_queue_scales_by_itself_unless_provisioned_pollers_are_asked
             {"Ref": "AWS::NoValue"},
         ]
     }
-    # AWS's own bounds for an SQS source: at least 2 pollers, at most 200 kept ready.
+    # AWS's own bounds for an SQS source: at least 2 pollers, at most 200 kept ready;
+    # 1 is refused by a rule before anything is deployed.
     minimum = TEMPLATE["Parameters"]["WorkerMinimumPollers"]
     assert (minimum["MinValue"], minimum["MaxValue"]) == (0, 200)
+    assert [a["Assert"] for a in TEMPLATE["Rules"]["WorkerPollers"]["Assertions"]] == [[["WorkerMinimumPollers", "1"]]]
     assert TEMPLATE["Parameters"]["WorkerMaximumPollers"]["MinValue"] == 2
