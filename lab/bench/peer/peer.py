@@ -2,9 +2,11 @@
 with Powertools for AWS Lambda (its idempotency utility on DynamoDB) and boto3.
 
 Same table, same checks (size, content type, JSON, signature, a prediction we created,
-checked by a conditional write), same enqueue. Powertools' idempotency record stands in
-for our `enqueue` confirmation: a repeat of a completed delivery returns the saved
-answer without writing or sending again. Clients are built once, at import (init).
+checked by a conditional write), same enqueue. Powertools' idempotency record answers a
+repeat of a completed delivery with the saved answer, without writing or sending again
+(ours, since issue 34, sends a repeat of work not done yet again and confirms no send;
+a repeat of done work costs both one failed write). Clients are built once, at import
+(init).
 """
 
 import base64
