@@ -122,8 +122,8 @@ impl DynamoLedger {
         (expression, values)
     }
 
-    fn advance(&self, event: &NewEvent<'_>, rank: u8) -> Result<Update> {
-        let (expression, values) = Self::advance_expression(event, rank, false);
+    fn advance(&self, event: &NewEvent<'_>, rank: u8, seen: bool) -> Result<Update> {
+        let (expression, values) = Self::advance_expression(event, rank, seen);
         Update::builder()
             .table_name(&self.table)
             .key("pk", s(prediction_pk(event.id)))
@@ -143,14 +143,14 @@ impl DynamoLedger {
     /// four). A repeat, or a status that comes after a later one, fails the condition
     /// and writes nothing; the item the failure returns tells them apart.
     async fn advance_only(&self, event: &NewEvent<'_>, rank: u8) -> Result<Recorded> {
-        let (expression, values) = Self::advance_expression(event, rank, true);
+        // The transaction's advance, sent alone, stamping when the status came.
+        let advance = self.advance(event, rank, true)?;
         let result = self
             .update(prediction_pk(event.id), PREDICTION_SK)
-            .update_expression(expression)
-            .condition_expression(ADVANCE_CONDITION)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#rank", "rank")
-            .set_expression_attribute_values(Some(values))
+            .update_expression(advance.update_expression())
+            .set_condition_expression(advance.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(advance.expression_attribute_names().cloned())
+            .set_expression_attribute_values(advance.expression_attribute_values().cloned())
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -280,7 +280,7 @@ impl Ledger for DynamoLedger {
             return self.advance_only(event, rank).await;
         }
         let items = [
-            TransactWriteItem::builder().update(self.advance(event, rank)?).build(),
+            TransactWriteItem::builder().update(self.advance(event, rank, false)?).build(),
             TransactWriteItem::builder().put(self.put_new(self.event_item(event, event.needs_work))?).build(),
         ];
         match self.transact(event.id, items).await?.as_deref() {
