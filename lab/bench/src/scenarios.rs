@@ -38,6 +38,8 @@ fn null_env(addr: std::net::SocketAddr) -> Vec<(String, String)> {
         ("AWS_SECRET_ACCESS_KEY", "bench".into()),
         ("TABLE_NAME", "bench".into()),
         ("QUEUE_URL", format!("{url}/000000000000/bench")),
+        // The reconciler's: where work requeued past its limit goes.
+        ("DLQ_URL", format!("{url}/000000000000/bench-dlq")),
         ("WRIFTAI_WEBHOOK_SECRET", NULL_SECRET.into()),
         ("WRIFTAI_ACCESS_TOKEN", "bench".into()),
         ("WRIFTAI_API_BASE_URL", format!("{url}/v1")),
