@@ -10,8 +10,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use time::OffsetDateTime;
 
@@ -23,15 +22,12 @@ use crate::ports::{CheckAsk, Ledger, Lookup, NewEvent, Recorded};
 use crate::prediction::PredictionId;
 use crate::shards::Index;
 
-/// The condition of a prediction's move to a status: it is ours, and the status ranks
-/// above the one it is at.
-const ADVANCE_CONDITION: &str = "attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)";
-
 /// A transaction that collides with another on the same prediction is tried this often.
 const TRANSACTION_ATTEMPTS: usize = 3;
 
 /// What a repeat found: whether the event's work is still to do, so that it is sent
-/// again (not when done, sealed by `hooks forget`, or dead-lettered by the reconciler). `enqueue` marks an event the worker acts on, whatever its value (`queued`, or
+/// again (not when done, sealed by `hooks forget`, or dead-lettered by the reconciler).
+/// `enqueue` marks an event the worker acts on, whatever its value (`queued`, or
 /// `pending` and `sent` in a table an older version wrote).
 fn repeat(old: Option<&Item>) -> Recorded {
     let undone = old.is_some_and(|item| {
@@ -97,10 +93,10 @@ impl DynamoLedger {
             .map_err(|e| Error::store("TransactWriteItems", e))
     }
 
-    /// The prediction's move to `event`'s status, ranked `rank`: its update expression
-    /// and values, under [`ADVANCE_CONDITION`]. `seen`: the status leaves no event item,
-    /// so the prediction keeps when it came (`seen_<status>`, for `hooks inspect`).
-    fn advance_expression(event: &NewEvent<'_>, rank: u8, seen: bool) -> (String, HashMap<String, AttributeValue>) {
+    /// The prediction's move to `event`'s status, ranked `rank`, if it is ours and the
+    /// status ranks above the one it is at. `seen`: the status leaves no event item, so
+    /// the prediction keeps when it came (`seen_<status>`, for `hooks inspect`).
+    fn advance(&self, event: &NewEvent<'_>, rank: u8, seen: bool) -> Result<Update> {
         let mut expression = "SET #status = :status, #rank = :rank, last_event_at = :now".to_owned();
         let mut values = HashMap::from([
             (":status".to_owned(), s(event.status.as_str())),
@@ -119,17 +115,12 @@ impl DynamoLedger {
             // Leaving the sparse index: the reconciler stops looking at it.
             expression.push_str(" REMOVE open_pk, open_since");
         }
-        (expression, values)
-    }
-
-    fn advance(&self, event: &NewEvent<'_>, rank: u8, seen: bool) -> Result<Update> {
-        let (expression, values) = Self::advance_expression(event, rank, seen);
         Update::builder()
             .table_name(&self.table)
             .key("pk", s(prediction_pk(event.id)))
             .key("sk", s(PREDICTION_SK))
             .update_expression(expression)
-            .condition_expression(ADVANCE_CONDITION)
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#rank", "rank")
             .set_expression_attribute_values(Some(values))

@@ -492,40 +492,36 @@ impl Ledger for MemoryLedger {
                 return Ok(Recorded::UnknownPrediction);
             };
             let key = (event.id, event.status.to_string());
-            if let Some(rank) = event.status.rank().filter(|_| !event.needs_work) {
-                // As DynamoDB's adapter does: the prediction alone, no event row.
-                let current = prediction.status.as_ref().and_then(Status::rank);
-                if current.is_some_and(|current| rank <= current) {
-                    return Ok(if prediction.status.as_ref() == Some(event.status) {
-                        Recorded::Duplicate { undone: false }
-                    } else {
-                        Recorded::New { advanced: false }
-                    });
-                }
-                prediction.status = Some(event.status.clone());
-                prediction.seen.push((event.status.clone(), event.received_at));
-                if event.status.is_terminal() {
-                    state.set_open(event.id, None);
-                }
-                return Ok(Recorded::New { advanced: true });
+            let current = prediction.status.as_ref().and_then(Status::rank);
+            let advanced = event.status.rank().is_some_and(|rank| current.is_none_or(|current| rank > current));
+            // As DynamoDB's adapter does: a ranked status the worker does not act on
+            // moves the prediction alone, no event row.
+            let alone = event.status.rank().is_some() && !event.needs_work;
+            if alone && !advanced {
+                return Ok(if prediction.status.as_ref() == Some(event.status) {
+                    Recorded::Duplicate { undone: false }
+                } else {
+                    Recorded::New { advanced: false }
+                });
             }
-            if let Some(existing) = state.events.get(&key) {
+            if !alone && let Some(existing) = state.events.get(&key) {
                 let undone = existing.needs_work
                     && existing.done.is_none()
                     && existing.forgotten_at.is_none()
                     && existing.gave_up.is_none();
                 return Ok(Recorded::Duplicate { undone });
             }
-            let current = prediction.status.as_ref().and_then(Status::rank);
-            let advanced = match event.status.rank() {
-                Some(rank) => current.is_none_or(|current| rank > current),
-                None => false,
-            };
             if advanced {
                 prediction.status = Some(event.status.clone());
+                if alone {
+                    prediction.seen.push((event.status.clone(), event.received_at));
+                }
                 if event.status.is_terminal() {
                     state.set_open(event.id, None);
                 }
+            }
+            if alone {
+                return Ok(Recorded::New { advanced: true });
             }
             let with_work = advanced && event.needs_work;
             let keep = event.expires_at - event.received_at;
