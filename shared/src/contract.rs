@@ -126,6 +126,41 @@ pub async fn a_replay_keeps_its_steps_until_the_work_is_done_again<L>(
     assert_eq!(found, StepState::Finished(outcome), "the replayed work still finds its step done");
 }
 
+/// Issue 34: a body larger than an event holds is written once, apart, by the run that
+/// works it, not with every write of the event. `big` was recorded with `body`, too
+/// large for its event, `small` with a body its event holds: the claim says which needs
+/// keeping and for how long past the run's deadline (`keep`, the event's own life once
+/// done); what the run keeps is what a replay and the reconciler's resend send, while
+/// it is live, and nothing once it is past its expiry (DynamoDB's TTL deletes it late).
+pub async fn a_body_the_event_cannot_hold_is_kept_by_its_run_for_replays<L>(
+    ledger: &L,
+    big: PredictionId,
+    small: PredictionId,
+    status: &Status,
+    body: &str,
+    keep: time::Duration,
+) where
+    L: Claims + crate::ports::ReconcileStore,
+{
+    let now = crate::clock::now();
+    let until = now + Duration::from_secs(300);
+    let claim = ledger.claim(small, status, until, now).await.expect("claim the small one");
+    assert!(matches!(claim, Claim::Acquired { keep_body: None, .. }), "its event holds its body: {claim:?}");
+    let Claim::Acquired { token, keep_body, .. } = ledger.claim(big, status, until, now).await.expect("claim") else {
+        panic!("the work is not free to claim")
+    };
+    assert_eq!(keep_body, Some(keep), "the run keeps the body as long as the event is kept");
+    assert_eq!(ledger.work_payload(big, status).await.expect("read"), None, "nothing kept before the run keeps it");
+    ledger.keep_body(big, status, body, until + keep).await.expect("keep the body");
+    assert!(ledger.complete(big, status, &token, &json!({}), &[], now).await.expect("complete"));
+    assert_eq!(ledger.work_payload(big, status).await.expect("read").as_deref(), Some(body), "the resend's body");
+    let reopened = ledger.reopen(big, status, &[], None).await.expect("reopen");
+    let expected = crate::ports::Reopened::Reopened { payload: Some(body.to_owned()), was_done: true };
+    assert_eq!(reopened, expected, "a replay sends the body the run kept");
+    ledger.keep_body(big, status, body, now - DAY).await.expect("keep it, already expired");
+    assert_eq!(ledger.work_payload(big, status).await.expect("read"), None, "a body past its expiry is gone");
+}
+
 /// The bucket: an object put is read back whole, put again replaces it, and a key never
 /// put reads as none (never an error), which the steps' and records' restore relies on.
 pub async fn a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put<B: crate::ports::Bucket>(bucket: &B) {

@@ -152,7 +152,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
             received_at: now,
             expires_at: now + self.event_ttl,
             needs_work,
-            payload: (needs_work && raw.len() <= records::ITEM_BYTES).then_some(raw),
+            payload: (needs_work && raw.len() <= records::EVENT_BODY_BYTES).then_some(raw),
             model: model.as_deref().filter(|m| needs_work && m.len() <= MODEL_KEPT_BYTES),
         };
         Ok(match self.ledger.record(&event).await? {

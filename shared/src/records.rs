@@ -16,9 +16,17 @@ use crate::error::{Error, Result};
 use crate::ports::{Bucket, Kept, RecordTable};
 use crate::prediction::PredictionId;
 
-/// The most JSON text a record keeps in its item, and the most of a payload an event
+/// The most JSON text a record keeps in its item, and the most of a body a unit of work
 /// keeps: room is left for the item's other attributes under DynamoDB's 400 KB.
 pub const ITEM_BYTES: usize = 350_000;
+
+/// The most of a body an event keeps in its own item. With the event's other attributes
+/// (about 500 bytes, its claim and completion included) the item stays within one write
+/// unit (1 KB), so keeping the body there costs nothing more. A larger body is kept
+/// apart, once, by the run that works it (`Claims::keep_body`): the event's own writes
+/// (the receiver's, the claim, the completion, a release) then cost one unit each, not
+/// one a KB of the body.
+pub const EVENT_BODY_BYTES: usize = 400;
 
 /// The most of a work result kept with its event, which may already hold a payload of
 /// [`ITEM_BYTES`]. A larger result is kept as its size and SHA-256.

@@ -258,3 +258,42 @@ async fn a_run_after_a_replay_of_failed_work_is_a_rerun() {
     let done = run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!({})) }).await.unwrap();
     assert_eq!(done, Outcome::Done { attempt: 2, rerun: true });
 }
+
+/// Issue 34: a body too large for its event is kept once by the run that works it, beside
+/// the job (a run that fails keeps it too, for a replay of work that never completed), and
+/// a replay sends it; a body the event holds, or one that came by reference, is not kept
+/// again.
+#[tokio::test]
+async fn a_run_keeps_the_body_its_event_cannot_hold_and_a_replay_sends_it() {
+    use wriftai_hooks::internals::ports::{ReconcileStore, Reopened};
+    let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
+    let id = PredictionId::random();
+    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+    let raw = format!(r#"{{"id":"{id}","status":"succeeded","output":"{}"}}"#, "o".repeat(2_000));
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
+    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
+    let body = queue.messages().pop().unwrap();
+    assert_eq!(ledger.event(id, "succeeded").unwrap().payload, None, "the event holds no body this large");
+    let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("boom".into()) }).await;
+    assert!(matches!(failed, Err(ClaimError::Failed(_))));
+    assert_eq!(ledger.work_payload(id, &Status::Succeeded).await.unwrap(), Some(raw.clone()), "kept by the run");
+    run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    let reopened = ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap();
+    assert_eq!(reopened, Reopened::Reopened { payload: Some(raw), was_done: true });
+
+    // A small body stays with its event only; one by reference is not kept at all.
+    let (small, small_body) = recorded(&ledger, &queue).await;
+    run(&ledger, &source, message(&small_body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    let kept = ledger.prediction_items(small).await.unwrap();
+    assert!(kept.iter().all(|item| !item["sk"].as_str().unwrap().starts_with("BODY#")), "{kept:?}");
+    let other = PredictionId::random();
+    ledger.register(other, OffsetDateTime::now_utc()).await.unwrap();
+    let by_reference = format!(r#"{{"id":"{other}","status":"succeeded","output":"{}"}}"#, "o".repeat(2_000));
+    let prediction = Prediction::from_json(by_reference.as_bytes()).unwrap();
+    ingest.ingest(&prediction, &by_reference, OffsetDateTime::now_utc()).await.unwrap();
+    queue.messages().pop().unwrap();
+    source.set(&by_reference);
+    let reference = format!(r#"{{"prediction_id":"{other}","status":"succeeded","payload":null}}"#);
+    run(&ledger, &source, message(&reference), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    assert_eq!(ledger.work_payload(other, &Status::Succeeded).await.unwrap(), None, "nothing to keep by reference");
+}

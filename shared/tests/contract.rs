@@ -34,6 +34,26 @@ async fn a_step_lives_while_its_work_is_undone_and_then_as_long_as_its_event() {
 }
 
 #[tokio::test]
+async fn a_body_the_event_cannot_hold_is_kept_by_its_run_for_replays() {
+    let ledger = MemoryLedger::default();
+    let (big, small, queue) = (PredictionId::random(), failed(&ledger).await, MemoryQueue::default());
+    ledger.register(big, OffsetDateTime::now_utc()).await.unwrap();
+    let raw = format!(r#"{{"id":"{big}","status":"failed","error":{{"code":"x","message":"{}"}}}}"#, "b".repeat(2000));
+    let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), KEEP);
+    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
+    let keep = time::Duration::try_from(KEEP).unwrap();
+    contract::a_body_the_event_cannot_hold_is_kept_by_its_run_for_replays(
+        &ledger,
+        big,
+        small,
+        &Status::Failed,
+        &raw,
+        keep,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_sealed_unit_is_never_claimed_nor_reopened() {
     let ledger = MemoryLedger::default();
     let id = failed(&ledger).await;

@@ -1,6 +1,6 @@
-//! DynamoDB's own limits at the edges, on DynamoDB Local: a large work result on an event
-//! that already holds a large payload is still marked done, once; and the event's TTL
-//! starts only then.
+//! DynamoDB's own limits at the edges, on DynamoDB Local: a 340 KB body is kept apart
+//! from its event, once, by the run that works it, and a large work result is still
+//! marked done, once; the event's TTL starts only then, and the body outlives it.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -13,14 +13,15 @@ use wriftai_hooks::internals::message::WorkMessage;
 use wriftai_hooks::internals::prediction::Status;
 
 #[tokio::test]
-async fn a_100_kb_result_on_a_340_kb_event_ends_done_and_runs_once() {
+async fn a_340_kb_body_is_kept_apart_by_its_run_and_a_100_kb_result_ends_done_once() {
     let stack = Stack::from_env().await;
     let id = stack.registered().await;
     let body = payload(id, "succeeded", 340_000);
     assert_eq!(stack.post(body.clone()).await.0, 200);
-    let event = &stack.items(id).await["EVENT#succeeded"];
-    let kept = event["payload"].as_s().unwrap().len();
-    assert!(kept > 340_000, "the event keeps the payload: {kept} bytes");
+    let items = stack.items(id).await;
+    let event = &items["EVENT#succeeded"];
+    assert!(!event.contains_key("payload"), "the event holds no body this large");
+    assert!(!items.contains_key("BODY#succeeded"), "nothing is kept apart before a run");
     assert!(!event.contains_key("expires_at"), "no TTL while its work is not done");
     // The receiver's copy of the message, taken off the queue: this test runs it itself.
     assert_eq!(stack.messages_for(id).await.len(), 1);
@@ -42,11 +43,16 @@ async fn a_100_kb_result_on_a_340_kb_event_ends_done_and_runs_once() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
-    let event = &stack.items(id).await["EVENT#succeeded"];
+    let items = stack.items(id).await;
+    let event = &items["EVENT#succeeded"];
     assert_eq!(event["work"].as_s().unwrap(), "done");
     let number = |name: &str| event[name].as_n().unwrap().parse::<i64>().unwrap();
     let expires_in = number("expires_at") - OffsetDateTime::now_utc().unix_timestamp();
     assert!((expires_in - number("keep_secs")).abs() < 60, "expires a TTL after the work: {expires_in} s");
+    let kept = &items["BODY#succeeded"];
+    assert_eq!(kept["body"].as_s().unwrap(), &body, "the run kept the body whole");
+    let body_expires = kept["expires_at"].as_n().unwrap().parse::<i64>().unwrap();
+    assert!(body_expires >= number("expires_at"), "the body outlives its event");
     let result: serde_json::Value = serde_json::from_str(event["work_result"].as_s().unwrap()).unwrap();
     assert!(result["omitted_bytes"].as_u64().unwrap() > 100_000, "{result}");
 }

@@ -207,12 +207,16 @@ pub async fn creator(world: Rc<World>) {
         let wait = world.rng().exponential(mean);
         sleep(wait).await;
         let id = new_id(&world);
-        // A pipeline of two steps now and then, and a result too large for an item.
+        // A pipeline of two steps now and then, a body too large for its event (kept by
+        // the run that works it), and a result too large for an item.
         let input = {
             let mut rng = world.rng();
             let mut input = json!({"prompt": "hello"});
             if rng.chance(0.15) {
                 input["then"] = json!({"model": "acme/echo:3"});
+            }
+            if rng.chance(0.3) {
+                input["note"] = json!("n".repeat(600));
             }
             if rng.chance(0.005) {
                 input["pad"] = json!(410_000);

@@ -185,6 +185,10 @@ impl Claims for Table {
         each!(self, b => Claims::complete(b, id, status, token, result, steps, now).await)
     }
 
+    async fn keep_body(&self, id: PredictionId, status: &Status, body: &str, expires_at: OffsetDateTime) -> Result<()> {
+        each!(self, b => Claims::keep_body(b, id, status, body, expires_at).await)
+    }
+
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
         each!(self, b => Claims::release(b, id, status, token, error).await)
     }

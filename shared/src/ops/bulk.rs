@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use crate::adapters::dynamo::Received;
-use crate::ports::{Claims, Reopened, Rerun, WorkState};
+use crate::ports::{Claims, ReconcileStore, Reopened, Rerun, WorkState};
 use crate::prediction::Status;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -138,8 +138,8 @@ pub async fn replay(ops: &Ops, filter: &Filter, run: &Run<'_>) -> Result<Value> 
     for event in &stamped {
         let item = ops.ledger().event_item(event.id, &event.status).await?;
         let asked = |item: &Value| !item["replay"].is_null() && item["forgotten_at"].is_null();
-        if let Some(item) = item.filter(asked) {
-            pending.push((*event, item["payload"].as_str().map(str::to_owned)));
+        if item.as_ref().is_some_and(asked) {
+            pending.push((*event, ops.ledger().work_payload(event.id, &event.status).await?));
         }
     }
     let done = stamped.len() - pending.len();

@@ -1,5 +1,5 @@
 //! `hooks forget`: erases one prediction from the stack: its items in the table (the
-//! prediction, its events with their payloads, its records, its steps) and its objects in
+//! prediction, its events and their bodies, its records, its steps) and its objects in
 //! the bucket (the output files, the records kept there). What is left is a mark that it
 //! was forgotten, and when, kept [`MARK_KEPT`] and nothing else: from then on a webhook
 //! for it is answered 200 and recorded nowhere, and a message for it (in flight, or

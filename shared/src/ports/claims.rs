@@ -25,8 +25,12 @@ pub fn kept_error(error: &str) -> &str {
 pub enum Claim {
     /// Ours until `until`. `attempt` counts claims of this unit, 1 for the first;
     /// `rerun` when a replay (`reopen`) asked for it, done before or not: its prediction's
-    /// age says nothing of the trip, and `EndToEnd` leaves it out.
-    Acquired { token: String, attempt: u32, rerun: bool },
+    /// age says nothing of the trip, and `EndToEnd` leaves it out. `keep_body`: the event
+    /// holds no body of its own (it was larger than
+    /// [`EVENT_BODY_BYTES`](crate::records::EVENT_BODY_BYTES)), so the run keeps the body
+    /// it works on ([`Claims::keep_body`]) for this long past `until`, as long as the
+    /// event is kept once its work is done.
+    Acquired { token: String, attempt: u32, rerun: bool, keep_body: Option<time::Duration> },
     /// Already run to completion: nothing to do.
     Done,
     /// Another run holds a live claim: try again later, never in parallel.
@@ -41,8 +45,9 @@ pub enum Claim {
 /// What reopening a unit of work found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reopened {
-    /// It will run again on its next message; `payload` is the prediction kept with
-    /// the event, if it fitted, and `was_done` whether it had run to completion.
+    /// It will run again on its next message; `payload` is the prediction kept for it
+    /// (with the event, or by a run of it), if any, and `was_done` whether it had run to
+    /// completion.
     Reopened { payload: Option<String>, was_done: bool },
     /// A run holds a live claim on it now.
     Running,
@@ -127,6 +132,20 @@ pub trait Claims: Send + Sync {
         steps: &[String],
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Keeps the body a run works on for its unit of work, until `expires_at`, for a
+    /// replay and the reconciler's resend, which find it there when the event holds none
+    /// (`reopen`'s payload, `ReconcileStore::work_payload`). Called by the run holding
+    /// the claim, once per run, beside its job: a body larger than
+    /// [`ITEM_BYTES`](crate::records::ITEM_BYTES) is not kept (a resend goes by
+    /// reference, as it always did for those).
+    fn keep_body(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        body: &str,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Gives the claim up after a failed run, so a retry need not wait for it to expire,
     /// and keeps why it failed (`error`, cut to [`ERROR_KEPT_BYTES`]) with the event for

@@ -24,8 +24,10 @@ pub struct NewEvent<'a> {
     /// The worker acts on this status: if the event moves the prediction forward it is
     /// recorded as awaiting its enqueue, so a repeat can finish a cut-short attempt.
     pub needs_work: bool,
-    /// The raw payload, kept with an event that needs work when it fits in an item, so
-    /// recovery does not depend on WriftAI still having the prediction.
+    /// The raw payload, kept with an event that needs work when it is small
+    /// ([`EVENT_BODY_BYTES`](crate::records::EVENT_BODY_BYTES)); a larger one is kept by
+    /// the run that works it. Either way recovery does not depend on WriftAI still having
+    /// the prediction.
     pub payload: Option<&'a str>,
     /// The prediction's model, `owner/name`, kept with an event that needs work so
     /// `hooks replay --model` can select by it (none when the body named none, or one

@@ -68,7 +68,8 @@ pub trait ReconcileStore: Send + Sync {
     /// were recorded or last enqueued.
     fn stale_work(&self, ask: PageAsk<'_>) -> impl Future<Output = Result<Page<StaleWork>>> + Send;
 
-    /// The payload kept with an event, when it fitted in the item.
+    /// The payload kept for an event's work: with the event when it is small, else the
+    /// one a run of it kept (`Claims::keep_body`) while that is live; none when neither.
     fn work_payload(&self, id: PredictionId, status: &Status) -> impl Future<Output = Result<Option<String>>> + Send;
 
     /// Counts one more requeue of an event's work and restarts its staleness clock.

@@ -88,8 +88,8 @@ where
     Fut: Future<Output = Result<Value, BoxError>>,
 {
     let (id, status) = (message.prediction_id, message.status);
-    let (token, attempt, rerun) = match claims.claim(id, &status, deadline, crate::clock::now()).await? {
-        Claim::Acquired { token, attempt, rerun } => (token, attempt, rerun),
+    let (token, attempt, rerun, keep_body) = match claims.claim(id, &status, deadline, crate::clock::now()).await? {
+        Claim::Acquired { token, attempt, rerun, keep_body } => (token, attempt, rerun, keep_body),
         Claim::Done => return Ok(Outcome::AlreadyDone),
         Claim::Busy => return Err(ClaimError::Busy),
         Claim::Missing => return Err(ClaimError::MissingEvent { id, status }),
@@ -111,7 +111,24 @@ where
     // The job sees its own deadline (`deadline::current`): its calls, and what it
     // derives from it (a download's deadline), end by it.
     let ran = crate::deadline::within(job_deadline, tokio::time::timeout_at(job_deadline, ran));
-    let (ran, finished) = crate::steps::noting_finished(ran).await;
+    // An event holding no body has the body it came with kept now, beside the job, under
+    // the claim (so no `hooks forget` runs meanwhile), to expire `keep` past the claim's
+    // deadline: never before the event, which expires `keep` after its completion. A
+    // body that came by reference is not kept: replays go by reference, as it did.
+    let keep = async {
+        let (Some(keep), Some(body)) = (keep_body, &message.payload) else { return };
+        let kept = claims.keep_body(id, &status, body.get(), deadline + keep);
+        match tokio::time::timeout_at(job_deadline, kept).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %crate::error::chain(&err), "body not kept: a replay goes by reference")
+            }
+            Err(_) => tracing::warn!("body not kept in the job's time: a replay goes by reference"),
+        }
+    };
+    // Boxed: the user's job is a future of any size, and the two side by side would sit
+    // on the worker's stack (a debug build overflows it).
+    let ((ran, finished), ()) = tokio::join!(Box::pin(crate::steps::noting_finished(ran)), keep);
     let ran = ran.unwrap_or(Err(ClaimError::OutOfTime));
     // The unit's own steps expire with it; a step of another unit is that unit's.
     let steps: Vec<String> =

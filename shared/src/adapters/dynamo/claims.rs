@@ -37,6 +37,16 @@ fn rerun(item: &Item) -> bool {
     item.contains_key("replay") || string(item, "work") == Some("done")
 }
 
+/// How long past its claim a run keeps the body it works on, when the event holds none:
+/// as long as the event is kept once its work is done.
+fn keep_body(item: &Item) -> Option<time::Duration> {
+    if item.contains_key("payload") {
+        return None;
+    }
+    let keep = item.get("keep_secs").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+    Some(time::Duration::seconds(keep.unwrap_or(DEFAULT_KEEP_SECS)))
+}
+
 /// Done, and no replay asked for since.
 fn done(item: &Item) -> bool {
     string(item, "work") == Some("done") && !item.contains_key("replay")
@@ -75,6 +85,7 @@ impl Claims for DynamoLedger {
                 token,
                 attempt: out.attributes().map_or(1, attempts),
                 rerun: out.attributes().is_some_and(rerun),
+                keep_body: out.attributes().and_then(keep_body),
             }),
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(match e.item() {
@@ -84,7 +95,7 @@ impl Claims for DynamoLedger {
                     // answer was lost, and the SDK (or `resend`) tried again. Without
                     // this the unit would look busy until the claim expired.
                     Some(old) if string(old, "work_token") == Some(token.as_str()) => {
-                        Claim::Acquired { attempt: attempts(old), rerun: rerun(old), token }
+                        Claim::Acquired { attempt: attempts(old), rerun: rerun(old), keep_body: keep_body(old), token }
                     }
                     Some(old) if done(old) => Claim::Done,
                     Some(_) => Claim::Busy,
@@ -142,6 +153,22 @@ impl Claims for DynamoLedger {
             self.expire_steps(id, status, steps, expires_at).await;
         }
         Ok(true)
+    }
+
+    async fn keep_body(&self, id: PredictionId, status: &Status, body: &str, expires_at: OffsetDateTime) -> Result<()> {
+        if body.len() > crate::records::ITEM_BYTES {
+            return Ok(());
+        }
+        // A put, whole: every run of the work writes the same body, with its own expiry.
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(super::prediction_pk(id)))
+            .item("sk", s(super::body_sk(status)))
+            .item("body", s(body))
+            .item("expires_at", n(expires_at.unix_timestamp()));
+        resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("PutItem", e))
     }
 
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
@@ -258,7 +285,7 @@ impl Claims for DynamoLedger {
         }
         match sent {
             Ok(_) => {
-                let payload = string(&event, "payload").map(str::to_owned);
+                let payload = self.kept_body(id, status, Some(&event)).await?;
                 Ok(Reopened::Reopened { payload, was_done: string(&event, "work") == Some("done") })
             }
             Err(err) => match err.as_service_error() {

@@ -4,9 +4,12 @@
 //!   `closed` when the reconciler gave up on it;
 //! - event: `pk = PRED#<id>`, `sk = EVENT#<status>`; `received_at`, `expires_at` (TTL;
 //!   an event that needs work has `keep_secs` instead, until its work is done);
-//!   for events that need work `enqueue` (`pending`/`sent`), maybe `payload`, the claim
-//!   (`work`, `work_token`, `work_until`, `work_attempts`, `work_result`) and, until the
-//!   work is done, `work_pk`/`work_since` (sparse index `work`);
+//!   for events that need work `enqueue` (`queued`; `pending`/`sent` in older tables),
+//!   `keep_secs`, `payload` when the body is small, the claim (`work`, `work_token`,
+//!   `work_until`, `work_attempts`, `work_result`) and, until the work is done,
+//!   `work_pk`/`work_since` (sparse index `work`);
+//! - the body of an event that holds none (`Claims::keep_body`): `sk = BODY#<status>`;
+//!   `body` and `expires_at`, written by each run of its work;
 //! - the work's records (`RecordTable`): `pk = PRED#<id>`, `sk = RECORD#<name>`; the
 //!   record kept (`record`, JSON text; or `record_key`, `bytes`, `sha256` when it is in
 //!   the bucket; or `bytes`, `sha256` alone when it was cut), `stored_at`;
@@ -162,6 +165,26 @@ impl DynamoLedger {
         self.client.get_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).consistent_read(true)
     }
 
+    /// The body kept for an event's work: the event's own `payload` (`event`, read
+    /// already, when given), else the `BODY#` item a run of it wrote, while it is live.
+    async fn kept_body(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        event: Option<&Item>,
+    ) -> crate::error::Result<Option<String>> {
+        if let Some(payload) = event.and_then(|item| string(item, "payload")) {
+            return Ok(Some(payload.to_owned()));
+        }
+        let out = self
+            .get(prediction_pk(id), body_sk(status))
+            .send()
+            .await
+            .map_err(|e| crate::error::Error::store("GetItem", e))?;
+        let now = crate::clock::now();
+        Ok(out.item().filter(|item| live(item, now)).and_then(|item| string(item, "body")).map(str::to_owned))
+    }
+
     /// An `UpdateItem` of a prediction's event record.
     fn update_event(&self, id: PredictionId, status: &Status) -> UpdateItemFluentBuilder {
         self.update(prediction_pk(id), event_sk(status))
@@ -232,6 +255,10 @@ pub fn prediction_pk(id: PredictionId) -> String {
 
 pub fn event_sk(status: &Status) -> String {
     format!("EVENT#{status}")
+}
+
+pub fn body_sk(status: &Status) -> String {
+    format!("BODY#{status}")
 }
 
 pub fn record_sk(name: &str) -> String {

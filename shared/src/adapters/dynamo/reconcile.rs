@@ -111,7 +111,10 @@ impl ReconcileStore for DynamoLedger {
     async fn work_payload(&self, id: PredictionId, status: &Status) -> Result<Option<String>> {
         let get = self.get(prediction_pk(id), event_sk(status)).projection_expression("payload");
         let out = get.send().await.map_err(|e| Error::store("GetItem", e))?;
-        Ok(out.item().and_then(|item| string(item, "payload")).map(str::to_owned))
+        match out.item() {
+            Some(event) => self.kept_body(id, status, Some(event)).await,
+            None => Ok(None),
+        }
     }
 
     async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<Option<u32>> {

@@ -4,7 +4,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::records::refuse_over_item_limit;
-use super::{Claimed, MemoryLedger};
+use super::{BodyRow, Claimed, MemoryLedger};
 use crate::error::Result;
 use crate::ports::{Claim, Claims, Reopened, Rerun, WorkState, kept_error};
 use crate::prediction::{PredictionId, Status};
@@ -36,7 +36,14 @@ impl Claims for MemoryLedger {
             }
             event.claim = Some(Claimed { token: token.clone(), until });
             event.attempts += 1;
-            Ok(Claim::Acquired { token, attempt: event.attempts, rerun: event.replay || event.done.is_some() })
+            // An event holding no body: the run keeps it, as long as the event is kept.
+            let keep_body = event.payload.is_none().then_some(event.keep);
+            Ok(Claim::Acquired {
+                token,
+                attempt: event.attempts,
+                rerun: event.replay || event.done.is_some(),
+                keep_body,
+            })
         })
         .await
     }
@@ -88,6 +95,18 @@ impl Claims for MemoryLedger {
         Ok(true)
     }
 
+    async fn keep_body(&self, id: PredictionId, status: &Status, body: &str, expires_at: OffsetDateTime) -> Result<()> {
+        if body.len() > crate::records::ITEM_BYTES {
+            return Ok(());
+        }
+        self.call("PutItem", |state| {
+            let row = BodyRow { body: body.to_owned(), expires_at };
+            state.bodies.insert((id, status.to_string()), row);
+            Ok(())
+        })
+        .await
+    }
+
     async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
         let now = crate::clock::now();
         self.call("UpdateItem", |state| {
@@ -112,51 +131,61 @@ impl Claims for MemoryLedger {
     ) -> Result<Reopened> {
         let now = crate::clock::now();
         let pk = Index::Work.partition(id, self.shards());
-        self.call("TransactWriteItems", |state| {
-            let key = (id, status.to_string());
-            let Some(event) = state.events.get_mut(&key) else { return Ok(Reopened::Missing) };
-            // Past its expiry, which DynamoDB's TTL deletes days late, the event is gone:
-            // its steps may be too, and reviving it would run them again.
-            if event.expires_at.is_some_and(|at| at.unix_timestamp() <= now.unix_timestamp())
-                || event.forgotten_at.is_some()
-            {
-                return Ok(Reopened::Missing);
-            }
-            if !event.needs_work {
-                return Ok(Reopened::NoWork);
-            }
-            if let Some(rerun) = rerun {
-                if event.replay_runs.iter().any(|run| run == rerun.run) {
-                    return Ok(Reopened::AlreadyReplayed);
+        let reopened = self
+            .call("TransactWriteItems", |state| {
+                let key = (id, status.to_string());
+                let Some(event) = state.events.get_mut(&key) else { return Ok(Reopened::Missing) };
+                // Past its expiry, which DynamoDB's TTL deletes days late, the event is gone:
+                // its steps may be too, and reviving it would run them again.
+                if event.expires_at.is_some_and(|at| at.unix_timestamp() <= now.unix_timestamp())
+                    || event.forgotten_at.is_some()
+                {
+                    return Ok(Reopened::Missing);
                 }
-                let state = WorkState::of(event.done.is_some(), event.gave_up.is_some(), event.failed_at.is_some());
-                if rerun.only.is_some_and(|only| only != state) {
-                    return Ok(Reopened::NotSelected);
+                if !event.needs_work {
+                    return Ok(Reopened::NoWork);
                 }
+                if let Some(rerun) = rerun {
+                    if event.replay_runs.iter().any(|run| run == rerun.run) {
+                        return Ok(Reopened::AlreadyReplayed);
+                    }
+                    let state = WorkState::of(event.done.is_some(), event.gave_up.is_some(), event.failed_at.is_some());
+                    if rerun.only.is_some_and(|only| only != state) {
+                        return Ok(Reopened::NotSelected);
+                    }
+                }
+                if event.claim.as_ref().is_some_and(|held| held.until.unix_timestamp() >= now.unix_timestamp()) {
+                    return Ok(Reopened::Running);
+                }
+                if let Some(rerun) = rerun {
+                    event.replay_runs.push(rerun.run.to_owned());
+                }
+                event.replay = true;
+                event.expires_at = None;
+                event.requeues = 0;
+                event.gave_up = None;
+                let reopened = Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() };
+                state.set_work(&key, Some((pk, now)));
+                for name in forget {
+                    state.steps.remove(&(id, status.to_string(), name.clone()));
+                }
+                // The steps live until the work is done again, as the DynamoDB adapter keeps them.
+                let status = status.to_string();
+                let from = (id, status.clone(), String::new());
+                for (_, step) in state.steps.range_mut(from..).take_while(|((of, at, _), _)| *of == id && *at == status)
+                {
+                    step.expires_at = None;
+                }
+                Ok(reopened)
+            })
+            .await?;
+        // The body a run kept, read after, as the DynamoDB adapter does.
+        match reopened {
+            Reopened::Reopened { payload: None, was_done } => {
+                let payload = self.call("GetItem", |state| Ok(state.kept_body(&(id, status.to_string()), now))).await?;
+                Ok(Reopened::Reopened { payload, was_done })
             }
-            if event.claim.as_ref().is_some_and(|held| held.until.unix_timestamp() >= now.unix_timestamp()) {
-                return Ok(Reopened::Running);
-            }
-            if let Some(rerun) = rerun {
-                event.replay_runs.push(rerun.run.to_owned());
-            }
-            event.replay = true;
-            event.expires_at = None;
-            event.requeues = 0;
-            event.gave_up = None;
-            let reopened = Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() };
-            state.set_work(&key, Some((pk, now)));
-            for name in forget {
-                state.steps.remove(&(id, status.to_string(), name.clone()));
-            }
-            // The steps live until the work is done again, as the DynamoDB adapter keeps them.
-            let status = status.to_string();
-            let from = (id, status.clone(), String::new());
-            for (_, step) in state.steps.range_mut(from..).take_while(|((of, at, _), _)| *of == id && *at == status) {
-                step.expires_at = None;
-            }
-            Ok(reopened)
-        })
-        .await
+            other => Ok(other),
+        }
     }
 }

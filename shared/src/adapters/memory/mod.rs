@@ -172,6 +172,13 @@ struct RecordRow {
     expires_at: Option<OffsetDateTime>,
 }
 
+/// The body a run of an event's work kept (`BODY#<status>`), for an event holding none.
+#[derive(Clone, Debug, PartialEq)]
+struct BodyRow {
+    body: String,
+    expires_at: OffsetDateTime,
+}
+
 /// A prediction `hooks forget` erased: when, and until when its mark is kept.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Mark {
@@ -206,6 +213,8 @@ struct State {
     records: BTreeMap<(PredictionId, String), RecordRow>,
     /// The work's steps by prediction, status and name.
     steps: BTreeMap<StepKeyOwned, StepRow>,
+    /// The bodies runs kept, by event.
+    bodies: BTreeMap<EventKey, BodyRow>,
     cursors: BTreeMap<String, String>,
     /// Writes of the reconciler's places, each a write to its one key.
     cursor_writes: usize,
@@ -256,6 +265,16 @@ impl State {
             self.recv_index.remove(&(pk.clone(), place(row.received_at, key.0, &key.1)));
         }
         Some(row)
+    }
+
+    /// The body kept for an event's work, as `Reopened` and `work_payload` give it: the
+    /// event's own, else the one a run kept, while it is live.
+    fn kept_body(&self, key: &EventKey, now: OffsetDateTime) -> Option<String> {
+        let own = self.events.get(key).and_then(|row| row.payload.clone());
+        own.or_else(|| {
+            let row = self.bodies.get(key)?;
+            (row.expires_at.unix_timestamp() > now.unix_timestamp()).then(|| row.body.clone())
+        })
     }
 
     fn remove_prediction(&mut self, id: PredictionId) -> Option<PredictionRow> {
@@ -418,11 +437,12 @@ impl MemoryLedger {
         for key in events {
             state.remove_event(&key);
         }
-        let before = state.records.len() + state.steps.len() + state.forgotten.len();
+        let before = state.records.len() + state.steps.len() + state.forgotten.len() + state.bodies.len();
         state.records.retain(|(id, name), row| !due(row.expires_at, &|| hash(id, 2, name)));
+        state.bodies.retain(|(id, status), row| !due(Some(row.expires_at), &|| hash(id, 6, status)));
         state.steps.retain(|(id, status, name), row| !due(row.expires_at, &|| hash(id, 3, status) ^ hash(id, 4, name)));
         state.forgotten.retain(|id, mark| !due(Some(mark.until), &|| hash(id, 5, "")));
-        deleted += before - (state.records.len() + state.steps.len() + state.forgotten.len());
+        deleted += before - (state.records.len() + state.steps.len() + state.forgotten.len() + state.bodies.len());
         deleted
     }
 

@@ -101,6 +101,10 @@ impl State {
             kept_json(&mut item, &row.kept);
             items.push((record_sk(name), item));
         }
+        for ((_, status), row) in self.bodies.range((id, String::new())..).take_while(|((of, _), _)| *of == id) {
+            let item = object(vec![("body", json!(row.body)), ("expires_at", unix(Some(row.expires_at)))]);
+            items.push((format!("BODY#{status}"), item));
+        }
         let steps = self.steps.range((id, String::new(), String::new())..).take_while(|((of, _, _), _)| *of == id);
         for ((_, status, name), row) in steps {
             let state = if row.outcome.is_some() { "finished" } else { "started" };
@@ -140,6 +144,8 @@ impl State {
             self.forgotten.remove(&id);
         } else if let Some(status) = sk.strip_prefix("EVENT#") {
             self.remove_event(&(id, status.to_owned()));
+        } else if let Some(status) = sk.strip_prefix("BODY#") {
+            self.bodies.remove(&(id, status.to_owned()));
         } else if sk.starts_with("RECORD#") {
             self.records.retain(|(of, name), _| !(*of == id && record_sk(name) == sk));
         } else if sk.starts_with("STEP#") {

@@ -92,8 +92,10 @@ impl ReconcileStore for MemoryLedger {
     }
 
     async fn work_payload(&self, id: PredictionId, status: &Status) -> Result<Option<String>> {
+        let now = crate::clock::now();
         self.call("GetItem", |state| {
-            Ok(state.events.get(&(id, status.to_string())).and_then(|row| row.payload.clone()))
+            let key = (id, status.to_string());
+            Ok(state.events.contains_key(&key).then(|| state.kept_body(&key, now)).flatten())
         })
         .await
     }
