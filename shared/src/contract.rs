@@ -127,15 +127,16 @@ pub async fn a_replay_keeps_its_steps_until_the_work_is_done_again<L>(
 }
 
 /// Issue 34: a body larger than an event holds is written once, apart, by the run that
-/// works it, not with every write of the event. `big` was recorded with `body`, too
-/// large for its event, `small` with a body its event holds: the claim says which needs
-/// keeping and for how long past the run's deadline (`keep`, the event's own life once
-/// done); what the run keeps is what a replay and the reconciler's resend send, while
-/// it is live, and nothing once it is past its expiry (DynamoDB's TTL deletes it late).
-pub async fn a_body_the_event_cannot_hold_is_kept_by_its_run_for_replays<L>(
+/// completes its work, not with every write of the event; a run that fails keeps it with
+/// the event instead, so work left undone keeps its body however long it waits. `done`
+/// and `failing` were recorded with `body`, too large for their events, `small` with a
+/// body its event holds. The claim says which needs keeping, and for how long past the
+/// completion (`keep`, the event's own life once done); what is kept is what a replay
+/// and the reconciler's resend send, while it is live, and nothing once it is past its
+/// expiry (DynamoDB's TTL deletes it late).
+pub async fn a_body_the_event_cannot_hold_is_kept_once_by_its_run<L>(
     ledger: &L,
-    big: PredictionId,
-    small: PredictionId,
+    [done, failing, small]: [PredictionId; 3],
     status: &Status,
     body: &str,
     keep: time::Duration,
@@ -146,19 +147,29 @@ pub async fn a_body_the_event_cannot_hold_is_kept_by_its_run_for_replays<L>(
     let until = now + Duration::from_secs(300);
     let claim = ledger.claim(small, status, until, now).await.expect("claim the small one");
     assert!(matches!(claim, Claim::Acquired { keep_body: None, .. }), "its event holds its body: {claim:?}");
-    let Claim::Acquired { token, keep_body, .. } = ledger.claim(big, status, until, now).await.expect("claim") else {
+
+    let Claim::Acquired { token, keep_body, .. } = ledger.claim(done, status, until, now).await.expect("claim") else {
         panic!("the work is not free to claim")
     };
     assert_eq!(keep_body, Some(keep), "the run keeps the body as long as the event is kept");
-    assert_eq!(ledger.work_payload(big, status).await.expect("read"), None, "nothing kept before the run keeps it");
-    ledger.keep_body(big, status, body, until + keep).await.expect("keep the body");
-    assert!(ledger.complete(big, status, &token, &json!({}), &[], now).await.expect("complete"));
-    assert_eq!(ledger.work_payload(big, status).await.expect("read").as_deref(), Some(body), "the resend's body");
-    let reopened = ledger.reopen(big, status, &[], None).await.expect("reopen");
+    assert_eq!(ledger.work_payload(done, status).await.expect("read"), None, "nothing kept before the run keeps it");
+    ledger.keep_body(done, status, body, now + keep).await.expect("keep the body");
+    assert!(ledger.complete(done, status, &token, &json!({}), &[], now).await.expect("complete"));
+    assert_eq!(ledger.work_payload(done, status).await.expect("read").as_deref(), Some(body), "the resend's body");
+    let reopened = ledger.reopen(done, status, &[], None).await.expect("reopen");
     let expected = crate::ports::Reopened::Reopened { payload: Some(body.to_owned()), was_done: true };
     assert_eq!(reopened, expected, "a replay sends the body the run kept");
-    ledger.keep_body(big, status, body, now - DAY).await.expect("keep it, already expired");
-    assert_eq!(ledger.work_payload(big, status).await.expect("read"), None, "a body past its expiry is gone");
+    ledger.keep_body(done, status, body, now - DAY).await.expect("keep it, already expired");
+    assert_eq!(ledger.work_payload(done, status).await.expect("read"), None, "a body past its expiry is gone");
+
+    let Claim::Acquired { token, .. } = ledger.claim(failing, status, until, now).await.expect("claim") else {
+        panic!("the work is not free to claim")
+    };
+    ledger.release(failing, status, &token, "boom", Some(body)).await.expect("release");
+    assert_eq!(ledger.work_payload(failing, status).await.expect("read").as_deref(), Some(body), "kept by the event");
+    let later = now + 100 * DAY;
+    let claim = ledger.claim(failing, status, later + Duration::from_secs(300), later).await.expect("claim again");
+    assert!(matches!(claim, Claim::Acquired { keep_body: None, .. }), "the event holds it now: {claim:?}");
 }
 
 /// The bucket: an object put is read back whole, put again replaces it, and a key never

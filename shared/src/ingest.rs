@@ -145,15 +145,17 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     pub async fn ingest(&self, prediction: &Prediction, raw: &str, now: OffsetDateTime) -> Result<Ingested> {
         let needs_work = self.act_on.includes(&prediction.status);
         let model = prediction.model.as_ref().map(|m| format!("{}/{}", m.owner, m.name));
+        let model = model.as_deref().filter(|m| needs_work && m.len() <= MODEL_KEPT_BYTES);
+        let updated_at = prediction.updated_at.as_deref();
         let event = NewEvent {
             id: prediction.id,
             status: &prediction.status,
-            updated_at: prediction.updated_at.as_deref(),
+            updated_at,
             received_at: now,
             expires_at: now + self.event_ttl,
             needs_work,
-            payload: (needs_work && raw.len() <= records::EVENT_BODY_BYTES).then_some(raw),
-            model: model.as_deref().filter(|m| needs_work && m.len() <= MODEL_KEPT_BYTES),
+            payload: (needs_work && records::event_keeps_body(raw, model, updated_at)).then_some(raw),
+            model,
         };
         Ok(match self.ledger.record(&event).await? {
             Recorded::UnknownPrediction => self.unknown(prediction.id).await,

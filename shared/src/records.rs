@@ -20,13 +20,20 @@ use crate::prediction::PredictionId;
 /// keeps: room is left for the item's other attributes under DynamoDB's 400 KB.
 pub const ITEM_BYTES: usize = 350_000;
 
-/// The most of a body an event keeps in its own item. With the event's other attributes
-/// (about 500 bytes, its claim and completion included) the item stays within one write
-/// unit (1 KB), so keeping the body there costs nothing more. A larger body is kept
-/// apart, once, by the run that works it (`Claims::keep_body`): the event's own writes
-/// (the receiver's, the claim, the completion, a release) then cost one unit each, not
-/// one a KB of the body.
-pub const EVENT_BODY_BYTES: usize = 400;
+/// The room in an event item for its body, with the model and `updated_at` it keeps: one
+/// write unit (1 KB) less about 400 bytes of the item's other attributes, its claim and
+/// its completion (with a small result) included. A body that fits there costs nothing
+/// more to keep. A larger one is kept apart, once, by the run that works it
+/// (`Claims::keep_body`), so the event's own writes (the receiver's, the claim, the
+/// completion, a release) cost one unit each, not one a KB of the body.
+pub const EVENT_BODY_BYTES: usize = 1024 - 400;
+
+/// Whether an event item keeps its `body` itself: it fits in [`EVENT_BODY_BYTES`] with
+/// the `model` and `updated_at` kept beside it (whose lengths the body's sender chose).
+pub fn event_keeps_body(body: &str, model: Option<&str>, updated_at: Option<&str>) -> bool {
+    let beside = model.map_or(0, str::len) + updated_at.map_or(0, str::len);
+    body.len().saturating_add(beside) <= EVENT_BODY_BYTES
+}
 
 /// The most of a work result kept with its event, which may already hold a payload of
 /// [`ITEM_BYTES`]. A larger result is kept as its size and SHA-256.

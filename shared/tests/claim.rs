@@ -259,41 +259,54 @@ async fn a_run_after_a_replay_of_failed_work_is_a_rerun() {
     assert_eq!(done, Outcome::Done { attempt: 2, rerun: true });
 }
 
-/// Issue 34: a body too large for its event is kept once by the run that works it, beside
-/// the job (a run that fails keeps it too, for a replay of work that never completed), and
-/// a replay sends it; a body the event holds, or one that came by reference, is not kept
-/// again.
+/// Issue 34: a body too large for its event is kept once, apart, by the run that
+/// completes its work, with the event's own expiry, and a replay sends it; a run that
+/// fails keeps it with the event instead, for as long as the work waits; a body that
+/// came by reference is kept as WriftAI sent it; a body the event holds is not kept again.
 #[tokio::test]
 async fn a_run_keeps_the_body_its_event_cannot_hold_and_a_replay_sends_it() {
     use wriftai_hooks::internals::ports::{ReconcileStore, Reopened};
     let (ledger, queue, source) = (MemoryLedger::default(), MemoryQueue::default(), MemoryWriftAi::default());
-    let id = PredictionId::random();
-    ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
-    let raw = format!(r#"{{"id":"{id}","status":"succeeded","output":"{}"}}"#, "o".repeat(2_000));
     let ingest = Ingest::new(&ledger, &queue, ActOn::terminal(), Duration::from_secs(60));
-    ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
-    let body = queue.messages().pop().unwrap();
-    assert_eq!(ledger.event(id, "succeeded").unwrap().payload, None, "the event holds no body this large");
-    let failed = run(&ledger, &source, message(&body), later(), |_, _| async { Err("boom".into()) }).await;
-    assert!(matches!(failed, Err(ClaimError::Failed(_))));
-    assert_eq!(ledger.work_payload(id, &Status::Succeeded).await.unwrap(), Some(raw.clone()), "kept by the run");
-    run(&ledger, &source, message(&body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
-    let reopened = ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap();
-    assert_eq!(reopened, Reopened::Reopened { payload: Some(raw), was_done: true });
+    let large = |id: PredictionId| format!(r#"{{"id":"{id}","status":"succeeded","output":"{}"}}"#, "o".repeat(2_000));
+    let recorded = async |id: PredictionId| {
+        ledger.register(id, OffsetDateTime::now_utc()).await.unwrap();
+        let raw = large(id);
+        ingest.ingest(&Prediction::from_json(raw.as_bytes()).unwrap(), &raw, OffsetDateTime::now_utc()).await.unwrap();
+        assert_eq!(ledger.event(id, "succeeded").unwrap().payload, None, "the event holds no body this large");
+        queue.messages().pop().unwrap()
+    };
+    let body_item = async |id: PredictionId| {
+        let items = ledger.prediction_items(id).await.unwrap();
+        items.into_iter().find(|item| item["sk"] == "BODY#succeeded")
+    };
 
-    // A small body stays with its event only; one by reference is not kept at all.
-    let (small, small_body) = recorded(&ledger, &queue).await;
-    run(&ledger, &source, message(&small_body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
-    let kept = ledger.prediction_items(small).await.unwrap();
-    assert!(kept.iter().all(|item| !item["sk"].as_str().unwrap().starts_with("BODY#")), "{kept:?}");
-    let other = PredictionId::random();
-    ledger.register(other, OffsetDateTime::now_utc()).await.unwrap();
-    let by_reference = format!(r#"{{"id":"{other}","status":"succeeded","output":"{}"}}"#, "o".repeat(2_000));
-    let prediction = Prediction::from_json(by_reference.as_bytes()).unwrap();
-    ingest.ingest(&prediction, &by_reference, OffsetDateTime::now_utc()).await.unwrap();
-    queue.messages().pop().unwrap();
-    source.set(&by_reference);
-    let reference = format!(r#"{{"prediction_id":"{other}","status":"succeeded","payload":null}}"#);
+    let done = PredictionId::random();
+    let message_of_done = recorded(done).await;
+    run(&ledger, &source, message(&message_of_done), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    let kept = body_item(done).await.expect("kept apart by the run that completed it");
+    let event = ledger.event(done, "succeeded").unwrap();
+    assert_eq!(kept["expires_at"], json!(event.expires_at.unwrap().unix_timestamp()), "the event's own expiry");
+    let reopened = ledger.reopen(done, &Status::Succeeded, &[], None).await.unwrap();
+    assert_eq!(reopened, Reopened::Reopened { payload: Some(large(done)), was_done: true });
+
+    let failing = PredictionId::random();
+    let message_of_failing = recorded(failing).await;
+    let failed = run(&ledger, &source, message(&message_of_failing), later(), |_, _| async { Err("boom".into()) });
+    assert!(matches!(failed.await, Err(ClaimError::Failed(_))));
+    assert_eq!(ledger.event(failing, "succeeded").unwrap().payload, Some(large(failing)), "kept by its event");
+    run(&ledger, &source, message(&message_of_failing), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    assert!(body_item(failing).await.is_none(), "its event holds it: nothing kept apart");
+
+    let fetched = PredictionId::random();
+    recorded(fetched).await;
+    source.set(&large(fetched));
+    let reference = format!(r#"{{"prediction_id":"{fetched}","status":"succeeded","payload":null}}"#);
     run(&ledger, &source, message(&reference), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
-    assert_eq!(ledger.work_payload(other, &Status::Succeeded).await.unwrap(), None, "nothing to keep by reference");
+    let kept = ledger.work_payload(fetched, &Status::Succeeded).await.unwrap();
+    assert_eq!(kept, Some(large(fetched)), "kept as WriftAI sent it");
+
+    let (small, small_body) = self::recorded(&ledger, &queue).await;
+    run(&ledger, &source, message(&small_body), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    assert!(body_item(small).await.is_none(), "a small body stays with its event only");
 }

@@ -89,6 +89,24 @@ async fn a_repeat_sends_the_work_again_until_it_is_done_then_never() {
     assert_eq!(w.queue.messages().len(), 2, "nothing more sent");
 }
 
+/// A review of issue 34: once a run has claimed the work, its message exists (SQS
+/// delivers it again while the work fails), so a repeat sends no copy that would run the
+/// failing work again at once, use up its files' tries and land in the DLQ on its own.
+#[tokio::test]
+async fn a_repeat_after_a_run_claimed_the_work_sends_nothing() {
+    let w = World::new();
+    let id = w.known().await;
+    w.deliver(id, "succeeded").await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let until = now + time::Duration::minutes(1);
+    let Claim::Acquired { token, .. } = w.ledger.claim(id, &Status::Succeeded, until, now).await.unwrap() else {
+        panic!("the work is not claimable");
+    };
+    w.ledger.release(id, &Status::Succeeded, &token, "downstream down", None).await.unwrap();
+    assert_eq!(w.deliver(id, "succeeded").await.unwrap(), Ingested::Duplicate { enqueued: false });
+    assert_eq!(w.queue.messages().len(), 1, "only the first send");
+}
+
 #[tokio::test]
 async fn a_non_terminal_event_is_recorded_but_not_enqueued() {
     let w = World::new();

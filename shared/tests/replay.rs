@@ -29,7 +29,7 @@ async fn failed_work() -> (Ops, Table, Queue, PredictionId) {
     else {
         panic!("not claimed")
     };
-    table.release(id, &Status::Failed, &token, "downstream down").await.unwrap();
+    table.release(id, &Status::Failed, &token, "downstream down", None).await.unwrap();
     let ops = Ops::in_memory(ingest, Arc::new(MemoryDeadLetters::default()), None);
     (ops, table, queue, id)
 }
@@ -111,7 +111,7 @@ async fn claim(table: &Table, id: PredictionId) -> String {
 
 async fn fail(table: &Table, id: PredictionId) {
     let token = claim(table, id).await;
-    table.release(id, &Status::Failed, &token, "still down").await.unwrap();
+    table.release(id, &Status::Failed, &token, "still down", None).await.unwrap();
 }
 
 async fn complete(table: &Table, id: PredictionId, steps: &[String]) {

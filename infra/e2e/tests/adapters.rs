@@ -73,7 +73,7 @@ async fn a_replay_forgets_its_steps_in_the_same_write_or_not_at_all() {
     assert_eq!(ledger.reopen(id, &Status::Failed, &forget, None).await.unwrap(), Reopened::Running);
     assert!(stack.items(id).await.contains_key("STEP#failed#notify"), "nothing forgotten while it runs");
     // Once it is free, the replay reopens it and forgets the step at once.
-    ledger.release(id, &Status::Failed, &token, "failed").await.unwrap();
+    ledger.release(id, &Status::Failed, &token, "failed", None).await.unwrap();
     assert!(matches!(ledger.reopen(id, &Status::Failed, &forget, None).await.unwrap(), Reopened::Reopened { .. }));
     let items = stack.items(id).await;
     assert!(!items.contains_key("STEP#failed#notify") && items["EVENT#failed"].contains_key("replay"));

@@ -25,23 +25,27 @@ async fn a_step_lives_while_its_work_is_undone_and_then_as_long_as_its_event() {
 }
 
 #[tokio::test]
-async fn a_body_the_event_cannot_hold_is_kept_by_its_run_for_replays() {
+async fn a_body_the_event_cannot_hold_is_kept_once_by_its_run() {
     let stack = Stack::from_env().await;
-    let (big, small) = (stack.registered().await, failed(&stack).await);
     // A failed body too large for its event: a 2,000-byte error message.
-    let mut body: serde_json::Value = serde_json::from_str(&payload(big, "failed", 0)).unwrap();
-    body["error"] = serde_json::json!({"code": "x", "message": "b".repeat(2_000)});
-    let body = body.to_string();
-    assert_eq!(stack.post(body.clone()).await.0, 200);
+    let large = |id: PredictionId| {
+        let mut body: serde_json::Value = serde_json::from_str(&payload(id, "failed", 0)).unwrap();
+        body["error"] = serde_json::json!({"code": "x", "message": "b".repeat(2_000)});
+        body.to_string()
+    };
+    let (done, failing) = (stack.registered().await, stack.registered().await);
+    for id in [done, failing] {
+        assert_eq!(stack.post(large(id)).await.0, 200);
+    }
+    let small = failed(&stack).await;
     // The local stack's receiver keeps a done event EVENT_TTL_DAYS' default, 30 days.
     let keep = time::Duration::days(30);
     let ledger = stack.ledger();
-    contract::a_body_the_event_cannot_hold_is_kept_by_its_run_for_replays(
+    contract::a_body_the_event_cannot_hold_is_kept_once_by_its_run(
         &ledger,
-        big,
-        small,
+        [done, failing, small],
         &Status::Failed,
-        &body,
+        &large(done),
         keep,
     )
     .await;

@@ -189,8 +189,15 @@ impl Claims for Table {
         each!(self, b => Claims::keep_body(b, id, status, body, expires_at).await)
     }
 
-    async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
-        each!(self, b => Claims::release(b, id, status, token, error).await)
+    async fn release(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        token: &str,
+        error: &str,
+        body: Option<&str>,
+    ) -> Result<()> {
+        each!(self, b => Claims::release(b, id, status, token, error, body).await)
     }
 
     async fn reopen(

@@ -28,8 +28,8 @@ pub enum Claim {
     /// age says nothing of the trip, and `EndToEnd` leaves it out. `keep_body`: the event
     /// holds no body of its own (it was larger than
     /// [`EVENT_BODY_BYTES`](crate::records::EVENT_BODY_BYTES)), so the run keeps the body
-    /// it works on ([`Claims::keep_body`]) for this long past `until`, as long as the
-    /// event is kept once its work is done.
+    /// it works on: once done, apart ([`Claims::keep_body`]) for this long past the
+    /// completion, as long as the event; failed, with the event ([`Claims::release`]).
     Acquired { token: String, attempt: u32, rerun: bool, keep_body: Option<time::Duration> },
     /// Already run to completion: nothing to do.
     Done,
@@ -133,10 +133,12 @@ pub trait Claims: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Keeps the body a run works on for its unit of work, until `expires_at`, for a
+    /// Keeps the body a run worked on apart from its event, until `expires_at` (the
+    /// event's own expiry: the completion's time and the event's `keep_body`), for a
     /// replay and the reconciler's resend, which find it there when the event holds none
-    /// (`reopen`'s payload, `ReconcileStore::work_payload`). Called by the run holding
-    /// the claim, once per run, beside its job: a body larger than
+    /// (`reopen`'s payload, `ReconcileStore::work_payload`). Called by the run that
+    /// completes the work, beside its completion: one write of the body a completion,
+    /// not one with each write of the event. A body larger than
     /// [`ITEM_BYTES`](crate::records::ITEM_BYTES) is not kept (a resend goes by
     /// reference, as it always did for those).
     fn keep_body(
@@ -149,13 +151,17 @@ pub trait Claims: Send + Sync {
 
     /// Gives the claim up after a failed run, so a retry need not wait for it to expire,
     /// and keeps why it failed (`error`, cut to [`ERROR_KEPT_BYTES`]) with the event for
-    /// the operator (`hooks inspect`, `hooks redrive`).
+    /// the operator (`hooks inspect`, `hooks redrive`). `body`, the body the run worked
+    /// on when the event holds none, is kept with the event in the same write (up to
+    /// [`ITEM_BYTES`](crate::records::ITEM_BYTES)): work left undone keeps its body as long
+    /// as it waits, however long, as the event does.
     fn release(
         &self,
         id: PredictionId,
         status: &Status,
         token: &str,
         error: &str,
+        body: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Makes a unit of work claimable again, even when it was done (`hooks replay`): the

@@ -48,9 +48,9 @@ pub enum Recorded {
     /// repeat only while it is not the prediction's status).
     New { advanced: bool },
     /// This status was recorded before; nothing was written now. `undone` when the
-    /// worker acts on it and its work is not done (nor sealed by `hooks forget`, nor
-    /// dead-lettered by the reconciler): a
-    /// repeat sends it again, since no write says whether the first send happened.
+    /// worker acts on it and no run has claimed its work yet (nor is it done, sealed by
+    /// `hooks forget`, or dead-lettered by the reconciler): a repeat sends it again, since
+    /// no write says whether the first send happened.
     Duplicate { undone: bool },
     /// No prediction of ours has this ID; nothing was written.
     UnknownPrediction,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::adapters::OPERATION_TIMEOUT;
@@ -98,10 +99,16 @@ where
 
     let budget = Duration::try_from(deadline - crate::clock::now() - REPORT_MARGIN).unwrap_or_default();
     let job_deadline = tokio::time::Instant::now() + budget;
+    // The body of a prediction that came by reference, as WriftAI sent it.
+    let mut fetched = None;
     let ran = async {
         let prediction = match &message.payload {
             Some(raw) => Prediction::from_json(raw.get().as_bytes()).map_err(|e| ClaimError::Poison(e.to_string()))?,
-            None => source.get(id).await?.ok_or(ClaimError::Gone(id))?.prediction,
+            None => {
+                let got = source.get(id).await?.ok_or(ClaimError::Gone(id))?;
+                fetched = Some(got.raw);
+                got.prediction
+            }
         };
         match AssertUnwindSafe(job(prediction, attempt)).catch_unwind().await {
             Ok(result) => result.map_err(ClaimError::Failed),
@@ -111,32 +118,29 @@ where
     // The job sees its own deadline (`deadline::current`): its calls, and what it
     // derives from it (a download's deadline), end by it.
     let ran = crate::deadline::within(job_deadline, tokio::time::timeout_at(job_deadline, ran));
-    // An event holding no body has the body it came with kept now, beside the job, under
-    // the claim (so no `hooks forget` runs meanwhile), to expire `keep` past the claim's
-    // deadline: never before the event, which expires `keep` after its completion. A
-    // body that came by reference is not kept: replays go by reference, as it did.
-    let keep = async {
-        let (Some(keep), Some(body)) = (keep_body, &message.payload) else { return };
-        let kept = claims.keep_body(id, &status, body.get(), deadline + keep);
-        match tokio::time::timeout_at(job_deadline, kept).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                tracing::warn!(error = %crate::error::chain(&err), "body not kept: a replay goes by reference")
-            }
-            Err(_) => tracing::warn!("body not kept in the job's time: a replay goes by reference"),
-        }
-    };
-    // Boxed: the user's job is a future of any size, and the two side by side would sit
-    // on the worker's stack (a debug build overflows it).
-    let ((ran, finished), ()) = tokio::join!(Box::pin(crate::steps::noting_finished(ran)), keep);
+    let (ran, finished) = crate::steps::noting_finished(ran).await;
     let ran = ran.unwrap_or(Err(ClaimError::OutOfTime));
+    // The body the run worked on, when its event holds none: kept by this run, so that a
+    // replay, a redrive or a resend never needs WriftAI's `GET`.
+    let body = keep_body.and(message.payload.as_deref().map(RawValue::get).or(fetched.as_deref()));
     // The unit's own steps expire with it; a step of another unit is that unit's.
     let steps: Vec<String> =
         finished.into_iter().filter(|(of, at, _)| *of == id && *at == status).map(|(.., name)| name).collect();
 
     match ran {
         Ok(result) => {
-            if !claims.complete(id, &status, &token, &result, &steps, crate::clock::now()).await? {
+            let now = crate::clock::now();
+            // Kept apart, once, beside the completion and with the event's own expiry
+            // (the same `now`). Sent with it, not after: `hooks forget` waits for no
+            // claim once the completion lands, and its sweeps find what lands at once.
+            let keep = async {
+                let (Some(keep), Some(body)) = (keep_body, body) else { return };
+                if let Err(err) = claims.keep_body(id, &status, body, now + keep).await {
+                    tracing::warn!(error = %crate::error::chain(&err), "body not kept: a replay goes by reference");
+                }
+            };
+            let (completed, ()) = tokio::join!(claims.complete(id, &status, &token, &result, &steps, now), keep);
+            if !completed? {
                 // Our claim expired mid-run and another run took it: both ran. Only a
                 // run slower than the Lambda deadline can get here.
                 tracing::warn!("work completed after its claim expired");
@@ -144,7 +148,8 @@ where
             Ok(Outcome::Done { attempt, rerun })
         }
         Err(err) => {
-            if let Err(release) = claims.release(id, &status, &token, &crate::error::chain(&err)).await {
+            // Work left undone keeps its body with the event for as long as it waits.
+            if let Err(release) = claims.release(id, &status, &token, &crate::error::chain(&err), body).await {
                 tracing::warn!(error = %crate::error::chain(&release), "claim not released; it expires by itself");
             }
             Err(err)

@@ -37,8 +37,8 @@ fn rerun(item: &Item) -> bool {
     item.contains_key("replay") || string(item, "work") == Some("done")
 }
 
-/// How long past its claim a run keeps the body it works on, when the event holds none:
-/// as long as the event is kept once its work is done.
+/// How long past its completion a run keeps the body it works on, when the event holds
+/// none: as long as the event is kept once its work is done.
 fn keep_body(item: &Item) -> Option<time::Duration> {
     if item.contains_key("payload") {
         return None;
@@ -159,7 +159,8 @@ impl Claims for DynamoLedger {
         if body.len() > crate::records::ITEM_BYTES {
             return Ok(());
         }
-        // A put, whole: every run of the work writes the same body, with its own expiry.
+        // A put, whole: a rerun's completion (a replay's) writes it again, with the
+        // event's new expiry, from the body its message carried.
         let request = self
             .client
             .put_item()
@@ -171,16 +172,29 @@ impl Claims for DynamoLedger {
         resend(|| request.clone().send()).await.map(drop).map_err(|e| Error::store("PutItem", e))
     }
 
-    async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
+    async fn release(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        token: &str,
+        error: &str,
+        body: Option<&str>,
+    ) -> Result<()> {
         // Only the claim goes: done work (a replay that failed) stays done, with its
         // result, and the replay stays asked for.
+        let body = body.filter(|body| body.len() <= crate::records::ITEM_BYTES);
+        let keep = if body.is_some() { ", payload = if_not_exists(payload, :body)" } else { "" };
         let request = self
             .update_event(id, status)
-            .update_expression("SET last_error = :error, failed_at = :now REMOVE work_token, work_until")
+            .update_expression(format!("SET last_error = :error, failed_at = :now{keep} REMOVE work_token, work_until"))
             .condition_expression("work_token = :token")
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":error", s(kept_error(error)))
             .expression_attribute_values(":now", s(rfc3339(crate::clock::now())));
+        let request = match body {
+            Some(body) => request.expression_attribute_values(":body", s(body)),
+            None => request,
+        };
         // Already released, or taken over after it expired: nothing of ours to free.
         conditional(resend(|| request.clone().send()).await).map(drop)
     }
@@ -197,6 +211,9 @@ impl Claims for DynamoLedger {
         // may be minutes off.
         let (now, event) = self.server_now(id, status).await?;
         let Some(event) = event else { return Ok(Reopened::Missing) };
+        // The body to resend, read before anything is written: a read that fails leaves
+        // the work as it was.
+        let payload = self.kept_body(id, status, Some(&event)).await?;
         // Its steps live as long as the event, and the event is about to live until its
         // work is done again: their expiry goes in the same write, so none of them
         // vanishes (by its time, or by TTL) before the replayed run reaches it.
@@ -284,10 +301,7 @@ impl Claims for DynamoLedger {
             }
         }
         match sent {
-            Ok(_) => {
-                let payload = self.kept_body(id, status, Some(&event)).await?;
-                Ok(Reopened::Reopened { payload, was_done: string(&event, "work") == Some("done") })
-            }
+            Ok(_) => Ok(Reopened::Reopened { payload, was_done: string(&event, "work") == Some("done") }),
             Err(err) => match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
                     if cancelled.cancellation_reasons().first().and_then(|r| r.code())

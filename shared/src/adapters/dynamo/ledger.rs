@@ -25,14 +25,17 @@ use crate::shards::Index;
 /// A transaction that collides with another on the same prediction is tried this often.
 const TRANSACTION_ATTEMPTS: usize = 3;
 
-/// What a repeat found: whether the event's work is still to do, so that it is sent
-/// again (not when done, sealed by `hooks forget`, or dead-lettered by the reconciler).
+/// What a repeat found: whether the event's work may never have been sent, so that it is
+/// sent again: not once a run has claimed it (its message exists, and SQS delivers it
+/// again while the work fails), nor when done, sealed by `hooks forget`, or
+/// dead-lettered by the reconciler.
 /// `enqueue` marks an event the worker acts on, whatever its value (`queued`, or
 /// `pending` and `sent` in a table an older version wrote).
 fn repeat(old: Option<&Item>) -> Recorded {
     let undone = old.is_some_and(|item| {
         item.contains_key("enqueue")
             && super::string(item, "work") != Some("done")
+            && !item.contains_key("work_attempts")
             && !item.contains_key("forgotten_at")
             // The reconciler sent it to the DLQ: `hooks redrive` decides when it runs.
             && !item.contains_key("gave_up")

@@ -107,12 +107,22 @@ impl Claims for MemoryLedger {
         .await
     }
 
-    async fn release(&self, id: PredictionId, status: &Status, token: &str, error: &str) -> Result<()> {
+    async fn release(
+        &self,
+        id: PredictionId,
+        status: &Status,
+        token: &str,
+        error: &str,
+        body: Option<&str>,
+    ) -> Result<()> {
         let now = crate::clock::now();
         self.call("UpdateItem", |state| {
             if let Some(event) = state.events.get_mut(&(id, status.to_string()))
                 && event.claim.as_ref().is_some_and(|held| held.token == token)
             {
+                if event.payload.is_none() {
+                    event.payload = body.filter(|body| body.len() <= crate::records::ITEM_BYTES).map(str::to_owned);
+                }
                 event.claim = None;
                 event.last_error = Some(kept_error(error).to_owned());
                 event.failed_at = Some(now);
@@ -131,61 +141,53 @@ impl Claims for MemoryLedger {
     ) -> Result<Reopened> {
         let now = crate::clock::now();
         let pk = Index::Work.partition(id, self.shards());
-        let reopened = self
-            .call("TransactWriteItems", |state| {
-                let key = (id, status.to_string());
-                let Some(event) = state.events.get_mut(&key) else { return Ok(Reopened::Missing) };
-                // Past its expiry, which DynamoDB's TTL deletes days late, the event is gone:
-                // its steps may be too, and reviving it would run them again.
-                if event.expires_at.is_some_and(|at| at.unix_timestamp() <= now.unix_timestamp())
-                    || event.forgotten_at.is_some()
-                {
-                    return Ok(Reopened::Missing);
-                }
-                if !event.needs_work {
-                    return Ok(Reopened::NoWork);
-                }
-                if let Some(rerun) = rerun {
-                    if event.replay_runs.iter().any(|run| run == rerun.run) {
-                        return Ok(Reopened::AlreadyReplayed);
-                    }
-                    let state = WorkState::of(event.done.is_some(), event.gave_up.is_some(), event.failed_at.is_some());
-                    if rerun.only.is_some_and(|only| only != state) {
-                        return Ok(Reopened::NotSelected);
-                    }
-                }
-                if event.claim.as_ref().is_some_and(|held| held.until.unix_timestamp() >= now.unix_timestamp()) {
-                    return Ok(Reopened::Running);
-                }
-                if let Some(rerun) = rerun {
-                    event.replay_runs.push(rerun.run.to_owned());
-                }
-                event.replay = true;
-                event.expires_at = None;
-                event.requeues = 0;
-                event.gave_up = None;
-                let reopened = Reopened::Reopened { payload: event.payload.clone(), was_done: event.done.is_some() };
-                state.set_work(&key, Some((pk, now)));
-                for name in forget {
-                    state.steps.remove(&(id, status.to_string(), name.clone()));
-                }
-                // The steps live until the work is done again, as the DynamoDB adapter keeps them.
-                let status = status.to_string();
-                let from = (id, status.clone(), String::new());
-                for (_, step) in state.steps.range_mut(from..).take_while(|((of, at, _), _)| *of == id && *at == status)
-                {
-                    step.expires_at = None;
-                }
-                Ok(reopened)
-            })
-            .await?;
-        // The body a run kept, read after, as the DynamoDB adapter does.
-        match reopened {
-            Reopened::Reopened { payload: None, was_done } => {
-                let payload = self.call("GetItem", |state| Ok(state.kept_body(&(id, status.to_string()), now))).await?;
-                Ok(Reopened::Reopened { payload, was_done })
+        // The body to resend, read before anything is written, as the DynamoDB adapter does.
+        let body = self.call("GetItem", |state| Ok(state.kept_body(&(id, status.to_string()), now))).await?;
+        self.call("TransactWriteItems", |state| {
+            let key = (id, status.to_string());
+            let Some(event) = state.events.get_mut(&key) else { return Ok(Reopened::Missing) };
+            // Past its expiry, which DynamoDB's TTL deletes days late, the event is gone:
+            // its steps may be too, and reviving it would run them again.
+            if event.expires_at.is_some_and(|at| at.unix_timestamp() <= now.unix_timestamp())
+                || event.forgotten_at.is_some()
+            {
+                return Ok(Reopened::Missing);
             }
-            other => Ok(other),
-        }
+            if !event.needs_work {
+                return Ok(Reopened::NoWork);
+            }
+            if let Some(rerun) = rerun {
+                if event.replay_runs.iter().any(|run| run == rerun.run) {
+                    return Ok(Reopened::AlreadyReplayed);
+                }
+                let state = WorkState::of(event.done.is_some(), event.gave_up.is_some(), event.failed_at.is_some());
+                if rerun.only.is_some_and(|only| only != state) {
+                    return Ok(Reopened::NotSelected);
+                }
+            }
+            if event.claim.as_ref().is_some_and(|held| held.until.unix_timestamp() >= now.unix_timestamp()) {
+                return Ok(Reopened::Running);
+            }
+            if let Some(rerun) = rerun {
+                event.replay_runs.push(rerun.run.to_owned());
+            }
+            event.replay = true;
+            event.expires_at = None;
+            event.requeues = 0;
+            event.gave_up = None;
+            let reopened = Reopened::Reopened { payload: body, was_done: event.done.is_some() };
+            state.set_work(&key, Some((pk, now)));
+            for name in forget {
+                state.steps.remove(&(id, status.to_string(), name.clone()));
+            }
+            // The steps live until the work is done again, as the DynamoDB adapter keeps them.
+            let status = status.to_string();
+            let from = (id, status.clone(), String::new());
+            for (_, step) in state.steps.range_mut(from..).take_while(|((of, at, _), _)| *of == id && *at == status) {
+                step.expires_at = None;
+            }
+            Ok(reopened)
+        })
+        .await
     }
 }

@@ -527,6 +527,7 @@ impl Ledger for MemoryLedger {
             if !alone && let Some(existing) = state.events.get(&key) {
                 let undone = existing.needs_work
                     && existing.done.is_none()
+                    && existing.attempts == 0
                     && existing.forgotten_at.is_none()
                     && existing.gave_up.is_none();
                 return Ok(Recorded::Duplicate { undone });
