@@ -85,6 +85,8 @@ run() { "$bench" "$@" | tee -a "$results"; }
 # 1. Null backend: the functions' own cost.
 run invoke --name hello-world --backend null --n "$n" --cold 15 -- target/release/bench-hello
 run invoke --name receiver --backend null --n "$n" --cold 15 -- target/release/receiver
+# Every delivery a signed duplicate of done work: one conditional write that fails.
+run invoke --name receiver --backend repeats --n "$n" --cold 5 -- target/release/receiver
 run invoke --name python-peer --backend null --n "$n" --cold 5 -- "${peer[@]}"
 # The init ratio against the lower bound, from cold starts taken in turn.
 run init --name hello-world --vs receiver --cold 41 -- target/release/bench-hello :: target/release/receiver

@@ -42,16 +42,27 @@ async fn serve(app: axum::Router) -> Result<SocketAddr> {
 }
 
 /// Starts the null backend; DynamoDB and SQS share its one endpoint, told apart by
-/// `X-Amz-Target` as the JSON protocols do.
-pub async fn start_null() -> Result<(SocketAddr, Counts)> {
+/// `X-Amz-Target` as the JSON protocols do. `repeats`: every conditional write fails its
+/// condition as a repeat of done work does, so each delivery is a duplicate.
+pub async fn start_null(repeats: bool) -> Result<(SocketAddr, Counts)> {
     let counts = Counts::default();
-    let app = axum::Router::new().fallback(null).with_state(counts.clone());
+    let app = axum::Router::new().fallback(null).with_state((counts.clone(), repeats));
     Ok((serve(app).await?, counts))
 }
 
-async fn null(State(counts): State<Counts>, headers: HeaderMap) -> Response {
+/// A prediction at `succeeded` and its event done, as a condition failure returns them.
+const DONE_ITEMS: &str = r#"{"Code":"ConditionalCheckFailed","Item":{"status":{"S":"succeeded"},"rank":{"N":"3"}}},{"Code":"ConditionalCheckFailed","Item":{"status":{"S":"succeeded"},"enqueue":{"S":"queued"},"work":{"S":"done"}}}"#;
+
+async fn null(State((counts, repeats)): State<(Counts, bool)>, headers: HeaderMap) -> Response {
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let op = target.rsplit('.').next().unwrap_or_default().to_owned();
+    if repeats && op == "TransactWriteItems" {
+        counts.bump(format!("{op} repeat"));
+        let body = format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled","CancellationReasons":[{DONE_ITEMS}]}}"#
+        );
+        return (StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.0")], body).into_response();
+    }
     let body = match op.as_str() {
         // Success with nothing returned: every condition passed, as for a new event of a
         // registered prediction; an update's `ReturnValues` come back empty.

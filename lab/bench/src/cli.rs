@@ -51,8 +51,9 @@ pub struct Invoke {
     /// The function's name in the results.
     #[arg(long, default_value = "function")]
     pub name: String,
-    /// `null`: a backend that answers every DynamoDB and SQS call at once; `stack`: the
-    /// local stack, from the environment.
+    /// `null`: a backend that answers every DynamoDB and SQS call at once; `repeats`: the
+    /// same, but every transaction fails its condition as a repeat of done work (each
+    /// delivery a duplicate); `stack`: the local stack, from the environment.
     #[arg(long, value_enum, default_value_t = Backend::Null)]
     pub backend: Backend,
     /// What each invocation carries.
@@ -80,6 +81,7 @@ pub struct Invoke {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
     Null,
+    Repeats,
     Stack,
 }
 
@@ -87,6 +89,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Null => "null",
+            Backend::Repeats => "repeats",
             Backend::Stack => "stack",
         }
     }

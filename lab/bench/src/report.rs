@@ -53,7 +53,7 @@ pub fn render(path: &str) -> Result<String> {
             l["cpu_us_per_invocation"],
             l["switches_per_invocation"],
             l["rss_mb"],
-            if l["backend"] == "null" { l["calls_per_invocation"].to_string() } else { "-".into() },
+            if l["backend"] != "stack" { l["calls_per_invocation"].to_string() } else { "-".into() },
             l["errors"],
         );
     }
@@ -86,10 +86,15 @@ pub fn render(path: &str) -> Result<String> {
                 .filter(|i| i.is_object())
                 .map_or_else(|| num(l, "init_ms"), |i| num(i, "init_ms"))
         };
-        for (label, a, b, an, bn) in [
-            ("receiver / hello-world", o, h, "receiver", "hello-world"),
-            ("python peer / receiver", p, o, "python-peer", "receiver"),
-        ] {
+        // A signed duplicate (every delivery a repeat of done work), when the run has one.
+        let repeat = find(&lines, "receiver", "repeats");
+        let repeat_row = repeat.map(|r| ("receiver duplicate / hello-world", r, h, "receiver", "hello-world"));
+        let rows = [
+            Some(("receiver / hello-world", o, h, "receiver", "hello-world")),
+            repeat_row,
+            Some(("python peer / receiver", p, o, "python-peer", "receiver")),
+        ];
+        for (label, a, b, an, bn) in rows.into_iter().flatten() {
             let _ = writeln!(
                 w,
                 "| {label} | {} | {} | {} | {} | {} | {} |",
@@ -108,8 +113,16 @@ pub fn render(path: &str) -> Result<String> {
         let peer_init = init_of(p, "python-peer") / init_of(o, "receiver");
         let peer_p99 = num(p, "p99_ms") / num(o, "p99_ms");
         let peer_cpu_p99 = num(p, "cpu_p99_ms") / num(o, "cpu_p99_ms");
+        let repeat_cpu = repeat.map_or(f64::NAN, |r| num(r, "cpu_p50_ms") / num(h, "cpu_p50_ms"));
+        let rss = num(o, "rss_mb");
         let rows = [
-            ("receiver init within 1.5x of hello-world", format!("{init_vs_hello:.2}x"), init_vs_hello <= 1.5),
+            ("receiver init within 1.2x of hello-world", format!("{init_vs_hello:.2}x"), init_vs_hello <= 1.2),
+            ("receiver peak RSS at most 8 MB (null backend)", format!("{rss} MB"), rss <= 8.0),
+            (
+                "receiver CPU p50 per signed duplicate at most 3x hello-world's per request",
+                format!("{repeat_cpu:.2}x"),
+                repeat_cpu <= 3.0,
+            ),
             ("receiver init at least 5x faster than the peer", format!("{peer_init:.1}x"), peer_init >= 5.0),
             ("warm p99 under 1 ms (null backend)", format!("{} ms", o["p99_ms"]), num(o, "p99_ms") < 1.0),
             ("warm p99 at least 3x below the peer", format!("{peer_p99:.1}x"), peer_p99 >= 3.0),

@@ -88,7 +88,7 @@ pub async fn init(args: &Init) -> Result<Value> {
     let split = command.iter().position(|a| a == "::").ok_or_else(|| Error::Usage("init: CMD_A :: CMD_B".into()))?;
     let commands = [&command[..split], &command[split + 1..]];
     let cold_starts = args.cold.max(1);
-    let (addr, _counts) = backend::start_null().await?;
+    let (addr, _counts) = backend::start_null(false).await?;
     let env = null_env(addr);
     let mut inits: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..cold_starts {
@@ -111,8 +111,8 @@ pub async fn invoke(args: &Invoke) -> Result<Value> {
     let (command, log_dir) = (&args.function.command, &args.function.log_dir);
     let input = json!({"prompt": "hi", "test_hook": format!("sleep_ms:{}", args.sleep_ms)});
     let (env, counts, secret) = match args.backend {
-        Backend::Null => {
-            let (addr, counts) = backend::start_null().await?;
+        Backend::Null | Backend::Repeats => {
+            let (addr, counts) = backend::start_null(args.backend == Backend::Repeats).await?;
             (null_env(addr), Some(counts), Some(NULL_SECRET.to_owned()))
         }
         Backend::Stack => (Vec::new(), None, std::env::var("WRIFTAI_WEBHOOK_SECRET").ok()),
