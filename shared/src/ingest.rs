@@ -7,8 +7,8 @@
 //! - unknown prediction: 2 (the failed write, then whether `hooks forget` erased it);
 //! - out-of-order event: 1 for a status the worker ignores (nothing is kept), 2 for one
 //!   it acts on (the failed advance, then the event alone, kept as seen);
-//! - new event that needs work, or a repeat of one whose work is not done yet: record,
-//!   send (a copy sent again is absorbed by the worker's claim).
+//! - new event that needs work, or a repeat of one whose work no run has claimed yet:
+//!   record, send (a copy sent again is absorbed by the worker's claim).
 
 use std::time::Duration;
 
@@ -17,7 +17,9 @@ use time::OffsetDateTime;
 use crate::config::ActOn;
 use crate::error::Result;
 use crate::message::{Message, WorkMessage};
-use crate::ports::{CheckAsk, Ledger, MODEL_KEPT_BYTES, NewEvent, PredictionSource, Recorded, WorkQueue};
+use crate::ports::{
+    CheckAsk, Ledger, MODEL_KEPT_BYTES, NewEvent, PredictionSource, Recorded, UPDATED_AT_KEPT_BYTES, WorkQueue,
+};
 use crate::prediction::{Prediction, PredictionId, Status};
 use crate::records;
 use crate::trace::TraceHeader;
@@ -41,8 +43,8 @@ pub enum Ingested {
     /// is enqueued. A status the worker acts on (or an unknown one) is kept as seen the
     /// first time; any other leaves nothing, and its repeats are answered so too.
     OutOfOrder,
-    /// Seen before. `enqueued` when its work was not done yet and is sent again: an
-    /// earlier attempt may have stopped short of the send.
+    /// Seen before. `enqueued` when no run has claimed its work yet and it is sent
+    /// again: an earlier attempt may have stopped short of the send.
     Duplicate { enqueued: bool },
     /// Not a prediction of ours: nothing written, nothing enqueued.
     UnknownPrediction,
@@ -146,7 +148,7 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         let needs_work = self.act_on.includes(&prediction.status);
         let model = prediction.model.as_ref().map(|m| format!("{}/{}", m.owner, m.name));
         let model = model.as_deref().filter(|m| needs_work && m.len() <= MODEL_KEPT_BYTES);
-        let updated_at = prediction.updated_at.as_deref();
+        let updated_at = prediction.updated_at.as_deref().filter(|at| at.len() <= UPDATED_AT_KEPT_BYTES);
         let event = NewEvent {
             id: prediction.id,
             status: &prediction.status,

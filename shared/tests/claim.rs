@@ -289,6 +289,12 @@ async fn a_run_keeps_the_body_its_event_cannot_hold_and_a_replay_sends_it() {
     assert_eq!(kept["expires_at"], json!(event.expires_at.unwrap().unix_timestamp()), "the event's own expiry");
     let reopened = ledger.reopen(done, &Status::Succeeded, &[], None).await.unwrap();
     assert_eq!(reopened, Reopened::Reopened { payload: Some(large(done)), was_done: true });
+    let kept = body_item(done).await.expect("kept through the replay");
+    assert_eq!(kept["expires_at"], json!(null), "it stops expiring while the rerun waits, as its event does");
+    run(&ledger, &source, message(&message_of_done), later(), |_, _| async { Ok(json!(null)) }).await.unwrap();
+    let event = ledger.event(done, "succeeded").unwrap();
+    let kept = body_item(done).await.expect("kept again by the rerun");
+    assert_eq!(kept["expires_at"], json!(event.expires_at.unwrap().unix_timestamp()), "the event's new expiry");
 
     let failing = PredictionId::random();
     let message_of_failing = recorded(failing).await;

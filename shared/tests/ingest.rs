@@ -89,6 +89,24 @@ async fn a_repeat_sends_the_work_again_until_it_is_done_then_never() {
     assert_eq!(w.queue.messages().len(), 2, "nothing more sent");
 }
 
+/// A review of issue 34: a body's `updated_at` is its sender's text; one longer than a
+/// time is not kept, so no field grows the items it is kept in.
+#[tokio::test]
+async fn an_updated_at_longer_than_a_time_is_not_kept() {
+    let w = World::new();
+    let ingest = Ingest::new(&w.ledger, &w.queue, ActOn::terminal(), Duration::from_secs(60));
+    let long = "9".repeat(wriftai_hooks::internals::ports::UPDATED_AT_KEPT_BYTES + 1);
+    for (updated_at, kept) in [("2026-12-05T10:00:00.123456Z", true), (long.as_str(), false)] {
+        let id = w.known().await;
+        let raw = format!(r#"{{"id":"{id}","status":"succeeded","updated_at":"{updated_at}"}}"#);
+        let prediction = Prediction::from_json(raw.as_bytes()).unwrap();
+        let recorded = ingest.ingest(&prediction, &raw, OffsetDateTime::now_utc()).await.unwrap();
+        assert_eq!(recorded, Ingested::Recorded { enqueued: true });
+        let event = w.ledger.event(id, "succeeded").unwrap();
+        assert_eq!(event.updated_at.is_some(), kept, "{updated_at:?}");
+    }
+}
+
 /// A review of issue 34: once a run has claimed the work, its message exists (SQS
 /// delivers it again while the work fails), so a repeat sends no copy that would run the
 /// failing work again at once, use up its files' tries and land in the DLQ on its own.

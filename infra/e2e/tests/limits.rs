@@ -1,6 +1,6 @@
 //! DynamoDB's own limits at the edges, on DynamoDB Local: a 340 KB body is kept apart
-//! from its event, once, by the run that works it, and a large work result is still
-//! marked done, once; the event's TTL starts only then, and the body outlives it.
+//! from its event, once, by the run that completes its work, and a large work result is
+//! still marked done, once; the event's TTL starts only then, and the body's with it.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -10,6 +10,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use wriftai_hooks::internals::claim::{Outcome, run};
 use wriftai_hooks::internals::message::WorkMessage;
+use wriftai_hooks::internals::ports::{Claims, Reopened};
 use wriftai_hooks::internals::prediction::Status;
 
 #[tokio::test]
@@ -52,7 +53,15 @@ async fn a_340_kb_body_is_kept_apart_by_its_run_and_a_100_kb_result_ends_done_on
     let kept = &items["BODY#succeeded"];
     assert_eq!(kept["body"].as_s().unwrap(), &body, "the run kept the body whole");
     let body_expires = kept["expires_at"].as_n().unwrap().parse::<i64>().unwrap();
-    assert!(body_expires >= number("expires_at"), "the body outlives its event");
+    assert_eq!(body_expires, number("expires_at"), "the body expires with its event");
     let result: serde_json::Value = serde_json::from_str(event["work_result"].as_s().unwrap()).unwrap();
     assert!(result["omitted_bytes"].as_u64().unwrap() > 100_000, "{result}");
+
+    // A replay sends the body kept apart, which stops expiring, as its event does, in
+    // the same write, until the rerun completes.
+    let reopened = ledger.reopen(id, &Status::Succeeded, &[], None).await.unwrap();
+    assert_eq!(reopened, Reopened::Reopened { payload: Some(body), was_done: true });
+    let items = stack.items(id).await;
+    assert!(!items["EVENT#succeeded"].contains_key("expires_at"), "the event waits for its rerun");
+    assert!(!items["BODY#succeeded"].contains_key("expires_at"), "and so does its body");
 }

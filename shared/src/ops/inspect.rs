@@ -88,6 +88,15 @@ pub(crate) fn report(id: PredictionId, items: &[Value], objects: Vec<Value>) -> 
             Some(json!({"name": name, "stored_at": item["stored_at"], "record": kept(item)}))
         })
         .collect();
+    // Bodies kept apart from their events (`BODY#`), by size: what `hooks forget` erases.
+    let bodies: Vec<Value> = items
+        .iter()
+        .filter_map(|item| {
+            let status = sk(item).strip_prefix("BODY#")?.to_owned();
+            let bytes = item["body"].as_str().map_or(0, str::len);
+            Some(json!({"status": status, "bytes": bytes, "expires_at": item["expires_at"]}))
+        })
+        .collect();
     let steps: Vec<Value> = items
         .iter()
         .filter_map(|item| {
@@ -108,6 +117,7 @@ pub(crate) fn report(id: PredictionId, items: &[Value], objects: Vec<Value>) -> 
         "closed": prediction["closed"],
         "events": events,
         "records": records,
+        "bodies": bodies,
         "steps": steps,
         "objects": objects,
     })
@@ -190,6 +200,11 @@ pub fn render(report: &Value) -> String {
     for record in report["records"].as_array().into_iter().flatten() {
         lines.push(format!("  {}  record {}: {}", text(&record["stored_at"]), text(&record["name"]), record["record"]));
     }
+    for body in report["bodies"].as_array().into_iter().flatten() {
+        let until =
+            if body["expires_at"].is_null() { "its work is done".to_owned() } else { body["expires_at"].to_string() };
+        lines.push(format!("  body of {} kept apart: {} bytes, until {until}", text(&body["status"]), body["bytes"]));
+    }
     for step in report["steps"].as_array().into_iter().flatten() {
         let outcome = if step["outcome"].is_null() { String::new() } else { format!(": {}", step["outcome"]) };
         lines.push(format!(
@@ -221,6 +236,7 @@ mod tests {
                    "enqueue": "sent", "work": "done", "work_attempts": 2, "done_at": "2026-01-01T00:00:04Z",
                    "work_result": "{\"stored\":true}", "last_error": "boom", "failed_at": "2026-01-01T00:00:03Z"}),
             json!({"pk": pk, "sk": "RECORD#result", "record": "{\"status\":\"succeeded\"}", "stored_at": "2026-01-01T00:00:04Z"}),
+            json!({"pk": pk, "sk": "BODY#succeeded", "body": "{\"id\":\"x\"}", "expires_at": 1_800_000_000}),
             json!({"pk": pk, "sk": "STEP#succeeded#notify", "state": "started", "started_at": "2026-01-01T00:00:03Z"}),
             json!({"pk": pk, "sk": "STEP#succeeded#file /0", "state": "finished", "started_at": "2026-01-01T00:00:03Z",
                    "record": "{\"key\":\"k\"}"}),
@@ -281,6 +297,7 @@ mod tests {
             "step \"notify\" (succeeded work): begun, no outcome recorded",
             "step \"file /0\" (succeeded work): finished: {\"key\":\"k\"}",
             "object predictions/x/output (5 bytes)",
+            "body of succeeded kept apart: 10 bytes, until 1800000000",
         ] {
             assert!(text.contains(expected), "{expected:?} not in:\n{text}");
         }

@@ -25,9 +25,10 @@ pub struct NewEvent<'a> {
     /// recorded as awaiting its enqueue, so a repeat can finish a cut-short attempt.
     pub needs_work: bool,
     /// The raw payload, kept with an event that needs work when it is small
-    /// ([`EVENT_BODY_BYTES`](crate::records::EVENT_BODY_BYTES)); a larger one is kept by
-    /// the run that works it. Either way recovery does not depend on WriftAI still having
-    /// the prediction.
+    /// ([`EVENT_BODY_BYTES`](crate::records::EVENT_BODY_BYTES)); a larger one travels in
+    /// the message and is kept by the first run of the work that ends (with the event if
+    /// it failed, apart if it completed), so a replay or a resend after that does not
+    /// depend on WriftAI still having the prediction.
     pub payload: Option<&'a str>,
     /// The prediction's model, `owner/name`, kept with an event that needs work so
     /// `hooks replay --model` can select by it (none when the body named none, or one
@@ -38,6 +39,11 @@ pub struct NewEvent<'a> {
 /// The longest model name kept with an event: WriftAI's are a few dozen bytes, and a
 /// body's fields are whatever its sender wrote.
 pub const MODEL_KEPT_BYTES: usize = 256;
+
+/// The longest `updated_at` kept: an RFC 3339 time is about 30 bytes. A longer one is not
+/// kept, so no field of a body grows the items it is kept in (an event that keeps its
+/// body, up to 350,000 bytes, after a failed run, stays under DynamoDB's 400 KB).
+pub const UPDATED_AT_KEPT_BYTES: usize = 64;
 
 /// What recording an event found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -130,17 +130,21 @@ where
     match ran {
         Ok(result) => {
             let now = crate::clock::now();
-            // Kept apart, once, beside the completion and with the event's own expiry
-            // (the same `now`). Sent with it, not after: `hooks forget` waits for no
-            // claim once the completion lands, and its sweeps find what lands at once.
-            let keep = async {
-                let (Some(keep), Some(body)) = (keep_body, body) else { return };
-                if let Err(err) = claims.keep_body(id, &status, body, now + keep).await {
-                    tracing::warn!(error = %crate::error::chain(&err), "body not kept: a replay goes by reference");
+            // Kept apart, once, with the event's own expiry (the completion's `now`),
+            // before the completion: while the claim is held, `hooks forget` waits, so
+            // nothing is written back after an erasure. Within the job's time, which
+            // leaves the completion its own: a body not kept goes by reference.
+            if let (Some(keep), Some(body)) = (keep_body, body) {
+                let kept = tokio::time::timeout_at(job_deadline, claims.keep_body(id, &status, body, now + keep));
+                match kept.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %crate::error::chain(&err), "body not kept: a replay goes by reference");
+                    }
+                    Err(_) => tracing::warn!("no time left to keep the body: a replay goes by reference"),
                 }
-            };
-            let (completed, ()) = tokio::join!(claims.complete(id, &status, &token, &result, &steps, now), keep);
-            if !completed? {
+            }
+            if !claims.complete(id, &status, &token, &result, &steps, now).await? {
                 // Our claim expired mid-run and another run took it: both ran. Only a
                 // run slower than the Lambda deadline can get here.
                 tracing::warn!("work completed after its claim expired");

@@ -212,8 +212,11 @@ impl Claims for DynamoLedger {
         let (now, event) = self.server_now(id, status).await?;
         let Some(event) = event else { return Ok(Reopened::Missing) };
         // The body to resend, read before anything is written: a read that fails leaves
-        // the work as it was.
-        let payload = self.kept_body(id, status, Some(&event)).await?;
+        // the work as it was. Kept apart, it stops expiring in the same write, as the
+        // event does, until the rerun's completion keeps it again with the new expiry.
+        let body = self.kept_body(id, status, Some(&event), now).await?;
+        let apart = body.as_ref().is_some_and(|(_, at)| *at == super::BodyIn::Apart);
+        let payload = body.map(|(body, _)| body);
         // Its steps live as long as the event, and the event is about to live until its
         // work is done again: their expiry goes in the same write, so none of them
         // vanishes (by its time, or by TTL) before the replayed run reaches it.
@@ -276,7 +279,8 @@ impl Claims for DynamoLedger {
                 .map_err(|e| Error::store("TransactWriteItems", e))?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        for sk in expiring {
+        let body_sk = apart.then(|| super::body_sk(status));
+        for sk in expiring.into_iter().chain(body_sk) {
             let keep = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(super::prediction_pk(id)))
@@ -333,7 +337,8 @@ impl DynamoLedger {
     /// the reopen and the deletes (a unit of more steps keeps the rest's expiry).
     async fn expiring_steps(&self, id: PredictionId, status: &Status, forget: &[String]) -> Result<Vec<String>> {
         let forgotten: Vec<String> = forget.iter().map(|name| super::step_sk(status, name)).collect();
-        let room = TRANSACTION_ITEMS.saturating_sub(1 + forget.len());
+        // Room is left for the reopen, the deletes and the body kept apart.
+        let room = TRANSACTION_ITEMS.saturating_sub(2 + forget.len());
         let (mut expiring, mut start) = (Vec::new(), None);
         loop {
             let out = self

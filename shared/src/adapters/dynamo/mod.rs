@@ -165,24 +165,23 @@ impl DynamoLedger {
         self.client.get_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).consistent_read(true)
     }
 
-    /// The body kept for an event's work: the event's own `payload` (`event`, read
-    /// already, when given), else the `BODY#` item a run of it wrote, while it is live.
+    /// The body kept for an event's work, and where: the event's own `payload` (`event`,
+    /// read already, when given), else the `BODY#` item a run of it wrote, while it is
+    /// live at `now`.
     async fn kept_body(
         &self,
         id: PredictionId,
         status: &Status,
         event: Option<&Item>,
-    ) -> crate::error::Result<Option<String>> {
+        now: OffsetDateTime,
+    ) -> crate::error::Result<Option<(String, BodyIn)>> {
         if let Some(payload) = event.and_then(|item| string(item, "payload")) {
-            return Ok(Some(payload.to_owned()));
+            return Ok(Some((payload.to_owned(), BodyIn::Event)));
         }
-        let out = self
-            .get(prediction_pk(id), body_sk(status))
-            .send()
-            .await
-            .map_err(|e| crate::error::Error::store("GetItem", e))?;
-        let now = crate::clock::now();
-        Ok(out.item().filter(|item| live(item, now)).and_then(|item| string(item, "body")).map(str::to_owned))
+        let read = self.get(prediction_pk(id), body_sk(status)).send().await;
+        let out = read.map_err(|e| crate::error::Error::store("GetItem", e))?;
+        let body = out.item().filter(|item| live(item, now)).and_then(|item| string(item, "body"));
+        Ok(body.map(|body| (body.to_owned(), BodyIn::Apart)))
     }
 
     /// An `UpdateItem` of a prediction's event record.
@@ -255,6 +254,13 @@ pub fn prediction_pk(id: PredictionId) -> String {
 
 pub fn event_sk(status: &Status) -> String {
     format!("EVENT#{status}")
+}
+
+/// Where a body is kept: with its event, or apart (`BODY#<status>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyIn {
+    Event,
+    Apart,
 }
 
 pub fn body_sk(status: &Status) -> String {

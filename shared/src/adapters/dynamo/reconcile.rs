@@ -112,7 +112,9 @@ impl ReconcileStore for DynamoLedger {
         let get = self.get(prediction_pk(id), event_sk(status)).projection_expression("payload");
         let out = get.send().await.map_err(|e| Error::store("GetItem", e))?;
         match out.item() {
-            Some(event) => self.kept_body(id, status, Some(event)).await,
+            Some(event) => {
+                Ok(self.kept_body(id, status, Some(event), crate::clock::now()).await?.map(|(body, _)| body))
+            }
             None => Ok(None),
         }
     }

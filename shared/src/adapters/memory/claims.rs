@@ -100,7 +100,7 @@ impl Claims for MemoryLedger {
             return Ok(());
         }
         self.call("PutItem", |state| {
-            let row = BodyRow { body: body.to_owned(), expires_at };
+            let row = BodyRow { body: body.to_owned(), expires_at: Some(expires_at) };
             state.bodies.insert((id, status.to_string()), row);
             Ok(())
         })
@@ -179,6 +179,13 @@ impl Claims for MemoryLedger {
             state.set_work(&key, Some((pk, now)));
             for name in forget {
                 state.steps.remove(&(id, status.to_string(), name.clone()));
+            }
+            // A body kept apart stops expiring too, as the DynamoDB adapter's reopen writes
+            // it, until the rerun's completion keeps it again.
+            if state.events.get(&key).is_some_and(|event| event.payload.is_none())
+                && let Some(body) = state.bodies.get_mut(&key)
+            {
+                body.expires_at = None;
             }
             // The steps live until the work is done again, as the DynamoDB adapter keeps them.
             let status = status.to_string();

@@ -107,6 +107,8 @@ pub struct EventRow {
     /// The worker acts on it (`enqueue` in the DynamoDB layout).
     pub needs_work: bool,
     pub received_at: OffsetDateTime,
+    /// The body's `updated_at`, as the ledger was given it.
+    pub updated_at: Option<String>,
     pub payload: Option<String>,
     /// The model the body named, kept with an event that needs work.
     pub model: Option<String>,
@@ -176,7 +178,8 @@ struct RecordRow {
 #[derive(Clone, Debug, PartialEq)]
 struct BodyRow {
     body: String,
-    expires_at: OffsetDateTime,
+    /// None while a replay's rerun of its work is not done, as its event.
+    expires_at: Option<OffsetDateTime>,
 }
 
 /// A prediction `hooks forget` erased: when, and until when its mark is kept.
@@ -273,7 +276,8 @@ impl State {
         let own = self.events.get(key).and_then(|row| row.payload.clone());
         own.or_else(|| {
             let row = self.bodies.get(key)?;
-            (row.expires_at.unix_timestamp() > now.unix_timestamp()).then(|| row.body.clone())
+            let live = row.expires_at.is_none_or(|at| at.unix_timestamp() > now.unix_timestamp());
+            live.then(|| row.body.clone())
         })
     }
 
@@ -378,14 +382,15 @@ impl MemoryLedger {
         }
     }
 
-    /// Whether anything but a mark is kept of `id`: its prediction, an event, a record
-    /// or a step.
+    /// Whether anything but a mark is kept of `id`: its prediction, an event, a body kept
+    /// apart, a record or a step.
     pub fn holds_any_of(&self, id: PredictionId) -> bool {
         let state = self.lock();
         let lowest = (id, String::new());
         state.predictions.contains_key(&id)
             || state.events.range(lowest.clone()..).next().is_some_and(|((of, _), _)| *of == id)
-            || state.records.range(lowest..).next().is_some_and(|((of, _), _)| *of == id)
+            || state.records.range(lowest.clone()..).next().is_some_and(|((of, _), _)| *of == id)
+            || state.bodies.range(lowest..).next().is_some_and(|((of, _), _)| *of == id)
             || state.steps.range((id, String::new(), String::new())..).next().is_some_and(|((of, _, _), _)| *of == id)
     }
 
@@ -405,6 +410,7 @@ impl MemoryLedger {
             state.remove_event(&key);
         }
         state.records.retain(|(of, _), _| *of != id);
+        state.bodies.retain(|(of, _), _| *of != id);
         state.steps.retain(|(of, _, _), _| *of != id);
         state.forgotten.insert(id, Mark { at: now, until: now + crate::ops::MARK_KEPT });
     }
@@ -439,7 +445,7 @@ impl MemoryLedger {
         }
         let before = state.records.len() + state.steps.len() + state.forgotten.len() + state.bodies.len();
         state.records.retain(|(id, name), row| !due(row.expires_at, &|| hash(id, 2, name)));
-        state.bodies.retain(|(id, status), row| !due(Some(row.expires_at), &|| hash(id, 6, status)));
+        state.bodies.retain(|(id, status), row| !due(row.expires_at, &|| hash(id, 6, status)));
         state.steps.retain(|(id, status, name), row| !due(row.expires_at, &|| hash(id, 3, status) ^ hash(id, 4, name)));
         state.forgotten.retain(|id, mark| !due(Some(mark.until), &|| hash(id, 5, "")));
         deleted += before - (state.records.len() + state.steps.len() + state.forgotten.len() + state.bodies.len());
@@ -547,6 +553,7 @@ impl Ledger for MemoryLedger {
             let with_work = advanced && event.needs_work;
             let keep = event.expires_at - event.received_at;
             let row = EventRow {
+                updated_at: event.updated_at.map(str::to_owned),
                 needs_work: with_work,
                 received_at: event.received_at,
                 payload: event.payload.filter(|_| with_work).map(str::to_owned),

@@ -75,6 +75,7 @@ impl State {
             let item = object(vec![
                 ("status", json!(status)),
                 ("received_at", json!(rfc3339(row.received_at))),
+                ("updated_at", row.updated_at.clone().map_or(Value::Null, Value::from)),
                 ("enqueue", enqueue),
                 ("payload", row.payload.clone().map_or(Value::Null, Value::from)),
                 ("model", row.model.clone().map_or(Value::Null, Value::from)),
@@ -102,7 +103,7 @@ impl State {
             items.push((record_sk(name), item));
         }
         for ((_, status), row) in self.bodies.range((id, String::new())..).take_while(|((of, _), _)| *of == id) {
-            let item = object(vec![("body", json!(row.body)), ("expires_at", unix(Some(row.expires_at)))]);
+            let item = object(vec![("body", json!(row.body)), ("expires_at", unix(row.expires_at))]);
             items.push((format!("BODY#{status}"), item));
         }
         let steps = self.steps.range((id, String::new(), String::new())..).take_while(|((of, _, _), _)| *of == id);
