@@ -28,6 +28,12 @@ pub const ITEM_BYTES: usize = 350_000;
 /// completion, a release) cost one unit each, not one a KB of the body.
 pub const EVENT_BODY_BYTES: usize = 1024 - 400;
 
+/// Whether a body the event does not hold is kept at all, by the run that works it: one
+/// larger than [`ITEM_BYTES`] is not (a resend of its work goes by reference).
+pub fn body_fits_item(body: &str) -> bool {
+    body.len() <= ITEM_BYTES
+}
+
 /// Whether an event item keeps its `body` itself: it fits in [`EVENT_BODY_BYTES`] with
 /// the `model` and `updated_at` kept beside it (whose lengths the body's sender chose).
 pub fn event_keeps_body(body: &str, model: Option<&str>, updated_at: Option<&str>) -> bool {

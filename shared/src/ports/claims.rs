@@ -138,9 +138,8 @@ pub trait Claims: Send + Sync {
     /// replay and the reconciler's resend, which find it there when the event holds none
     /// (`reopen`'s payload, `ReconcileStore::work_payload`). Called by the run that
     /// completes the work, beside its completion: one write of the body a completion,
-    /// not one with each write of the event. A body larger than
-    /// [`ITEM_BYTES`](crate::records::ITEM_BYTES) is not kept (a resend goes by
-    /// reference, as it always did for those).
+    /// not one with each write of the event. The caller gives only a body that fits an
+    /// item ([`records::body_fits_item`](crate::records::body_fits_item)).
     fn keep_body(
         &self,
         id: PredictionId,
@@ -152,9 +151,10 @@ pub trait Claims: Send + Sync {
     /// Gives the claim up after a failed run, so a retry need not wait for it to expire,
     /// and keeps why it failed (`error`, cut to [`ERROR_KEPT_BYTES`]) with the event for
     /// the operator (`hooks inspect`, `hooks redrive`). `body`, the body the run worked
-    /// on when the event holds none, is kept with the event in the same write (up to
-    /// [`ITEM_BYTES`](crate::records::ITEM_BYTES)): work left undone keeps its body as long
-    /// as it waits, however long, as the event does.
+    /// on when the event holds none (one that fits an item,
+    /// [`records::body_fits_item`](crate::records::body_fits_item)), is kept with the event
+    /// in the same write: work left undone keeps its body as long as it waits, however
+    /// long, as the event does.
     fn release(
         &self,
         id: PredictionId,

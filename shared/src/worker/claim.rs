@@ -122,7 +122,8 @@ where
     let ran = ran.unwrap_or(Err(ClaimError::OutOfTime));
     // The body the run worked on, when its event holds none: kept by this run, so that a
     // replay, a redrive or a resend never needs WriftAI's `GET`.
-    let body = keep_body.and(message.payload.as_deref().map(RawValue::get).or(fetched.as_deref()));
+    let body = message.payload.as_deref().map(RawValue::get).or(fetched.as_deref());
+    let body = keep_body.and(body).filter(|body| crate::records::body_fits_item(body));
     // The unit's own steps expire with it; a step of another unit is that unit's.
     let steps: Vec<String> =
         finished.into_iter().filter(|(of, at, _)| *of == id && *at == status).map(|(.., name)| name).collect();

@@ -156,9 +156,6 @@ impl Claims for DynamoLedger {
     }
 
     async fn keep_body(&self, id: PredictionId, status: &Status, body: &str, expires_at: OffsetDateTime) -> Result<()> {
-        if body.len() > crate::records::ITEM_BYTES {
-            return Ok(());
-        }
         // A put, whole: a rerun's completion (a replay's) writes it again, with the
         // event's new expiry, from the body its message carried.
         let request = self
@@ -182,7 +179,6 @@ impl Claims for DynamoLedger {
     ) -> Result<()> {
         // Only the claim goes: done work (a replay that failed) stays done, with its
         // result, and the replay stays asked for.
-        let body = body.filter(|body| body.len() <= crate::records::ITEM_BYTES);
         let keep = if body.is_some() { ", payload = if_not_exists(payload, :body)" } else { "" };
         let request = self
             .update_event(id, status)

@@ -96,9 +96,6 @@ impl Claims for MemoryLedger {
     }
 
     async fn keep_body(&self, id: PredictionId, status: &Status, body: &str, expires_at: OffsetDateTime) -> Result<()> {
-        if body.len() > crate::records::ITEM_BYTES {
-            return Ok(());
-        }
         self.call("PutItem", |state| {
             let row = BodyRow { body: body.to_owned(), expires_at: Some(expires_at) };
             state.bodies.insert((id, status.to_string()), row);
@@ -121,7 +118,7 @@ impl Claims for MemoryLedger {
                 && event.claim.as_ref().is_some_and(|held| held.token == token)
             {
                 if event.payload.is_none() {
-                    event.payload = body.filter(|body| body.len() <= crate::records::ITEM_BYTES).map(str::to_owned);
+                    event.payload = body.map(str::to_owned);
                 }
                 event.claim = None;
                 event.last_error = Some(kept_error(error).to_owned());
