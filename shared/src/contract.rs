@@ -172,6 +172,43 @@ pub async fn a_body_the_event_cannot_hold_is_kept_once_by_its_run<L>(
     assert!(matches!(claim, Claim::Acquired { keep_body: None, .. }), "the event holds it now: {claim:?}");
 }
 
+/// Issue 34: an event enters the `received` index, which `hooks replay` by filter
+/// selects from, in the write that ends a run of its work (done, failed) or gives it up,
+/// not when it is recorded: so work that ends well writes the index once, with its state,
+/// not at the record and again when done. Recorded work no run has ended is the queue's
+/// (it runs anyway, and the stale-work walk resends a lost send), and no filter selects
+/// it. `[done, failing, given_up]` were recorded with work to do at or after `since`, not
+/// yet claimed.
+pub async fn an_event_is_selected_by_a_filter_once_its_work_has_ended(
+    table: &crate::adapters::backend::Table,
+    [done, failing, given_up]: [PredictionId; 3],
+    status: &Status,
+    since: OffsetDateTime,
+) {
+    use crate::ports::{ReconcileStore, WorkState};
+    let now = crate::clock::now();
+    let ours = [done, failing, given_up];
+    let selected = async || {
+        let until = crate::clock::now() + Duration::from_secs(60);
+        let found = table.received_between(since, until, |e| ours.contains(&e.id)).await.expect("query");
+        found.into_iter().map(|e| (e.id, e.work)).collect::<Vec<_>>()
+    };
+    assert_eq!(selected().await, [], "recorded work no run has ended is not selected");
+
+    let token = claimed(table, done, status, now).await;
+    assert_eq!(selected().await, [], "nor work a run holds");
+    assert!(table.complete(done, status, &token, &json!({}), &[], now).await.expect("complete"));
+    assert_eq!(selected().await, [(done, WorkState::Done)], "done work is selected, done");
+
+    let token = claimed(table, failing, status, now).await;
+    table.release(failing, status, &token, "boom", None).await.expect("release");
+    table.give_up_work(given_up, status, "too many requeues", now).await.expect("give up");
+    let mut found = selected().await;
+    found.sort_by_key(|(id, _)| ours.iter().position(|o| o == id));
+    let expected = [(done, WorkState::Done), (failing, WorkState::Failed), (given_up, WorkState::DeadLettered)];
+    assert_eq!(found, expected, "failed and given-up work is selected, in its state");
+}
+
 /// The bucket: an object put is read back whole, put again replaces it, and a key never
 /// put reads as none (never an error), which the steps' and records' restore relies on.
 pub async fn a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put<B: crate::ports::Bucket>(bucket: &B) {

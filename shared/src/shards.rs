@@ -23,7 +23,8 @@ pub enum Index {
     /// Events whose work is not done (`work_pk`, `work_since`).
     Work,
     /// Events the worker acts on, by when they were received (`recv_pk`, `received_at`),
-    /// done or not, for as long as the event is kept: what `hooks replay` by filter reads.
+    /// from the end of their work's first run (or a give-up) for as long as the event is
+    /// kept: what `hooks replay` by filter reads.
     Received,
 }
 

@@ -114,3 +114,18 @@ async fn a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put() {
     let bucket = Objects::from(wriftai_hooks::internals::adapters::memory::MemoryBucket::default());
     contract::a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put(&bucket).await;
 }
+
+#[tokio::test]
+async fn an_event_is_selected_by_a_filter_once_its_work_has_ended() {
+    use wriftai_hooks::internals::adapters::backend::Table;
+    let since = OffsetDateTime::now_utc() - Duration::from_secs(1);
+    let ledger = std::sync::Arc::new(MemoryLedger::default());
+    let ids = [failed(&ledger).await, failed(&ledger).await, failed(&ledger).await];
+    contract::an_event_is_selected_by_a_filter_once_its_work_has_ended(
+        &Table::Memory(ledger),
+        ids,
+        &Status::Failed,
+        since,
+    )
+    .await;
+}

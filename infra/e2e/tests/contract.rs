@@ -75,6 +75,16 @@ async fn a_replay_keeps_its_steps_until_the_work_is_done_again() {
 }
 
 #[tokio::test]
+async fn an_event_is_selected_by_a_filter_once_its_work_has_ended() {
+    use wriftai_hooks::internals::adapters::backend::Table;
+    let stack = Stack::from_env().await;
+    let since = time::OffsetDateTime::now_utc() - std::time::Duration::from_secs(1);
+    let ids = [failed(&stack).await, failed(&stack).await, failed(&stack).await];
+    let table = Table::Aws(stack.ledger());
+    contract::an_event_is_selected_by_a_filter_once_its_work_has_ended(&table, ids, &Status::Failed, since).await;
+}
+
+#[tokio::test]
 async fn a_bucket_gives_back_what_was_put_and_nothing_for_a_key_never_put() {
     use wriftai_hooks::internals::adapters::backend::Objects;
     use wriftai_hooks::internals::adapters::s3::S3Bucket;

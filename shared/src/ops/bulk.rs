@@ -1,6 +1,7 @@
-//! `hooks replay` by filter: every event the worker acts on that the filter selects,
-//! found through the `received` index (a `Query` per shard within the window, never a
-//! scan), counted first, then replayed as one replay of each at a bounded rate.
+//! `hooks replay` by filter: every event the worker acts on whose work ended (a run done
+//! or failed, a give-up) that the filter selects, found through the `received` index (a
+//! `Query` per shard within the window, never a scan), counted first, then replayed as
+//! one replay of each at a bounded rate.
 //!
 //! Idempotent by construction, no state on the operator's machine: each run has a name
 //! (`--run`, by default a digest of the flags as typed, `--since 24h` as those letters),

@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserialization
 use serde_json::Value;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::{DynamoLedger, Item, conditional, is_condition_failed, n, resend, rfc3339, s, string};
+use super::{DynamoLedger, ENTER_RECEIVED, Item, conditional, is_condition_failed, n, resend, rfc3339, s, string};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, Claims, Reopened, Rerun, WorkState, kept_error};
 use crate::prediction::{PredictionId, Status};
@@ -115,15 +115,16 @@ impl Claims for DynamoLedger {
         now: OffsetDateTime,
     ) -> Result<bool> {
         let request = self
-            .update_event(id, status)
-            // Leaving the `work` index: the reconciler stops looking at it.
+            .entering_received(id, self.update_event(id, status))
+            // Leaving the `work` index: the reconciler stops looking at it; entering
+            // `received`, done, for `hooks replay` by filter.
             // From now on the event may expire: `keep_secs` after the work was done (an
             // event recorded before `keep_secs` existed keeps the default TTL).
-            .update_expression(
+            .update_expression(format!(
                 "SET #work = :done, work_result = :result, done_at = :now, done_by = :token, \
-                 expires_at = if_not_exists(keep_secs, :keep) + :now_secs \
+                 expires_at = if_not_exists(keep_secs, :keep) + :now_secs, {ENTER_RECEIVED} \
                  REMOVE work_token, work_until, work_pk, work_since, replay",
-            )
+            ))
             .condition_expression("work_token = :token")
             .expression_attribute_names("#work", "work")
             .expression_attribute_values(":done", s("done"))
@@ -181,8 +182,10 @@ impl Claims for DynamoLedger {
         // result, and the replay stays asked for.
         let keep = if body.is_some() { ", payload = if_not_exists(payload, :body)" } else { "" };
         let request = self
-            .update_event(id, status)
-            .update_expression(format!("SET last_error = :error, failed_at = :now{keep} REMOVE work_token, work_until"))
+            .entering_received(id, self.update_event(id, status))
+            .update_expression(format!(
+                "SET last_error = :error, failed_at = :now, {ENTER_RECEIVED}{keep} REMOVE work_token, work_until"
+            ))
             .condition_expression("work_token = :token")
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":error", s(kept_error(error)))

@@ -73,9 +73,9 @@ impl DynamoLedger {
             // Sparse index `work`: present until the worker has run it.
             item.insert("work_pk".into(), s(Index::Work.partition(event.id, self.shards)));
             item.insert("work_since".into(), s(rfc3339(event.received_at)));
-            // Sparse index `received`: kept for the event's life, for `hooks replay` by
-            // filter.
-            item.insert("recv_pk".into(), s(Index::Received.partition(event.id, self.shards)));
+            // Not yet in the sparse index `received` (`hooks replay` by filter): the
+            // write that ends a run enters it (`ENTER_RECEIVED`), once, with the work's
+            // state, not this put and then the completion again.
             if let Some(payload) = event.payload {
                 item.insert("payload".into(), s(payload));
             }

@@ -188,7 +188,20 @@ impl DynamoLedger {
     fn update_event(&self, id: PredictionId, status: &Status) -> UpdateItemFluentBuilder {
         self.update(prediction_pk(id), event_sk(status))
     }
+
+    /// `update` setting the event's `received` index key, if it has none yet: a run's end
+    /// (done, failed) or a give-up enters it there, in the write that records the end, so
+    /// the index is written once for work that ends well. Its expression goes in `SET`
+    /// as [`ENTER_RECEIVED`].
+    fn entering_received(&self, id: PredictionId, update: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
+        update.expression_attribute_values(":recv_pk", s(crate::shards::Index::Received.partition(id, self.shards)))
+    }
 }
+
+/// What [`DynamoLedger::entering_received`] sets, one of a `SET`'s clauses.
+const ENTER_RECEIVED: &str = "recv_pk = if_not_exists(recv_pk, :recv_pk)";
+
+impl DynamoLedger {}
 
 /// The outcome of a conditional update: `Ok(false)` when its condition did not hold.
 fn conditional<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> crate::error::Result<bool> {

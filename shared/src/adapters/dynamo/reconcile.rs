@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{
-    DynamoLedger, PREDICTION_SK, RECONCILER_PK, conditional, decode_cursor, encode_cursor, event_sk, index_keys, n,
-    parse_rfc3339, prediction_pk, resend, rfc3339, s, string,
+    DynamoLedger, ENTER_RECEIVED, PREDICTION_SK, RECONCILER_PK, conditional, decode_cursor, encode_cursor, event_sk,
+    index_keys, n, parse_rfc3339, prediction_pk, resend, rfc3339, s, string,
 };
 use crate::error::{Error, Result};
 use crate::ports::{OpenPrediction, Page, PageAsk, ReconcileStore, StaleWork};
@@ -142,8 +142,10 @@ impl ReconcileStore for DynamoLedger {
 
     async fn give_up_work(&self, id: PredictionId, status: &Status, reason: &str, now: OffsetDateTime) -> Result<()> {
         let outcome = self
-            .update_event(id, status)
-            .update_expression("SET gave_up = :reason, gave_up_at = :now REMOVE work_pk, work_since")
+            .entering_received(id, self.update_event(id, status))
+            .update_expression(format!(
+                "SET gave_up = :reason, gave_up_at = :now, {ENTER_RECEIVED} REMOVE work_pk, work_since"
+            ))
             .condition_expression("attribute_exists(work_pk)")
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(rfc3339(now)))

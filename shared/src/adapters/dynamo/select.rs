@@ -1,5 +1,5 @@
-//! What `hooks replay` by filter selects from: the events the worker acts on, received
-//! within a window, read from the sparse `received` index alone (a `Query` of each shard
+//! What `hooks replay` by filter selects from: the events the worker acts on whose work
+//! a run ended (done, failed) or the reconciler gave up on, received within a window, read from the sparse `received` index alone (a `Query` of each shard
 //! within the window, never a scan). The index carries what a filter looks at (`model`,
 //! the work's state, the runs that replayed it), a few hundred bytes an event, so the
 //! read costs that, never the items' payloads, and only the matches are kept.
@@ -38,8 +38,9 @@ impl Received {
 }
 
 impl DynamoLedger {
-    /// Every event the worker acts on received from `since` to `until` (both included)
-    /// that `keep` keeps, oldest first. Read a page at a time, sixteen shards at once.
+    /// Every event the worker acts on whose work ended (a run's end, a give-up), received
+    /// from `since` to `until` (both included) that `keep` keeps, oldest first. Read a
+    /// page at a time, sixteen shards at once.
     pub async fn received_between(
         &self,
         since: OffsetDateTime,

@@ -57,6 +57,7 @@ impl Claims for MemoryLedger {
         steps: &[String],
         now: OffsetDateTime,
     ) -> Result<bool> {
+        let shards = self.shards();
         let done = self
             .call("UpdateItem", |state| {
                 let key = (id, status.to_string());
@@ -74,6 +75,7 @@ impl Claims for MemoryLedger {
                 let expires_at = now + event.keep;
                 event.expires_at = Some(expires_at);
                 state.set_work(&key, None);
+                state.enter_received(&key, shards);
                 Ok(Some(expires_at))
             })
             .await?;
@@ -112,9 +114,10 @@ impl Claims for MemoryLedger {
         error: &str,
         body: Option<&str>,
     ) -> Result<()> {
-        let now = crate::clock::now();
+        let (now, shards) = (crate::clock::now(), self.shards());
         self.call("UpdateItem", |state| {
-            if let Some(event) = state.events.get_mut(&(id, status.to_string()))
+            let key = (id, status.to_string());
+            if let Some(event) = state.events.get_mut(&key)
                 && event.claim.as_ref().is_some_and(|held| held.token == token)
             {
                 if event.payload.is_none() {
@@ -123,6 +126,7 @@ impl Claims for MemoryLedger {
                 event.claim = None;
                 event.last_error = Some(kept_error(error).to_owned());
                 event.failed_at = Some(now);
+                state.enter_received(&key, shards);
             }
             Ok(())
         })

@@ -261,6 +261,17 @@ impl State {
         }
     }
 
+    /// Puts an event in the `received` index, if it is not there yet: what the DynamoDB
+    /// adapter's `ENTER_RECEIVED` does in the write that ends a run or gives it up.
+    fn enter_received(&mut self, key: &EventKey, shards: u16) {
+        let Some(row) = self.events.get_mut(key) else { return };
+        if row.recv_pk.is_none() {
+            let pk = Index::Received.partition(key.0, shards);
+            self.recv_index.insert((pk.clone(), place(row.received_at, key.0, &key.1)), key.clone());
+            row.recv_pk = Some(pk);
+        }
+    }
+
     fn remove_event(&mut self, key: &EventKey) -> Option<EventRow> {
         self.set_work(key, None);
         let row = self.events.remove(key)?;
@@ -565,7 +576,8 @@ impl Ledger for MemoryLedger {
                 attempts: 0,
                 work_since: None,
                 work_pk: None,
-                recv_pk: with_work.then(|| Index::Received.partition(event.id, shards)),
+                // Entered by the write that ends a run (`enter_received`).
+                recv_pk: None,
                 expires_at: (!with_work).then_some(event.expires_at),
                 keep,
                 last_error: None,
@@ -575,9 +587,6 @@ impl Ledger for MemoryLedger {
                 replay_runs: Vec::new(),
                 forgotten_at: None,
             };
-            if let Some(pk) = &row.recv_pk {
-                state.recv_index.insert((pk.clone(), place(event.received_at, event.id, &key.1)), key.clone());
-            }
             state.events.insert(key.clone(), row);
             if with_work {
                 state.set_work(&key, Some((Index::Work.partition(event.id, shards), event.received_at)));

@@ -275,8 +275,8 @@ impl MemoryLedger {
         self.call("GetItem", |state| Ok(state.items_of(id).into_iter().find(|item| item["sk"] == sk.as_str()))).await
     }
 
-    /// Every event the worker acts on received from `since` to `until` (both included)
-    /// that `keep` keeps, oldest first.
+    /// Every event the worker acts on whose work ended (a run's end, a give-up), received
+    /// from `since` to `until` (both included) that `keep` keeps, oldest first.
     pub async fn received_between(
         &self,
         since: OffsetDateTime,

@@ -113,10 +113,12 @@ impl ReconcileStore for MemoryLedger {
     }
 
     async fn give_up_work(&self, id: PredictionId, status: &Status, reason: &str, _now: OffsetDateTime) -> Result<()> {
+        let shards = self.shards();
         self.call("UpdateItem", |state| {
             let key = (id, status.to_string());
             if state.events.get(&key).is_some_and(|row| row.work_pk.is_some()) {
                 state.set_work(&key, None);
+                state.enter_received(&key, shards);
                 if let Some(row) = state.events.get_mut(&key) {
                     row.gave_up = Some(reason.to_owned());
                 }
