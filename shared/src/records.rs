@@ -1,9 +1,10 @@
 //! Named records of any size, and the one size policy for everything the worker keeps
 //! in the table.
 //!
-//! DynamoDB stops an item at 400 KB. A record whose JSON text is at most [`ITEM_BYTES`]
-//! is kept whole in its item. A larger one goes to the bucket as one JSON object, its
-//! item keeping the key, size and SHA-256; without a bucket, the item keeps only the size
+//! DynamoDB stops an item at 400 KB, and bills a write a unit a KB. A record whose JSON
+//! text is at most [`RECORD_ITEM_BYTES`] is kept whole in its item. A larger one goes to
+//! the bucket as one JSON object, its item keeping the key, size and SHA-256; without a
+//! bucket, one of up to [`ITEM_BYTES`] stays whole and a larger one keeps only the size
 //! and SHA-256. So a record of any size is stored, and the work that stores it ends.
 //! The result kept with an event, beside a payload of up to [`ITEM_BYTES`], is held to
 //! [`RESULT_BYTES`] ([`cut`]). Nothing else in the code measures what it keeps.
@@ -19,6 +20,14 @@ use crate::prediction::PredictionId;
 /// The most JSON text a record keeps in its item, and the most of a body a unit of work
 /// keeps: room is left for the item's other attributes under DynamoDB's 400 KB.
 pub const ITEM_BYTES: usize = 350_000;
+
+/// The most JSON text a record keeps in its own item when the stack has a bucket. A
+/// larger one is cheaper there: its `PutObject` ($5 a million) costs what 8 write units
+/// do ($0.625 a million each, on demand), plus one for the item that points at it, while
+/// in the item every KB is a unit; and a GB kept costs $0.023 a month there against
+/// $0.25. A step's outcome stays in its item up to [`ITEM_BYTES`]: the bucket keeps it
+/// with no expiry of its own.
+pub const RECORD_ITEM_BYTES: usize = 8 * 1024;
 
 /// The room in an event item for its body, with the model and `updated_at` it keeps: one
 /// write unit (1 KB) less about 400 bytes of the item's other attributes, its claim and
@@ -72,7 +81,8 @@ impl<'a> Records<'a> {
 
     /// Stores `record` as `name` for `id`, replacing an earlier one.
     pub async fn store(&self, id: PredictionId, name: &str, record: &Value) -> Result<()> {
-        let kept = self.keep("records", id, &key_segment(name), record).await?;
+        let whole_up_to = if self.bucket.is_some() { RECORD_ITEM_BYTES } else { ITEM_BYTES };
+        let kept = self.keep("records", id, &key_segment(name), record, whole_up_to).await?;
         self.table.put_record(id, name, &kept).await
     }
 
@@ -89,12 +99,20 @@ impl<'a> Records<'a> {
     /// `records/<id>/<path>.json`, or cut. Apart from the output files under
     /// `predictions/`, so that their expiry (`OutputExpiryDays`) never takes an object an
     /// item still points at.
-    /// Keeps `value` whole in an item, or in the bucket at `<prefix>/<id>/<path>.json`:
-    /// `records` (expired with the retention by the template's lifecycle rule) or
-    /// `steps` (no rule: a step's outcome lives as long as its step item).
-    pub(crate) async fn keep(&self, prefix: &str, id: PredictionId, path: &str, value: &Value) -> Result<Kept> {
+    /// Keeps `value` whole in an item if its JSON text is at most `whole_up_to` bytes (at
+    /// most [`ITEM_BYTES`]), else in the bucket at `<prefix>/<id>/<path>.json`: `records`
+    /// (expired with the retention by the template's lifecycle rule) or `steps` (no rule:
+    /// a step's outcome lives as long as its step item).
+    pub(crate) async fn keep(
+        &self,
+        prefix: &str,
+        id: PredictionId,
+        path: &str,
+        value: &Value,
+        whole_up_to: usize,
+    ) -> Result<Kept> {
         let text = value.to_string();
-        if text.len() <= ITEM_BYTES {
+        if text.len() <= whole_up_to.min(ITEM_BYTES) {
             return Ok(Kept::Whole(text));
         }
         let (bytes, sha256) = (text.len() as u64, hex::encode(Sha256::digest(text.as_bytes())));
@@ -183,6 +201,26 @@ mod tests {
         assert_eq!(key_segment("图"), "~E5~9B~BE");
         let long = key_segment(&"x".repeat(201));
         assert!(long.starts_with("~h") && long.len() == 66, "{long}");
+    }
+
+    /// Issue 34: a 20 KB result record cost 21 write units in its item; in the bucket it
+    /// costs one `PutObject` and a unit for the item that points at it.
+    #[tokio::test]
+    async fn a_record_over_8_kb_goes_to_the_bucket_and_without_one_stays_whole_up_to_an_item() {
+        let id = PredictionId::random();
+        // JSON strings: the text is the quotes and the letters.
+        let (at_limit, over) = (json!("r".repeat(RECORD_ITEM_BYTES - 2)), json!("r".repeat(RECORD_ITEM_BYTES - 1)));
+        let ctx = crate::Context::in_memory(());
+        ctx.records().store(id, "small", &at_limit).await.unwrap();
+        ctx.records().store(id, "large", &over).await.unwrap();
+        assert!(matches!(ctx.memory_table().kept(id, "small"), Some((Kept::Whole(_), 1))));
+        assert!(matches!(ctx.memory_table().kept(id, "large"), Some((Kept::InBucket { .. }, 1))));
+        assert_eq!(ctx.memory_bucket().keys(), [format!("records/{id}/large.json")]);
+        assert_eq!(ctx.records().load(id, "large").await.unwrap(), Some(over.clone()), "read back whole");
+
+        let bare = crate::Context::in_memory(()).without_files();
+        bare.records().store(id, "large", &over).await.unwrap();
+        assert!(matches!(bare.memory_table().kept(id, "large"), Some((Kept::Whole(_), 1))), "no bucket: whole");
     }
 
     #[test]

@@ -370,7 +370,7 @@ impl<'a> Steps<'a> {
         // Under `steps/`, which no lifecycle rule expires: the outcome lives as long as
         // its step item, with its event, never cut short by the records' retention.
         let path = format!("{}/{}", self.status, key_segment(name));
-        let kept = self.records.keep("steps", self.id, &path, &value).await?;
+        let kept = self.records.keep("steps", self.id, &path, &value, ITEM_BYTES).await?;
         // A cut outcome could never be read back: every rerun would fail on it.
         if let Kept::Cut { bytes, .. } = kept {
             return Err(StepError::Unkeepable { name: name.into(), bytes });

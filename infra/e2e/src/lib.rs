@@ -94,12 +94,21 @@ impl Stack {
         SqsQueue::new(self.sqs.clone(), &self.queue_url)
     }
 
-    /// The record `name` the work kept whole for a prediction (`"result"`, say), and how
-    /// many store calls wrote it (the test worker counts them).
+    /// The record `name` the work kept for a prediction (`"result"`, say; read back from
+    /// the bucket when kept there), and how many store calls wrote it (the test worker
+    /// counts them).
     pub async fn record(&self, id: PredictionId, name: &str) -> Option<(Value, usize)> {
         let items = self.items(id).await;
         let item = items.get(&record_sk(name))?;
-        let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
+        let record = match item.get("record_key").and_then(|key| key.as_s().ok()) {
+            // Kept in the bucket (over `RECORD_ITEM_BYTES`): read back from there.
+            Some(key) => {
+                let (s3, bucket) = bucket(&self.aws);
+                let object = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+                serde_json::from_slice(&object.body.collect().await.ok()?.into_bytes()).ok()?
+            }
+            None => serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?,
+        };
         Some((record, writes(item)))
     }
 
