@@ -173,21 +173,22 @@ pub async fn a_body_the_event_cannot_hold_is_kept_once_by_its_run<L>(
 }
 
 /// Issue 34: an event enters the `received` index, which `hooks replay` by filter
-/// selects from, in the write that ends a run of its work (done, failed) or gives it up,
-/// not when it is recorded: so work that ends well writes the index once, with its state,
-/// not at the record and again when done. Recorded work no run has ended is the queue's
-/// (it runs anyway, and the stale-work walk resends a lost send), and no filter selects
-/// it. `[done, failing, given_up]` were recorded with work to do at or after `since`, not
-/// yet claimed.
+/// selects from, in the write that ends a run of its work (done, failed), the
+/// reconciler's requeue of work no run ended (a run that died without a word, a lost
+/// message) or its give-up, not when it is recorded: so work that ends well writes the
+/// index once, with its state, not at the record and again when done. Work waiting for
+/// its first run is the queue's (it runs anyway), and no filter selects it. `[done,
+/// failing, given_up, stale]` were recorded with work to do at or after `since`, not yet
+/// claimed.
 pub async fn an_event_is_selected_by_a_filter_once_its_work_has_ended(
     table: &crate::adapters::backend::Table,
-    [done, failing, given_up]: [PredictionId; 3],
+    [done, failing, given_up, stale]: [PredictionId; 4],
     status: &Status,
     since: OffsetDateTime,
 ) {
     use crate::ports::{ReconcileStore, WorkState};
     let now = crate::clock::now();
-    let ours = [done, failing, given_up];
+    let ours = [done, failing, given_up, stale];
     let selected = async || {
         let until = crate::clock::now() + Duration::from_secs(60);
         let found = table.received_between(since, until, |e| ours.contains(&e.id)).await.expect("query");
@@ -203,10 +204,16 @@ pub async fn an_event_is_selected_by_a_filter_once_its_work_has_ended(
     let token = claimed(table, failing, status, now).await;
     table.release(failing, status, &token, "boom", None).await.expect("release");
     table.give_up_work(given_up, status, "too many requeues", now).await.expect("give up");
+    assert_eq!(table.touch_work(stale, status, now).await.expect("requeue"), Some(1));
     let mut found = selected().await;
     found.sort_by_key(|(id, _)| ours.iter().position(|o| o == id));
-    let expected = [(done, WorkState::Done), (failing, WorkState::Failed), (given_up, WorkState::DeadLettered)];
-    assert_eq!(found, expected, "failed and given-up work is selected, in its state");
+    let expected = [
+        (done, WorkState::Done),
+        (failing, WorkState::Failed),
+        (given_up, WorkState::DeadLettered),
+        (stale, WorkState::Waiting),
+    ];
+    assert_eq!(found, expected, "failed, given-up and requeued work is selected, in its state");
 }
 
 /// The bucket: an object put is read back whole, put again replaces it, and a key never

@@ -59,7 +59,7 @@ pub const RESULT_BYTES: usize = 16 * 1024;
 const NAME_BYTES: usize = 200;
 
 /// The work's named records, per prediction, of any size: JSON values kept in the
-/// stack's table, or in its bucket when larger than an item holds. Get them from
+/// stack's table, or in its bucket when over [`RECORD_ITEM_BYTES`]. Get them from
 /// [`Context::records`](crate::Context::records).
 #[derive(Clone, Copy)]
 pub struct Records<'a> {
@@ -68,8 +68,8 @@ pub struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    /// Records on `table`; those too large for an item go to `bucket`, or without one
-    /// are kept as their size.
+    /// Records on `table`; those over [`RECORD_ITEM_BYTES`] go to `bucket`, or without one
+    /// stay whole up to [`ITEM_BYTES`] and beyond are kept as their size.
     #[doc(hidden)]
     pub fn new(table: &'a Table, bucket: Option<&'a Objects>) -> Self {
         Self { table, bucket }
@@ -87,22 +87,27 @@ impl<'a> Records<'a> {
     }
 
     /// The record `name` of `id`, read back from its item or the bucket. A record that
-    /// was cut reads as `{"omitted_bytes": n, "sha256": "..."}`.
+    /// was cut reads as `{"omitted_bytes": n, "sha256": "..."}`; one whose object the
+    /// bucket's expiry took reads as gone.
     pub async fn load(&self, id: PredictionId, name: &str) -> Result<Option<Value>> {
-        match self.table.get_record(id, name).await? {
-            Some(kept) => self.restore(&kept).await.map(Some),
-            None => Ok(None),
+        let Some(kept) = self.table.get_record(id, name).await? else { return Ok(None) };
+        if let (Kept::InBucket { key, .. }, Some(bucket)) = (&kept, self.bucket) {
+            // The bucket's rule for `records/` counts from the object's put, the item's
+            // TTL from the item's write (and `RecordRetentionDays` turned on or lowered
+            // reaches older objects at once): an object past the rule is gone, as its
+            // item soon is, not corrupt.
+            let Some(body) = bucket.get(key).await? else { return Ok(None) };
+            return serde_json::from_slice(&body).map(Some).map_err(|_| corrupt(key, "a record's object is not JSON"));
         }
+        self.restore(&kept).await.map(Some)
     }
 
-    /// `value` as an item can hold it: whole, or in the bucket under
-    /// `records/<id>/<path>.json`, or cut. Apart from the output files under
-    /// `predictions/`, so that their expiry (`OutputExpiryDays`) never takes an object an
-    /// item still points at.
     /// Keeps `value` whole in an item if its JSON text is at most `whole_up_to` bytes (at
     /// most [`ITEM_BYTES`]), else in the bucket at `<prefix>/<id>/<path>.json`: `records`
     /// (expired with the retention by the template's lifecycle rule) or `steps` (no rule:
-    /// a step's outcome lives as long as its step item).
+    /// a step's outcome lives as long as its step item); or cut. Apart from the output
+    /// files under `predictions/`, so that their expiry (`OutputExpiryDays`) never takes
+    /// an object an item still points at.
     pub(crate) async fn keep(
         &self,
         prefix: &str,
@@ -188,6 +193,8 @@ pub fn item_name(name: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -217,6 +224,12 @@ mod tests {
         assert!(matches!(ctx.memory_table().kept(id, "large"), Some((Kept::InBucket { .. }, 1))));
         assert_eq!(ctx.memory_bucket().keys(), [format!("records/{id}/large.json")]);
         assert_eq!(ctx.records().load(id, "large").await.unwrap(), Some(over.clone()), "read back whole");
+
+        // The bucket's expiry took the object, the item lives on: gone, not corrupt.
+        let expired =
+            ctx.memory_bucket().expire("records/", crate::clock::now() + Duration::from_secs(2), Duration::ZERO);
+        assert_eq!(expired, 1);
+        assert_eq!(ctx.records().load(id, "large").await.unwrap(), None, "an expired object reads as gone");
 
         let bare = crate::Context::in_memory(()).without_files();
         bare.records().store(id, "large", &over).await.unwrap();

@@ -120,7 +120,7 @@ async fn an_event_is_selected_by_a_filter_once_its_work_has_ended() {
     use wriftai_hooks::internals::adapters::backend::Table;
     let since = OffsetDateTime::now_utc() - Duration::from_secs(1);
     let ledger = std::sync::Arc::new(MemoryLedger::default());
-    let ids = [failed(&ledger).await, failed(&ledger).await, failed(&ledger).await];
+    let ids = [failed(&ledger).await, failed(&ledger).await, failed(&ledger).await, failed(&ledger).await];
     contract::an_event_is_selected_by_a_filter_once_its_work_has_ended(
         &Table::Memory(ledger),
         ids,

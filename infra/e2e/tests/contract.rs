@@ -79,7 +79,7 @@ async fn an_event_is_selected_by_a_filter_once_its_work_has_ended() {
     use wriftai_hooks::internals::adapters::backend::Table;
     let stack = Stack::from_env().await;
     let since = time::OffsetDateTime::now_utc() - std::time::Duration::from_secs(1);
-    let ids = [failed(&stack).await, failed(&stack).await, failed(&stack).await];
+    let ids = [failed(&stack).await, failed(&stack).await, failed(&stack).await, failed(&stack).await];
     let table = Table::Aws(stack.ledger());
     contract::an_event_is_selected_by_a_filter_once_its_work_has_ended(&table, ids, &Status::Failed, since).await;
 }

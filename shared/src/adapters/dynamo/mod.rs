@@ -201,8 +201,6 @@ impl DynamoLedger {
 /// What [`DynamoLedger::entering_received`] sets, one of a `SET`'s clauses.
 const ENTER_RECEIVED: &str = "recv_pk = if_not_exists(recv_pk, :recv_pk)";
 
-impl DynamoLedger {}
-
 /// The outcome of a conditional update: `Ok(false)` when its condition did not hold.
 fn conditional<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> crate::error::Result<bool> {
     match result {

@@ -120,9 +120,11 @@ impl ReconcileStore for DynamoLedger {
     }
 
     async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<Option<u32>> {
+        // Work no run ended (a run that died without a word, a lost message) enters
+        // `received` here, so a filter finds it while the reconciler requeues it.
         let outcome = self
-            .update_event(id, status)
-            .update_expression("SET work_since = :now ADD requeues :one")
+            .entering_received(id, self.update_event(id, status))
+            .update_expression(format!("SET work_since = :now, {ENTER_RECEIVED} ADD requeues :one"))
             .condition_expression("attribute_exists(work_pk)")
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":one", n(1))

@@ -101,10 +101,12 @@ impl ReconcileStore for MemoryLedger {
     }
 
     async fn touch_work(&self, id: PredictionId, status: &Status, now: OffsetDateTime) -> Result<Option<u32>> {
+        let shards = self.shards();
         self.call("UpdateItem", |state| {
             let key = (id, status.to_string());
             let Some(pk) = state.events.get(&key).and_then(|row| row.work_pk.clone()) else { return Ok(None) };
             state.set_work(&key, Some((pk, now)));
+            state.enter_received(&key, shards);
             let row = state.events.get_mut(&key).expect("the event just moved in its index");
             row.requeues += 1;
             Ok(Some(row.requeues))
