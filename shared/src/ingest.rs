@@ -3,7 +3,8 @@
 //!
 //! Round trips to AWS per case (docs/design.md explains why a new event that needs work
 //! costs two, and what a repeat of it costs):
-//! - a repeat of done work or of an event the worker ignores, a new event it ignores: 1;
+//! - a repeat of done work or of an event the worker ignores, a new event it ignores: 1
+//!   (for `pending`, when ignored, a read: registration already says it);
 //! - unknown prediction: 2 (the failed write, then whether `hooks forget` erased it);
 //! - out-of-order event: 1 for a status the worker ignores (nothing is kept), 2 for one
 //!   it acts on (the failed advance, then the event alone, kept as seen);
@@ -18,7 +19,7 @@ use crate::config::ActOn;
 use crate::error::Result;
 use crate::message::{Message, WorkMessage};
 use crate::ports::{
-    CheckAsk, Ledger, MODEL_KEPT_BYTES, NewEvent, PredictionSource, Recorded, UPDATED_AT_KEPT_BYTES, WorkQueue,
+    CheckAsk, Ledger, Lookup, MODEL_KEPT_BYTES, NewEvent, PredictionSource, Recorded, UPDATED_AT_KEPT_BYTES, WorkQueue,
 };
 use crate::prediction::{Prediction, PredictionId, Status};
 use crate::records;
@@ -146,6 +147,9 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     /// job exactly once.
     pub async fn ingest(&self, prediction: &Prediction, raw: &str, now: OffsetDateTime) -> Result<Ingested> {
         let needs_work = self.act_on.includes(&prediction.status);
+        if prediction.status == Status::Pending && !needs_work {
+            return self.pending(prediction.id).await;
+        }
         let model = prediction.model.as_ref().map(|m| format!("{}/{}", m.owner, m.name));
         let model = model.as_deref().filter(|m| needs_work && m.len() <= MODEL_KEPT_BYTES);
         let updated_at = prediction.updated_at.as_deref().filter(|at| at.len() <= UPDATED_AT_KEPT_BYTES);
@@ -218,6 +222,19 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
         self.ledger.check_begun(id, Some(crate::clock::now() + CHECK_GAP)).await?;
         let Some(fetched) = source.get(id).await? else { return Ok(None) };
         Ok(Some(self.ingest(&fetched.prediction, &fetched.raw, now).await?))
+    }
+
+    /// A `pending` the worker does not act on: checked against our records with one
+    /// read, and nothing written. Registration is where every prediction starts, and
+    /// `pending` ranks below every other status, so it can move nothing: a conditional
+    /// write of it (and its repeats' failed ones) cost a write unit each to say what the
+    /// registration says (issue 34). A read is a fifth of that.
+    async fn pending(&self, id: PredictionId) -> Result<Ingested> {
+        Ok(match self.ledger.lookup(id).await? {
+            Lookup::Unknown => self.unknown(id).await,
+            Lookup::Open => Ingested::Duplicate { enqueued: false },
+            Lookup::Finished => Ingested::OutOfOrder,
+        })
     }
 
     /// A prediction the table does not hold: never ours, or forgotten. The extra read

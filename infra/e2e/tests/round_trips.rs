@@ -84,6 +84,8 @@ async fn each_path_takes_the_documented_number_of_round_trips() {
     let counted = Counted::new(&stack).await;
     let id = stack.registered().await;
 
+    // `pending`, not acted on, says what the registration says: one read, nothing written.
+    assert_eq!(counted.trips(&payload(id, "pending", 0)).await, (Ingested::Duplicate { enqueued: false }, 1));
     assert_eq!(counted.trips(&payload(id, "started", 0)).await, (Ingested::Recorded { enqueued: false }, 1));
     assert_eq!(counted.trips(&payload(id, "started", 0)).await, (Ingested::Duplicate { enqueued: false }, 1));
     // Record, send (docs/design.md: why no confirmation follows).
@@ -92,7 +94,8 @@ async fn each_path_takes_the_documented_number_of_round_trips() {
     assert_eq!(counted.trips(&payload(id, "succeeded", 3)).await, (Ingested::Duplicate { enqueued: true }, 2));
     done(&stack, id).await;
     assert_eq!(counted.trips(&payload(id, "succeeded", 3)).await, (Ingested::Duplicate { enqueued: false }, 1));
-    // A status the worker does not act on, after a later one: its failed write, nothing kept.
+    // A status the worker does not act on, after a later one: nothing kept (`pending`:
+    // its read; another: its failed write).
     assert_eq!(counted.trips(&payload(id, "pending", 0)).await, (Ingested::OutOfOrder, 1));
     // One it acts on: the failed transaction, then its event alone, kept as seen.
     assert_eq!(counted.trips(&payload(id, "failed", 3)).await, (Ingested::OutOfOrder, 2));
@@ -102,4 +105,5 @@ async fn each_path_takes_the_documented_number_of_round_trips() {
     let stranger = wriftai_hooks::internals::prediction::PredictionId::random();
     assert_eq!(counted.trips(&payload(stranger, "succeeded", 3)).await, (Ingested::UnknownPrediction, 2));
     assert_eq!(counted.trips(&payload(stranger, "mystery", 3)).await, (Ingested::UnknownPrediction, 2));
+    assert_eq!(counted.trips(&payload(stranger, "pending", 0)).await, (Ingested::UnknownPrediction, 2));
 }
