@@ -41,7 +41,7 @@ pub async fn create<L: Ledger, Q: WorkQueue>(
     let now = crate::clock::now();
     let recorded = async {
         ingest.ledger().register(id, now).await?;
-        if answer_is_news(&fetched.prediction.status, request.webhook.is_some(), ingest.acts_on(&Status::Pending)) {
+        if answer_is_news(&fetched.prediction.status, ingest.acts_on(&Status::Pending)) {
             ingest.ingest(&fetched.prediction, &fetched.raw, now).await?;
         }
         Ok(())
@@ -53,11 +53,11 @@ pub async fn create<L: Ledger, Q: WorkQueue>(
 }
 
 /// Whether a create's answer must be recorded here. A `pending` answer the worker does
-/// not act on says no more than the registration when a webhook will follow: that
-/// records it (one write, where recording it here too made that one a repeat). Work on
-/// `pending`, or no webhook to bring it, and it is recorded here; any other status too.
-fn answer_is_news(status: &Status, webhook: bool, acts_on_pending: bool) -> bool {
-    *status != Status::Pending || !webhook || acts_on_pending
+/// not act on says no more than the registration, and the record-and-enqueue path would
+/// only read it back (`Ingest::ingest`); any other status, or work on `pending`, is
+/// recorded here.
+fn answer_is_news(status: &Status, acts_on_pending: bool) -> bool {
+    *status != Status::Pending || acts_on_pending
 }
 
 #[cfg(test)]
@@ -65,11 +65,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pending_answer_is_left_to_its_webhook_unless_the_worker_acts_on_it_or_none_comes() {
-        assert!(!answer_is_news(&Status::Pending, true, false));
-        assert!(answer_is_news(&Status::Pending, true, true), "its work must run");
-        assert!(answer_is_news(&Status::Pending, false, false), "no webhook will say it");
-        assert!(answer_is_news(&Status::Starting, true, false));
-        assert!(answer_is_news(&Status::Succeeded, true, false), "a create that waited");
+    fn a_pending_answer_says_what_the_registration_does_unless_the_worker_acts_on_it() {
+        assert!(!answer_is_news(&Status::Pending, false));
+        assert!(answer_is_news(&Status::Pending, true), "its work must run");
+        assert!(answer_is_news(&Status::Starting, false));
+        assert!(answer_is_news(&Status::Succeeded, false), "a create that waited");
     }
 }

@@ -5,7 +5,8 @@
 //! costs two, and what a repeat of it costs):
 //! - a repeat of done work or of an event the worker ignores, a new event it ignores: 1
 //!   (for `pending`, when ignored, a read: registration already says it);
-//! - unknown prediction: 2 (the failed write, then whether `hooks forget` erased it);
+//! - unknown prediction: 2 (the failed write, or for an ignored `pending` the read, then
+//!   whether `hooks forget` erased it);
 //! - out-of-order event: 1 for a status the worker ignores (nothing is kept), 2 for one
 //!   it acts on (the failed advance, then the event alone, kept as seen);
 //! - new event that needs work, or a repeat of one whose work no run has claimed yet:
@@ -47,6 +48,9 @@ pub enum Ingested {
     /// Seen before. `enqueued` when no run has claimed its work yet and it is sent
     /// again: an earlier attempt may have stopped short of the send.
     Duplicate { enqueued: bool },
+    /// Ours, and it says no more than the registration: a `pending` the worker does not
+    /// act on, before any later status. Read, nothing written, nothing enqueued.
+    Known,
     /// Not a prediction of ours: nothing written, nothing enqueued.
     UnknownPrediction,
     /// A prediction `hooks forget` erased: nothing written, nothing enqueued, and the
@@ -66,6 +70,7 @@ impl Ingested {
             Self::Recorded { .. } => "recorded",
             Self::OutOfOrder => "out_of_order",
             Self::Duplicate { .. } => "duplicate",
+            Self::Known => "known",
             Self::UnknownPrediction => "unknown_prediction",
             Self::Forgotten => "forgotten",
             Self::Triggered { .. } => "check",
@@ -232,8 +237,8 @@ impl<L: Ledger, Q: WorkQueue> Ingest<L, Q> {
     async fn pending(&self, id: PredictionId) -> Result<Ingested> {
         Ok(match self.ledger.lookup(id).await? {
             Lookup::Unknown => self.unknown(id).await,
-            Lookup::Open => Ingested::Duplicate { enqueued: false },
-            Lookup::Finished => Ingested::OutOfOrder,
+            Lookup::Registered => Ingested::Known,
+            Lookup::Open | Lookup::Finished => Ingested::OutOfOrder,
         })
     }
 

@@ -175,8 +175,8 @@ async fn a_status_the_worker_does_not_act_on_moves_the_prediction_alone_and_keep
     let id = w.known().await;
     assert_eq!(w.deliver(id, "starting").await.unwrap(), Ingested::Recorded { enqueued: false });
     assert_eq!(w.deliver(id, "starting").await.unwrap(), Ingested::Duplicate { enqueued: false });
-    // `pending` says what the registration says: read, never written (below).
-    assert_eq!(w.deliver(id, "pending").await.unwrap(), Ingested::Duplicate { enqueued: false });
+    // `pending` after a later status: read, never written (below).
+    assert_eq!(w.deliver(id, "pending").await.unwrap(), Ingested::OutOfOrder);
     assert_eq!(w.deliver(id, "started").await.unwrap(), Ingested::Recorded { enqueued: false });
     assert_eq!(w.status(id).as_deref(), Some("started"));
     let seen: Vec<String> = w.ledger.prediction(id).unwrap().seen.iter().map(|(s, _)| s.to_string()).collect();
@@ -187,8 +187,8 @@ async fn a_status_the_worker_does_not_act_on_moves_the_prediction_alone_and_keep
 
 /// Issue 34: a `pending` the worker does not act on cost a conditional write, and each
 /// repeat a failed one, a write unit each, to say what the registration says. It is now
-/// one read: a known prediction's is answered as a repeat (of its registration), after a
-/// terminal status as out of order, an unknown one's as unknown, and nothing is written.
+/// one read: a registered prediction's is answered `known`, after a later status out of
+/// order, an unknown one's as unknown, and nothing is written.
 /// A worker that acts on `pending` records it as any status it acts on.
 #[tokio::test]
 async fn a_pending_the_worker_does_not_act_on_is_checked_by_a_read_and_writes_nothing() {
@@ -196,7 +196,7 @@ async fn a_pending_the_worker_does_not_act_on_is_checked_by_a_read_and_writes_no
     let id = w.known().await;
     let before = w.ledger.prediction(id).unwrap();
     for _ in 0..2 {
-        assert_eq!(w.deliver(id, "pending").await.unwrap(), Ingested::Duplicate { enqueued: false });
+        assert_eq!(w.deliver(id, "pending").await.unwrap(), Ingested::Known);
     }
     assert_eq!(w.ledger.prediction(id).unwrap(), before, "nothing written");
     assert_eq!(w.deliver(PredictionId::random(), "pending").await.unwrap(), Ingested::UnknownPrediction);

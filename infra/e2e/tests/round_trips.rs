@@ -85,7 +85,7 @@ async fn each_path_takes_the_documented_number_of_round_trips() {
     let id = stack.registered().await;
 
     // `pending`, not acted on, says what the registration says: one read, nothing written.
-    assert_eq!(counted.trips(&payload(id, "pending", 0)).await, (Ingested::Duplicate { enqueued: false }, 1));
+    assert_eq!(counted.trips(&payload(id, "pending", 0)).await, (Ingested::Known, 1));
     assert_eq!(counted.trips(&payload(id, "started", 0)).await, (Ingested::Recorded { enqueued: false }, 1));
     assert_eq!(counted.trips(&payload(id, "started", 0)).await, (Ingested::Duplicate { enqueued: false }, 1));
     // Record, send (docs/design.md: why no confirmation follows).

@@ -117,12 +117,14 @@ pub async fn create_by(
 /// Whether a delivery of `status` that was answered 200 is in the table: its event
 /// (a status the worker acts on, or an unknown one), or when it moved the prediction
 /// (`seen_<status>`, a status the worker does not act on), or, for the latter, nothing
-/// because a later status was recorded first.
+/// because a later status was recorded first; `pending`, which the worker here does not
+/// act on, by the registration itself (it writes nothing).
 pub fn recorded(items: &HashMap<String, Item>, status: &str) -> bool {
     use wriftai_hooks::internals::prediction::Status;
     let prediction = items.get("PRED");
     let rank = |s: &str| Status::parse(s).ok().and_then(|s| s.rank());
-    items.contains_key(&format!("EVENT#{status}"))
+    (status == "pending" && prediction.is_some())
+        || items.contains_key(&format!("EVENT#{status}"))
         || prediction.is_some_and(|p| p.contains_key(&format!("seen_{status}")))
         || prediction.and_then(|p| rank(status_of(p))).zip(rank(status)).is_some_and(|(at, this)| at >= this)
             && !["succeeded", "failed", "cancelled", "abandoned"].contains(&status)

@@ -287,7 +287,7 @@ async fn judge(ops: &Ops, body: &str) -> Result<(String, Verdict)> {
 /// again while the prediction is unfinished; nothing left to learn once it is finished.
 fn check_verdict(lookup: Lookup) -> Verdict {
     match lookup {
-        Lookup::Open => Verdict::Move,
+        Lookup::Registered | Lookup::Open => Verdict::Move,
         Lookup::Finished => Verdict::Done,
         Lookup::Unknown => Verdict::Stays("a check of a prediction the table does not hold".into()),
     }
@@ -300,6 +300,7 @@ mod tests {
     #[test]
     fn a_check_goes_back_while_its_prediction_is_unfinished_and_is_deleted_once_it_is_finished() {
         assert_eq!(check_verdict(Lookup::Open), Verdict::Move);
+        assert_eq!(check_verdict(Lookup::Registered), Verdict::Move);
         assert_eq!(check_verdict(Lookup::Finished), Verdict::Done);
         assert!(matches!(check_verdict(Lookup::Unknown), Verdict::Stays(_)));
     }

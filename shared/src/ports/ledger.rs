@@ -67,7 +67,9 @@ pub enum Recorded {
 pub enum Lookup {
     /// Not a prediction of ours.
     Unknown,
-    /// Ours, and no terminal status recorded yet.
+    /// Ours, and no status past `pending` recorded yet: as registered.
+    Registered,
+    /// Ours, a status past `pending` recorded, and no terminal one yet.
     Open,
     /// Ours, and a terminal status is recorded.
     Finished,

@@ -36,6 +36,8 @@ pub(crate) fn delivery_metrics(
             metrics.count("Duplicate", 1).count("EnqueueRetried", u64::from(*enqueued))
         }
         Ok(Ingested::OutOfOrder) => metrics.count("OutOfOrder", 1),
+        // A `pending` that says what the registration says: not a repeat.
+        Ok(Ingested::Known) => metrics.count("Known", 1),
         Ok(Ingested::UnknownPrediction) => metrics.count("UnknownPrediction", 1),
         // Erased by `hooks forget`: answered 200 so WriftAI stops, and nothing kept.
         Ok(Ingested::Forgotten) => metrics.count("Forgotten", 1),

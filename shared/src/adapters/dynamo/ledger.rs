@@ -293,6 +293,7 @@ impl Ledger for DynamoLedger {
         let rank = out.item().and_then(|item| item.get("rank")).and_then(|v| v.as_n().ok()).map(String::as_str);
         Ok(match (out.item(), rank) {
             (None, _) => Lookup::Unknown,
+            (Some(_), None | Some("0")) => Lookup::Registered,
             (Some(_), Some("3")) => Lookup::Finished,
             (Some(_), _) => Lookup::Open,
         })

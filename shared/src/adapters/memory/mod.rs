@@ -601,6 +601,7 @@ impl Ledger for MemoryLedger {
         self.call("GetItem", |state| {
             Ok(match state.predictions.get(&id) {
                 None => Lookup::Unknown,
+                Some(row) if row.status.as_ref().is_none_or(|s| *s == Status::Pending) => Lookup::Registered,
                 Some(row) if row.status.as_ref().is_some_and(Status::is_terminal) => Lookup::Finished,
                 Some(_) => Lookup::Open,
             })
