@@ -262,7 +262,7 @@ impl State {
     }
 
     /// Puts an event in the `received` index, if it is not there yet: what the DynamoDB
-    /// adapter's `ENTER_RECEIVED` does in the write that ends a run or gives it up.
+    /// adapter's `ENTER_RECEIVED` does in the write that ends a run, requeues or gives it up.
     fn enter_received(&mut self, key: &EventKey, shards: u16) {
         let Some(row) = self.events.get_mut(key) else { return };
         if row.recv_pk.is_none() {
