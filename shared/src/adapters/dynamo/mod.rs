@@ -191,8 +191,8 @@ impl DynamoLedger {
 
     /// `update` setting the event's `received` index key, if it has none yet: a run's end
     /// (done, failed), the reconciler's requeue or its give-up enters it there, in the
-    /// write that records it, so the index is written once for work that ends well. Its expression goes in `SET`
-    /// as [`ENTER_RECEIVED`].
+    /// write that records it, so the index is written once for work that ends well. Its
+    /// expression goes in `SET` as [`ENTER_RECEIVED`].
     fn entering_received(&self, id: PredictionId, update: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
         update.expression_attribute_values(":recv_pk", s(crate::shards::Index::Received.partition(id, self.shards)))
     }
